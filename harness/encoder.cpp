@@ -1,0 +1,15 @@
+#include "harness/encoder.h"
+
+namespace embeval {
+
+const char* similarity_name(Similarity s) {
+  switch (s) {
+    case SIMILARITY_COSINE: return "cosine";
+    case SIMILARITY_DOT: return "dot";
+    case SIMILARITY_EUCLIDEAN: return "euclidean";
+    case SIMILARITY_MANHATTAN: return "manhattan";
+  }
+  return "unknown";
+}
+
+}  // namespace embeval

@@ -1,0 +1,53 @@
+#pragma once
+// The embedding backend interface. Contract, stated once: encode(texts) returns
+// a texts.size() x dim() float32 row-major Matrix whose row i embeds texts[i];
+// a text's vector does not depend on the other texts in the call. Encoders
+// are created from spec strings by runners/encoder_factory.h.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "harness/matrix.h"
+
+namespace embeval {
+
+enum Role { ROLE_QUERY, ROLE_PASSAGE };
+
+// How the model compares two vectors (sentence-transformers' similarity_fn_name).
+enum Similarity { SIMILARITY_COSINE, SIMILARITY_DOT, SIMILARITY_EUCLIDEAN, SIMILARITY_MANHATTAN };
+const char* similarity_name(Similarity s);
+
+struct EncodeOptions {
+  Role role = ROLE_PASSAGE;
+  // Task instruction for models that take one; the encoder decides how it is
+  // applied (prepended, excluded from pooling, ignored by lexical baselines).
+  std::string prompt;
+};
+
+struct EncoderInfo {
+  std::string spec;         // canonical spec string (factory round-trips it)
+  std::string name;         // display name, e.g. "bge-small-zh-v1.5"
+  std::string fingerprint;  // changes whenever the vectors could change
+  int64_t dim = 0;
+  Similarity similarity = SIMILARITY_COSINE;
+  int64_t n_parameters = 0;  // 0 when not applicable
+  int64_t max_tokens = 0;    // 0 when unlimited / not applicable
+  std::string dtype = "fp32";
+  std::string quantization;  // empty when not quantized
+  std::string device = "cpu";
+  std::string revision;      // checkpoint revision when known
+};
+
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  virtual Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) = 0;
+  virtual const EncoderInfo& info() const = 0;
+  // Tokens processed by the last encode() call; -1 for backends without tokens.
+  virtual int64_t last_token_count() const { return -1; }
+
+  int64_t dim() const { return info().dim; }
+  const std::string& spec() const { return info().spec; }
+};
+
+}  // namespace embeval

@@ -1,0 +1,105 @@
+#include "harness/task_type.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "datasets/text_util.h"
+#include "harness/error.h"
+
+namespace embeval {
+namespace {
+
+struct Entry {
+  std::unique_ptr<TaskType> type;
+  std::string file;
+};
+
+std::map<std::string, Entry>& registry() {
+  static std::map<std::string, Entry> r;
+  return r;
+}
+
+}  // namespace
+
+bool register_task_type(std::unique_ptr<TaskType> type, const char* file) {
+  std::string name = type->name();
+  auto& r = registry();
+  auto it = r.find(name);
+  if (it != r.end()) {
+    std::fprintf(stderr, "embeval: task type \"%s\" registered twice: %s and %s\n", name.c_str(),
+                 it->second.file.c_str(), file);
+    std::abort();
+  }
+  r.emplace(name, Entry{std::move(type), file});
+  return true;
+}
+
+const TaskType& find_task_type(const std::string& name) {
+  auto& r = registry();
+  auto it = r.find(name);
+  if (it == r.end()) fail("unknown task type \"{}\"; known types: {}", name, fmt::join(task_type_names(), ", "));
+  return *it->second.type;
+}
+
+std::vector<std::string> task_type_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : registry()) names.push_back(name);
+  return names;
+}
+
+EvalContext::EvalContext(Encoder& encoder, const data::TaskSpec& task) : encoder_(encoder), task_(task) {}
+
+const std::string& EvalContext::prompt_for(Role role) const {
+  return role == ROLE_QUERY ? task_.query_prompt : task_.passage_prompt;
+}
+
+Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, const char* what) {
+  // Encode each distinct text once: vectors do not depend on batch-mates.
+  std::unordered_map<std::string_view, int64_t> first;
+  std::vector<std::string> unique;
+  std::vector<int64_t> slot(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto [it, inserted] = first.emplace(texts[i], static_cast<int64_t>(unique.size()));
+    if (inserted) unique.push_back(texts[i]);
+    slot[i] = it->second;
+  }
+  EncodeOptions options;
+  options.role = role;
+  options.prompt = prompt_for(role);
+
+  auto t0 = std::chrono::steady_clock::now();
+  Matrix enc = encoder_.encode(unique, options);
+  stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.calls += 1;
+  stats_.items += static_cast<int64_t>(unique.size());
+  int64_t tokens = encoder_.last_token_count();
+  if (tokens >= 0) stats_.tokens = std::max<int64_t>(stats_.tokens, 0) + tokens;
+
+  const int64_t dim = encoder_.dim();
+  if (enc.rows != static_cast<int64_t>(unique.size()) || enc.cols != dim ||
+      enc.values.size() != static_cast<size_t>(enc.rows * enc.cols))
+    fail("{}: encoder {} returned a {}x{} matrix for {} {} texts; expected {}x{}", task_.name, encoder_.spec(),
+         enc.rows, enc.cols, unique.size(), what, unique.size(), dim);
+  for (int64_t r = 0; r < enc.rows; ++r) {
+    const float* v = enc.row(r);
+    for (int64_t c = 0; c < dim; ++c)
+      if (!std::isfinite(v[c]))
+        fail("{}: encoder {} returned a non-finite value ({}) at dimension {} for {} text \"{}\"", task_.name,
+             encoder_.spec(), v[c], c, what, data::utf8_preview(unique[static_cast<size_t>(r)]));
+  }
+  if (unique.size() == texts.size()) return enc;
+  Matrix out(static_cast<int64_t>(texts.size()), dim);
+  for (size_t i = 0; i < texts.size(); ++i)
+    std::copy(enc.row(slot[i]), enc.row(slot[i]) + dim, out.row(static_cast<int64_t>(i)));
+  return out;
+}
+
+}  // namespace embeval

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Placeholder; the CLI end-to-end checks land with the CLI.
+"$EMBEVAL" >/dev/null

@@ -1,0 +1,60 @@
+#include "tests/test_util.h"
+
+#include <fstream>
+#include <stdexcept>
+
+namespace embeval::test {
+namespace fs = std::filesystem;
+
+fs::path source_dir() { return fs::path(EMBEVAL_SOURCE_DIR); }
+fs::path task_dir(const std::string& relative) { return source_dir() / "datasets" / "cmteb" / relative; }
+fs::path data_path(const std::string& relative) { return source_dir() / "tests" / "data" / relative; }
+
+nlohmann::json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot open " + file.string());
+  return nlohmann::json::parse(in);
+}
+
+fs::path scratch_dir(const std::string& name) {
+  fs::path p = fs::path(EMBEVAL_BINARY_DIR) / "test_scratch" / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+void write_file(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+}
+
+}  // namespace embeval::test
+
+#include "datasets/task_spec.h"
+#include "harness/task_type.h"
+#include "runners/precomputed_encoder.h"
+
+namespace embeval::test {
+
+nlohmann::ordered_json evaluate_with_vectors(const fs::path& task_dir, const fs::path& vectors_jsonl) {
+  data::TaskSpec spec = data::read_task_spec(task_dir);
+  PrecomputedEncoder encoder(vectors_jsonl);
+  EvalContext ctx(encoder, spec);
+  return find_task_type(spec.type).evaluate(spec, ctx);
+}
+
+MtebReference mteb_reference(const std::string& name) {
+  MtebReference ref;
+  fs::path dir = data_path("mteb_reference/" + name);
+  ref.file = read_json(dir / "mteb_scores.json");
+  ref.scores = ref.file["scores"];
+  ref.vectors = dir / "vectors.jsonl";
+  std::string td = ref.file["task_dir"].get<std::string>();
+  const std::string prefix = "../shared/datasets/";
+  if (td.rfind(prefix, 0) != 0) throw std::runtime_error("unexpected task_dir " + td);
+  ref.task_dir = task_dir(td.substr(prefix.size()));
+  return ref;
+}
+
+}  // namespace embeval::test

@@ -1,0 +1,35 @@
+#pragma once
+// Paths and small helpers shared by the tests.
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace embeval::test {
+
+std::filesystem::path source_dir();
+// A bundled task folder, e.g. task_dir("LCQMC/mini").
+std::filesystem::path task_dir(const std::string& relative);
+// tests/data/<relative>
+std::filesystem::path data_path(const std::string& relative);
+nlohmann::json read_json(const std::filesystem::path& file);
+// A fresh empty directory under the build tree, removed and re-created.
+std::filesystem::path scratch_dir(const std::string& name);
+void write_file(const std::filesystem::path& file, const std::string& text);
+
+}  // namespace embeval::test
+
+namespace embeval::test {
+// Runs the registered task type named in <task_dir>/task.json on the task,
+// with precomputed vectors from `vectors_jsonl`; returns the metrics object.
+nlohmann::ordered_json evaluate_with_vectors(const std::filesystem::path& task_dir,
+                                             const std::filesystem::path& vectors_jsonl);
+// tests/data/mteb_reference/<name>/: MTEB's scores and the task folder they
+// were computed on (mapped from ../shared/datasets to the bundled copy).
+struct MtebReference {
+  std::filesystem::path task_dir, vectors;
+  nlohmann::json scores;  // as MTEB wrote them
+  nlohmann::json file;    // the whole mteb_scores.json
+};
+MtebReference mteb_reference(const std::string& name);
+}  // namespace embeval::test
