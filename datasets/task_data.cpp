@@ -79,30 +79,30 @@ ClassificationData load_classification(const TaskSpec& spec) {
   RawLabelled test = read_labelled(test_file);
   bool numeric = train.all_integer && test.all_integer;
 
-  // np.unique over train labels; test labels must be among them.
+  // np.unique over train and test labels.
   std::vector<std::string> classes(train.label.begin(), train.label.end());
+  classes.insert(classes.end(), test.label.begin(), test.label.end());
   auto less = [numeric](const std::string& a, const std::string& b) {
     return numeric ? std::stoll(a) < std::stoll(b) : a < b;
   };
   std::sort(classes.begin(), classes.end(), less);
   classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
-  if (classes.size() < 2)
+  std::vector<std::string> train_classes(train.label.begin(), train.label.end());
+  std::sort(train_classes.begin(), train_classes.end());
+  train_classes.erase(std::unique(train_classes.begin(), train_classes.end()), train_classes.end());
+  if (train_classes.size() < 2)
     throw DataError(fmt::format("{}: only one class ({}) in the training split; expected at least 2",
-                                train_file.string(), classes.front()));
+                                train_file.string(), train_classes.front()));
 
-  auto index_of = [&](const std::string& label, const fs::path& file, size_t row) {
-    auto it = std::lower_bound(classes.begin(), classes.end(), label, less);
-    if (it == classes.end() || *it != label)
-      throw DataError(fmt::format("{}: row {}: label {} does not occur in train.jsonl", file.string(),
-                                  row + 1, label));
-    return static_cast<int>(it - classes.begin());
+  auto index_of = [&](const std::string& label) {
+    return static_cast<int>(std::lower_bound(classes.begin(), classes.end(), label, less) - classes.begin());
   };
   ClassificationData d;
   d.classes = classes;
   d.train_text = std::move(train.text);
   d.test_text = std::move(test.text);
-  for (size_t i = 0; i < train.label.size(); ++i) d.train_label.push_back(index_of(train.label[i], train_file, i));
-  for (size_t i = 0; i < test.label.size(); ++i) d.test_label.push_back(index_of(test.label[i], test_file, i));
+  for (size_t i = 0; i < train.label.size(); ++i) d.train_label.push_back(index_of(train.label[i]));
+  for (size_t i = 0; i < test.label.size(); ++i) d.test_label.push_back(index_of(test.label[i]));
   return d;
 }
 

@@ -26,8 +26,10 @@ PairData load_pairs(const TaskSpec& spec);
 
 // Classification: train.jsonl and <split>.jsonl rows {"text", "label"}.
 // Labels (integers or strings) become class indices 0..K-1 in np.unique
-// order (numeric when every label is an integer, else lexicographic), which
-// is the class order sklearn uses.
+// order over train and test labels together (numeric when every label is an
+// integer, else lexicographic), the order sklearn's metrics use. A test label
+// may be absent from training (small samples): a classifier never predicts it,
+// but it still counts in macro F1, as in sklearn.
 struct ClassificationData {
   std::vector<std::string> classes;  // class index -> label as written
   std::vector<std::string> train_text, test_text;

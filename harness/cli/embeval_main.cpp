@@ -1,3 +1,57 @@
-// Placeholder entry point; replaced by the real CLI.
+// embeval: evaluate and benchmark text-embedding models on MTEB-style tasks.
+// The only place that wires datasets, tasks, runners and reports together.
 #include <cstdio>
-int main() { std::puts("embeval"); return 0; }
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <boost/program_options/errors.hpp>
+
+#include "build_info.h"
+#include "harness/cli/commands.h"
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: embeval <command> [options]\n\n"
+               "commands:\n"
+               "  run      evaluate a model on tasks and record the results\n"
+               "  tasks    list tasks (of a suite or folders) and suites\n"
+               "  report   write the leaderboard (md) or MTEB result files (mteb) from a results database\n\n"
+               "embeval <command> --help shows the options of a command.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("embeval %s (%s, %s)\n", EMBEVAL_VERSION, EMBEVAL_GIT_REVISION, EMBEVAL_BUILD_TYPE);
+    return 0;
+  }
+  std::string command = argv[1];
+  try {
+    if (command == "run") return embeval::cli::command_run(argc - 1, argv + 1);
+    if (command == "tasks") return embeval::cli::command_tasks(argc - 1, argv + 1);
+    if (command == "report") return embeval::cli::command_report(argc - 1, argv + 1);
+    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report\n", command.c_str());
+    return 2;
+  } catch (const boost::program_options::error& e) {
+    std::fprintf(stderr, "embeval %s: error: %s (see embeval %s --help)\n", command.c_str(), e.what(),
+                 command.c_str());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "embeval: error: out of memory\n");
+    return 3;
+  } catch (const std::exception& e) {
+    // User errors are one line by construction; keep only the first line of anything else.
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    std::fprintf(stderr, "embeval: error: %s\n", msg.c_str());
+    return 2;
+  }
+}

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -12,7 +11,7 @@ double average_precision(const double* scores, const int* labels, size_t n) {
   if (n == 0) return 0.0;
   size_t positives = 0;
   for (size_t i = 0; i < n; ++i) positives += labels[i] != 0;
-  if (positives == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (positives == 0) return 0.0;
 
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);

@@ -6,8 +6,8 @@
 
 namespace embeval::metrics {
 
-// labels[i] is 1 for a positive, 0 for a negative. Returns NaN when there is
-// no positive (sklearn's recall is undefined there) and 0 for n == 0.
+// labels[i] is 1 for a positive, 0 for a negative. With no positive, sklearn
+// (>= 1.1) sets recall to 1 at every threshold, so the area is 0; so is ours.
 double average_precision(const double* scores, const int* labels, size_t n);
 
 }  // namespace embeval::metrics

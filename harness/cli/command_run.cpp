@@ -1,0 +1,69 @@
+// embeval run: evaluate one model on tasks, record every metric, print a table.
+#include <cstdio>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "harness/cli/cli_common.h"
+#include "harness/cli/commands.h"
+#include "harness/run_loop.h"
+#include "runners/encoder_factory.h"
+#include "runners/torch_runtime.h"
+
+namespace po = boost::program_options;
+
+namespace embeval::cli {
+
+int command_run(int argc, char** argv) {
+  std::string model, db, data_dir;
+  std::vector<std::string> suites, task_dirs;
+  int threads = 0;
+  po::options_description opts("embeval run [options]");
+  std::string forms;
+  for (const auto& f : encoder_spec_forms()) forms += "\n  " + f;
+  opts.add_options()
+      ("help,h", "show this help")
+      ("model,m", po::value(&model)->default_value("baseline:char-ngram"), ("model spec:" + forms).c_str())
+      ("suite,s", po::value(&suites)->composing(), "suite name (repeatable), e.g. cmteb-mini")
+      ("task-dir,t", po::value(&task_dirs)->composing(), "task folder with task.json (repeatable)")
+      ("db", po::value(&db)->default_value("results.sqlite"), "results database (created if missing)")
+      ("force", "re-evaluate tasks already recorded for this model and dataset")
+      ("threads", po::value(&threads)->default_value(0), "libtorch intra-op threads (0: libtorch's default)")
+      ("data-dir", po::value(&data_dir), "bundled data folder (default: found next to the binary)")
+      ("quiet,q", "no progress lines");
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (threads < 0) throw po::error("--threads must be >= 0");
+
+  set_torch_threads(threads);
+  std::vector<std::filesystem::path> tasks =
+      resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir));
+  std::unique_ptr<Encoder> encoder = make_encoder(model);
+  ResultStore store(db);
+
+  RunOptions options;
+  options.force = vm.count("force") > 0;
+  if (!vm.count("quiet")) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  if (options.log)
+    options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),
+                            tasks.size(), db));
+  RunSummary summary = run_tasks(*encoder, tasks, store, describe_run(argc, argv), options);
+
+  std::printf("| Task | Type | Main score | x100 | Time (s) |\n| --- | --- | --- | ---: | ---: |\n");
+  for (const auto& t : summary.tasks) {
+    std::string value = t.main_score ? fmt::format("{:.2f}", *t.main_score * 100) : (t.skipped ? "recorded" : "n/a");
+    std::string secs = t.skipped ? "skipped" : fmt::format("{:.1f}", t.seconds);
+    std::printf("| %s | %s | %s | %s | %s |\n", t.name.c_str(), t.type.c_str(), t.main_score_name.c_str(),
+                value.c_str(), secs.c_str());
+  }
+  std::fprintf(stderr, "recorded in %s (run %lld)\n", db.c_str(), static_cast<long long>(summary.run_id));
+  return 0;
+}
+
+}  // namespace embeval::cli

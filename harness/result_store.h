@@ -1,0 +1,119 @@
+#pragma once
+// The results database: one SQLite file holding runs (environment), models,
+// tasks (keyed on dataset checksum), results with every metric, and timings.
+// Schema versioned with PRAGMA user_version and migrated forward; WAL mode
+// and one transaction per finished task, so a run killed at any moment
+// leaves a consistent file and concurrent runs can share it.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/encoder.h"
+#include "harness/sqlite_db.h"
+
+namespace embeval {
+
+// Where and how a run happened, so a number can be reproduced.
+struct RunRecord {
+  std::string command;
+  std::string harness_version, git_revision, build_type;
+  std::string host, os, cpu_model, gpu, libtorch_version, blas;
+  int64_t cpu_threads = 0;  // hardware threads of the machine
+  int64_t threads = 0;      // threads the encoder used
+};
+
+struct TaskRecord {
+  std::string name, type, split, language, main_score;
+  int version = 1;
+  std::string dataset_checksum;
+  std::string dataset_revision;  // source commit when known
+  std::string source_repo, license, path;
+};
+
+struct TimingRecord {
+  double encode_seconds = 0;
+  int64_t encoded_items = 0;
+  int64_t encoded_tokens = -1;  // -1: the backend does not count tokens
+  double evaluate_seconds = 0;  // scoring time, encoding excluded
+  int64_t peak_rss_bytes = -1;
+  int64_t peak_device_bytes = -1;
+  int64_t latency_samples = 0;  // single-text latency; zero when not measured
+  std::optional<double> latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms;
+};
+
+struct ResultRecord {
+  int64_t run_id = 0, model_id = 0, task_id = 0;
+  std::optional<double> main_score;
+  nlohmann::ordered_json scores;  // every metric, MTEB layout
+  nlohmann::json prompts;         // prompts used, by role
+  double evaluation_seconds = 0;  // wall time of the whole task
+  TimingRecord timing;
+};
+
+struct StoredModel {
+  int64_t id = 0;
+  EncoderInfo info;
+};
+
+struct StoredTask {
+  int64_t id = 0;
+  TaskRecord task;
+};
+
+struct StoredRun {
+  int64_t id = 0;
+  std::string started_at, finished_at, status, error;
+  RunRecord run;
+};
+
+struct StoredResult {
+  int64_t id = 0, run_id = 0;
+  StoredModel model;
+  StoredTask task;
+  std::optional<double> main_score;
+  nlohmann::ordered_json scores;
+  nlohmann::json prompts;
+  double evaluation_seconds = 0;
+  std::string created_at;
+  TimingRecord timing;
+};
+
+class ResultStore {
+ public:
+  static constexpr int SCHEMA_VERSION = 1;
+
+  // Opens or creates the file and migrates it to SCHEMA_VERSION. A file that
+  // is not SQLite, belongs to another program, or has a newer schema throws
+  // UserError and is left untouched.
+  explicit ResultStore(const std::filesystem::path& file);
+  // Opens an existing file read-mostly (reports); it must exist.
+  static std::unique_ptr<ResultStore> open_existing(const std::filesystem::path& file);
+
+  int64_t begin_run(const RunRecord& run);
+  void end_run(int64_t run_id, const std::string& status, const std::string& error = "");
+  int64_t upsert_model(const EncoderInfo& info);
+  int64_t upsert_task(const TaskRecord& task);
+  bool has_result(int64_t model_id, int64_t task_id);
+  // Records one finished task in one transaction. Without `replace`, a result
+  // that appeared meanwhile (another process) wins and nothing is written:
+  // returns false. With `replace` the new row is added and becomes the latest.
+  bool record_result(const ResultRecord& result, bool replace);
+
+  // The newest result of every (model, task) pair, by model then task name.
+  std::vector<StoredResult> latest_results();
+  std::vector<StoredRun> runs();
+  int schema_version();
+  const std::filesystem::path& path() const { return db_->path(); }
+
+ private:
+  ResultStore(const std::filesystem::path& file, bool create);
+  void migrate();
+  std::unique_ptr<SqliteDb> db_;
+};
+
+}  // namespace embeval

@@ -1,0 +1,143 @@
+#include "harness/run_loop.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "datasets/data_error.h"
+#include "datasets/task_spec.h"
+#include "harness/error.h"
+#include "harness/system_info.h"
+#include "harness/task_type.h"
+#include "harness/timing.h"
+
+namespace embeval {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct PlannedTask {
+  data::TaskSpec spec;
+  const TaskType* type = nullptr;
+};
+
+// Everything that can be checked without encoding is checked before the
+// first task runs, so a typo in the last task.json does not waste a run.
+std::vector<PlannedTask> plan(const std::vector<fs::path>& task_dirs) {
+  std::vector<PlannedTask> tasks;
+  for (const auto& dir : task_dirs) {
+    PlannedTask t;
+    t.spec = data::read_task_spec(dir);
+    fs::path json = dir / "task.json";
+    try {
+      t.type = &find_task_type(t.spec.type);
+    } catch (const UserError& e) {
+      throw UserError(fmt::format("{}: {}", json.string(), e.what()));
+    }
+    auto names = t.type->metric_names();
+    if (std::find(names.begin(), names.end(), t.spec.main_score) == names.end())
+      fail("{}: main_score \"{}\" is not a metric of task type {}; expected one of: {}", json.string(),
+           t.spec.main_score, t.spec.type, fmt::join(names, ", "));
+    for (const auto& f : data::task_data_files(t.spec)) {
+      std::error_code ec;
+      if (!fs::is_regular_file(f, ec)) fail("{}: file not found (needed by task {})", f.string(), t.spec.name);
+    }
+    tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
+TaskRecord task_record(const data::TaskSpec& spec, const std::string& checksum) {
+  TaskRecord r;
+  r.name = spec.name;
+  r.type = spec.type;
+  r.split = spec.eval_split;
+  r.language = spec.language;
+  r.main_score = spec.main_score;
+  r.version = spec.version;
+  r.dataset_checksum = checksum;
+  r.dataset_revision = spec.source_commit;
+  r.source_repo = spec.source_repo;
+  r.license = spec.license;
+  r.path = spec.dir.string();
+  return r;
+}
+
+std::optional<double> main_score_of(const nlohmann::ordered_json& scores, const std::string& name) {
+  auto it = scores.find(name);
+  if (it == scores.end() || !it->is_number()) return std::nullopt;
+  double v = it->get<double>();
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+}  // namespace
+
+RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, ResultStore& store,
+                     const RunRecord& run, const RunOptions& options) {
+  auto log = [&](const std::string& line) {
+    if (options.log) options.log(line);
+  };
+  std::vector<PlannedTask> tasks = plan(task_dirs);
+
+  RunSummary summary;
+  const int64_t model_id = store.upsert_model(encoder.info());
+  summary.run_id = store.begin_run(run);
+  try {
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const data::TaskSpec& spec = tasks[i].spec;
+      TaskOutcome outcome;
+      outcome.name = spec.name;
+      outcome.type = spec.type;
+      outcome.main_score_name = spec.main_score;
+      const std::string checksum = data::dataset_checksum(spec);
+      const int64_t task_id = store.upsert_task(task_record(spec, checksum));
+      const std::string where = fmt::format("[{}/{}] {} ({})", i + 1, tasks.size(), spec.name, spec.type);
+      if (!options.force && store.has_result(model_id, task_id)) {
+        outcome.skipped = true;
+        log(where + ": already recorded, skipped (--force reruns)");
+        summary.tasks.push_back(outcome);
+        continue;
+      }
+      reset_peak_rss();
+      Stopwatch clock;
+      EvalContext ctx(encoder, spec);
+      nlohmann::ordered_json scores = tasks[i].type->evaluate(spec, ctx);
+      scores["main_score"] = scores.contains(spec.main_score) ? scores[spec.main_score] : nlohmann::ordered_json();
+
+      ResultRecord rec;
+      rec.run_id = summary.run_id;
+      rec.model_id = model_id;
+      rec.task_id = task_id;
+      rec.main_score = main_score_of(scores, spec.main_score);
+      rec.scores = scores;
+      rec.prompts = nlohmann::json::object();
+      if (!spec.query_prompt.empty()) rec.prompts["query"] = spec.query_prompt;
+      if (!spec.passage_prompt.empty()) rec.prompts["passage"] = spec.passage_prompt;
+      rec.evaluation_seconds = clock.seconds();
+      const EncodeStats& st = ctx.stats();
+      rec.timing.encode_seconds = st.seconds;
+      rec.timing.encoded_items = st.items;
+      rec.timing.encoded_tokens = st.tokens;
+      rec.timing.evaluate_seconds = std::max(0.0, rec.evaluation_seconds - st.seconds);
+      rec.timing.peak_rss_bytes = peak_rss_bytes();
+      bool written = store.record_result(rec, options.force);
+
+      outcome.main_score = rec.main_score;
+      outcome.seconds = rec.evaluation_seconds;
+      log(fmt::format("{}: {} = {} ({:.1f} s){}", where, spec.main_score,
+                      rec.main_score ? fmt::format("{:.5f}", *rec.main_score) : "n/a", rec.evaluation_seconds,
+                      written ? "" : " — another run recorded it first; kept theirs"));
+      summary.tasks.push_back(outcome);
+    }
+  } catch (const std::exception& e) {
+    store.end_run(summary.run_id, "failed", e.what());
+    throw;
+  }
+  store.end_run(summary.run_id, "finished");
+  return summary;
+}
+
+}  // namespace embeval

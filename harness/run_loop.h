@@ -1,0 +1,38 @@
+#pragma once
+// The run loop: validate every task up front, then evaluate them one by one
+// and record each finished task in its own transaction. A task already
+// recorded for the same model (spec, fingerprint, device) and the same
+// dataset (name, split, version, checksum) is skipped unless forced, so
+// rerunning a crashed command resumes where it stopped.
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/encoder.h"
+#include "harness/result_store.h"
+
+namespace embeval {
+
+struct RunOptions {
+  bool force = false;                            // re-evaluate recorded tasks
+  std::function<void(const std::string&)> log;  // progress lines; may be empty
+};
+
+struct TaskOutcome {
+  std::string name, type, main_score_name;
+  std::optional<double> main_score;
+  bool skipped = false;  // already recorded
+  double seconds = 0;
+};
+
+struct RunSummary {
+  int64_t run_id = 0;
+  std::vector<TaskOutcome> tasks;
+};
+
+RunSummary run_tasks(Encoder& encoder, const std::vector<std::filesystem::path>& task_dirs, ResultStore& store,
+                     const RunRecord& run, const RunOptions& options);
+
+}  // namespace embeval
