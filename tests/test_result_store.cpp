@@ -1,0 +1,215 @@
+// The results database: schema versioning, refusal of foreign or newer files
+// (left untouched), duplicate-free recording, concurrent writers, and
+// consistency after a writer is killed mid-run.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "harness/error.h"
+#include "harness/result_store.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using namespace embeval;
+
+namespace {
+
+EncoderInfo model_info(const std::string& spec) {
+  EncoderInfo m;
+  m.spec = spec;
+  m.name = spec;
+  m.fingerprint = "fp-" + spec;
+  m.dim = 8;
+  return m;
+}
+
+TaskRecord task_record(const std::string& name) {
+  TaskRecord t;
+  t.name = name;
+  t.type = "STS";
+  t.split = "test";
+  t.main_score = "cosine_spearman";
+  t.dataset_checksum = "c-" + name;
+  return t;
+}
+
+ResultRecord result(int64_t run, int64_t model, int64_t task, double score) {
+  ResultRecord r;
+  r.run_id = run;
+  r.model_id = model;
+  r.task_id = task;
+  r.main_score = score;
+  r.scores = {{"cosine_spearman", score}, {"pearson", nullptr}, {"v_measures", {0.1, 0.2}}};
+  r.timing.encode_seconds = 2.0;
+  r.timing.encoded_items = 10;
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t count_rows(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
+  int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
+template <class F>
+std::string user_error_of(F f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
+  fs::path db = test::scratch_dir("store/roundtrip") / "r.sqlite";
+  {
+    ResultStore s(db);
+    EXPECT_EQ(s.schema_version(), ResultStore::SCHEMA_VERSION);
+    int64_t run = s.begin_run(RunRecord{});
+    int64_t m = s.upsert_model(model_info("baseline:x"));
+    EXPECT_EQ(s.upsert_model(model_info("baseline:x")), m);  // same key, same row
+    int64_t t = s.upsert_task(task_record("LCQMC"));
+    EXPECT_FALSE(s.has_result(m, t));
+    EXPECT_TRUE(s.record_result(result(run, m, t, 0.25), false));
+    s.end_run(run, "finished");
+  }
+  ResultStore s(db);  // reopening migrates nothing and keeps the rows
+  auto rs = s.latest_results();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].model.info.spec, "baseline:x");
+  EXPECT_EQ(rs[0].task.task.name, "LCQMC");
+  EXPECT_DOUBLE_EQ(*rs[0].main_score, 0.25);
+  EXPECT_TRUE(rs[0].scores["pearson"].is_null());
+  EXPECT_EQ(rs[0].scores["v_measures"].size(), 2u);
+  EXPECT_DOUBLE_EQ(rs[0].timing.encode_seconds, 2.0);
+  // Scalars (numbers and nulls) get one row each in `scores`; lists do not.
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM scores"), 2);
+  EXPECT_EQ(count_rows(db, "SELECT items_per_second FROM timings"), 5);
+  ASSERT_EQ(s.runs().size(), 1u);
+  EXPECT_EQ(s.runs()[0].status, "finished");
+}
+
+TEST(ResultStore, NoDuplicatesUnlessReplacing) {
+  fs::path db = test::scratch_dir("store/dups") / "r.sqlite";
+  ResultStore s(db);
+  int64_t run = s.begin_run(RunRecord{});
+  int64_t m = s.upsert_model(model_info("a")), t = s.upsert_task(task_record("T"));
+  EXPECT_TRUE(s.record_result(result(run, m, t, 0.1), false));
+  EXPECT_FALSE(s.record_result(result(run, m, t, 0.2), false));  // another writer got there first
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results"), 1);
+  EXPECT_TRUE(s.record_result(result(run, m, t, 0.3), true));  // --force: newest wins, history kept
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results"), 2);
+  auto rs = s.latest_results();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_DOUBLE_EQ(*rs[0].main_score, 0.3);
+}
+
+TEST(ResultStore, RefusesFilesThatAreNotOursAndLeavesThemUntouched) {
+  fs::path dir = test::scratch_dir("store/foreign");
+  fs::path text = dir / "notes.sqlite";
+  test::write_file(text, "this is not a database, just text that happens to be long enough to have a header\n");
+  std::string before = slurp(text);
+  EXPECT_NE(user_error_of([&] { ResultStore s(text); }).find("not an SQLite database"), std::string::npos);
+  EXPECT_EQ(slurp(text), before);
+
+  fs::path other = dir / "other.sqlite";
+  sqlite3* h = nullptr;
+  sqlite3_open(other.c_str(), &h);
+  sqlite3_exec(h, "CREATE TABLE invoices (id INTEGER)", nullptr, nullptr, nullptr);
+  sqlite3_close(h);
+  EXPECT_NE(user_error_of([&] { ResultStore s(other); }).find("not an embeval results database"), std::string::npos);
+
+  fs::path newer = dir / "newer.sqlite";
+  { ResultStore s(newer); }
+  sqlite3_open(newer.c_str(), &h);
+  sqlite3_exec(h, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(h);
+  std::string msg = user_error_of([&] { ResultStore s(newer); });
+  EXPECT_NE(msg.find("schema version 99 is newer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(newer.string()), std::string::npos) << msg;
+  EXPECT_EQ(count_rows(newer, "PRAGMA user_version"), 99);
+
+  EXPECT_NE(user_error_of([&] { ResultStore::open_existing(dir / "missing.sqlite"); }).find("database not found"),
+            std::string::npos);
+}
+
+TEST(ResultStore, ConcurrentWritersBothSucceed) {
+  fs::path db = test::scratch_dir("store/concurrent") / "r.sqlite";
+  { ResultStore init(db); }
+  auto writer = [&](const std::string& model, int n) {
+    ResultStore s(db);
+    int64_t run = s.begin_run(RunRecord{});
+    int64_t m = s.upsert_model(model_info(model));
+    for (int i = 0; i < n; ++i) {
+      int64_t t = s.upsert_task(task_record("T" + std::to_string(i)));
+      EXPECT_TRUE(s.record_result(result(run, m, t, i * 0.01), false));
+    }
+    s.end_run(run, "finished");
+  };
+  std::thread a(writer, "a", 40), b(writer, "b", 40);
+  a.join();
+  b.join();
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results"), 80);
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM tasks"), 40);  // shared task rows, no duplicates
+}
+
+// A writer killed at arbitrary moments never leaves a result without its
+// scores and timing rows, and the file passes SQLite's integrity check.
+TEST(ResultStore, KilledWriterLeavesConsistentFile) {
+  fs::path db = test::scratch_dir("store/killed") / "r.sqlite";
+  { ResultStore init(db); }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ResultStore s(db);
+      int64_t run = s.begin_run(RunRecord{});
+      int64_t m = s.upsert_model(model_info("m" + std::to_string(attempt)));
+      for (int i = 0;; ++i) {
+        int64_t t = s.upsert_task(task_record("T" + std::to_string(i)));
+        s.record_result(result(run, m, t, 0.5), false);
+      }
+    }
+    usleep(30000 + attempt * 20000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+  EXPECT_GT(count_rows(db, "SELECT COUNT(*) FROM results"), 0);
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results r WHERE NOT EXISTS "
+                           "(SELECT 1 FROM timings g WHERE g.result_id = r.id)"), 0);
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results r WHERE (SELECT COUNT(*) FROM scores s "
+                           "WHERE s.result_id = r.id) != 2"), 0);
+  ResultStore s(db);
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'"), 5);  // killed runs stay visible
+  sqlite3* h = nullptr;
+  sqlite3_open(db.c_str(), &h);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "ok");
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+}
