@@ -163,6 +163,16 @@ TEST(TopK, CosineZeroVectorAndNan) {
   TopK nan_top = top_k_similarity(qnan.data(), 1, c.data(), 3, 2, 2);
   EXPECT_EQ(nan_top.scores, (std::vector<float>{-1.0f, -1.0f}));
   EXPECT_EQ(nan_top.index, (std::vector<int64_t>{0, 1}));
+  // One NaN document among finite ones (at::topk alone would rank it first):
+  // it scores -1 and ties with the opposite vector, which has the lower index.
+  std::vector<float> mixed = {-3.0f, -4.0f, 1.0f, 0.0f, std::numeric_limits<float>::quiet_NaN(), 1.0f, 0.0f, 1.0f};
+  TopKOptions opt;
+  opt.score = TOP_K_SCORE_COSINE;
+  TopK mixed_top = top_k_similarity(q.data(), 1, mixed.data(), 4, 2, 3, opt);
+  EXPECT_EQ(mixed_top.index, (std::vector<int64_t>{3, 1, 0}));  // 0.8, 0.6, then -1 (doc 0) before -1 (doc 2)
+  TopK mixed_all = top_k_similarity(q.data(), 1, mixed.data(), 4, 2, 4, opt);
+  EXPECT_EQ(mixed_all.index, (std::vector<int64_t>{3, 1, 0, 2}));
+  EXPECT_EQ(mixed_all.scores[3], -1.0f);
 }
 
 TEST(TopK, EdgeSizes) {

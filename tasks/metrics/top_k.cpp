@@ -32,33 +32,60 @@ bool better(const Candidate& a, const Candidate& b) {
   return a.score > b.score || (a.score == b.score && a.index < b.index);
 }
 
-// The kk best (score descending, index ascending) columns of each row of s.
-// at::topk is a partial selection, but among values equal to the kk-th
-// largest it keeps an arbitrary subset; rows where such ties cross the cut
-// are redone exactly (rare: it needs equal scores at the boundary).
-void select_block(const at::Tensor& s, int64_t kk, at::Tensor* values, at::Tensor* columns) {
-  const int64_t m = s.size(1);
+// Exact selection for one row: NaN counts as -1 (MTEB's search), then every
+// column above the kk-th best value plus the lowest columns equal to it.
+void select_row_exact(const at::Tensor& row_in, int64_t kk, Candidate* out) {
+  const double inf = std::numeric_limits<double>::infinity();
+  at::Tensor row = row_in.nan_to_num(-1.0, inf, -inf);
+  at::Tensor cut = std::get<0>(at::topk(row, kk)).min();
+  at::Tensor above = at::nonzero(row > cut).flatten();
+  at::Tensor equal = at::nonzero(row == cut).flatten();  // ascending column order
+  at::Tensor pick = at::cat({above, equal.narrow(0, 0, kk - above.size(0))}).cpu();
+  at::Tensor vals = row.index_select(0, pick.to(row.device())).cpu().contiguous();
+  for (int64_t j = 0; j < kk; ++j) out[j] = {vals.data_ptr<float>()[j], pick.data_ptr<int64_t>()[j]};
+}
+
+// The kk best columns (score descending, column ascending) of each row of s,
+// in any order, into out (rows x kk). at::topk keeps an arbitrary subset of
+// the values equal to its last one, so, like MTEB, one more than needed is
+// taken: when the (kk+1)-th value is strictly below the kk-th, the first kk
+// are exactly the columns scoring at least the kk-th value. Rows where they
+// tie, or that hold a NaN (at::topk ranks NaN first), are redone exactly;
+// both are rare.
+void select_block(const at::Tensor& s, int64_t kk, Candidate* out) {
+  const int64_t b = s.size(0), m = s.size(1);
   if (kk == m) {  // the whole chunk survives: no selection needed
-    *values = s.cpu().contiguous();
-    *columns = at::arange(m, at::kLong).unsqueeze(0).expand({s.size(0), m}).contiguous();
+    at::Tensor all = s.cpu().contiguous();
+    const float* v = all.data_ptr<float>();
+    for (int64_t i = 0; i < b * m; ++i) out[i] = {std::isnan(v[i]) ? -1.0f : v[i], i % m};
     return;
   }
-  auto top = at::topk(s, kk, /*dim=*/1, /*largest=*/true, /*sorted=*/false);
-  at::Tensor v = std::get<0>(top), c = std::get<1>(top);
-  at::Tensor kth = std::get<0>(v.min(1, /*keepdim=*/true));
-  at::Tensor tied_rows = at::nonzero((s >= kth).sum(1) > kk).flatten().cpu();
-  *values = v.cpu().contiguous();
-  *columns = c.cpu().contiguous();
-  const int64_t* tied = tied_rows.data_ptr<int64_t>();
-  for (int64_t t = 0; t < tied_rows.numel(); ++t) {
-    const int64_t r = tied[t];
-    at::Tensor row = s[r], cut = kth[r][0];
-    at::Tensor above = at::nonzero(row > cut).flatten();
-    at::Tensor equal = at::nonzero(row == cut).flatten();  // ascending column order
-    at::Tensor pick = at::cat({above, equal.narrow(0, 0, kk - above.size(0))});
-    values->select(0, r).copy_(row.index_select(0, pick).cpu());
-    columns->select(0, r).copy_(pick.cpu());
+  auto top = at::topk(s, kk + 1, /*dim=*/1, /*largest=*/true, /*sorted=*/false);
+  at::Tensor values = std::get<0>(top).cpu().contiguous(), columns = std::get<1>(top).cpu().contiguous();
+  const float* v = values.data_ptr<float>();
+  const int64_t* col = columns.data_ptr<int64_t>();
+  std::vector<int64_t> redo;
+  for (int64_t r = 0; r < b; ++r) {
+    const float* rv = v + r * (kk + 1);
+    // Position of the smallest value and the second smallest value.
+    int64_t lowest = 0;
+    bool nan = std::isnan(rv[0]);
+    for (int64_t j = 1; j <= kk; ++j) {
+      nan = nan || std::isnan(rv[j]);
+      if (rv[j] < rv[lowest]) lowest = j;
+    }
+    float second = std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j <= kk; ++j)
+      if (j != lowest) second = std::min(second, rv[j]);
+    if (nan || !(rv[lowest] < second)) {
+      redo.push_back(r);
+      continue;
+    }
+    Candidate* o = out + r * kk;
+    for (int64_t j = 0; j <= kk; ++j)
+      if (j != lowest) *o++ = {rv[j], col[r * (kk + 1) + j]};
   }
+  for (int64_t r : redo) select_row_exact(s[r], kk, out + r * kk);
 }
 
 }  // namespace
@@ -88,6 +115,12 @@ TopK top_k_similarity(const float* queries, int64_t n_queries, const float* corp
   std::vector<Candidate> best(static_cast<size_t>(out.rows * k_out));
   std::vector<int64_t> filled(static_cast<size_t>(out.rows), 0);
 
+  // One score buffer for every block: a fresh block per product would be
+  // paged in again each time.
+  const int64_t max_b = std::min(options.query_chunk, n_queries), max_m = std::min(options.corpus_chunk, n_corpus);
+  at::Tensor buffer = at::empty({max_b * max_m}, q.options());
+  std::vector<Candidate> block(static_cast<size_t>(max_b * std::min(k_out, max_m)));
+
   for (int64_t c0 = 0; c0 < n_corpus; c0 += options.corpus_chunk) {
     const int64_t m = std::min(options.corpus_chunk, n_corpus - c0);
     const int64_t kk = std::min(k_out, m);
@@ -96,12 +129,9 @@ TopK top_k_similarity(const float* queries, int64_t n_queries, const float* corp
     at::Tensor c = prepare(corpus_all.narrow(0, c0, m).to(device), options.score);
     for (int64_t q0 = 0; q0 < n_queries; q0 += options.query_chunk) {
       const int64_t b = std::min(options.query_chunk, n_queries - q0);
-      at::Tensor s = at::mm(q.narrow(0, q0, b), c.t());
-      s.nan_to_num_(-1.0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity());
-      at::Tensor values, columns;
-      select_block(s, kk, &values, &columns);
-      const float* v = values.data_ptr<float>();
-      const int64_t* col = columns.data_ptr<int64_t>();
+      at::Tensor s = buffer.narrow(0, 0, b * m).view({b, m});
+      at::mm_out(s, q.narrow(0, q0, b), c.t());
+      select_block(s, kk, block.data());
 
       at::parallel_for(0, b, 16, [&](int64_t begin, int64_t end) {
         std::vector<Candidate> merged;
@@ -109,7 +139,7 @@ TopK top_k_similarity(const float* queries, int64_t n_queries, const float* corp
           const int64_t r = q0 + i;
           Candidate* row_best = best.data() + r * k_out;
           merged.assign(row_best, row_best + filled[r]);
-          for (int64_t j = 0; j < kk; ++j) merged.push_back({v[i * kk + j], c0 + col[i * kk + j]});
+          for (int64_t j = 0; j < kk; ++j) merged.push_back({block[i * kk + j].score, c0 + block[i * kk + j].index});
           const int64_t keep = std::min<int64_t>(k_out, static_cast<int64_t>(merged.size()));
           std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), better);
           std::copy(merged.begin(), merged.begin() + keep, row_best);
