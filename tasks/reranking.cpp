@@ -67,7 +67,8 @@ class RerankingTask : public TaskType {
     samples.erase(std::remove_if(samples.begin(), samples.end(), [](const auto& s) { return !usable(s); }),
                   samples.end());
     if (samples.empty())
-      fail("{}: no query has both a positive and a negative; expected at least one scorable query", task.name);
+      fail("{}: no query has both a positive and a negative; expected at least one such query",
+           (task.dir / (task.eval_split + ".jsonl")).string());
 
     metrics::TopKScore score = metrics::TOP_K_SCORE_COSINE;
     if (ctx.similarity() == SIMILARITY_DOT)

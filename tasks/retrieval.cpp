@@ -4,6 +4,12 @@
 // runs are scored by pytrec_eval (ndcg_cut, map_cut, recall, P at k = 1, 3,
 // 5, 10, 20, 100, 1000; mean over queries rounded to 5 decimals), by MTEB's
 // mrr (mean not rounded) and by the nAUC abstention metrics of each.
+//
+// As in MTEB 1.39.7, only queries named in the qrels are evaluated, and a
+// query whose judgements are all 0 stays in the averages with 0 everywhere.
+// Runs are ranked the trec_eval way (score, then id descending) for every
+// measure, mrr included; MTEB's own mrr orders exact ties by the retrieval
+// heap's order instead, which no other implementation can reproduce.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -89,12 +95,13 @@ class RetrievalTask : public TaskType {
     });
     std::vector<std::string> corpus_texts;
     corpus_texts.reserve(order.size());
-    for (size_t i : order) corpus_texts.push_back(d.corpus_texts[i]);
+    for (size_t i : order) corpus_texts.push_back(std::move(d.corpus_texts[i]));
 
     Matrix queries = ctx.encode(d.query_texts, ROLE_QUERY, "query");
     Matrix corpus = ctx.encode(corpus_texts, ROLE_PASSAGE, "corpus");
     metrics::TopK top = metrics::top_k_similarity(queries.values.data(), queries.rows, corpus.values.data(),
                                                   corpus.rows, queries.cols, TOP_K, options);
+    EMBEVAL_ASSERT(top.rows == static_cast<int64_t>(d.query_ids.size()));
 
     const size_t n_measures = std::size(MEASURES), n_k = std::size(K_VALUES);
     // per_query[m][k][query]
