@@ -93,8 +93,8 @@ class RerankingTask : public TaskType {
       const int64_t n_pos = static_cast<int64_t>(samples[i].positive.size());
       const int64_t n = n_pos + static_cast<int64_t>(samples[i].negative.size());
       // One query against its own candidates, as MTEB's cos_sim(query_emb, docs_emb).
-      std::vector<float> s32 = metrics::similarity_scores(queries.row(static_cast<int64_t>(i)), 1, docs.row(offset), n,
-                                                          docs.cols, score);
+      std::vector<float> s32 =
+          metrics::similarity_scores(queries.row(static_cast<int64_t>(i)), 1, docs.row(offset), n, docs.cols, score);
       offset += n;
       std::vector<double> s(s32.begin(), s32.end());
       std::vector<int> label(static_cast<size_t>(n), 0);
@@ -121,11 +121,13 @@ class RerankingTask : public TaskType {
 
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
     const std::vector<double>* values[] = {&ap, &mrr, &recall};
-    for (size_t m = 0; m < 3; ++m) out[METRICS[m]] = number_or_null(metrics::numpy_mean(values[m]->data(), values[m]->size()));
+    for (size_t m = 0; m < 3; ++m)
+      out[METRICS[m]] = number_or_null(metrics::numpy_mean(values[m]->data(), values[m]->size()));
     for (size_t m = 0; m < 3; ++m) {
       metrics::NaucByConfidence n = metrics::nauc_by_confidence(confidence, *values[m]);
       const double by_conf[] = {n.max, n.std, n.diff1};
-      for (size_t c = 0; c < 3; ++c) out[fmt::format("nAUC_{}_{}", METRICS[m], CONFIDENCE_NAMES[c])] = number_or_null(by_conf[c]);
+      for (size_t c = 0; c < 3; ++c)
+        out[fmt::format("nAUC_{}_{}", METRICS[m], CONFIDENCE_NAMES[c])] = number_or_null(by_conf[c]);
     }
     return out;
   }

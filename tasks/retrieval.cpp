@@ -40,9 +40,8 @@ struct Measure {
   bool rounded;
 };
 const Measure MEASURES[] = {
-    {"ndcg", metrics::ndcg_cut, true},         {"map", metrics::map_cut, true},
-    {"recall", metrics::recall_at, true},      {"precision", metrics::precision_at, true},
-    {"mrr", metrics::mrr_at, false},
+    {"ndcg", metrics::ndcg_cut, true},          {"map", metrics::map_cut, true}, {"recall", metrics::recall_at, true},
+    {"precision", metrics::precision_at, true}, {"mrr", metrics::mrr_at, false},
 };
 const char* const CONFIDENCE_NAMES[] = {"max", "std", "diff1"};
 
@@ -56,8 +55,8 @@ metrics::TopKScore top_k_score(const EvalContext& ctx, const data::TaskSpec& tas
     case SIMILARITY_COSINE: return metrics::TOP_K_SCORE_COSINE;
     case SIMILARITY_DOT: return metrics::TOP_K_SCORE_DOT;
     default:
-      fail("{}: retrieval does not support {} similarity; expected cosine or dot (as MTEB's exact search)",
-           task.name, similarity_name(ctx.similarity()));
+      fail("{}: retrieval does not support {} similarity; expected cosine or dot (as MTEB's exact search)", task.name,
+           similarity_name(ctx.similarity()));
   }
 }
 
@@ -90,9 +89,8 @@ class RetrievalTask : public TaskType {
     // MTEB's heap of (score, id) does, and agrees with trec_eval's ranking.
     std::vector<size_t> order(d.corpus_ids.size());
     std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return std::strcmp(d.corpus_ids[a].c_str(), d.corpus_ids[b].c_str()) > 0;
-    });
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return std::strcmp(d.corpus_ids[a].c_str(), d.corpus_ids[b].c_str()) > 0; });
     std::vector<std::string> corpus_texts;
     corpus_texts.reserve(order.size());
     for (size_t i : order) corpus_texts.push_back(std::move(d.corpus_texts[i]));

@@ -23,8 +23,7 @@ constexpr double TOL = 1e-12;
 // Vectors by text, with a chosen similarity.
 class MapEncoder : public Encoder {
  public:
-  MapEncoder(std::map<std::string, std::vector<float>> vectors, Similarity similarity)
-      : vectors_(std::move(vectors)) {
+  MapEncoder(std::map<std::string, std::vector<float>> vectors, Similarity similarity) : vectors_(std::move(vectors)) {
     info_.spec = "map";
     info_.name = "map";
     info_.dim = static_cast<int64_t>(vectors_.begin()->second.size());
@@ -80,8 +79,9 @@ std::filesystem::path retrieval_task(const std::string& name, bool ignore_identi
 }
 
 std::map<std::string, std::vector<float>> retrieval_vectors(float d2_scale) {
-  return {{"alpha", {1, 0}},   {"beta", {0, 1}},  {"not judged", {1, 1}}, {"alpha doc", {1, 0}},
-          {"one", {0.8f, 0.6f}}, {"two 2", {0.6f * d2_scale, 0.8f * d2_scale}}, {"three", {0, 1}}};
+  return {{"alpha", {1, 0}},     {"beta", {0, 1}},      {"not judged", {1, 1}},
+          {"alpha doc", {1, 0}}, {"one", {0.8f, 0.6f}}, {"two 2", {0.6f * d2_scale, 0.8f * d2_scale}},
+          {"three", {0, 1}}};
 }
 
 }  // namespace
@@ -92,15 +92,14 @@ TEST(Reranking, HandComputed) {
   // s has no negative: dropped, as MTEB does.
   // t (1,0): p5 and n4 are the same vector, a tie: AP 1/2 (sklearn: one step),
   //   MRR 1 (ties keep the positive first).
-  auto dir = reranking_task("rerank_hand",
-                            R"({"query": "q", "positive": ["p1"], "negative": ["n1", "n2"]})"
-                            "\n"
-                            R"({"query": "r", "positive": ["p2", "p3"], "negative": ["n3"]})"
-                            "\n"
-                            R"({"query": "s", "positive": ["p1"], "negative": []})"
-                            "\n"
-                            R"({"query": "t", "positive": ["p5"], "negative": ["n4"]})"
-                            "\n");
+  auto dir = reranking_task("rerank_hand", R"({"query": "q", "positive": ["p1"], "negative": ["n1", "n2"]})"
+                                           "\n"
+                                           R"({"query": "r", "positive": ["p2", "p3"], "negative": ["n3"]})"
+                                           "\n"
+                                           R"({"query": "s", "positive": ["p1"], "negative": []})"
+                                           "\n"
+                                           R"({"query": "t", "positive": ["p5"], "negative": ["n4"]})"
+                                           "\n");
   MapEncoder enc({{"q", {1, 0}},
                   {"r", {0, 1}},
                   {"s", {1, 1}},
@@ -150,10 +149,10 @@ TEST(RetrievalTask, IgnoreIdenticalIdsAndQueryWithoutPositives) {
   EXPECT_EQ(got["map_at_3"].get<double>(), 0.25);
   EXPECT_EQ(got["recall_at_1"].get<double>(), 0.0);
   EXPECT_EQ(got["recall_at_3"].get<double>(), 0.5);
-  EXPECT_EQ(got["precision_at_3"].get<double>(), 0.16667);  // (1/3) / 2, rounded
+  EXPECT_EQ(got["precision_at_3"].get<double>(), 0.16667);    // (1/3) / 2, rounded
   EXPECT_EQ(got["precision_at_1000"].get<double>(), 0.0005);  // k beyond the 3-doc run
-  EXPECT_EQ(got["mrr_at_3"].get<double>(), 0.25);              // (1/2) / 2, not rounded
-  EXPECT_TRUE(got["nauc_ndcg_at_1_max"].is_null());             // ndcg_at_1 is 0 for both queries
+  EXPECT_EQ(got["mrr_at_3"].get<double>(), 0.25);             // (1/2) / 2, not rounded
+  EXPECT_TRUE(got["nauc_ndcg_at_1_max"].is_null());           // ndcg_at_1 is 0 for both queries
 
   // Without the flag the identical doc stays at rank 1 and d2 falls to rank 3.
   nlohmann::ordered_json kept = run_task(retrieval_task("retrieval_keep", false), enc);

@@ -63,7 +63,7 @@ TEST(RetrievalMetrics, NdcgGradedAndTies) {
   // + d2 (gain 1) at rank 4; the ideal keeps all three positives.
   EXPECT_NEAR(ndcg_cut(c.judged, 5), (1.0 + 1.0 / std::log2(5.0)) / idcg3, TOL);
   EXPECT_NEAR(ndcg_cut(c.judged, 1000), (1.0 + 1.0 / std::log2(5.0)) / idcg3, TOL);  // k beyond the run
-  EXPECT_NEAR(ndcg_cut(c.judged, 3), 0.31939394323979897, TOL);  // same, evaluated in Python
+  EXPECT_NEAR(ndcg_cut(c.judged, 3), 0.31939394323979897, TOL);                      // same, evaluated in Python
 }
 
 TEST(RetrievalMetrics, MapRecallPrecisionMrr) {

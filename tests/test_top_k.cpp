@@ -93,7 +93,8 @@ TEST(TopK, RandomAgainstFp64) {
           opt.score = score;
           opt.corpus_chunk = chunk;
           opt.query_chunk = qchunk;
-          SCOPED_TRACE(testing::Message() << "score " << score << " k " << k << " chunk " << chunk << " qchunk " << qchunk);
+          SCOPED_TRACE(testing::Message()
+                       << "score " << score << " k " << k << " chunk " << chunk << " qchunk " << qchunk);
           check_against_brute_force(p, k, opt, score == TOP_K_SCORE_DOT ? 1e-4 : tol);
         }
       }

@@ -78,8 +78,9 @@ bool verify_small_case() {
         const float s = top.scores[i * top.k + j];
         const int64_t idx = top.index[i * top.k + j];
         if (std::fabs(s - exact[idx]) > 1e-5 || std::fabs(s - sorted[j]) > 1e-5) {
-          std::fprintf(stderr, "bench_kern_top_k: wrong answer for k=%ld query %ld rank %ld: %.8f (doc %ld, fp64 %.8f), "
-                               "fp64 rank score %.8f\n",
+          std::fprintf(stderr,
+                       "bench_kern_top_k: wrong answer for k=%ld query %ld rank %ld: %.8f (doc %ld, fp64 %.8f), "
+                       "fp64 rank score %.8f\n",
                        long(k), long(i), long(j), s, long(idx), exact[idx], sorted[j]);
           return false;
         }
@@ -91,8 +92,8 @@ bool verify_small_case() {
 }
 
 void set_flops(benchmark::State& state) {
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * N_QUERIES * N_CORPUS * DIM * 1e-9 * state.iterations(),
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * N_QUERIES * N_CORPUS * DIM * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
 }
 
 // args: k, threads
@@ -122,7 +123,13 @@ void BM_gemm_reference(benchmark::State& state) {
   set_flops(state);
 }
 
-BENCHMARK(BM_gemm_reference)->ArgName("threads")->Arg(1)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_gemm_reference)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_top_k)
     ->ArgNames({"k", "threads"})
     ->Args({10, 1})
