@@ -200,3 +200,30 @@ TEST(TopK, SimilarityScores) {
   EXPECT_NEAR(cos[1], 0.8f, 1e-7);
   EXPECT_EQ(similarity_scores(q.data(), 1, c.data(), 2, 2, TOP_K_SCORE_DOT), (std::vector<float>{3.0f, 8.0f}));
 }
+
+// On a machine with a CUDA libtorch the same kernel runs on the GPU; its
+// answer must agree with the CPU's within float32 GEMM rounding (TF32 is off
+// by default for fp32 matmul in libtorch). Skipped where ATen has no CUDA.
+TEST(TopKCuda, MatchesCpuAndFp64) {
+  TopKOptions cuda;
+  cuda.cuda = true;
+  Problem small = random_problem(3, 10, 8, 7);
+  try {
+    top_k_similarity(small.q.data(), 3, small.c.data(), 10, 8, 2, cuda);
+  } catch (const std::runtime_error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  for (TopKScore score : {TOP_K_SCORE_COSINE, TOP_K_SCORE_DOT}) {
+    Problem p = random_problem(300, 20000, 96, 11);
+    cuda.score = score;
+    cuda.corpus_chunk = 7000;  // several chunks merged on the host
+    check_against_brute_force(p, 100, cuda, score == TOP_K_SCORE_COSINE ? 1e-5 : 1e-4);
+    TopKOptions cpu = cuda;
+    cpu.cuda = false;
+    TopK a = top_k_similarity(p.q.data(), p.nq, p.c.data(), p.nc, p.dim, 10, cpu);
+    TopK b = top_k_similarity(p.q.data(), p.nq, p.c.data(), p.nc, p.dim, 10, cuda);
+    size_t same = 0;
+    for (size_t i = 0; i < a.index.size(); ++i) same += a.index[i] == b.index[i];
+    EXPECT_GE(same, a.index.size() * 99 / 100);  // only near-ties may swap
+  }
+}
