@@ -25,11 +25,15 @@ def gaussian_blobs(rs, n, centers, spread):
     return x.astype(np.float32), labels
 
 
-def classification(root, name, n_classes, dim, n_train, n_test, spread, samples_per_label, seed):
+def classification(root, name, n_classes, dim, n_train, n_test, spread, samples_per_label, seed, unseen_every=0):
     rs = np.random.RandomState(seed)
     centers = rs.standard_normal((n_classes, dim))
     xtr, ytr = gaussian_blobs(rs, n_train, centers, spread)
     xte, yte = gaussian_blobs(rs, n_test, centers, spread)
+    if unseen_every:
+        # A test label that never occurs in training (as in small samples of
+        # real tasks): never predicted, yet counted by macro F1.
+        yte[::unseen_every] = n_classes
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     write_jsonl(os.path.join(d, "train.jsonl"), ({"text": f"{name}-tr{i}", "label": int(y)} for i, y in enumerate(ytr)))
@@ -62,13 +66,17 @@ def clustering(root, name, n_sets, set_sizes, n_clusters, dim, spread, seed):
 
 def main(root):
     os.makedirs(root, exist_ok=True)
-    vecs = []
-    vecs += classification(root, "SynthBinary", 2, 24, 400, 300, 2.0, 16, 1)
-    vecs += classification(root, "SynthMulti", 7, 32, 600, 400, 1.6, 8, 2)
-    vecs += clustering(root, "SynthClusters", 3, [150, 400, 1200], 9, 16, 1.1, 3)
-    # float32 values written with the shortest repr that round-trips.
-    write_jsonl(os.path.join(root, "vectors.jsonl"),
-                ({"text": t, "embedding": [float(repr_f) for repr_f in map(lambda f: np.format_float_positional(f, unique=True), v)]} for t, v in vecs))
+    tasks = {
+        "SynthBinary": classification(root, "SynthBinary", 2, 24, 400, 300, 2.0, 16, 1),
+        "SynthMulti": classification(root, "SynthMulti", 7, 32, 600, 400, 1.6, 8, 2, unseen_every=40),
+        "SynthClusters": clustering(root, "SynthClusters", 3, [150, 400, 1200], 9, 16, 1.1, 3),
+    }
+    # Each task's vectors beside it, float32 values written with the shortest
+    # decimal that round-trips.
+    for name, vecs in tasks.items():
+        write_jsonl(os.path.join(root, name, "vectors.jsonl"),
+                    ({"text": t, "embedding": [float(np.format_float_positional(f, unique=True)) for f in v]}
+                     for t, v in vecs))
 
 
 if __name__ == "__main__":
