@@ -208,7 +208,8 @@ struct FitCase {
 // against itself with gradients perturbed by 1e-16 moves its coefficients
 // by 1.5e-4 there, so rounding-level differences (this port factorises with
 // LINPACK like scipy's own L-BFGS-B, the Debian scipy that made the values
-// with LAPACK) get 1e-4; the predictions must still agree exactly.
+// with LAPACK) get 5e-4: the BLAS under pip's CUDA libtorch 2.11 moved one
+// coefficient by 1.2e-4. The predictions must still agree exactly.
 TEST(LogisticRegression, FitMatchesSklearn) {
   std::vector<FitCase> cases = {
       {"mc_easy", 1, 60, 8, 3, 0.3, 1.0, {0, 1, 2}, 30, 1e-9,
@@ -216,7 +217,7 @@ TEST(LogisticRegression, FitMatchesSklearn) {
         -0.086955546241559586, -0.4795496907547574, -0.3364696179498794, 1.0177443704729172},
        {0.76818865600729591, -0.35158238912771766, -0.41660626687957603},
        {0, 2, 2, 1, 2, 2, 0, 0, 1, 0, 0, 1, 2, 0, 2, 1, 1, 0, 2, 1, 1, 2, 1, 2, 2, 0, 2, 2, 1, 0}},
-      {"mc_hard", 2, 90, 40, 4, 0.05, 40.0, {0, 1, 2, 3}, 100, 1e-4,
+      {"mc_hard", 2, 90, 40, 4, 0.05, 40.0, {0, 1, 2, 3}, 100, 5e-4,
        {0.051936969288849034, -0.26297982626125421, -0.0033930949985493462, 0.20172698102546702,
         0.014487943516940008, -0.11884665563466242, 0.026443252218532439, 0.12242242779549821,
         0.19144149672576982, -0.28010720253285276, 0.12606945494880983, -0.069201746092562424},
