@@ -22,6 +22,7 @@
 #include "harness/task_type.h"
 #include "tasks/metrics/average_precision.h"
 #include "tasks/metrics/nauc.h"
+#include "tasks/metrics/numpy_sum.h"
 #include "tasks/metrics/top_k.h"
 
 namespace embeval {

@@ -57,5 +57,5 @@ TEST(NumpySum, PairwiseOrder) {
   EXPECT_EQ(numpy_mean(a.data(), a.size()), 0.02094221293433168);
   std::vector<double> small = {0.5, 0.25, 0.125};
   EXPECT_EQ(numpy_sum(small.data(), 3), 0.875);
-  EXPECT_EQ(numpy_sum(nullptr, 0), 0.0);
+  EXPECT_EQ(numpy_sum<double>(nullptr, 0), 0.0);
 }

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "tasks/metrics/nauc.h"
+#include "tasks/metrics/numpy_sum.h"
 #include "tasks/metrics/retrieval_metrics.h"
 
 using namespace embeval::metrics;

@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "harness/error.h"
-#include "tasks/metrics/numpy_pairwise_sum.h"
+#include "tasks/metrics/numpy_sum.h"
 
 // Follows sklearn/cluster/_kmeans.py (MiniBatchKMeans.fit, _mini_batch_step,
 // _kmeans_plusplus) and _k_means_minibatch.pyx / _k_means_lloyd.pyx of
@@ -170,7 +170,7 @@ std::vector<float> kmeans_plusplus(const Rows& rows, int64_t dim, int64_t k, Kme
   distance_rows(rows, norms, &first, 1, dim, closest.data());
   // A float32 sum, as numpy sums the float32 distances (sklearn 1.3+ uses a
   // BLAS dot with unit weights here, whose order cannot be mirrored).
-  float current_pot = numpy_pairwise_sum(closest.data(), m);
+  float current_pot = numpy_sum(closest.data(), static_cast<size_t>(m));
 
   std::vector<double> rand_vals(static_cast<size_t>(n_local_trials)), cumsum(static_cast<size_t>(m));
   std::vector<int64_t> candidates(static_cast<size_t>(n_local_trials));
@@ -190,7 +190,7 @@ std::vector<float> kmeans_plusplus(const Rows& rows, int64_t dim, int64_t k, Kme
     for (int64_t t = 0; t < n_local_trials; ++t) {
       float* d = trial_dist.data() + t * m;
       for (int64_t p = 0; p < m; ++p) d[p] = std::min(closest[p], d[p]);
-      trial_pot[t] = numpy_pairwise_sum(d, m);
+      trial_pot[t] = numpy_sum(d, static_cast<size_t>(m));
     }
     int64_t best = 0;  // np.argmin: the first minimum
     for (int64_t t = 1; t < n_local_trials; ++t)

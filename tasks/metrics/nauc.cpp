@@ -1,5 +1,7 @@
 #include "tasks/metrics/nauc.h"
 
+#include "tasks/metrics/numpy_sum.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,29 +9,6 @@
 
 namespace embeval::metrics {
 namespace {
-
-// numpy's pairwise_sum_DOUBLE (numpy/core/src/umath/loops_utils.h.src):
-// 8 interleaved accumulators up to 128 items, halving above that.
-double pairwise_sum(const double* a, size_t n) {
-  if (n < 8) {
-    double res = 0.0;
-    for (size_t i = 0; i < n; ++i) res += a[i];
-    return res;
-  }
-  if (n <= 128) {
-    double r[8];
-    for (int j = 0; j < 8; ++j) r[j] = a[j];
-    size_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  size_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
-}
 
 // np.argsort(kind="stable"): MTEB asks for a stable sort (numpy >= 2 default).
 // NaN sorts last, as in numpy.
@@ -71,16 +50,6 @@ double trapz(const double* y) {
 }
 
 }  // namespace
-
-double numpy_sum(const double* a, size_t n) {
-  // A reduction starts from the identity 0 and adds the pairwise sum of all items.
-  return 0.0 + pairwise_sum(a, n);
-}
-
-double numpy_mean(const double* a, size_t n) {
-  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
-  return numpy_sum(a, n) / static_cast<double>(n);
-}
 
 Confidence confidence_scores(const double* scores, size_t n) {
   Confidence c;

@@ -36,8 +36,4 @@ struct NaucByConfidence {
 };
 NaucByConfidence nauc_by_confidence(const std::vector<Confidence>& confidence, const std::vector<double>& metric);
 
-// np.sum over a float64 array (numpy's pairwise summation) and np.mean.
-double numpy_sum(const double* a, size_t n);
-double numpy_mean(const double* a, size_t n);
-
 }  // namespace embeval::metrics

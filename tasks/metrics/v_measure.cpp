@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "tasks/metrics/numpy_pairwise_sum.h"
+#include "tasks/metrics/numpy_sum.h"
 
 namespace embeval::metrics {
 namespace {
@@ -33,10 +33,10 @@ std::vector<double> counts_of(const std::vector<int64_t>& ids, int64_t n_ids) {
 // sklearn.metrics.cluster.entropy: -sum(p * (log(c) - log(N))), 0 for one class.
 double entropy(const std::vector<double>& counts) {
   if (counts.size() == 1) return 0.0;
-  double total = numpy_pairwise_sum(counts.data(), static_cast<int64_t>(counts.size()));
+  double total = numpy_sum(counts.data(), counts.size());
   std::vector<double> terms(counts.size());
   for (size_t i = 0; i < counts.size(); ++i) terms[i] = (counts[i] / total) * (std::log(counts[i]) - std::log(total));
-  return -numpy_pairwise_sum(terms.data(), static_cast<int64_t>(terms.size()));
+  return -numpy_sum(terms.data(), terms.size());
 }
 
 }  // namespace
@@ -78,7 +78,7 @@ VMeasure homogeneity_completeness_v_measure(const int64_t* labels_true, const in
       terms.push_back(term);
       i = j;
     }
-    mi = std::max(0.0, numpy_pairwise_sum(terms.data(), static_cast<int64_t>(terms.size())));
+    mi = std::max(0.0, numpy_sum(terms.data(), terms.size()));
   }
 
   out.homogeneity = entropy_c != 0.0 ? mi / entropy_c : 1.0;
