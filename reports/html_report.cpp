@@ -54,7 +54,7 @@ button:hover{border-color:var(--accent);color:var(--accent)}
 #f-count{color:var(--muted);font-size:.93em}
 .scroll{display:inline-block;vertical-align:top;max-width:100%;overflow-x:auto;border:1px solid var(--line);border-radius:8px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-th,td{padding:5px 9px;border-bottom:1px solid var(--soft);text-align:right;white-space:nowrap}
+th,td{padding:5px 8px;border-bottom:1px solid var(--soft);text-align:right;white-space:nowrap}
 th{white-space:normal;min-width:3.5em}
 tbody tr:last-child td{border-bottom:0}
 th{background:var(--head);font-weight:600;vertical-align:bottom;border-bottom:1px solid var(--line)}
@@ -71,7 +71,7 @@ th.l[aria-sort]::before{content:none}
 tbody tr:hover td{background-color:#f3f6fa}
 td.best{font-weight:700}
 td.rank{font-weight:700;text-align:center}
-td.m{white-space:normal;min-width:15em;max-width:24em;text-align:left}
+td.m{white-space:normal;min-width:12em;max-width:22em;text-align:left}
 .model{font-weight:600;overflow-wrap:anywhere}
 .spec{display:block;color:var(--muted);font-weight:normal;font-size:.86em;overflow-wrap:anywhere}
 .pin{position:sticky;left:0;z-index:1;background:#fff;width:4.6em;min-width:4.6em;max-width:4.6em}
@@ -286,9 +286,12 @@ std::vector<std::string> score_column(const std::vector<std::optional<double>>& 
       cells.push_back("<td" + extra + "></td>");
       continue;
     }
-    double t = hi > lo ? (*v - lo) / (hi - lo) : 1.0;
-    std::string attrs = fmt::format(" style=\"background-color:rgba(46,160,67,{:.3f})\"", 0.06 + 0.30 * t) + extra;
-    if (*v == hi && values.size() > 1) attrs = " class=\"best\"" + attrs;
+    // A column whose values are all equal (or a single row) has nothing to compare: no wash, no bold.
+    std::string attrs = extra;
+    if (hi > lo) {
+      attrs = fmt::format(" style=\"background-color:rgba(46,160,67,{:.3f})\"", 0.06 + 0.30 * (*v - lo) / (hi - lo)) + extra;
+      if (*v == hi) attrs = " class=\"best\"" + attrs;
+    }
     cells.push_back(td_num(format_score(v), *v * 100.0, attrs));
   }
   return cells;
@@ -313,17 +316,27 @@ std::string model_cell(const LeaderboardRow& row, const std::string& cls = "") {
 
 std::string type_attr(const std::string& type) { return " data-type=\"" + html_escape(type) + "\""; }
 
+// "PairClassification" may wrap between "Pair" and "Classification" in a narrow header.
+std::string camel_breakable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i > 0 && std::isupper(static_cast<unsigned char>(text[i])) && std::islower(static_cast<unsigned char>(text[i - 1])))
+      out += "<wbr>";
+    out += html_escape(std::string(1, text[i]));
+  }
+  return out;
+}
+
 void summary(const Leaderboard& lb, std::string& h) {
   h += "<section id=\"summary\"><h2>Summary</h2>\n<p class=\"note\">Rank is the MTEB leaderboard's Borda rank: on "
-       "each task a model earns one point per model it beats (ties share), and the totals are ranked. Scores are main "
-       "scores x100; Mean (TaskType) averages the per-type means. A blank means no result for that task, or an "
-       "average that would need one.</p>\n";
+       "each task a model earns a point for every model ranked below it (ties share; a model without the task ranks "
+       "below all and earns nothing there), and the totals are ranked. Scores are main scores x100; Mean (TaskType) "
+       "averages the per-type means. A blank means no result for that task, or an average that would need one.</p>\n";
   h += "<div class=\"scroll\"><table id=\"t-summary\" class=\"sortable\">";
   std::vector<Th> cols = {
       {"Rank", "rank", true, "asc", "", "Borda rank (MTEB)", "pin"},
       {"Model", "model", false, "asc", "", "", "pin2"},
       {"Spec", "spec", false, "asc", "", "precision or quantization"},
-      {"Device", "device", false, "asc"},
       {"Params", "params", true, "desc", "", "number of parameters"},
       {"Dim", "dim", true, "desc", "", "embedding dimension"},
       {"Max tokens", "max-tokens", true, "desc"},
@@ -333,7 +346,7 @@ void summary(const Leaderboard& lb, std::string& h) {
       {"Mean (TaskType)", "mean-type", true},
   };
   for (const auto& t : lb.types)
-    cols.push_back({html_escape(t.type) + " <span class=\"n\">(" + std::to_string(t.n_tasks) + ")</span>",
+    cols.push_back({camel_breakable(t.type) + " <span class=\"n\">(" + std::to_string(t.n_tasks) + ")</span>",
                     "type-" + t.type, true, "desc", type_attr(t.type), "mean of the " + t.type + " tasks"});
   h += thead(cols) + "<tbody>\n";
 
@@ -355,7 +368,6 @@ void summary(const Leaderboard& lb, std::string& h) {
     h += td_num(std::to_string(row.rank), row.rank, " class=\"rank pin\"");
     h += model_cell(row, "pin2");
     h += "<td class=\"l\"><code>" + html_escape(variant_label(m)) + "</code></td>";
-    h += td_text(m.device);
     h += td_num(format_params(m.n_parameters), m.n_parameters > 0 ? std::optional<double>(m.n_parameters) : std::nullopt);
     h += td_num(m.dim > 0 ? std::to_string(m.dim) : "", m.dim > 0 ? std::optional<double>(m.dim) : std::nullopt);
     h += td_num(m.max_tokens > 0 ? std::to_string(m.max_tokens) : "",
@@ -438,7 +450,7 @@ void quantization(const Leaderboard& lb, std::string& h) {
                             {"&Delta; Mean (Task)", "d-mean-task", true},
                             {"&Delta; Mean (TaskType)", "d-mean-type", true}};
     for (const auto& t : lb.types)
-      cols.push_back({"&Delta; " + html_escape(t.type), "d-type-" + t.type, true, "desc", type_attr(t.type)});
+      cols.push_back({"&Delta; " + camel_breakable(t.type), "d-type-" + t.type, true, "desc", type_attr(t.type)});
     if (fidelity) cols.push_back({"Fidelity", "fidelity", true, "desc", "", "mean cosine to the fp32 embedding"});
     cols.push_back({"Speed-up", "speedup", true});
     cols.push_back({"Memory", "memory", true, "asc", "", "peak memory / fp32's"});
