@@ -1,7 +1,10 @@
 #include "reports/leaderboard.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
+
+#include <fmt/format.h>
 
 namespace embeval::reports {
 
@@ -9,6 +12,84 @@ const std::vector<std::string>& cmteb_type_order() {
   static const std::vector<std::string> order = {"Retrieval", "STS", "PairClassification", "Classification",
                                                  "Reranking", "Clustering"};
   return order;
+}
+
+std::string variant_label(const EncoderInfo& info) {
+  if (!info.quantization.empty()) return info.quantization;
+  return info.dtype.empty() ? "fp32" : info.dtype;
+}
+
+std::string model_label(const EncoderInfo& info) {
+  std::string label = info.name;
+  if (!info.quantization.empty()) label += " · " + info.quantization;
+  if (!info.dtype.empty() && info.dtype != "fp32") label += " · " + info.dtype;
+  if (info.device != "cpu") label += " · " + info.device;
+  return label;
+}
+
+int64_t row_peak_memory(const LeaderboardRow& row) {
+  return row.peak_device_bytes > 0 ? row.peak_device_bytes : row.peak_rss_bytes;
+}
+
+std::vector<double> borda_counts(const std::vector<std::vector<std::optional<double>>>& scores) {
+  std::vector<double> counts(scores.size(), 0.0);
+  // MTEB's table drops models without any score, so they do not count in n.
+  size_t n = 0, n_tasks = 0;
+  for (const auto& row : scores) {
+    n_tasks = std::max(n_tasks, row.size());
+    bool any = false;
+    for (const auto& v : row) any |= v.has_value();
+    n += any;
+  }
+  for (size_t t = 0; t < n_tasks; ++t) {
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (t >= scores[i].size() || !scores[i][t]) continue;
+      const double v = *scores[i][t];
+      // pandas rank(method="average", ascending=False) among the present values.
+      size_t greater = 0, equal = 0;
+      for (const auto& other : scores) {
+        if (t >= other.size() || !other[t]) continue;
+        greater += *other[t] > v;
+        equal += *other[t] == v;
+      }
+      const double rank = static_cast<double>(greater) + (static_cast<double>(equal) + 1.0) / 2.0;
+      counts[i] += static_cast<double>(n) - rank;
+    }
+  }
+  return counts;
+}
+
+std::vector<int> min_rank_descending(const std::vector<double>& values) {
+  std::vector<int> ranks(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    int greater = 0;
+    for (double v : values) greater += v > values[i];
+    ranks[i] = greater + 1;
+  }
+  return ranks;
+}
+
+std::vector<bool> pareto_front(const std::vector<double>& score, const std::vector<double>& speed) {
+  std::vector<size_t> order(score.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Fastest first, best score first among equally fast: a point is on the
+  // front when it beats every faster point's score.
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (speed[a] != speed[b]) return speed[a] > speed[b];
+    return score[a] > score[b];
+  });
+  std::vector<bool> front(score.size(), false);
+  double best_score = -INFINITY, best_speed = INFINITY;
+  for (size_t i : order) {
+    if (score[i] > best_score) {
+      front[i] = true;
+      best_score = score[i];
+      best_speed = speed[i];
+    } else if (score[i] == best_score && speed[i] == best_speed) {
+      front[i] = true;
+    }
+  }
+  return front;
 }
 
 namespace {
@@ -29,6 +110,127 @@ std::optional<double> mean(const std::vector<std::optional<double>>& xs) {
   return sum / static_cast<double>(xs.size());
 }
 
+std::optional<double> difference(std::optional<double> a, std::optional<double> b) {
+  if (!a || !b) return std::nullopt;
+  return *a - *b;
+}
+
+std::optional<double> ratio(std::optional<double> a, std::optional<double> b) {
+  if (!a || !b || *b <= 0) return std::nullopt;
+  return *a / *b;
+}
+
+bool is_reference(const EncoderInfo& m) { return m.quantization.empty() && (m.dtype.empty() || m.dtype == "fp32"); }
+
+void add_performance(const Leaderboard& lb, const std::map<int64_t, const StoredRun*>& run_of, LeaderboardRow& row) {
+  double items = 0, tokens = 0, seconds = 0, fidelity = 0;
+  bool have_tokens = true;
+  std::set<int64_t> threads, runs;
+  for (const auto& [key, index] : row.results) {
+    const StoredResult& r = lb.results[index];
+    const TimingRecord& g = r.timing;
+    items += static_cast<double>(g.encoded_items);
+    seconds += g.encode_seconds;
+    if (g.encoded_tokens < 0) have_tokens = false;
+    else tokens += static_cast<double>(g.encoded_tokens);
+    row.peak_rss_bytes = std::max(row.peak_rss_bytes, g.peak_rss_bytes);
+    row.peak_device_bytes = std::max(row.peak_device_bytes, g.peak_device_bytes);
+    if (g.latency_samples > row.latency_samples && g.latency_p50_ms) {
+      row.latency_samples = g.latency_samples;
+      row.latency_p50_ms = g.latency_p50_ms;
+      row.latency_p95_ms = g.latency_p95_ms;
+    }
+    runs.insert(r.run_id);
+    auto run = run_of.find(r.run_id);
+    if (run != run_of.end() && run->second->run.threads > 0) threads.insert(run->second->run.threads);
+    auto fid = r.scores.find(FIDELITY_METRIC);
+    if (fid != r.scores.end() && fid->is_number()) {
+      fidelity += fid->get<double>();
+      row.n_fidelity++;
+    }
+  }
+  if (seconds > 0) {
+    row.items_per_second = items / seconds;
+    if (have_tokens) row.tokens_per_second = tokens / seconds;
+  }
+  if (row.n_fidelity > 0) row.fidelity = fidelity / row.n_fidelity;
+  row.threads.assign(threads.begin(), threads.end());
+  row.run_ids.assign(runs.begin(), runs.end());
+}
+
+std::vector<QuantGroup> quant_groups(const Leaderboard& lb) {
+  std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_base;
+  for (size_t i = 0; i < lb.rows.size(); ++i) {
+    const EncoderInfo& m = lb.rows[i].model.info;
+    by_base[{m.name, m.revision}].push_back(i);
+  }
+  std::vector<QuantGroup> groups;
+  for (auto& [base, rows] : by_base) {
+    bool any_variant = false;
+    for (size_t i : rows) any_variant |= !is_reference(lb.rows[i].model.info);
+    if (!any_variant) continue;
+    std::stable_sort(rows.begin(), rows.end(), [&](size_t a, size_t b) {
+      const EncoderInfo &ma = lb.rows[a].model.info, &mb = lb.rows[b].model.info;
+      if (is_reference(ma) != is_reference(mb)) return is_reference(ma);
+      if (ma.spec != mb.spec) return ma.spec < mb.spec;
+      return ma.device < mb.device;
+    });
+    QuantGroup g;
+    g.name = base.first;
+    g.revision = base.second;
+    for (size_t i : rows) {
+      const LeaderboardRow& row = lb.rows[i];
+      QuantVariant v;
+      v.row = i;
+      // The fp32 run on the same device, else the first fp32 run (by spec, then device).
+      for (size_t j : rows) {
+        const EncoderInfo& mj = lb.rows[j].model.info;
+        if (!is_reference(mj)) continue;
+        if (!v.reference || mj.device == row.model.info.device) v.reference = j;
+        if (mj.device == row.model.info.device) break;
+      }
+      if (v.reference) {
+        const LeaderboardRow& ref = lb.rows[*v.reference];
+        for (const auto& t : lb.types) v.type_delta[t.type] = difference(row.type_mean.at(t.type), ref.type_mean.at(t.type));
+        v.mean_task_delta = difference(row.mean_task, ref.mean_task);
+        v.mean_type_delta = difference(row.mean_type, ref.mean_type);
+        v.speedup = ratio(row.items_per_second, ref.items_per_second);
+        if (row.peak_device_bytes > 0 && ref.peak_device_bytes > 0)
+          v.memory_ratio = static_cast<double>(row.peak_device_bytes) / static_cast<double>(ref.peak_device_bytes);
+        else if (row.peak_rss_bytes > 0 && ref.peak_rss_bytes > 0)
+          v.memory_ratio = static_cast<double>(row.peak_rss_bytes) / static_cast<double>(ref.peak_rss_bytes);
+      }
+      g.variants.push_back(std::move(v));
+    }
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+std::vector<std::string> notices(const Leaderboard& lb) {
+  std::vector<std::string> out;
+  std::map<int64_t, int> results_of_run;
+  for (const auto& r : lb.results) results_of_run[r.run_id]++;
+  for (const auto& run : lb.runs) {
+    if (run.status == "finished") continue;
+    int n = results_of_run[run.id];
+    if (run.status == "failed")
+      out.push_back(fmt::format("Run {} (started {}) failed: {}. The {} task(s) it finished before failing are shown.",
+                                run.id, run.started_at, run.error.empty() ? "no error recorded" : run.error, n));
+    else
+      out.push_back(fmt::format("Run {} (started {}) has not finished: it is still running or was killed. The {} "
+                                "task(s) it recorded so far are shown.",
+                                run.id, run.started_at, n));
+  }
+  int incomplete = 0;
+  for (const auto& row : lb.rows) incomplete += row.n_tasks < static_cast<int>(lb.tasks.size());
+  if (incomplete > 0)
+    out.push_back(fmt::format("{} of {} models lack results for some of the {} tasks: those cells are blank, their "
+                              "means are blank, and their Borda count gets nothing for the missing tasks.",
+                              incomplete, lb.rows.size(), lb.tasks.size()));
+  return out;
+}
+
 }  // namespace
 
 const StoredResult* Leaderboard::result(const LeaderboardRow& row, const TaskColumn& task) const {
@@ -38,12 +240,27 @@ const StoredResult* Leaderboard::result(const LeaderboardRow& row, const TaskCol
 
 std::optional<double> Leaderboard::main_score(const LeaderboardRow& row, const TaskColumn& task) const {
   const StoredResult* r = result(row, task);
-  return r ? r->main_score : std::nullopt;
+  if (!r || !r->main_score || !std::isfinite(*r->main_score)) return std::nullopt;
+  return r->main_score;
 }
 
-Leaderboard build_leaderboard(std::vector<StoredResult> results) {
+bool Leaderboard::has_fidelity() const {
+  for (const auto& row : rows)
+    if (row.fidelity) return true;
+  return false;
+}
+
+Leaderboard build_leaderboard(std::vector<StoredResult> results, const std::vector<StoredRun>& runs) {
   Leaderboard lb;
   lb.results = std::move(results);
+
+  std::set<int64_t> used_runs;
+  for (const auto& r : lb.results) used_runs.insert(r.run_id);
+  for (const auto& run : runs)
+    if (used_runs.count(run.id)) lb.runs.push_back(run);
+  std::sort(lb.runs.begin(), lb.runs.end(), [](const StoredRun& a, const StoredRun& b) { return a.id < b.id; });
+  std::map<int64_t, const StoredRun*> run_of;
+  for (const auto& run : lb.runs) run_of[run.id] = &run;
 
   // Task columns: the same task name with different data gets one column per
   // dataset checksum, since those scores are not comparable.
@@ -81,6 +298,7 @@ Leaderboard build_leaderboard(std::vector<StoredResult> results) {
     lb.rows[it->second].results[key_of(r)] = i;
   }
 
+  std::vector<std::vector<std::optional<double>>> scores;
   for (auto& row : lb.rows) {
     std::vector<std::optional<double>> all, type_means;
     for (const auto& type : lb.types) {
@@ -94,26 +312,43 @@ Leaderboard build_leaderboard(std::vector<StoredResult> results) {
     row.mean_task = mean(all);
     row.mean_type = mean(type_means);
     row.n_tasks = static_cast<int>(row.results.size());
-    double items = 0, tokens = 0, seconds = 0;
-    bool have_tokens = true;
-    for (const auto& [key, index] : row.results) {
-      const StoredResult* r = &lb.results[index];
-      items += static_cast<double>(r->timing.encoded_items);
-      seconds += r->timing.encode_seconds;
-      if (r->timing.encoded_tokens < 0) have_tokens = false;
-      else tokens += static_cast<double>(r->timing.encoded_tokens);
-      row.peak_rss_bytes = std::max(row.peak_rss_bytes, r->timing.peak_rss_bytes);
-    }
-    if (seconds > 0) {
-      row.items_per_second = items / seconds;
-      if (have_tokens) row.tokens_per_second = tokens / seconds;
-    }
+    scores.push_back(std::move(all));
+    add_performance(lb, run_of, row);
+  }
+  std::vector<double> borda = borda_counts(scores);
+  std::vector<int> rank = min_rank_descending(borda);
+  for (size_t i = 0; i < lb.rows.size(); ++i) {
+    lb.rows[i].borda = borda[i];
+    lb.rows[i].rank = rank[i];
   }
   std::stable_sort(lb.rows.begin(), lb.rows.end(), [](const LeaderboardRow& a, const LeaderboardRow& b) {
+    if (a.rank != b.rank) return a.rank < b.rank;
     if (a.mean_task.has_value() != b.mean_task.has_value()) return a.mean_task.has_value();
     if (a.mean_task && b.mean_task && *a.mean_task != *b.mean_task) return *a.mean_task > *b.mean_task;
-    return a.model.info.spec < b.model.info.spec;
+    if (a.model.info.spec != b.model.info.spec) return a.model.info.spec < b.model.info.spec;
+    return a.model.info.device < b.model.info.device;
   });
+
+  lb.quant_groups = quant_groups(lb);
+
+  std::vector<double> score, speed;
+  for (size_t i = 0; i < lb.rows.size(); ++i) {
+    const LeaderboardRow& row = lb.rows[i];
+    if (!row.mean_task || !row.items_per_second) continue;
+    lb.points.push_back({i, *row.items_per_second, *row.mean_task, false});
+  }
+  std::sort(lb.points.begin(), lb.points.end(), [](const ScorePoint& a, const ScorePoint& b) {
+    if (a.items_per_second != b.items_per_second) return a.items_per_second < b.items_per_second;
+    return a.row < b.row;
+  });
+  for (const auto& p : lb.points) {
+    score.push_back(p.score);
+    speed.push_back(p.items_per_second);
+  }
+  std::vector<bool> front = pareto_front(score, speed);
+  for (size_t i = 0; i < lb.points.size(); ++i) lb.points[i].pareto = front[i];
+
+  lb.notices = notices(lb);
   return lb;
 }
 

@@ -1,8 +1,7 @@
 #include "reports/markdown_report.h"
 
-#include <set>
-
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "reports/score_format.h"
 
@@ -38,41 +37,96 @@ std::string separator(size_t n_left, size_t n_right) {
   return s + "\n";
 }
 
-std::string model_label(const StoredModel& m) {
-  std::string label = m.info.name;
-  if (!m.info.quantization.empty()) label += " · " + m.info.quantization;
-  if (m.info.dtype != "fp32") label += " · " + m.info.dtype;
-  if (m.info.device != "cpu") label += " · " + m.info.device;
-  return markdown_cell(label);
+// A code span shows its text literally; only a backtick (which would end it),
+// a pipe (which GFM tables split on even there) and newlines need care.
+std::string code(const std::string& text) {
+  std::string s;
+  for (char c : text) {
+    if (c == '`') s += '\'';
+    else if (c == '|') s += "\\|";
+    else if (c == '\n' || c == '\r') s += ' ';
+    else s += c;
+  }
+  return "`" + s + "`";
 }
 
-std::string format_rate(std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : ""; }
+std::string label(const LeaderboardRow& row) { return markdown_cell(model_label(row.model.info)); }
 
-}  // namespace
+std::string int_or_blank(int64_t v) { return v > 0 ? std::to_string(v) : ""; }
 
-std::string markdown_report(const Leaderboard& lb, const std::vector<StoredRun>& runs, const std::string& title) {
-  std::string md = "# " + markdown_cell(title) + "\n\n";
-  if (lb.rows.empty()) return md + "No results recorded yet: run `embeval run` first.\n";
-
-  md += fmt::format("{} model(s), {} task(s). Scores are main scores x100; Mean (TaskType) averages the per-type "
-                    "means. A blank means the model has no result for that task (or an average that would need "
-                    "it).\n\n",
-                    lb.rows.size(), lb.tasks.size());
+void summary(const Leaderboard& lb, std::string& md) {
   md += "## Summary\n\n";
-  std::vector<std::string> head = {"Model", "Spec", "Dim", "Tasks", "Mean (Task)", "Mean (TaskType)"};
-  for (const auto& t : lb.types) head.push_back(fmt::format("{} ({})", t.type, t.n_tasks));
-  head.push_back("texts/s");
-  md += row_line(head) + separator(2, head.size() - 2);
+  std::vector<std::string> head = {"Rank", "Model", "Spec", "Params", "Dim", "Max tokens", "Tasks", "Mean (Task)",
+                                   "Mean (TaskType)"};
+  for (const auto& t : lb.types) head.push_back(fmt::format("{} ({})", markdown_cell(t.type), t.n_tasks));
+  md += row_line(head) + separator(3, head.size() - 3);
   for (const auto& row : lb.rows) {
-    std::vector<std::string> cells = {model_label(row.model), "`" + markdown_cell(row.model.info.spec) + "`",
-                                      std::to_string(row.model.info.dim),
+    const EncoderInfo& m = row.model.info;
+    std::vector<std::string> cells = {std::to_string(row.rank),
+                                      label(row),
+                                      code(m.spec),
+                                      format_params(m.n_parameters),
+                                      int_or_blank(m.dim),
+                                      int_or_blank(m.max_tokens),
                                       fmt::format("{}/{}", row.n_tasks, lb.tasks.size()),
-                                      format_score(row.mean_task), format_score(row.mean_type)};
+                                      format_score(row.mean_task),
+                                      format_score(row.mean_type)};
     for (const auto& t : lb.types) cells.push_back(format_score(row.type_mean.at(t.type)));
-    cells.push_back(format_rate(row.items_per_second));
     md += row_line(cells);
   }
+}
 
+void performance(const Leaderboard& lb, std::string& md) {
+  md += "\n## Performance\n\n";
+  md += "Throughput is encoded texts (tokens) per second of encoding over all tasks; latency is one text at a time "
+        "(batch size 1); memory is the peak of the process (or the accelerator, where measured). Pareto: no other "
+        "model is both faster and better on Mean (Task).\n\n";
+  std::vector<std::string> head = {"Model", "Device", "Threads", "texts/s", "tokens/s", "p50 ms", "p95 ms",
+                                   "Peak memory (MB)", "Pareto"};
+  md += row_line(head) + separator(3, head.size() - 3);
+  std::vector<bool> pareto(lb.rows.size(), false);
+  for (const auto& p : lb.points) pareto[p.row] = p.pareto;
+  for (size_t i = 0; i < lb.rows.size(); ++i) {
+    const LeaderboardRow& row = lb.rows[i];
+    md += row_line({label(row), markdown_cell(row.model.info.device), fmt::format("{}", fmt::join(row.threads, ", ")),
+                    format_rate(row.items_per_second), format_rate(row.tokens_per_second),
+                    format_ms(row.latency_p50_ms), format_ms(row.latency_p95_ms), format_mb(row_peak_memory(row)),
+                    pareto[i] ? "yes" : ""});
+  }
+}
+
+void quantization(const Leaderboard& lb, std::string& md) {
+  if (lb.quant_groups.empty()) return;
+  const bool fidelity = lb.has_fidelity();
+  md += "\n## Quantization\n\n";
+  md += "Each spec against the fp32 run of the same model: score differences in points (x100), speed-up in texts/s, "
+        "peak memory ratio";
+  md += fidelity ? ", and fidelity (mean cosine of each embedding to the fp32 one).\n" : ".\n";
+  for (const auto& g : lb.quant_groups) {
+    md += "\n### " + markdown_cell(g.name) + (g.revision.empty() ? "" : " @ " + markdown_cell(g.revision)) + "\n\n";
+    std::vector<std::string> head = {"Spec", "Device", "Mean (Task)", "Δ Mean (Task)", "Δ Mean (TaskType)"};
+    for (const auto& t : lb.types) head.push_back("Δ " + markdown_cell(t.type));
+    if (fidelity) head.push_back("Fidelity");
+    head.push_back("Speed-up");
+    head.push_back("Memory");
+    md += row_line(head) + separator(2, head.size() - 2);
+    for (const auto& v : g.variants) {
+      const LeaderboardRow& row = lb.rows[v.row];
+      const bool self = v.reference && *v.reference == v.row;
+      std::vector<std::string> cells = {code(variant_label(row.model.info)) + (self ? " (reference)" : ""),
+                                        markdown_cell(row.model.info.device), format_score(row.mean_task),
+                                        format_delta(v.mean_task_delta), format_delta(v.mean_type_delta)};
+      for (const auto& t : lb.types) cells.push_back(format_delta(v.type_delta.count(t.type) ? v.type_delta.at(t.type) : std::nullopt));
+      if (fidelity) cells.push_back(row.fidelity ? fmt::format("{:.4f}", *row.fidelity) : "");
+      cells.push_back(format_ratio(v.speedup));
+      cells.push_back(format_ratio(v.memory_ratio));
+      md += row_line(cells);
+    }
+    if (!g.variants.empty() && !g.variants.front().reference) md += "\nNo fp32 run of this model is recorded: no deltas.\n";
+  }
+}
+
+void per_type(const Leaderboard& lb, std::string& md) {
   for (const auto& type : lb.types) {
     md += "\n## " + markdown_cell(type.type) + "\n\n";
     std::vector<std::string> h = {"Model"};
@@ -80,25 +134,43 @@ std::string markdown_report(const Leaderboard& lb, const std::vector<StoredRun>&
       if (t.type == type.type) h.push_back(markdown_cell(t.key) + " (" + markdown_cell(t.main_score) + ")");
     md += row_line(h) + separator(1, h.size() - 1);
     for (const auto& row : lb.rows) {
-      std::vector<std::string> cells = {model_label(row.model)};
+      std::vector<std::string> cells = {label(row)};
       for (const auto& t : lb.tasks)
         if (t.type == type.type) cells.push_back(format_score(lb.main_score(row, t)));
       md += row_line(cells);
     }
   }
+}
 
-  std::set<int64_t> used_runs;
-  for (const auto& r : lb.results) used_runs.insert(r.run_id);
+void runs(const Leaderboard& lb, std::string& md) {
   md += "\n## Runs\n\n";
-  md += row_line({"Run", "Started (UTC)", "Status", "embeval", "Host", "CPU", "Threads", "libtorch", "BLAS"});
-  md += separator(9, 0);
-  for (const auto& r : runs) {
-    if (!used_runs.count(r.id)) continue;
+  md += row_line({"Run", "Started (UTC)", "Status", "embeval", "Host", "CPU", "Threads", "GPU", "libtorch", "BLAS"});
+  md += separator(10, 0);
+  for (const auto& r : lb.runs) {
     md += row_line({std::to_string(r.id), markdown_cell(r.started_at), markdown_cell(r.status),
                     markdown_cell(r.run.harness_version + " " + r.run.git_revision), markdown_cell(r.run.host),
-                    markdown_cell(r.run.cpu_model), std::to_string(r.run.threads),
+                    markdown_cell(r.run.cpu_model), std::to_string(r.run.threads), markdown_cell(r.run.gpu),
                     markdown_cell(r.run.libtorch_version), markdown_cell(r.run.blas)});
   }
+}
+
+}  // namespace
+
+std::string markdown_report(const Leaderboard& lb, const std::string& title) {
+  std::string md = "# " + markdown_cell(title) + "\n\n";
+  if (lb.rows.empty()) return md + "No results recorded yet: run `embeval run` first.\n";
+
+  md += fmt::format("{} model(s), {} task(s). Rank is the MTEB leaderboard's Borda rank over tasks. Scores are main "
+                    "scores x100; Mean (TaskType) averages the per-type means. A blank means the model has no result "
+                    "for that task (or an average that would need it).\n\n",
+                    lb.rows.size(), lb.tasks.size());
+  for (const auto& n : lb.notices) md += "> **Note:** " + markdown_cell(n) + "\n>\n";
+  if (!lb.notices.empty()) md.resize(md.size() - 2), md += "\n";
+  summary(lb, md);
+  performance(lb, md);
+  quantization(lb, md);
+  per_type(lb, md);
+  runs(lb, md);
   return md;
 }
 

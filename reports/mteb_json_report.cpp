@@ -1,5 +1,10 @@
 #include "reports/mteb_json_report.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -19,29 +24,68 @@ std::string mteb_language(const std::string& iso) {
 
 namespace {
 
+// One path component that every file system takes: the characters Windows
+// or a shell would trip over (and control characters) become '_'.
 std::string safe_component(std::string s) {
   for (char& c : s)
-    if (c == '/' || c == '\\' || c == ':' || c == '\0') c = '_';
+    if (static_cast<unsigned char>(c) < 0x20 || std::strchr("/\\:<>\"|?*", c)) c = '_';
   if (s.empty() || s == "." || s == "..") s = "_" + s;
   return s;
+}
+
+// What tells a variant apart from the plain fp32 CPU model, as a name suffix.
+std::string variant_suffix(const EncoderInfo& info) {
+  std::string s;
+  if (!info.quantization.empty()) s += "__" + info.quantization;
+  if (!info.dtype.empty() && info.dtype != "fp32") s += "__" + info.dtype;
+  if (info.device != "cpu") s += "__" + info.device;
+  return s.empty() ? s : safe_component(s);
 }
 
 }  // namespace
 
 std::string mteb_model_folder(const EncoderInfo& info) {
+  // ModelMeta.model_name_as_path: "/" -> "__", " " -> "_".
   std::string name = info.name;
   for (size_t p; (p = name.find('/')) != std::string::npos;) name.replace(p, 1, "__");
-  if (!info.quantization.empty()) name += "__" + info.quantization;
-  if (info.dtype != "fp32") name += "__" + info.dtype;
-  if (info.device != "cpu") name += "__" + info.device;
-  return safe_component(name);
+  for (char& c : name)
+    if (c == ' ') c = '_';
+  return safe_component(name + variant_suffix(info));
 }
 
+double mteb_round(double v) {
+  // Python's round(v, 6) rounds the exact binary value half-to-even and
+  // returns the nearest double to the decimal result; glibc's printf rounds
+  // the exact value in the current (to-nearest-even) mode, so this is the same.
+  if (!std::isfinite(v)) return v;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return std::strtod(buf, nullptr);
+}
+
+namespace {
+
+// TaskResult._round_scores: every float, at any depth; integers stay.
+void round_scores(nlohmann::ordered_json& j) {
+  if (j.is_number_float()) j = mteb_round(j.get<double>());
+  else if (j.is_object() || j.is_array())
+    for (auto& v : j) round_scores(v);
+}
+
+bool is_reference(const EncoderInfo& info) {
+  return info.quantization.empty() && (info.dtype.empty() || info.dtype == "fp32");
+}
+
+}  // namespace
+
 nlohmann::ordered_json mteb_task_result(const StoredResult& r) {
-  nlohmann::ordered_json split = r.scores;
+  nlohmann::ordered_json split;
+  for (const auto& [key, value] : r.scores.items())
+    if (key.rfind("embeval_", 0) != 0) split[key] = value;  // our own extras are not MTEB metrics
   split["main_score"] = r.main_score ? nlohmann::ordered_json(*r.main_score) : nlohmann::ordered_json();
   split["hf_subset"] = "default";
   split["languages"] = nlohmann::ordered_json::array({mteb_language(r.task.task.language)});
+  round_scores(split);
   nlohmann::ordered_json j;
   j["dataset_revision"] = r.task.task.dataset_revision.empty() ? r.task.task.dataset_checksum
                                                                : r.task.task.dataset_revision;
@@ -54,21 +98,44 @@ nlohmann::ordered_json mteb_task_result(const StoredResult& r) {
 }
 
 nlohmann::ordered_json mteb_model_meta(const EncoderInfo& info) {
-  nlohmann::ordered_json j;
-  j["name"] = info.name;
+  using J = nlohmann::ordered_json;
+  // A variant's name matches its folder (MTEB's model_name_as_path maps "/"
+  // to "__"), so variants of one checkpoint never merge when MTEB loads them.
+  J j;
+  j["name"] = info.name + variant_suffix(info);
   j["revision"] = info.revision.empty() ? "no_revision_available" : info.revision;
   j["release_date"] = nullptr;
   j["languages"] = nullptr;
-  j["n_parameters"] = info.n_parameters > 0 ? nlohmann::ordered_json(info.n_parameters) : nlohmann::ordered_json();
-  j["max_tokens"] = info.max_tokens > 0 ? nlohmann::ordered_json(info.max_tokens) : nlohmann::ordered_json();
+  // embeval's loader is its spec factory; these say exactly what ran.
+  j["loader_kwargs"] = J{{"embeval_spec", info.spec},
+                         {"embeval_fingerprint", info.fingerprint},
+                         {"device", info.device},
+                         {"dtype", info.dtype},
+                         {"quantization", info.quantization.empty() ? J() : J(info.quantization)}};
+  j["n_parameters"] = info.n_parameters > 0 ? J(info.n_parameters) : J();
+  // ModelMeta.calculate_memory_usage_mb without safetensors: fp32 bytes.
+  j["memory_usage_mb"] = info.n_parameters > 0 && is_reference(info)
+                             ? J(std::nearbyint(static_cast<double>(info.n_parameters) * 4.0 / (1024.0 * 1024.0)))
+                             : J();
+  j["max_tokens"] = info.max_tokens > 0 ? J(static_cast<double>(info.max_tokens)) : J();
   j["embed_dim"] = info.dim;
-  j["similarity_fn_name"] = similarity_name(info.similarity);
-  j["framework"] = nlohmann::ordered_json::array({"embeval"});
-  j["embeval_spec"] = info.spec;
-  j["embeval_fingerprint"] = info.fingerprint;
-  j["dtype"] = info.dtype;
-  j["quantization"] = info.quantization.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(info.quantization);
-  j["device"] = info.device;
+  j["license"] = nullptr;
+  j["open_weights"] = nullptr;
+  j["public_training_code"] = nullptr;
+  j["public_training_data"] = nullptr;
+  j["framework"] = J::array();
+  j["reference"] = nullptr;
+  // MTEB's ScoringFunction knows cosine and dot only.
+  j["similarity_fn_name"] = info.similarity == SIMILARITY_COSINE ? J("cosine")
+                            : info.similarity == SIMILARITY_DOT  ? J("dot")
+                                                                 : J();
+  j["use_instructions"] = nullptr;
+  j["training_datasets"] = nullptr;
+  j["adapted_from"] = is_reference(info) ? J() : J(info.name);
+  j["superseded_by"] = nullptr;
+  j["modalities"] = J::array({"text"});
+  j["citation"] = nullptr;
+  j["loader"] = nullptr;
   return j;
 }
 
@@ -79,7 +146,7 @@ std::vector<fs::path> write_mteb_results(const std::vector<StoredResult>& result
     fs::create_directories(file.parent_path(), ec);
     if (ec) fail("{}: cannot create folder: {}", file.parent_path().string(), ec.message());
     std::ofstream out(file, std::ios::binary);
-    out << j.dump(4) << "\n";
+    out << j.dump(2);  // json.dump(indent=2), as MTEB writes them
     if (!out) fail("{}: cannot write", file.string());
     written.push_back(file);
   };

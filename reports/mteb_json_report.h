@@ -3,7 +3,9 @@
 // <dir>/<model>/<revision>/<Task>.json plus model_meta.json. The format
 // follows mteb 1.39.7's TaskResult (dataset_revision, task_name,
 // mteb_version, scores{split: [{main_score, hf_subset, languages, ...}]},
-// evaluation_time, kg_co2_emissions).
+// evaluation_time, kg_co2_emissions), scores rounded to 6 decimals and
+// written with indent 2 as TaskResult.to_disk does; model_meta.json has the
+// keys of its ModelMeta.to_dict(), embeval's spec in loader_kwargs.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -16,6 +18,9 @@ namespace embeval::reports {
 
 constexpr const char* MTEB_FORMAT_VERSION = "1.39.7";
 
+// Python's round(v, 6), which MTEB applies to every float of `scores` when it
+// writes a result file (TaskResult.to_disk).
+double mteb_round(double v);
 // MTEB language tag for a task.json language ("zh" -> "cmn-Hans").
 std::string mteb_language(const std::string& iso);
 // Folder name of a model: its name with "/" as "__", plus the variant

@@ -10,6 +10,7 @@ packages=(
   libtorch-dev libopenblas0-openmp      # libtorch; OpenBLAS, or libtorch falls back to the reference BLAS (~50x slower)
   libsqlite3-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev libutf8proc-dev libssl-dev
   libgtest-dev libbenchmark-dev
+  chromium                              # headless browser for the HTML leaderboard test (ctest -L browser)
 )
 missing=()
 for p in "${packages[@]}"; do

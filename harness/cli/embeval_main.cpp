@@ -18,7 +18,7 @@ void usage(FILE* out) {
                "commands:\n"
                "  run      evaluate a model on tasks and record the results\n"
                "  tasks    list tasks (of a suite or folders) and suites\n"
-               "  report   write the leaderboard (md) or MTEB result files (mteb) from a results database\n\n"
+               "  report   write the leaderboard (md, html, csv) or MTEB result files (mteb) from a results database\n\n"
                "embeval <command> --help shows the options of a command.\n");
 }
 

@@ -35,12 +35,18 @@ expect_error() {
   ok
 }
 
-# 1. The main job: default model on the mini suite.
+# 1. The main job, as the README's first command runs it: default model on
+# the mini suite, then the Markdown and the HTML leaderboard, each report
+# saying where it wrote its file.
 if "$EMBEVAL" run --suite cmteb-mini --quiet >table.md 2>log.txt; then ok; else bad "run --suite cmteb-mini: $(cat log.txt)"; fi
 n=$(rows "SELECT COUNT(*) FROM results")
 [ "$n" = 14 ] && ok || bad "expected 14 results, got $n"
 grep -q "| LCQMC-mini | STS | cosine_spearman |" table.md && ok || bad "run table lacks LCQMC-mini: $(cat table.md)"
 [ "$(rows "SELECT status FROM runs ORDER BY id DESC LIMIT 1")" = finished ] && ok || bad "run not marked finished"
+"$EMBEVAL" report --format md --out leaderboard.md 2>md_log.txt && "$EMBEVAL" report --format html --out leaderboard.html 2>html_log.txt || bad "README reports failed: $(cat md_log.txt html_log.txt)"
+grep -qx "wrote $work/leaderboard.md" md_log.txt && ok || bad "md report did not say where: $(cat md_log.txt)"
+grep -qx "wrote $work/leaderboard.html" html_log.txt && ok || bad "html report did not say where: $(cat html_log.txt)"
+grep -q '<table id="t-summary"' leaderboard.html && grep -q "LCQMC-mini" leaderboard.html && grep -q '</html>' leaderboard.html && ok || bad "html leaderboard content"
 
 # 2. Rerunning resumes: every task skipped, no duplicate rows.
 "$EMBEVAL" run --suite cmteb-mini >/dev/null 2>log.txt || bad "rerun failed: $(cat log.txt)"
@@ -54,6 +60,16 @@ grep -q "| LCQMC-mini | STS | cosine_spearman |" table.md && ok || bad "run tabl
 # 4. Reports.
 "$EMBEVAL" report --format md --out lb.md 2>/dev/null || bad "report md failed"
 grep -q "## Summary" lb.md && grep -q "char-ngram-tfidf" lb.md && grep -q "LCQMC-mini" lb.md && ok || bad "markdown report content"
+"$EMBEVAL" report --format md 2>/dev/null | grep -q "^| 1 | char-ngram-tfidf |" && ok || bad "markdown to stdout"
+"$EMBEVAL" report --format csv --out scores.csv 2>/dev/null || bad "report csv failed"
+python3 - scores.csv <<'PY' && ok || bad "CSV report"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+assert {r["task"] for r in rows} >= {"LCQMC-mini", "CMRC2018Retrieval-mini"}, len(rows)
+main = [r for r in rows if r["is_main"] == "1"]
+assert len(main) == 14 and all(0 <= float(r["value"]) <= 1 for r in main), main[:2]
+assert open(sys.argv[1], "rb").read().count(b"\r\n") == len(rows) + 1
+PY
 "$EMBEVAL" report --format mteb --out mteb 2>/dev/null || bad "report mteb failed"
 [ "$(find mteb -name '*-mini.json' | wc -l)" = 14 ] && ok || bad "expected 14 MTEB task files: $(find mteb)"
 python3 - mteb <<'PY' && ok || bad "MTEB JSON layout"
@@ -101,7 +117,12 @@ cp results.sqlite newer.sqlite
 python3 -c "import sqlite3; c=sqlite3.connect('newer.sqlite'); c.execute('PRAGMA user_version = 42'); c.commit()"
 expect_error "newer schema" "newer.sqlite: schema version 42 is newer than this embeval supports" "$EMBEVAL" report --db newer.sqlite
 expect_error "missing database" "missing.sqlite: database not found" "$EMBEVAL" report --db missing.sqlite
-expect_error "unknown report format" "unknown report format \"pdf\"" "$EMBEVAL" report --format pdf
+expect_error "unknown report format" "unknown report format \"pdf\"; formats: md, html, csv, mteb" "$EMBEVAL" report --format pdf
+"$EMBEVAL" run --task-dir t3 --db norun.sqlite >/dev/null 2>&1  # fails on line 5: a run, but no result
+expect_error "report of a database without results" "norun.sqlite: 1 run(s) recorded but none finished a task (last run 1 failed: " "$EMBEVAL" report --db norun.sqlite --format html --out none.html
+[ ! -e none.html ] && ok || bad "an empty report was written"
+python3 -c "import sqlite3; c=sqlite3.connect('norun.sqlite'); c.execute('DELETE FROM runs'); c.commit()"
+expect_error "report of a database without runs" "norun.sqlite: no runs recorded yet; run \`embeval run --suite cmteb-mini\` first" "$EMBEVAL" report --db norun.sqlite
 expect_error "unknown option" "unrecognised option '--bogus'" "$EMBEVAL" run --bogus
 [ "$(rows "SELECT COUNT(*) FROM results")" = "$before" ] && ok || bad "bad input changed the recorded results"
 
