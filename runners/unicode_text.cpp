@@ -33,12 +33,25 @@ std::u32string map(std::u32string_view s, int options) {
   return result;
 }
 
-// Code points below these bounds are unchanged by NFC / NFD and never combine
-// with a neighbour (NFC_Quick_Check / NFD_Quick_Check = Yes, combining class
-// 0); so are the CJK unified ideographs. Lets the common ASCII and Chinese
-// texts skip utf8proc entirely.
-bool nfc_stable(char32_t c) { return c < 0x300 || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x4e00 && c <= 0x9fff); }
-bool nfd_stable(char32_t c) { return c < 0xc0 || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x4e00 && c <= 0x9fff); }
+}  // namespace
+
+// Stretches of code points that canonical normalisation leaves alone in any
+// context: combining class 0, no canonical decomposition, never the second
+// half of a canonical composition (tests/test_tokenizer.cpp checks each
+// against utf8proc). Text made only of these skips utf8proc: ASCII, Latin-1
+// symbols, general and CJK punctuation, CJK ideographs, full-width forms.
+bool nfc_inert(char32_t c) {
+  return c < 0x300 || (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x2002 && c <= 0x206f) ||
+         (c >= 0x3000 && c <= 0x3029) || (c >= 0x3030 && c <= 0x303f) || (c >= 0xff01 && c <= 0xffef) ||
+         (c >= 0xac00 && c <= 0xd7a3);  // Hangul syllables compose only with a following jamo
+}
+
+bool nfd_inert(char32_t c) {
+  return c < 0xc0 || (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x2002 && c <= 0x206f) ||
+         (c >= 0x3000 && c <= 0x3029) || (c >= 0x3030 && c <= 0x303f) || (c >= 0xff01 && c <= 0xffef);
+}
+
+namespace {
 
 bool is_cased(char32_t c) {
   utf8proc_category_t cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
@@ -117,13 +130,13 @@ std::string encode_utf8(std::u32string_view s) {
 
 std::u32string nfc(std::u32string_view s) {
   for (char32_t c : s)
-    if (!nfc_stable(c)) return map(s, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (!nfc_inert(c)) return map(s, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   return std::u32string(s);
 }
 
 std::u32string nfd(std::u32string_view s) {
   for (char32_t c : s)
-    if (!nfd_stable(c)) return map(s, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
+    if (!nfd_inert(c)) return map(s, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE);
   return std::u32string(s);
 }
 

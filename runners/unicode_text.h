@@ -19,6 +19,10 @@ void append_utf8(char32_t c, std::string& out);
 // Canonical composition / decomposition (canonical order included).
 std::u32string nfc(std::u32string_view s);
 std::u32string nfd(std::u32string_view s);
+// Characters NFC / NFD leave alone wherever they stand; nfc() and nfd() skip
+// utf8proc for text made only of them.
+bool nfc_inert(char32_t c);
+bool nfd_inert(char32_t c);
 
 // One character lower-cased as Python's str.lower() does it outside any
 // context: the full mapping (U+0130 -> "i\u0307"), appended to out.

@@ -17,6 +17,7 @@ namespace {
 // Unicode categories as Python's unicodedata gives them: characters newer
 // than its Unicode version are unassigned (Cn).
 utf8proc_category_t category(char32_t c) {
+  if (c >= 0x4e00 && c <= 0x9fff) return UTF8PROC_CATEGORY_LO;  // the common case, same in every version since 14.0
   if (unicode::unassigned_in_python(c)) return UTF8PROC_CATEGORY_CN;
   return utf8proc_category(static_cast<utf8proc_int32_t>(c));
 }
@@ -84,11 +85,15 @@ bool splits_words(char32_t c, bool python) {
          (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
-std::u32string strip_accents(std::u32string_view word) {
-  std::u32string out;
-  for (char32_t c : unicode::nfd(word))
-    if (c < 0x300 || category(c) != UTF8PROC_CATEGORY_MN) out.push_back(c);
-  return out;
+// NFD, then drop the nonspacing marks (Mn).
+void strip_accents(std::u32string& word) {
+  bool inert = true;
+  for (char32_t c : word) inert = inert && unicode::nfd_inert(c);
+  if (inert) return;
+  std::u32string decomposed = unicode::nfd(word);
+  word.clear();
+  for (char32_t c : decomposed)
+    if (c < 0x300 || category(c) != UTF8PROC_CATEGORY_MN) word.push_back(c);
 }
 
 }  // namespace
@@ -109,6 +114,10 @@ WordPieceTokenizer::WordPieceTokenizer(std::unordered_map<std::string, int32_t> 
   if (options_.slow)
     for (const AddedToken& t : options_.added_tokens)
       if (t.special) keep_whole_.insert(unicode::decode_utf8(t.content));
+  for (const std::u32string& w : keep_whole_) {
+    keep_whole_min_ = std::min(keep_whole_min_, w.size());
+    keep_whole_max_ = std::max(keep_whole_max_, w.size());
+  }
 }
 
 int32_t WordPieceTokenizer::lookup(const std::string& token) const {
@@ -184,9 +193,9 @@ void WordPieceTokenizer::encode_piece(std::string_view text, std::vector<int32_t
       cleaned.push_back(c);
     }
   }
-  if (o.slow) cleaned = unicode::nfc(cleaned);
+  if (o.slow && !std::all_of(cleaned.begin(), cleaned.end(), unicode::nfc_inert)) cleaned = unicode::nfc(cleaned);
 
-  std::u32string piece;
+  std::u32string piece, word;
   auto flush = [&] {
     if (!piece.empty()) wordpiece(piece, out);
     piece.clear();
@@ -198,22 +207,19 @@ void WordPieceTokenizer::encode_piece(std::string_view text, std::vector<int32_t
     }
     size_t j = i;
     while (j < cleaned.size() && !splits_words(cleaned[j], o.slow)) ++j;
-    std::u32string_view word(cleaned.data() + i, j - i);
+    word.assign(cleaned, i, j - i);
     i = j;
-    if (!keep_whole_.empty() && keep_whole_.count(std::u32string(word))) {
+    if (!keep_whole_.empty() && word.size() >= keep_whole_min_ && word.size() <= keep_whole_max_ &&
+        keep_whole_.count(word)) {
       // BasicTokenizer leaves these alone; BertTokenizer._tokenize then looks
       // never_split words up as they are and WordPieces the special tokens.
-      if (never_split_.count(std::u32string(word)))
+      if (never_split_.count(word))
         out.push_back(lookup(unicode::encode_utf8(word)));
       else
         wordpiece(word, out);
       continue;
     }
-    std::u32string stripped;
-    if (o.strip_accents) {
-      stripped = strip_accents(word);
-      word = stripped;
-    }
+    if (o.strip_accents) strip_accents(word);
     for (char32_t c : word) {
       if (is_punctuation(c)) {
         flush();

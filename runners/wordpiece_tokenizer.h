@@ -87,6 +87,7 @@ class WordPieceTokenizer : public Tokenizer {
   int32_t unk_id_;
   std::unordered_set<std::u32string> never_split_;   // never_split: looked up whole
   std::unordered_set<std::u32string> keep_whole_;    // never_split + special tokens (slow)
+  size_t keep_whole_min_ = SIZE_MAX, keep_whole_max_ = 0;  // their lengths, to skip most lookups
 };
 
 }  // namespace embeval

@@ -605,3 +605,43 @@ TEST(TokenizerThreads, ConcurrentEncodeMatchesSerial) {
     EXPECT_EQ(parallel, serial) << tok->describe();
   }
 }
+
+// nfc()/nfd() skip utf8proc for text made of "inert" characters; check the
+// claim against utf8proc itself, for every code point.
+TEST(UnicodeText, InertRangesReallyAreInert) {
+  auto map = [](char32_t c, int options) {
+    std::string in = unicode::encode_utf8(std::u32string(1, c));
+    utf8proc_uint8_t* out = nullptr;
+    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(in.data()),
+                                      static_cast<utf8proc_ssize_t>(in.size()), &out,
+                                      static_cast<utf8proc_option_t>(options));
+    std::u32string r = n < 0 ? std::u32string() : unicode::decode_utf8(std::string(reinterpret_cast<char*>(out), n));
+    std::free(out);
+    return r;
+  };
+  int64_t inert = 0;
+  for (char32_t c = 0; c < 0x110000; ++c) {
+    if (c >= 0xd800 && c <= 0xdfff) continue;
+    const int decompose = UTF8PROC_STABLE | UTF8PROC_DECOMPOSE;
+    std::u32string d = map(c, decompose);
+    // No inert character may appear after the first one of a canonical
+    // decomposition (it would be the second half of a composition).
+    for (size_t k = 1; k < d.size(); ++k) {
+      ASSERT_FALSE(unicode::nfc_inert(d[k])) << std::hex << "U+" << uint32_t(c) << " decomposes onto U+" << uint32_t(d[k]);
+      ASSERT_FALSE(unicode::nfd_inert(d[k])) << std::hex << "U+" << uint32_t(c);
+    }
+    if (!unicode::nfc_inert(c) && !unicode::nfd_inert(c)) continue;
+    ++inert;
+    ASSERT_EQ(utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class, 0) << std::hex << uint32_t(c);
+    if (unicode::nfd_inert(c)) {
+      ASSERT_EQ(d, std::u32string(1, c)) << std::hex << uint32_t(c);
+    }
+    if (unicode::nfc_inert(c)) {
+      ASSERT_EQ(map(c, UTF8PROC_STABLE | UTF8PROC_COMPOSE), std::u32string(1, c)) << std::hex << uint32_t(c);
+    }
+  }
+  EXPECT_EQ(inert, 0x300 + 20992 + 6592 + 110 + 42 + 16 + 239 + 11172);  // the ranges, summed
+  // Hangul syllables are inert for NFC only (NFD splits them into jamo).
+  EXPECT_TRUE(unicode::nfc_inert(0xd55c));
+  EXPECT_FALSE(unicode::nfd_inert(0xd55c));
+}
