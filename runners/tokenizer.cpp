@@ -196,7 +196,7 @@ void set_bert_case_options(WordPieceOptions& o, const TokenizerConfig& cfg) {
   o.tokenize_chinese_chars = optional_bool(cfg.config, "tokenize_chinese_chars", true, cfg.config_file);
 }
 
-std::unique_ptr<Tokenizer> load_vocab_txt(const fs::path& dir, const TokenizerConfig& cfg) {
+std::unique_ptr<Tokenizer> load_vocab_txt(const fs::path& dir, const TokenizerConfig& cfg, TokenizerFlavor flavor) {
   fs::path vocab_file = dir / "vocab.txt";
   std::string cls = cfg.tokenizer_class();
   if (!cls.empty() && !is_one_of(cls, std::begin(WORDPIECE_CLASSES), std::end(WORDPIECE_CLASSES)))
@@ -208,7 +208,7 @@ std::unique_ptr<Tokenizer> load_vocab_txt(const fs::path& dir, const TokenizerCo
   auto vocab = WordPieceTokenizer::read_vocab_txt(vocab_file.string(), &lines);
   WordPieceOptions o;
   o.source = "vocab.txt";
-  o.slow = true;
+  o.slow = flavor != TOKENIZER_FAST;
   set_bert_case_options(o, cfg);
   if (cfg.config.contains("never_split") && cfg.config["never_split"].is_array())
     for (const json& v : cfg.config["never_split"]) o.never_split.push_back(token_text(v, "never_split", cfg.config_file));
@@ -262,7 +262,7 @@ bool read_post_processor(const json& pp, WordPieceOptions& o, const fs::path& fi
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer_json_wordpiece(const fs::path& dir, const json& tj,
-                                                         const TokenizerConfig& cfg) {
+                                                         const TokenizerConfig& cfg, TokenizerFlavor flavor) {
   const fs::path file = dir / "tokenizer.json";
   const json& model = tj["model"];
   if (!model.contains("vocab") || !model["vocab"].is_object())
@@ -275,7 +275,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json_wordpiece(const fs::path& dir, co
   }
   WordPieceOptions o;
   o.source = "tokenizer.json";
-  o.slow = false;
+  o.slow = flavor == TOKENIZER_SLOW;
   if (model.contains("unk_token") && model["unk_token"].is_string()) o.unk_token = model["unk_token"].get<std::string>();
   if (model.contains("continuing_subword_prefix") && model["continuing_subword_prefix"].is_string())
     o.continuing_subword_prefix = model["continuing_subword_prefix"].get<std::string>();
@@ -347,7 +347,7 @@ int64_t length_field(const json& j, const char* key, int64_t fallback, const fs:
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir) {
+std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir, TokenizerFlavor flavor) {
   if (!fs::is_directory(model_dir)) fail("{}: model folder not found", model_dir.string());
   TokenizerConfig cfg = read_tokenizer_config(model_dir);
   const fs::path tokenizer_json = model_dir / "tokenizer.json", vocab_txt = model_dir / "vocab.txt",
@@ -355,7 +355,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir) {
   if (fs::exists(tokenizer_json)) {
     json tj = read_json(tokenizer_json);
     std::string type = tokenizer_json_model_type(tj, tokenizer_json);
-    if (type == "WordPiece") return load_tokenizer_json_wordpiece(model_dir, tj, cfg);
+    if (type == "WordPiece") return load_tokenizer_json_wordpiece(model_dir, tj, cfg, flavor);
     // XLM-R's tokenizer.json holds a Unigram model converted from
     // sentencepiece.bpe.model; the original is run instead.
     if (type == "Unigram" && fs::exists(spm)) return load_sentencepiece(model_dir, cfg);
@@ -363,7 +363,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir) {
          "sentencepiece.bpe.model",
          tokenizer_json.string(), type);
   }
-  if (fs::exists(vocab_txt)) return load_vocab_txt(model_dir, cfg);
+  if (fs::exists(vocab_txt)) return load_vocab_txt(model_dir, cfg, flavor);
   if (fs::exists(spm)) return load_sentencepiece(model_dir, cfg);
   fail("{}: no tokenizer found; expected tokenizer.json, vocab.txt or sentencepiece.bpe.model", model_dir.string());
 }

@@ -29,12 +29,18 @@ class Tokenizer {
   virtual std::string describe() const = 0;  // "wordpiece (vocab.txt, 21128 tokens, lower_case)"
 };
 
+// Which of transformers' two implementations a WordPiece tokenizer follows
+// where they disagree (rare characters only: see wordpiece_tokenizer.h).
+// AUTO: BertTokenizerFast for tokenizer.json, BertTokenizer for vocab.txt.
+enum TokenizerFlavor { TOKENIZER_AUTO, TOKENIZER_SLOW, TOKENIZER_FAST };
+
 // Loads the tokenizer of a checkpoint folder: tokenizer.json when present
 // (WordPiece; a Unigram one defers to sentencepiece.bpe.model next to it),
 // else vocab.txt (WordPiece) or sentencepiece.bpe.model (XLM-R), with the
 // options of tokenizer_config.json, special_tokens_map.json and
 // sentence_bert_config.json. Errors name the file.
-std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir,
+                                          TokenizerFlavor flavor = TOKENIZER_AUTO);
 
 // The sequence length sentence-transformers truncates to: max_seq_length of
 // sentence_bert_config.json, else min(config.json max_position_embeddings,

@@ -14,28 +14,31 @@
 namespace embeval {
 namespace {
 
-// Unicode categories as Python's unicodedata gives them: characters newer
-// than its Unicode version are unassigned (Cn).
-utf8proc_category_t category(char32_t c) {
+// Unicode categories. The slow tokenizer sees them as Python's unicodedata
+// gives them: characters newer than its Unicode version are unassigned (Cn).
+utf8proc_category_t category(char32_t c, bool slow = true) {
   if (c >= 0x4e00 && c <= 0x9fff) return UTF8PROC_CATEGORY_LO;  // the common case, same in every version since 14.0
-  if (unicode::unassigned_in_python(c)) return UTF8PROC_CATEGORY_CN;
+  if (slow && unicode::unassigned_in_python(c)) return UTF8PROC_CATEGORY_CN;
   return utf8proc_category(static_cast<utf8proc_int32_t>(c));
 }
 
-// transformers' _is_control: the C* categories except \t \n \r (which are
-// whitespace). Unassigned code points (Cn) count, so a character newer than
-// Python's Unicode tables is dropped.
-bool is_control(char32_t c) {
+// What cleaning drops besides NUL and U+FFFD. transformers' _is_control:
+// every C* category (Cc, Cf, Cn, Co, Cs), so unassigned code points go too.
+// tokenizers' BertNormalizer: char::is_other() of the unicode_categories
+// crate, which is Cc, Cf and Co only: an unassigned code point stays (and
+// becomes [UNK]). \t \n \r are whitespace for both.
+bool is_control(char32_t c, bool slow) {
   if (c == '\t' || c == '\n' || c == '\r') return false;
   if (c < 0x20 || c == 0x7f) return true;
   if (c < 0x80) return false;
-  switch (category(c)) {
+  switch (category(c, slow)) {
     case UTF8PROC_CATEGORY_CC:
     case UTF8PROC_CATEGORY_CF:
-    case UTF8PROC_CATEGORY_CN:
     case UTF8PROC_CATEGORY_CO:
-    case UTF8PROC_CATEGORY_CS:
       return true;
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_CS:
+      return slow;
     default:
       return false;
   }
@@ -69,11 +72,14 @@ bool is_punctuation(char32_t c) {
 
 // _is_chinese_char: the CJK Unified Ideographs blocks and extensions A-E
 // plus the compatibility ideographs, exactly as BERT defines them (not
-// Hiragana, Katakana or Hangul; not extensions F-H).
-bool is_chinese_char(char32_t c) {
+// Hiragana, Katakana or Hangul; not extensions F-H). tokenizers' Rust copy
+// starts extension E at U+2B920 instead of U+2B820, so BertTokenizerFast
+// leaves U+2B820-U+2B91F inside words.
+bool is_chinese_char(char32_t c, bool slow) {
   return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x20000 && c <= 0x2a6df) ||
-         (c >= 0x2a700 && c <= 0x2b73f) || (c >= 0x2b740 && c <= 0x2b81f) || (c >= 0x2b820 && c <= 0x2ceaf) ||
-         (c >= 0xf900 && c <= 0xfaff) || (c >= 0x2f800 && c <= 0x2fa1f);
+         (c >= 0x2a700 && c <= 0x2b73f) || (c >= 0x2b740 && c <= 0x2b81f) ||
+         (c >= (slow ? 0x2b820u : 0x2b920u) && c <= 0x2ceaf) || (c >= 0xf900 && c <= 0xfaff) ||
+         (c >= 0x2f800 && c <= 0x2fa1f);
 }
 
 // Where words split. The slow tokenizer splits with Python's str.split(),
@@ -182,10 +188,10 @@ void WordPieceTokenizer::encode_piece(std::string_view text, std::vector<int32_t
   cleaned.reserve(s.size() + 16);
   for (char32_t c : s) {
     if (o.clean_text) {
-      if (c == 0 || c == 0xfffd || is_control(c)) continue;
+      if (c == 0 || c == 0xfffd || is_control(c, o.slow)) continue;
       if (is_whitespace(c)) c = ' ';
     }
-    if (o.tokenize_chinese_chars && is_chinese_char(c)) {
+    if (o.tokenize_chinese_chars && is_chinese_char(c, o.slow)) {
       cleaned.push_back(' ');
       cleaned.push_back(c);
       cleaned.push_back(' ');
@@ -265,6 +271,9 @@ std::string WordPieceTokenizer::describe() const {
   if (o.strip_accents != o.lower_case) flags += o.strip_accents ? ", strip_accents" : ", keep_accents";
   if (!o.tokenize_chinese_chars) flags += ", no_chinese_split";
   if (o.preprocess.lower) flags += ", st_lower_case";
+  // The rules followed where the two transformers implementations differ,
+  // when they are not the ones the file type implies.
+  if (o.slow != (o.source == "vocab.txt")) flags += o.slow ? ", slow" : ", fast";
   return fmt::format("wordpiece ({}, {} tokens, {})", o.source, vocab_size_, flags);
 }
 

@@ -7,8 +7,8 @@
 //   3. lower-casing, character by character (the slow tokenizer lower-cases
 //      the text with a regex that leaves special tokens alone);
 //   4. cleaning: NUL, U+FFFD and control characters (categories Cc, Cf, Cn,
-//      Co, Cs except \t \n \r) are dropped, whitespace (\t \n \r, space,
-//      Zs) becomes a space;
+//      Co, Cs except \t \n \r; the fast tokenizer: Cc, Cf, Co) are dropped,
+//      whitespace (\t \n \r, space, Zs) becomes a space;
 //   5. CJK ideographs (the ranges of _is_chinese_char) get spaces around;
 //   6. NFC (the slow tokenizer only);
 //   7. split on whitespace; per word, unless it is in never_split (or, for
@@ -36,11 +36,21 @@ struct WordPieceOptions {
   bool strip_accents = true;  // HF: strip_accents=None follows lower_case
   bool tokenize_chinese_chars = true;
   bool clean_text = true;
-  // BertTokenizer (slow) rather than BertTokenizerFast. They differ in two
-  // places: the slow one NFC-normalises the cleaned text (matters for cased
-  // vocabularies on decomposed or singleton characters, e.g. "e\u0301" or
-  // U+F900), and keeps a special token that only appears after cleaning
-  // ("[SE\x00P]") whole, where the fast one splits it on punctuation.
+  // BertTokenizer (slow) rather than BertTokenizerFast. They differ on rare
+  // characters only:
+  //  - the slow one NFC-normalises the cleaned text (matters for cased
+  //    vocabularies on decomposed or singleton characters: "e\u0301", U+F900);
+  //  - the slow one drops unassigned code points (any C* category), the fast
+  //    one drops only Cc, Cf and Co, so "ab\u0378c" is [UNK] there;
+  //  - the fast one's CJK extension E starts at U+2B920, not U+2B820;
+  //  - the slow one keeps a special token that only appears after cleaning
+  //    ("[SE\x00P]") whole, the fast one splits it on punctuation;
+  //  - the slow one takes every property from Python 3.11's unicodedata
+  //    (Unicode 14.0: characters new in 15.0 are unassigned); the fast one
+  //    takes categories from the unicode_categories crate (tables of 2016),
+  //    which this code does not reproduce: a Cf, Mn or P* character assigned
+  //    after Unicode 9.0 may still tokenize differently from
+  //    BertTokenizerFast.
   bool slow = true;
   std::string unk_token = "[UNK]";
   std::string continuing_subword_prefix = "##";

@@ -19,7 +19,7 @@ namespace po = boost::program_options;
 namespace embeval::cli {
 
 int command_tokenize(int argc, char** argv) {
-  std::string model, input, output;
+  std::string model, input, output, flavor_name;
   int64_t max_length = 0;
   po::options_description opts("embeval tokenize --model DIR --input texts.jsonl --output ids.jsonl [options]");
   opts.add_options()
@@ -29,6 +29,9 @@ int command_tokenize(int argc, char** argv) {
       ("output,o", po::value(&output)->required(), "JSONL file written, one {\"input_ids\": [...]} per line")
       ("max-length", po::value(&max_length)->default_value(0),
        "truncate to this many ids, specials included (0: the model's max_seq_length, as sentence-transformers)")
+      ("flavor", po::value(&flavor_name)->default_value("auto"),
+       "WordPiece rules where transformers' two tokenizers differ on rare characters: slow (BertTokenizer), "
+       "fast (BertTokenizerFast), auto (fast for tokenizer.json, slow for vocab.txt)")
       ("quiet,q", "no summary line");
   po::variables_map vm;
   po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
@@ -38,8 +41,15 @@ int command_tokenize(int argc, char** argv) {
   }
   po::notify(vm);
   if (max_length < 0 || max_length == 1) throw po::error("--max-length must be 0 (the model's) or at least 2");
+  TokenizerFlavor flavor = TOKENIZER_AUTO;
+  if (flavor_name == "slow")
+    flavor = TOKENIZER_SLOW;
+  else if (flavor_name == "fast")
+    flavor = TOKENIZER_FAST;
+  else if (flavor_name != "auto")
+    throw po::error("--flavor must be auto, slow or fast, not \"" + flavor_name + "\"");
 
-  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(model);
+  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(model, flavor);
   if (max_length == 0) max_length = default_max_length(model);
   data::JsonlReader reader(input);
 

@@ -176,6 +176,11 @@ mkdir -p bad-json; echo '{"model": ' >bad-json/tokenizer.json
 expect_error "tokenize: unreadable tokenizer.json" "bad-json/tokenizer.json: malformed JSON" "$EMBEVAL" tokenize --model bad-json --input texts-uncased.jsonl --output bad-ids.jsonl
 mkdir -p gpt2; cp no-cls/vocab.txt gpt2/; echo '{"tokenizer_class": "GPT2Tokenizer"}' >gpt2/tokenizer_config.json
 expect_error "tokenize: unknown tokenizer type" "unknown tokenizer type \"GPT2Tokenizer\"" "$EMBEVAL" tokenize --model gpt2 --input texts-uncased.jsonl --output bad-ids.jsonl
+expect_error "tokenize: bad flavor" "--flavor must be auto, slow or fast, not \"medium\"" "$EMBEVAL" tokenize --model bert-uncased --input texts-uncased.jsonl --output bad-ids.jsonl --flavor medium
+# BertTokenizerFast's rules keep an unassigned code point (the word is [UNK]); BertTokenizer's drop it.
+printf '{"text": "ab\\u0378c"}\n' >unassigned.jsonl
+"$EMBEVAL" tokenize --model bert-cased --input unassigned.jsonl --output slow.jsonl -q && "$EMBEVAL" tokenize --model bert-cased --input unassigned.jsonl --output fast.jsonl --flavor fast -q || bad "tokenize --flavor"
+[ "$(cat slow.jsonl)" = '{"input_ids": [101, 8425, 102]}' ] && [ "$(cat fast.jsonl)" = '{"input_ids": [101, 100, 102]}' ] && ok || bad "tokenize --flavor: $(cat slow.jsonl) $(cat fast.jsonl)"
 expect_error "tokenize: max length 1" "--max-length must be 0 (the model's) or at least 2" "$EMBEVAL" tokenize --model bert-uncased --input texts-uncased.jsonl --output bad-ids.jsonl --max-length 1
 mkdir -p no-length; cp bert-uncased/vocab.txt no-length/
 expect_error "tokenize: unknown max length" "cannot tell the maximum sequence length" "$EMBEVAL" tokenize --model no-length --input texts-uncased.jsonl --output bad-ids.jsonl
