@@ -76,6 +76,19 @@ const SpmModule& spm_module() {
   return module;
 }
 
+}  // namespace
+
+bool SentencePieceTokenizer::available() {
+  try {
+    spm_module();
+    return true;
+  } catch (const UserError&) {
+    return false;
+  }
+}
+
+namespace {
+
 void push_id(void* ctx, int id) { static_cast<std::vector<int32_t>*>(ctx)->push_back(id); }
 
 }  // namespace

@@ -50,6 +50,9 @@ class SentencePieceTokenizer : public Tokenizer {
 
   // SentencePieceTrainer::Train("--input=... --model_prefix=... ...").
   static void train(const std::string& args);
+  // Whether the SentencePiece module can be opened (the build found
+  // libsentencepiece-dev and the module is where it is looked for).
+  static bool available();
 
  private:
   void encode_into(std::string_view text, bool via_piece_strings, std::vector<int32_t>& ids) const;

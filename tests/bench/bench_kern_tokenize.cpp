@@ -209,7 +209,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> names;
   for (const char* file : {"vocab.txt", "tokenizer.json"})
     for (const char* casing : {"uncased", "cased"}) names.push_back(std::string("wordpiece/") + file + "/" + casing);
-  names.push_back("sentencepiece/xlmr-fairseq");
+  if (SentencePieceTokenizer::available())
+    names.push_back("sentencepiece/xlmr-fairseq");
+  else
+    std::fprintf(stderr, "SentencePiece module not built: no sentencepiece benchmarks\n");
   for (const char* which : {"all", "short", "long"})
     for (const std::string& name : names)
       benchmark::RegisterBenchmark((name + "/" + which).c_str(), BM_tokenize, name, std::string(which))
