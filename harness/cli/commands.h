@@ -6,5 +6,6 @@ namespace embeval::cli {
 int command_run(int argc, char** argv);
 int command_tasks(int argc, char** argv);
 int command_report(int argc, char** argv);
+int command_tokenize(int argc, char** argv);
 
 }  // namespace embeval::cli

@@ -18,7 +18,8 @@ void usage(FILE* out) {
                "commands:\n"
                "  run      evaluate a model on tasks and record the results\n"
                "  tasks    list tasks (of a suite or folders) and suites\n"
-               "  report   write the leaderboard (md, html, csv) or MTEB result files (mteb) from a results database\n\n"
+               "  report   write the leaderboard (md, html, csv) or MTEB result files (mteb) from a results database\n"
+               "  tokenize a checkpoint's tokenizer over texts.jsonl: the ids sentence-transformers would use\n\n"
                "embeval <command> --help shows the options of a command.\n");
 }
 
@@ -38,7 +39,9 @@ int main(int argc, char** argv) {
     if (command == "run") return embeval::cli::command_run(argc - 1, argv + 1);
     if (command == "tasks") return embeval::cli::command_tasks(argc - 1, argv + 1);
     if (command == "report") return embeval::cli::command_report(argc - 1, argv + 1);
-    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report\n", command.c_str());
+    if (command == "tokenize") return embeval::cli::command_tokenize(argc - 1, argv + 1);
+    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize\n",
+                 command.c_str());
     return 2;
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "embeval %s: error: %s (see embeval %s --help)\n", command.c_str(), e.what(),

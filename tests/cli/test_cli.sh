@@ -134,5 +134,78 @@ expect_error "mid-suite failure" "broken/test.jsonl:3: malformed JSON" "$EMBEVAL
 [ "$(rows "SELECT COUNT(*) FROM results" mid.sqlite)" = 1 ] && ok || bad "finished task lost after a later failure"
 [ "$(rows "SELECT status FROM runs" mid.sqlite)" = failed ] && ok || bad "failed run not marked failed"
 
+# 7. embeval tokenize: Hugging Face's ids on the reference texts, then bad input.
+tokdata="$src/tests/data/tokenizer"
+for case in uncased cased; do
+  lower=true; [ "$case" = cased ] && lower=false
+  mkdir -p "bert-$case"
+  cp "$tokdata/bert-base-chinese-vocab.txt" "bert-$case/vocab.txt"
+  echo "{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": $lower, \"model_max_length\": 512}" >"bert-$case/tokenizer_config.json"
+  # The reference holds {"text", "input_ids"}, the random strings as pairs
+  # (["fuzz", s] with two id lists): flattened here into texts and expected ids.
+  python3 - "$tokdata/bert-base-chinese-$case.jsonl" "texts-$case.jsonl" "expected-$case.jsonl" <<'PY'
+import json, sys
+src, texts, expected = sys.argv[1:]
+with open(src, encoding="utf-8") as f, open(texts, "w", encoding="utf-8") as t, open(expected, "w") as e:
+    for line in f:
+        row = json.loads(line)
+        pairs = [(row["text"], row["input_ids"])] if isinstance(row["text"], str) else zip(row["text"], row["input_ids"])
+        for text, ids in pairs:
+            t.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+            e.write(json.dumps(ids) + "\n")
+PY
+  if "$EMBEVAL" tokenize --model "bert-$case" --input "texts-$case.jsonl" --output "ids-$case.jsonl" 2>log.txt; then ok; else bad "tokenize $case: $(cat log.txt)"; fi
+  python3 - "ids-$case.jsonl" "expected-$case.jsonl" 16 <<'PY' && ok || bad "tokenize $case: ids differ from Hugging Face's"
+import json, sys
+got = [json.loads(l)["input_ids"] for l in open(sys.argv[1])]
+want = [json.loads(l) for l in open(sys.argv[2])]
+same = sum(g == w for g, w in zip(got, want))
+print(f"embeval tokenize ({sys.argv[1]}): {same} / {len(want)} identical to Hugging Face", file=sys.stderr)
+assert len(got) == len(want) == 1480 and same == len(want)
+PY
+done
+grep -q "tokenized 1480 texts" log.txt && grep -q "truncated at 512" log.txt && ok || bad "tokenize summary: $(cat log.txt)"
+# --max-length 16: the first 15 ids of a longer text, then [SEP].
+"$EMBEVAL" tokenize --model bert-uncased --input texts-uncased.jsonl --output ids16.jsonl --max-length 16 -q 2>log.txt || bad "tokenize --max-length: $(cat log.txt)"
+python3 - ids16.jsonl expected-uncased.jsonl <<'PY' && ok || bad "tokenize --max-length 16 truncation"
+import json, sys
+got = [json.loads(l)["input_ids"] for l in open(sys.argv[1])]
+want = [json.loads(l) for l in open(sys.argv[2])]
+assert len(got) == len(want)
+for g, w in zip(got, want):
+    assert g == (w if len(w) <= 16 else w[:15] + [102]), (g, w)
+PY
+# The default length is sentence_bert_config.json's max_seq_length.
+echo '{"max_seq_length": 32, "do_lower_case": false}' >bert-uncased/sentence_bert_config.json
+"$EMBEVAL" tokenize --model bert-uncased --input texts-uncased.jsonl --output ids32.jsonl -q 2>log.txt || bad "tokenize default length: $(cat log.txt)"
+python3 -c "import json,sys; assert max(len(json.loads(l)['input_ids']) for l in open('ids32.jsonl')) == 32" && ok || bad "max_seq_length not applied"
+printf '{"text": "a"}\n{"txt": "b"}\n' >missing-field.jsonl
+expect_error "tokenize: missing text" "missing-field.jsonl:2: missing field \"text\"" "$EMBEVAL" tokenize --model bert-uncased --input missing-field.jsonl --output bad-ids.jsonl
+[ ! -e bad-ids.jsonl ] && [ ! -e bad-ids.jsonl.part ] && ok || bad "a failed tokenize left an output file"
+printf '{"text": "a"}\n{"text": 3}\n' >number.jsonl
+expect_error "tokenize: text not a string" "number.jsonl:2: field \"text\" must be a string, got integer" "$EMBEVAL" tokenize --model bert-uncased --input number.jsonl --output bad-ids.jsonl
+printf '{"text": "a"}\n{"text": "b"\n' >broken.jsonl
+expect_error "tokenize: malformed line" "broken.jsonl:2: malformed JSON" "$EMBEVAL" tokenize --model bert-uncased --input broken.jsonl --output bad-ids.jsonl
+expect_error "tokenize: missing input" "nope.jsonl: file not found" "$EMBEVAL" tokenize --model bert-uncased --input nope.jsonl --output bad-ids.jsonl
+expect_error "tokenize: no model option" "the option '--model' is required" "$EMBEVAL" tokenize --input texts-uncased.jsonl --output bad-ids.jsonl
+expect_error "tokenize: missing model" "no-model: model folder not found" "$EMBEVAL" tokenize --model no-model --input texts-uncased.jsonl --output bad-ids.jsonl
+mkdir -p empty-model
+expect_error "tokenize: no tokenizer" "empty-model: no tokenizer found" "$EMBEVAL" tokenize --model empty-model --input texts-uncased.jsonl --output bad-ids.jsonl
+mkdir -p no-cls; printf '[PAD]\n[UNK]\n[SEP]\n' >no-cls/vocab.txt
+expect_error "tokenize: vocab without [CLS]" "no-cls/vocab.txt: no \"[CLS]\" token" "$EMBEVAL" tokenize --model no-cls --input texts-uncased.jsonl --output bad-ids.jsonl
+mkdir -p bad-json; echo '{"model": ' >bad-json/tokenizer.json
+expect_error "tokenize: unreadable tokenizer.json" "bad-json/tokenizer.json: malformed JSON" "$EMBEVAL" tokenize --model bad-json --input texts-uncased.jsonl --output bad-ids.jsonl
+mkdir -p gpt2; cp no-cls/vocab.txt gpt2/; echo '{"tokenizer_class": "GPT2Tokenizer"}' >gpt2/tokenizer_config.json
+expect_error "tokenize: unknown tokenizer type" "unknown tokenizer type \"GPT2Tokenizer\"" "$EMBEVAL" tokenize --model gpt2 --input texts-uncased.jsonl --output bad-ids.jsonl
+expect_error "tokenize: bad flavor" "--flavor must be auto, slow or fast, not \"medium\"" "$EMBEVAL" tokenize --model bert-uncased --input texts-uncased.jsonl --output bad-ids.jsonl --flavor medium
+# BertTokenizerFast's rules keep an unassigned code point (the word is [UNK]); BertTokenizer's drop it.
+printf '{"text": "ab\\u0378c"}\n' >unassigned.jsonl
+"$EMBEVAL" tokenize --model bert-cased --input unassigned.jsonl --output slow.jsonl -q && "$EMBEVAL" tokenize --model bert-cased --input unassigned.jsonl --output fast.jsonl --flavor fast -q || bad "tokenize --flavor"
+[ "$(cat slow.jsonl)" = '{"input_ids": [101, 8425, 102]}' ] && [ "$(cat fast.jsonl)" = '{"input_ids": [101, 100, 102]}' ] && ok || bad "tokenize --flavor: $(cat slow.jsonl) $(cat fast.jsonl)"
+expect_error "tokenize: max length 1" "--max-length must be 0 (the model's) or at least 2" "$EMBEVAL" tokenize --model bert-uncased --input texts-uncased.jsonl --output bad-ids.jsonl --max-length 1
+mkdir -p no-length; cp bert-uncased/vocab.txt no-length/
+expect_error "tokenize: unknown max length" "cannot tell the maximum sequence length" "$EMBEVAL" tokenize --model no-length --input texts-uncased.jsonl --output bad-ids.jsonl
+[ ! -e bad-ids.jsonl ] && ok || bad "a failed tokenize wrote bad-ids.jsonl"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
