@@ -9,6 +9,7 @@
 
 #include "build_info.h"
 #include "harness/cli/commands.h"
+#include "runners/torch_runtime.h"
 
 namespace {
 
@@ -18,7 +19,9 @@ void usage(FILE* out) {
                "commands:\n"
                "  run      evaluate a model on tasks and record the results\n"
                "  tasks    list tasks (of a suite or folders) and suites\n"
-               "  report   write the leaderboard (md) or MTEB result files (mteb) from a results database\n\n"
+               "  report   write the leaderboard (md) or MTEB result files (mteb) from a results database\n"
+               "  embed    encode a JSONL file of texts into a .npy matrix\n"
+               "  models   inspect a checkpoint folder (models inspect DIR)\n\n"
                "embeval <command> --help shows the options of a command.\n");
 }
 
@@ -34,11 +37,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::string command = argv[1];
+  embeval::tune_malloc_for_inference();
   try {
     if (command == "run") return embeval::cli::command_run(argc - 1, argv + 1);
     if (command == "tasks") return embeval::cli::command_tasks(argc - 1, argv + 1);
     if (command == "report") return embeval::cli::command_report(argc - 1, argv + 1);
-    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report\n", command.c_str());
+    if (command == "embed") return embeval::cli::command_embed(argc - 1, argv + 1);
+    if (command == "models") return embeval::cli::command_models(argc - 1, argv + 1);
+    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, embed, models\n",
+                 command.c_str());
     return 2;
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "embeval %s: error: %s (see embeval %s --help)\n", command.c_str(), e.what(),
