@@ -104,7 +104,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   if (device != "cpu") {
     if (!at::hasCUDA()) fail("--device {}: this libtorch has no CUDA device (CPU build or no GPU); use --device cpu", device);
     m.device = c10::Device(device);
-    if (m.device.has_index() && m.device.index() >= at::getNumGPUs())
+    if (m.device.has_index() && static_cast<size_t>(m.device.index()) >= at::getNumGPUs())
       fail("--device {}: only {} CUDA device(s) visible", device, at::getNumGPUs());
     if (!m.device.has_index()) m.device = c10::Device(c10::kCUDA, 0);
   } else if (dtype == "fp16") {

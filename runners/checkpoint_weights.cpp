@@ -7,10 +7,10 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <torch/csrc/jit/serialization/pickle.h>
 
 #include "harness/error.h"
 #include "runners/safetensors_reader.h"
+#include "runners/torch_zip_reader.h"
 
 namespace embeval {
 namespace fs = std::filesystem;
@@ -50,36 +50,22 @@ void load_safetensors(const fs::path& file, StateDict* out) {
 
 void load_torch_zip(const fs::path& file, StateDict* out) {
   const std::string where = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail("{}: cannot open", where);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  char magic[4] = {0, 0, 0, 0};
+  std::ifstream(file, std::ios::binary).read(magic, 4);
   // torch.save's zip format starts with a local file header "PK\3\4"; the
-  // pre-1.6 format is a bare pickle stream libtorch cannot read.
-  if (bytes.size() < 4 || std::memcmp(bytes.data(), "PK\x03\x04", 4) != 0)
+  // pre-1.6 format is a bare pickle stream with tensors appended.
+  if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
     fail("{}: not a torch.save zip archive (the pre-1.6 legacy format is not supported); re-save it with "
          "torch.save(state_dict, path) or convert it to safetensors",
          where);
-  c10::IValue value;
-  try {
-    value = torch::jit::pickle_load(bytes);
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    fail("{}: cannot unpickle ({})", where, msg.substr(0, msg.find('\n')));
-  }
-  if (!value.isGenericDict()) fail("{}: expected a state_dict (a dict of tensors), got {}", where, value.tagKind());
-  for (const auto& kv : value.toGenericDict()) {
-    if (!kv.key().isString()) fail("{}: state_dict key of type {}; expected strings", where, kv.key().tagKind());
-    const std::string name = kv.key().toStringRef();
-    if (!kv.value().isTensor()) fail("{}: \"{}\" is a {}, not a tensor", where, name, kv.value().tagKind());
-    at::Tensor t = kv.value().toTensor();
-    if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16) {
-      // Integer buffers (position_ids) are not weights; keep them out.
-      if (!at::isFloatingType(t.scalar_type())) continue;
-      fail("{}: tensor \"{}\" has dtype {}; embeval reads float32, float16 and bfloat16", where, name,
+  read_torch_zip_state_dict(file, [&](const std::string& name, at::Tensor t) {
+    // Integer buffers (position_ids) are not weights.
+    if (!at::isFloatingType(t.scalar_type())) return;
+    if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16)
+      fail("{}: tensor \"{}\" has dtype {}; embeval reads weights in float32, float16 and bfloat16", where, name,
            c10::toString(t.scalar_type()));
-    }
-    add_tensor(out, name, t.contiguous(), file);
-  }
+    add_tensor(out, name, std::move(t), file);
+  });
 }
 
 // A sharded checkpoint: {"weight_map": {"tensor": "shard file"}}.

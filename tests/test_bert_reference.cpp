@@ -149,4 +149,18 @@ TEST(BertReference, TorchSaveZipAndSafetensorsLoadTheSameTensors) {
     EXPECT_EQ(enc.describe()["weights"].get<std::string>().rfind(std::string(file) == "model.safetensors" ? "safetensors" : "pytorch_model.bin", 0), 0u);
   }
   EXPECT_EQ(out[0].values, out[1].values);
+
+  // A truncated download is a one-line error naming the file, not a crash.
+  fs::path cut = test::scratch_dir("bert_ref/cut") / "pytorch_model.bin";
+  fs::copy_file(src / "pytorch_model.bin", cut);
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  StateDict none;
+  std::string e;
+  try {
+    load_weight_file(cut, &none);
+  } catch (const UserError& x) {
+    e = x.what();
+  }
+  EXPECT_NE(e.find("cut/pytorch_model.bin: cannot read the zip archive"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
 }
