@@ -9,7 +9,6 @@
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <utf8proc.h>
 
 #include "datasets/sha256.h"
 #include "datasets/text_util.h"
@@ -26,34 +25,6 @@ constexpr int64_t DEFAULT_MAX_BATCH_TOKENS = 16384;  // 32 texts of 512 tokens
 
 at::ScalarType scalar_type_of(const std::string& dtype) {
   return dtype == "fp16" ? at::kHalf : dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-}
-
-// Python's str.lower(): full lower-case mapping per code point. utf8proc
-// gives the simple mapping; U+0130 is the one code point whose full mapping
-// differs (it becomes "i" + U+0307).
-std::string python_lower(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
-  while (left > 0) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0) {  // invalid byte: keep it as is
-      out.push_back(static_cast<char>(*p));
-      ++p, --left;
-      continue;
-    }
-    p += n, left -= n;
-    utf8proc_uint8_t buf[8];
-    if (cp == 0x130) {
-      out += "i\xcc\x87";
-      continue;
-    }
-    utf8proc_ssize_t w = utf8proc_encode_char(utf8proc_tolower(cp), buf);
-    out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(w));
-  }
-  return out;
 }
 
 }  // namespace
@@ -216,10 +187,9 @@ std::string BertEncoder::prompt_used(const EncodeOptions& options) const {
 }
 
 std::vector<int32_t> BertEncoder::token_ids(const std::string& text, const EncodeOptions& options) const {
-  // sentence-transformers: prompt + text, then strip, then lower().
-  std::string s = data::python_strip(prompt_used(options) + text);
-  if (pipeline_.do_lower_case) s = python_lower(s);
-  return impl_->tokenizer->encode(s, max_length_);
+  // sentence-transformers prepends the prompt; the tokenizer strips and
+  // lower-cases (do_lower_case) as it does.
+  return impl_->tokenizer->encode(prompt_used(options) + text, max_length_);
 }
 
 Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOptions& options) {
@@ -244,11 +214,9 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
   // sentence-transformers counts them (its ids minus the trailing [SEP]).
   int64_t prompt_len = 0;
   if (!pipeline_.pooling.include_prompt) {
-    std::string prompt = data::python_strip(prompt_used(options));
-    if (!prompt.empty()) {
-      if (pipeline_.do_lower_case) prompt = python_lower(prompt);
+    const std::string prompt = prompt_used(options);
+    if (!data::python_strip(prompt).empty())
       prompt_len = static_cast<int64_t>(m.tokenizer->encode(prompt, max_length_).size()) - 1;
-    }
   }
 
   std::vector<int64_t> order(texts.size());

@@ -38,8 +38,9 @@ class BertEncoder : public Encoder {
   int64_t last_token_count() const override { return last_tokens_; }
   std::string prompt_used(const EncodeOptions& options) const override;
 
-  // The ids the model sees for a text in a role: prompt applied, stripped,
-  // lower-cased if configured, specials added, truncated to max_length().
+  // The ids the model sees for a text in a role: prompt prepended, then the
+  // tokenizer strips (and lower-cases if configured), adds specials and
+  // truncates to max_length().
   std::vector<int32_t> token_ids(const std::string& text, const EncodeOptions& options) const;
   int64_t max_length() const { return max_length_; }
   const StPipeline& pipeline() const { return pipeline_; }

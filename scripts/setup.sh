@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build git
   libtorch-dev libopenblas0-openmp      # libtorch; OpenBLAS, or libtorch falls back to the reference BLAS (~50x slower)
   libsqlite3-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev libutf8proc-dev libssl-dev
+  libsentencepiece-dev                  # XLM-R's tokenizer
   libgtest-dev libbenchmark-dev
 )
 missing=()

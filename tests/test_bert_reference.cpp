@@ -17,6 +17,7 @@
 #include "harness/error.h"
 #include "runners/bert_encoder.h"
 #include "runners/checkpoint_weights.h"
+#include "runners/encoder_factory.h"
 #include "tests/checkpoint_writer.h"
 #include "tests/test_util.h"
 
@@ -120,6 +121,35 @@ TEST(BertReference, MatchesHuggingFaceGivenItsTokenIds) {
     std::printf("[ parity   ] %s: %zu texts, min cosine %.9f, max |diff| %.3g\n", name, p.n, p.min_cos, p.max_abs);
     // Element-wise too: the vectors are O(1) (tiny-cls-fp16) or unit-norm.
     EXPECT_LE(p.max_abs, 1e-4) << name;
+  }
+}
+
+TEST(BertReference, EndToEndWithTheCheckpointsOwnTokenizer) {
+  for (const char* name : {"tiny-mean-dense-normalize", "tiny-cls-fp16"}) {
+    Reference r = read_reference(name);
+    std::vector<std::string> texts;
+    std::vector<size_t> rows;
+    for (size_t i = 0; i < r.texts.size(); ++i)
+      if (!r.fuzz[i]) texts.push_back(r.texts[i]), rows.push_back(i);
+    const fs::path dir = test::data_path(std::string("checkpoints/") + name);
+    std::unique_ptr<Encoder> enc = make_encoder(dir.string());  // a bare folder is an hf: spec
+    EXPECT_EQ(enc->spec(), "hf:" + fs::weakly_canonical(dir).string() + ",fp32");
+    Matrix m = enc->encode(texts, EncodeOptions{});
+    Parity p = compare(m, r, rows);
+    std::printf("[ parity   ] %s end to end: %zu texts, min cosine %.9f, max |diff| %.3g\n", name, p.n, p.min_cos,
+                p.max_abs);
+    EXPECT_LE(p.max_abs, 1e-4) << name;
+    // The canonical spec parses back to the same model.
+    std::unique_ptr<Encoder> again = make_encoder(enc->spec());
+    EXPECT_EQ(again->spec(), enc->spec());
+    EXPECT_EQ(again->info().fingerprint, enc->info().fingerprint);
+    // Spec tokens and flags.
+    RunnerOptions flags;
+    flags.batch_size = 7;
+    std::unique_ptr<Encoder> tok = make_encoder("hf:" + dir.string() + ",bf16,maxlen=32,tokens=512", flags);
+    EXPECT_EQ(tok->spec(), "hf:" + fs::weakly_canonical(dir).string() + ",bf16,maxlen=32");
+    EXPECT_EQ(tok->info().max_tokens, 32);
+    EXPECT_EQ(make_encoder(tok->spec())->spec(), tok->spec());
   }
 }
 

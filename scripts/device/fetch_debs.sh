@@ -8,5 +8,6 @@ mkdir -p .deps/debs
 cd .deps/debs
 apt-get download libfmt-dev libfmt9 nlohmann-json3-dev libsqlite3-dev libsqlite3-0 libgtest-dev \
   libbenchmark-dev libbenchmark1debian libutf8proc-dev libutf8proc2 libssl-dev \
+  libsentencepiece-dev libsentencepiece0 \
   libboost1.74-dev libboost-program-options1.74-dev libboost-program-options1.74.0 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
 ls -1 "$PWD"

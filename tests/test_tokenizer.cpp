@@ -1,0 +1,607 @@
+// Tokenizers against Hugging Face: tests/data/tokenizer/ holds BertTokenizer's
+// own ids for 1,480 texts on the bert-base-chinese vocabulary (cased and
+// uncased; README.md there), and hand-checked edge cases as data
+// (bert_edge_cases.jsonl: expected WordPiece tokens, cased and uncased). Each
+// is run through vocab.txt (BertTokenizer rules) and through an equivalent
+// tokenizer.json (BertTokenizerFast rules). Failures print file:line with
+// expected and actual ids.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <utf8proc.h>
+
+#include "datasets/text_util.h"
+#include "harness/error.h"
+#include "runners/sentencepiece_tokenizer.h"
+#include "runners/tokenizer.h"
+#include "runners/unicode_text.h"
+#include "runners/wordpiece_tokenizer.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace embeval;
+
+namespace {
+
+const int32_t PAD = 0, UNK = 100, CLS = 101, SEP = 102, MASK = 103;
+
+fs::path vocab_file() { return test::data_path("tokenizer/bert-base-chinese-vocab.txt"); }
+
+// The vocabulary read independently of the code under test: lines split on
+// '\n' (the file has no '\r'), so a U+2028 stays inside its line.
+const std::unordered_map<std::string, int32_t>& plain_vocab() {
+  static std::unordered_map<std::string, int32_t> vocab = [] {
+    std::unordered_map<std::string, int32_t> v;
+    std::ifstream in(vocab_file(), std::ios::binary);
+    std::string line;
+    for (int32_t id = 0; std::getline(in, line, '\n'); ++id) v[line] = id;
+    return v;
+  }();
+  return vocab;
+}
+
+std::vector<int32_t> ids_of(const std::vector<std::string>& tokens) {
+  std::vector<int32_t> ids{CLS};
+  for (const std::string& t : tokens) {
+    auto it = plain_vocab().find(t);
+    EXPECT_NE(it, plain_vocab().end()) << "token not in the vocabulary: " << t;
+    ids.push_back(it == plain_vocab().end() ? -1 : it->second);
+  }
+  ids.push_back(SEP);
+  return ids;
+}
+
+std::string show(const std::vector<int32_t>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
+void copy_writable(const fs::path& from, const fs::path& to) {
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::add);
+}
+
+// A checkpoint folder with the bert-base-chinese vocabulary as vocab.txt
+// (BertTokenizer) or as tokenizer.json (BertTokenizerFast).
+fs::path bert_dir(const std::string& name, bool lower, bool as_tokenizer_json, const json& extra_config = {}) {
+  fs::path dir = test::scratch_dir("tokenizer/" + name);
+  json config = {{"tokenizer_class", "BertTokenizer"}, {"do_lower_case", lower}, {"model_max_length", 512}};
+  for (const auto& [k, v] : extra_config.items()) config[k] = v;
+  test::write_file(dir / "tokenizer_config.json", config.dump());
+  if (!as_tokenizer_json) {
+    copy_writable(vocab_file(), dir / "vocab.txt");
+    return dir;
+  }
+  json vocab = json::object();
+  for (const auto& [token, id] : plain_vocab()) vocab[token] = id;
+  json added = json::array();
+  for (auto [token, id] : {std::pair{"[PAD]", PAD}, {"[UNK]", UNK}, {"[CLS]", CLS}, {"[SEP]", SEP}, {"[MASK]", MASK}})
+    added.push_back({{"id", id}, {"content", token}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
+                     {"normalized", false}, {"special", true}});
+  json tj = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer",
+       {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true}, {"strip_accents", nullptr},
+        {"lowercase", lower}}},
+      {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
+                                {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}}})},
+        {"special_tokens",
+         {{"[CLS]", {{"id", "[CLS]"}, {"ids", {CLS}}, {"tokens", {"[CLS]"}}}},
+          {"[SEP]", {{"id", "[SEP]"}, {"ids", {SEP}}, {"tokens", {"[SEP]"}}}}}}}},
+      {"model",
+       {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
+        {"max_input_chars_per_word", 100}, {"vocab", vocab}}}};
+  test::write_file(dir / "tokenizer.json", tj.dump());
+  return dir;
+}
+
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+struct Reference {
+  std::string text;
+  std::vector<int32_t> ids;
+  int64_t line;
+};
+
+// The reference files hold {"text", "input_ids"}; the 200 random strings were
+// written in pairs, "text": ["fuzz", s] with "input_ids": [ids, ids].
+std::vector<Reference> read_reference(const fs::path& file) {
+  std::vector<Reference> out;
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    json row = json::parse(line);
+    if (row["text"].is_string()) {
+      out.push_back({row["text"].get<std::string>(), row["input_ids"].get<std::vector<int32_t>>(), n});
+    } else {
+      for (size_t k = 0; k < row["text"].size(); ++k)
+        out.push_back({row["text"][k].get<std::string>(), row["input_ids"][k].get<std::vector<int32_t>>(), n});
+    }
+  }
+  return out;
+}
+
+void check_reference(const std::string& name, bool lower, bool as_tokenizer_json) {
+  fs::path file = test::data_path("tokenizer/bert-base-chinese-" + name + ".jsonl");
+  auto tok = load_tokenizer(bert_dir(name + (as_tokenizer_json ? "-json" : "-txt"), lower, as_tokenizer_json));
+  std::vector<Reference> refs = read_reference(file);
+  ASSERT_EQ(refs.size(), 1480u);
+  size_t matched = 0, long_texts = 0;
+  for (const Reference& r : refs) {
+    std::vector<int32_t> got = tok->encode(r.text, 512);
+    long_texts += r.ids.size() == 512;
+    if (got == r.ids)
+      ++matched;
+    else
+      ADD_FAILURE() << file.string() << ":" << r.line << ": " << data::utf8_preview(r.text) << "\n  expected " << show(r.ids)
+                    << "\n  actual   " << show(got);
+  }
+  std::printf("%s via %s: %zu / %zu identical (%zu truncated at 512)\n", file.filename().c_str(),
+              as_tokenizer_json ? "tokenizer.json" : "vocab.txt", matched, refs.size(), long_texts);
+  EXPECT_GT(long_texts, 10u);  // the truncation path is exercised
+}
+
+}  // namespace
+
+// --- Reference ids from transformers' BertTokenizer (exact) ------------------
+
+TEST(WordPieceReference, UncasedVocabTxt) { check_reference("uncased", true, false); }
+TEST(WordPieceReference, CasedVocabTxt) { check_reference("cased", false, false); }
+TEST(WordPieceReference, UncasedTokenizerJson) { check_reference("uncased", true, true); }
+TEST(WordPieceReference, CasedTokenizerJson) { check_reference("cased", false, true); }
+
+// --- Hand-checked edge cases (tests as data) ---------------------------------
+
+TEST(WordPieceEdgeCases, FromDataFile) {
+  fs::path file = test::data_path("tokenizer/bert_edge_cases.jsonl");
+  std::unique_ptr<Tokenizer> toks[2][2];
+  for (int lower = 0; lower < 2; ++lower)
+    for (int js = 0; js < 2; ++js)
+      toks[lower][js] = load_tokenizer(bert_dir(std::string("edge") + (lower ? "-u" : "-c") + (js ? "-json" : "-txt"),
+                                                lower, js));
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  int64_t n = 0, checked = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    json row = json::parse(line);
+    std::string text = row["text"];
+    for (int lower = 0; lower < 2; ++lower) {
+      std::vector<int32_t> want = ids_of(row[lower ? "uncased" : "cased"].get<std::vector<std::string>>());
+      for (int js = 0; js < 2; ++js) {
+        std::vector<int32_t> got = toks[lower][js]->encode(text, 512);
+        EXPECT_EQ(got, want) << file.string() << ":" << n << ": " << row["note"].get<std::string>() << " ("
+                             << (lower ? "uncased" : "cased") << ", " << (js ? "tokenizer.json" : "vocab.txt")
+                             << ")\n  expected " << show(want) << "\n  actual   " << show(got);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(n, 29);
+  EXPECT_EQ(checked, 4 * n);
+}
+
+// Where BertTokenizer and BertTokenizerFast really differ, each side is
+// reproduced by its own file type.
+TEST(WordPieceEdgeCases, SlowAndFastDifferences) {
+  auto slow = load_tokenizer(bert_dir("diff-txt", false, false));
+  auto fast = load_tokenizer(bert_dir("diff-json", false, true));
+  // U+F900 is a CJK compatibility ideograph: the slow tokenizer's NFC maps it
+  // to U+8C48, which is in the vocabulary; the fast one keeps it: [UNK].
+  EXPECT_EQ(slow->encode("\uf900", 512), ids_of({"豈"}));
+  EXPECT_EQ(fast->encode("\uf900", 512), ids_of({"[UNK]"}));
+  // A [SEP] that only appears once the NUL is cleaned away: BasicTokenizer
+  // keeps it whole (never_split), the fast pre-tokenizer splits "[" "SEP" "]".
+  EXPECT_EQ(slow->encode(std::string("[SE\0P]", 6), 512), ids_of({"[SEP]"}));
+  EXPECT_EQ(fast->encode(std::string("[SE\0P]", 6), 512), ids_of({"[", "[UNK]", "]"}));
+  // Uncased, both fold U+F900 through NFD.
+  auto fast_lower = load_tokenizer(bert_dir("diff-json-u", true, true));
+  EXPECT_EQ(fast_lower->encode("\uf900", 512), ids_of({"豈"}));
+}
+
+TEST(WordPieceEdgeCases, TruncationFarBeyond512) {
+  auto tok = load_tokenizer(bert_dir("long", true, false));
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "中";
+  std::vector<int32_t> ids = tok->encode(text, 512);
+  ASSERT_EQ(ids.size(), 512u);
+  EXPECT_EQ(ids.front(), CLS);
+  EXPECT_EQ(ids.back(), SEP);
+  EXPECT_TRUE(std::all_of(ids.begin() + 1, ids.end() - 1, [](int32_t id) { return id == 704; }));  // 中
+  EXPECT_EQ(tok->encode(text, 2), (std::vector<int32_t>{CLS, SEP}));
+  EXPECT_EQ(tok->encode("中国", 3), (std::vector<int32_t>{CLS, 704, SEP}));
+  EXPECT_EQ(tok->encode_plain(text).size(), 3000u);
+  // A long document in words: 4000 words of "hello" -> 4000 pieces.
+  std::string words;
+  for (int i = 0; i < 4000; ++i) words += "hello ";
+  EXPECT_EQ(tok->encode_plain(words).size(), 4000u);
+  EXPECT_EQ(tok->encode(words, 128).size(), 128u);
+  EXPECT_NE(error_of([&] { tok->encode("x", 1); }).find("max length 1 is too small"), std::string::npos);
+}
+
+TEST(WordPieceEdgeCases, InvalidUtf8BecomesReplacementAndIsDropped) {
+  auto tok = load_tokenizer(bert_dir("utf8", true, false));
+  // "a", a stray continuation byte, "b": U+FFFD is removed by the cleaning.
+  EXPECT_EQ(tok->encode("a\x80" "b", 512), ids_of({"ab"}));
+}
+
+TEST(WordPieceEdgeCases, SentenceTransformersStripAndLowerCase) {
+  // sentence-transformers lower-cases the whole text with str.lower() when
+  // sentence_bert_config.json says so: Final_Sigma applies, unlike the
+  // tokenizer's own per-character lower-casing ("ΟΔΟΣ" -> ... ##σ above).
+  fs::path dir = bert_dir("st-lower", true, false);
+  test::write_file(dir / "sentence_bert_config.json", R"({"max_seq_length": 256, "do_lower_case": true})");
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(tok->encode("ΟΔΟΣ", 512), ids_of({"ο", "##δ", "##ο", "##ς"}));
+  // ... and a literal special token no longer survives it.
+  EXPECT_EQ(tok->encode("[MASK]", 512), ids_of({"[", "ma", "##sk", "]"}));
+  EXPECT_NE(tok->describe().find("st_lower_case"), std::string::npos);
+  EXPECT_EQ(default_max_length(dir), 256);
+}
+
+TEST(WordPieceEdgeCases, NeverSplitAndAdditionalSpecialTokens) {
+  // never_split words skip lower-casing and punctuation splitting and are
+  // looked up whole; additional special tokens are cut out of the text.
+  json extra = {{"never_split", {"a.b"}}, {"additional_special_tokens", {"[unused1]"}}};
+  auto tok = load_tokenizer(bert_dir("never-split", false, false, extra));
+  EXPECT_EQ(tok->encode("a.b x[unused1]y", 512), ids_of({"[UNK]", "x", "[unused1]", "y"}));
+  EXPECT_EQ(tok->encode("a.bc", 512), ids_of({"a", ".", "bc"}));
+}
+
+TEST(WordPieceEdgeCases, StripAccentsFollowsConfig) {
+  // strip_accents=false with do_lower_case: "CAFÉ" -> "café", not in the vocabulary.
+  auto keep = load_tokenizer(bert_dir("keep-accents", true, false, {{"strip_accents", false}}));
+  EXPECT_EQ(keep->encode("CAFÉ", 512), ids_of({"[UNK]"}));
+  // strip_accents=true without lower-casing: "café" -> "cafe".
+  auto strip = load_tokenizer(bert_dir("strip-cased", false, false, {{"strip_accents", true}}));
+  EXPECT_EQ(strip->encode("café", 512), ids_of({"cafe"}));
+  auto cased = load_tokenizer(bert_dir("cased-accents", false, false));
+  EXPECT_EQ(cased->encode("café", 512), ids_of({"[UNK]"}));
+  // tokenize_chinese_chars=false keeps a run of ideographs as one word.
+  auto no_cjk = load_tokenizer(bert_dir("no-cjk", true, false, {{"tokenize_chinese_chars", false}}));
+  EXPECT_EQ(no_cjk->encode("中国", 512), ids_of({"中", "##国"}));
+}
+
+// --- vocab.txt and loading ----------------------------------------------------
+
+TEST(WordPieceVocab, LinesSplitOnNewlineOnly) {
+  int64_t lines = 0;
+  auto vocab = WordPieceTokenizer::read_vocab_txt(vocab_file().string(), &lines);
+  EXPECT_EQ(lines, 21128);
+  EXPECT_EQ(vocab.size(), 21128u);
+  EXPECT_EQ(vocab.at("\u2028"), 343);  // line 344 of the file
+  EXPECT_EQ(vocab.at("##\u2028"), 13502);
+  EXPECT_EQ(vocab.at("[CLS]"), CLS);
+  // CRLF and CR end lines too (Python's universal newlines); a repeated token
+  // keeps its last line.
+  fs::path f = test::scratch_dir("tokenizer/crlf") / "vocab.txt";
+  test::write_file(f, "[PAD]\r\n[UNK]\ra\nb\r\na\n");
+  auto small = WordPieceTokenizer::read_vocab_txt(f.string(), &lines);
+  EXPECT_EQ(lines, 5);
+  EXPECT_EQ(small.at("[UNK]"), 1);
+  EXPECT_EQ(small.at("b"), 3);
+  EXPECT_EQ(small.at("a"), 4);
+}
+
+TEST(WordPieceVocab, DescribeAndSizes) {
+  auto tok = load_tokenizer(bert_dir("describe", true, false));
+  EXPECT_EQ(tok->describe(), "wordpiece (vocab.txt, 21128 tokens, lower_case)");
+  EXPECT_EQ(tok->vocab_size(), 21128);
+  EXPECT_EQ(tok->pad_id(), PAD);
+  auto fast = load_tokenizer(bert_dir("describe-json", false, true));
+  EXPECT_EQ(fast->describe(), "wordpiece (tokenizer.json, 21128 tokens, cased)");
+}
+
+TEST(WordPieceVocab, TokenizerConfigWinsOverTokenizerJson) {
+  // BertTokenizerFast rebuilds the normalizer from tokenizer_config.json's
+  // do_lower_case (default true), whatever tokenizer.json says.
+  fs::path dir = bert_dir("config-wins", false, true);
+  fs::remove(dir / "tokenizer_config.json");
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(tok->encode("NLP", 512), ids_of({"n", "##lp"}));
+}
+
+TEST(WordPieceVocab, CheckpointConfigFiles) {
+  // The files of a transformers >= 4.34 BERT checkpoint: tokenizer_config.json
+  // with added_tokens_decoder, special_tokens_map.json, sentence_bert_config.json.
+  fs::path dir = test::scratch_dir("tokenizer/checkpoint");
+  copy_writable(vocab_file(), dir / "vocab.txt");
+  json decoder = json::object();
+  for (auto [token, id] : {std::pair{"[PAD]", PAD}, {"[UNK]", UNK}, {"[CLS]", CLS}, {"[SEP]", SEP}, {"[MASK]", MASK}})
+    decoder[std::to_string(id)] = {{"content", token}, {"lstrip", false}, {"normalized", false},
+                                   {"rstrip", false},  {"single_word", false}, {"special", true}};
+  json config = {{"added_tokens_decoder", decoder}, {"cls_token", "[CLS]"}, {"do_basic_tokenize", true},
+                 {"do_lower_case", true}, {"mask_token", "[MASK]"}, {"model_max_length", 128},
+                 {"never_split", nullptr}, {"pad_token", "[PAD]"}, {"sep_token", "[SEP]"},
+                 {"strip_accents", nullptr}, {"tokenize_chinese_chars", true}, {"tokenizer_class", "BertTokenizer"},
+                 {"unk_token", "[UNK]"}};
+  test::write_file(dir / "tokenizer_config.json", config.dump(2));
+  test::write_file(dir / "special_tokens_map.json",
+                   R"({"cls_token": "[CLS]", "mask_token": {"content": "[MASK]", "lstrip": false}, "pad_token": "[PAD]",
+                       "sep_token": "[SEP]", "unk_token": "[UNK]"})");
+  test::write_file(dir / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": false})");
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(tok->encode("  Hello 世界[MASK] ", 128), ids_of({"hello", "世", "界", "[MASK]"}));
+  EXPECT_EQ(tok->encode_plain("Hello"), std::vector<int32_t>{plain_vocab().at("hello")});
+  EXPECT_EQ(default_max_length(dir), 128);
+}
+
+TEST(TokenizerLoading, DefaultMaxLength) {
+  fs::path dir = test::scratch_dir("tokenizer/maxlen");
+  // Nothing known at all.
+  EXPECT_NE(error_of([&] { default_max_length(dir); }).find("cannot tell the maximum sequence length"),
+            std::string::npos);
+  // transformers writes int(1e30) for "no limit": then config.json decides.
+  test::write_file(dir / "tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
+  test::write_file(dir / "config.json", R"({"model_type": "xlm-roberta", "max_position_embeddings": 514})");
+  EXPECT_EQ(default_max_length(dir), 514);
+  test::write_file(dir / "tokenizer_config.json", R"({"model_max_length": 512})");
+  EXPECT_EQ(default_max_length(dir), 512);  // min(514, 512)
+  test::write_file(dir / "config.json", R"({"model_type": "bert"})");
+  test::write_file(dir / "tokenizer_config.json", R"({"model_max_length": 8192})");
+  EXPECT_EQ(default_max_length(dir), 512);  // BertConfig's default positions
+  test::write_file(dir / "sentence_bert_config.json", R"({"max_seq_length": 8192})");
+  EXPECT_EQ(default_max_length(dir), 8192);  // sentence-transformers takes it as is
+}
+
+TEST(TokenizerLoading, ErrorsNameTheFile) {
+  auto expect_error = [](const fs::path& dir, const std::string& fragment) {
+    std::string e = error_of([&] { load_tokenizer(dir); });
+    EXPECT_NE(e.find(fragment), std::string::npos) << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  };
+  fs::path root = test::scratch_dir("tokenizer/errors");
+  expect_error(root / "nope", "nope: model folder not found");
+
+  fs::path empty = root / "empty";
+  fs::create_directories(empty);
+  expect_error(empty, "empty: no tokenizer found; expected tokenizer.json, vocab.txt or sentencepiece.bpe.model");
+
+  fs::path no_cls = root / "no-cls";
+  fs::create_directories(no_cls);
+  test::write_file(no_cls / "vocab.txt", "[PAD]\n[UNK]\n[SEP]\na\n");
+  expect_error(no_cls, "no-cls/vocab.txt: no \"[CLS]\" token (cls_token) in the vocabulary");
+
+  fs::path no_unk = root / "no-unk";
+  fs::create_directories(no_unk);
+  test::write_file(no_unk / "vocab.txt", "[PAD]\n[CLS]\n[SEP]\n");
+  expect_error(no_unk, "no-unk/vocab.txt: no \"[UNK]\" token (unk_token) in the vocabulary");
+
+  fs::path bad_utf8 = root / "bad-utf8";
+  fs::create_directories(bad_utf8);
+  test::write_file(bad_utf8 / "vocab.txt", "[PAD]\n[UNK]\n\xff\xfe\n");
+  expect_error(bad_utf8, "bad-utf8/vocab.txt:3: invalid UTF-8");
+
+  fs::path garbage = root / "garbage";
+  fs::create_directories(garbage);
+  test::write_file(garbage / "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", ");
+  expect_error(garbage, "garbage/tokenizer.json: malformed JSON");
+
+  fs::path bpe = root / "bpe";
+  fs::create_directories(bpe);
+  test::write_file(bpe / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})");
+  expect_error(bpe, "bpe/tokenizer.json: unsupported tokenizer model type \"BPE\"");
+
+  fs::path no_model = root / "no-model";
+  fs::create_directories(no_model);
+  test::write_file(no_model / "tokenizer.json", R"({"version": "1.0"})");
+  expect_error(no_model, "no-model/tokenizer.json: no model.type");
+
+  fs::path gpt2 = root / "gpt2";
+  fs::create_directories(gpt2);
+  test::write_file(gpt2 / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n");
+  test::write_file(gpt2 / "tokenizer_config.json", R"({"tokenizer_class": "GPT2Tokenizer"})");
+  expect_error(gpt2, "gpt2/tokenizer_config.json: unknown tokenizer type \"GPT2Tokenizer\" for vocab.txt; known:");
+
+  fs::path bad_config = root / "bad-config";
+  fs::create_directories(bad_config);
+  test::write_file(bad_config / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n");
+  test::write_file(bad_config / "tokenizer_config.json", R"({"do_lower_case": "yes"})");
+  expect_error(bad_config, "bad-config/tokenizer_config.json: \"do_lower_case\" must be true or false");
+
+  fs::path bad_norm = root / "bad-normalizer";
+  fs::create_directories(bad_norm);
+  test::write_file(bad_norm / "tokenizer.json",
+                   R"({"normalizer": {"type": "NFKC"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}})");
+  expect_error(bad_norm, "bad-normalizer/tokenizer.json: unsupported normalizer NFKC for WordPiece");
+
+  fs::path bad_spm = root / "bad-spm";
+  fs::create_directories(bad_spm);
+  test::write_file(bad_spm / "sentencepiece.bpe.model", "not a model");
+  expect_error(bad_spm, "bad-spm/sentencepiece.bpe.model: not a SentencePiece model");
+}
+
+TEST(UnicodeText, PythonLowerAndNormalForms) {
+  using unicode::decode_utf8;
+  using unicode::encode_utf8;
+  // Python: "ΟΔΟΣ ΣΑΣ. Σ".lower() == "οδος σας. σ"; "İ".lower() == "i̇".
+  EXPECT_EQ(encode_utf8(unicode::python_lower(decode_utf8("ΟΔΟΣ ΣΑΣ. Σ"))), "οδος σας. σ");
+  EXPECT_EQ(encode_utf8(unicode::python_lower(decode_utf8("İ"))), "i\u0307");
+  // "ΑΣ'Β": the apostrophe is case-ignorable, B is cased -> not final.
+  EXPECT_EQ(encode_utf8(unicode::python_lower(decode_utf8("ΑΣ'Β"))), "ασ'β");
+  EXPECT_EQ(encode_utf8(unicode::nfc(decode_utf8("e\u0301"))), "\u00e9");
+  EXPECT_EQ(encode_utf8(unicode::nfd(decode_utf8("\u00e9"))), "e\u0301");
+  EXPECT_EQ(encode_utf8(unicode::nfd(decode_utf8("한"))), "\u1112\u1161\u11ab");
+  EXPECT_EQ(encode_utf8(unicode::nfc(decode_utf8("\u1112\u1161\u11ab"))), "한");
+  // Canonical reordering: dot below (ccc 220) before acute (ccc 230).
+  EXPECT_EQ(encode_utf8(unicode::nfd(decode_utf8("e\u0301\u0323"))), "e\u0323\u0301");
+  EXPECT_EQ(decode_utf8("\xe4\xb8"), std::u32string(2, 0xfffd));  // truncated sequence
+}
+
+TEST(UnicodeText, PythonUnicodeVersion) {
+  // The generated table of characters newer than Python 3.11's Unicode 14.0
+  // must match the linked utf8proc; otherwise rerun
+  // scripts/gen_unicode_additions.py with Python 3.11.
+  EXPECT_TRUE(unicode::unicode_tables_match()) << "utf8proc " << utf8proc_unicode_version();
+  EXPECT_STREQ(unicode::python_unicode_version(), "14.0.0");
+  EXPECT_TRUE(unicode::unassigned_in_python(0x1f6dc));   // WIRELESS, Unicode 15.0
+  EXPECT_TRUE(unicode::unassigned_in_python(0x31350));   // CJK extension H, 15.0
+  EXPECT_TRUE(unicode::unassigned_in_python(0x323af));
+  EXPECT_FALSE(unicode::unassigned_in_python(0x323b0));  // unassigned for both
+  EXPECT_FALSE(unicode::unassigned_in_python(0x1fad9));  // JAR, Unicode 14.0
+  EXPECT_FALSE(unicode::unassigned_in_python('a'));
+}
+
+// --- SentencePiece (XLM-R) ----------------------------------------------------
+
+namespace {
+
+// A small unigram model trained here on the bundled LCQMC-mini sentences plus
+// some English; "XYZ" is a user-defined symbol, so its SentencePiece id is
+// known by construction: 3, after <unk>=0, <s>=1, </s>=2.
+fs::path xlmr_dir() {
+  static fs::path dir = [] {
+    fs::path d = test::scratch_dir("tokenizer/xlmr");
+    std::ifstream in(test::task_dir("LCQMC/mini") / "test.jsonl", std::ios::binary);
+    std::string line, corpus;
+    while (std::getline(in, line)) {
+      json row = json::parse(line);
+      corpus += row["sentence1"].get<std::string>() + "\n" + row["sentence2"].get<std::string>() + "\n";
+    }
+    for (int i = 0; i < 50; ++i)
+      corpus += "The quick brown fox jumps over the lazy dog. Hello world, tokenizers are fun!\n";
+    test::write_file(d / "corpus.txt", corpus);
+    SentencePieceTokenizer::train("--input=" + (d / "corpus.txt").string() + " --model_prefix=" + (d / "spm").string() +
+                                  " --vocab_size=1000 --hard_vocab_limit=false --model_type=unigram --user_defined_symbols=XYZ"
+                                  " --character_coverage=0.9995 --num_threads=1 --minloglevel=1");
+    fs::rename(d / "spm.model", d / "sentencepiece.bpe.model");
+    test::write_file(d / "tokenizer_config.json", R"({"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512})");
+    test::write_file(d / "config.json", R"({"model_type": "xlm-roberta", "max_position_embeddings": 514})");
+    return d;
+  }();
+  return dir;
+}
+
+// fairseq's layout applied to SentencePiece's own ids, written out here
+// independently of the tokenizer: 0 (<unk>) -> 3, p -> p + 1.
+std::vector<int32_t> fairseq(const std::vector<int32_t>& spm) {
+  std::vector<int32_t> out;
+  for (int32_t p : spm) out.push_back(p == 0 ? 3 : p + 1);
+  return out;
+}
+
+std::vector<int32_t> concat(std::initializer_list<std::vector<int32_t>> parts) {
+  std::vector<int32_t> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+}  // namespace
+
+TEST(SentencePieceTokenizer, FairseqIdLayout) {
+  auto loaded = load_tokenizer(xlmr_dir());
+  auto* tok = dynamic_cast<SentencePieceTokenizer*>(loaded.get());
+  ASSERT_NE(tok, nullptr) << loaded->describe();
+  const int32_t n = tok->piece_size();
+  EXPECT_GT(n, 700);
+  EXPECT_EQ(tok->mask_id(), n + 1);
+  EXPECT_EQ(tok->vocab_size(), n + 2);
+  EXPECT_EQ(tok->pad_id(), 1);
+  EXPECT_EQ(tok->describe(), fmt::format("sentencepiece (sentencepiece.bpe.model, {} tokens, fairseq ids)", n + 2));
+  EXPECT_EQ(tok->encode("", 512), (std::vector<int32_t>{0, 2}));
+  EXPECT_EQ(tok->encode(" \t ", 512), (std::vector<int32_t>{0, 2}));
+  // The user-defined symbol: SentencePiece id 3 -> 4.
+  std::vector<int32_t> xyz = tok->sentencepiece_ids("XYZ");
+  ASSERT_FALSE(xyz.empty());
+  EXPECT_EQ(xyz.back(), 3);
+  std::vector<int32_t> ids = tok->encode("XYZ", 512);
+  EXPECT_EQ(ids.front(), 0);
+  EXPECT_EQ(ids[ids.size() - 2], 4);
+  EXPECT_EQ(ids.back(), 2);
+  // Ordinary texts, and characters never seen in training (SentencePiece's
+  // <unk> = 0 -> 3).
+  for (const std::string text : {"男生短头发发型", "Hello world, tokenizers are fun!", "怎么样 healthy 瘦脸 2024",
+                                  "😀 unseen ☃ symbols Ω"}) {
+    std::vector<int32_t> spm = tok->sentencepiece_ids(text);
+    EXPECT_EQ(tok->encode(text, 512), concat({{0}, fairseq(spm), {2}})) << text;
+    EXPECT_EQ(tok->encode_plain(text), fairseq(spm)) << text;
+  }
+  std::vector<int32_t> unseen = tok->encode("😀", 512);
+  EXPECT_NE(std::find(unseen.begin(), unseen.end(), 3), unseen.end());
+}
+
+TEST(SentencePieceTokenizer, LiteralSpecialsStripAndTruncation) {
+  auto loaded = load_tokenizer(xlmr_dir());
+  auto* tok = dynamic_cast<SentencePieceTokenizer*>(loaded.get());
+  ASSERT_NE(tok, nullptr);
+  // <mask> eats the space on its left (lstrip); each side is encoded alone.
+  EXPECT_EQ(tok->encode("hello <mask> world", 512),
+            concat({{0}, fairseq(tok->sentencepiece_ids("hello")), {tok->mask_id()},
+                    fairseq(tok->sentencepiece_ids(" world")), {2}}));
+  EXPECT_EQ(tok->encode("<s>fox</s><pad><unk>", 512),
+            concat({{0, 0}, fairseq(tok->sentencepiece_ids("fox")), {2, 1, 3, 2}}));
+  // sentence-transformers strips first: leading/trailing U+3000 and \n vanish.
+  EXPECT_EQ(tok->encode("\u3000 hello\n", 512), tok->encode("hello", 512));
+  std::string long_text;
+  for (int i = 0; i < 300; ++i) long_text += "the quick brown fox ";
+  std::vector<int32_t> ids = tok->encode(long_text, 16);
+  ASSERT_EQ(ids.size(), 16u);
+  EXPECT_EQ(ids.front(), 0);
+  EXPECT_EQ(ids.back(), 2);
+  std::vector<int32_t> plain = tok->encode_plain(long_text);
+  EXPECT_GT(plain.size(), 600u);
+  EXPECT_TRUE(std::equal(ids.begin() + 1, ids.end() - 1, plain.begin()));
+  EXPECT_EQ(default_max_length(xlmr_dir()), 512);  // min(514 positions, 512)
+}
+
+TEST(SentencePieceTokenizer, UnigramTokenizerJsonDefersToTheModelFile) {
+  fs::path dir = test::scratch_dir("tokenizer/xlmr-json");
+  auto reference = load_tokenizer(xlmr_dir());
+  const int32_t mask = dynamic_cast<SentencePieceTokenizer&>(*reference).mask_id();
+  copy_writable(xlmr_dir() / "sentencepiece.bpe.model", dir / "sentencepiece.bpe.model");
+  test::write_file(dir / "tokenizer.json", R"({"model": {"type": "Unigram", "unk_id": 3, "vocab": []}})");
+  json decoder = {{"0", {{"content", "<s>"}, {"special", true}}},
+                  {"1", {{"content", "<pad>"}, {"special", true}}},
+                  {"2", {{"content", "</s>"}, {"special", true}}},
+                  {"3", {{"content", "<unk>"}, {"special", true}}}};
+  decoder[std::to_string(mask)] = {{"content", "<mask>"}, {"lstrip", true}, {"special", true}};
+  test::write_file(dir / "tokenizer_config.json",
+                   json({{"tokenizer_class", "XLMRobertaTokenizer"}, {"added_tokens_decoder", decoder}}).dump());
+  auto tok = load_tokenizer(dir);
+  EXPECT_EQ(tok->encode("hello <mask> 男生", 512), reference->encode("hello <mask> 男生", 512));
+  fs::remove(dir / "sentencepiece.bpe.model");
+  EXPECT_NE(error_of([&] { load_tokenizer(dir); }).find("unsupported tokenizer model type \"Unigram\""),
+            std::string::npos);
+}
+
+// The encoder tokenizes on worker threads: encode() must be safe to call
+// concurrently (the SentencePiece module runs in its own link-map namespace,
+// with its own libc).
+TEST(TokenizerThreads, ConcurrentEncodeMatchesSerial) {
+  std::vector<Reference> refs = read_reference(test::data_path("tokenizer/bert-base-chinese-uncased.jsonl"));
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < refs.size(); i += 3) texts.push_back(refs[i].text);
+  for (const fs::path& dir : {bert_dir("threads", true, false), xlmr_dir()}) {
+    auto tok = load_tokenizer(dir);
+    std::vector<std::vector<int32_t>> serial, parallel(texts.size());
+    for (const std::string& t : texts) serial.push_back(tok->encode(t, 512));
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 4; ++w)
+      workers.emplace_back([&, w] {
+        for (size_t i = w; i < texts.size(); i += 4) parallel[i] = tok->encode(texts[i], 512);
+      });
+    for (auto& t : workers) t.join();
+    EXPECT_EQ(parallel, serial) << tok->describe();
+  }
+}
