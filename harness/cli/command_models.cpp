@@ -60,6 +60,10 @@ int command_models(int argc, char** argv) {
     std::string text;
     if (v.is_string()) {
       text = v.get<std::string>();
+    } else if (v.is_object()) {
+      for (auto p = v.begin(); p != v.end(); ++p)
+        text += (text.empty() ? "" : ", ") + p.key() + ": " + p.value().dump();
+      if (text.empty()) text = "none";
     } else if (v.is_array()) {
       for (const auto& x : v) text += (text.empty() ? "" : "; ") + (x.is_string() ? x.get<std::string>() : x.dump());
       if (text.empty()) continue;
