@@ -18,6 +18,7 @@
 #include "runners/bert_encoder.h"
 #include "runners/checkpoint_weights.h"
 #include "runners/encoder_factory.h"
+#include "runners/torch_runtime.h"
 #include "tests/checkpoint_writer.h"
 #include "tests/test_util.h"
 
@@ -193,4 +194,58 @@ TEST(BertReference, TorchSaveZipAndSafetensorsLoadTheSameTensors) {
   }
   EXPECT_NE(e.find("cut/pytorch_model.bin: cannot read the zip archive"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+}
+
+// CUDA against CPU float32 on the Hugging Face checkpoints and a wider random
+// one; runs where libtorch sees a GPU (the CUDA build check), skipped elsewhere.
+TEST(BertEncoderCuda, MatchesCpuFloat32) {
+  if (accelerator_description() == "none") GTEST_SKIP() << "no CUDA device";
+  test::TinyCheckpoint wide;
+  wide.hidden_size = 256;
+  wide.num_heads = 8;
+  wide.intermediate_size = 1024;
+  wide.num_layers = 4;
+  wide.max_position_embeddings = 128;
+  wide.pooling = {"cls", "mean"};
+  wide.dense_out = 64;
+  wide.normalize = true;
+  const fs::path wide_dir = test::scratch_dir("bert_cuda/wide");
+  test::write_checkpoint(wide_dir, wide);
+  std::vector<std::string> texts;
+  Reference r = read_reference("tiny-mean-dense-normalize");
+  for (size_t i = 0; i < r.texts.size(); ++i)
+    if (!r.fuzz[i]) texts.push_back(r.texts[i]);
+  struct Check {
+    const char* dtype;
+    double min_cos;
+  };
+  for (const std::string& dir : std::vector<std::string>{test::data_path("checkpoints/tiny-mean-dense-normalize").string(),
+                                test::data_path("checkpoints/tiny-cls-fp16").string(), wide_dir.string()}) {
+    const bool random = dir == wide_dir.string();
+    auto open = [&](const std::string& device, const std::string& dtype) -> std::unique_ptr<Encoder> {
+      RunnerOptions o;
+      o.device = device;
+      o.dtype = dtype;
+      if (!random) return make_encoder(dir, o);
+      return std::make_unique<BertEncoder>(dir, o, test::make_char_tokenizer(wide.vocab_size));
+    };
+    Matrix cpu = open("cpu", "fp32")->encode(texts, EncodeOptions{});
+    for (Check c : {Check{"fp32", 0.99999}, Check{"fp16", 0.9999}, Check{"bf16", 0.999}}) {
+      std::unique_ptr<Encoder> enc = open("cuda", c.dtype);
+      EXPECT_EQ(enc->info().device, "cuda:0");
+      Matrix g = enc->encode(texts, EncodeOptions{});
+      ASSERT_EQ(g.rows, cpu.rows);
+      double worst = 1;
+      for (int64_t i = 0; i < g.rows; ++i) {
+        double ab = 0, aa = 0, bb = 0;
+        for (int64_t e = 0; e < g.cols; ++e) {
+          double a = g.row(i)[e], b = cpu.row(i)[e];
+          ab += a * b, aa += a * a, bb += b * b;
+        }
+        worst = std::min(worst, ab / std::sqrt(aa * bb));
+      }
+      std::printf("[ cuda     ] %s %s: min cosine to CPU fp32 %.7f\n", fs::path(dir).filename().c_str(), c.dtype, worst);
+      EXPECT_GE(worst, c.min_cos) << dir << " " << c.dtype;
+    }
+  }
 }
