@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -100,10 +101,9 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     fail("--max-length {} exceeds the {} positions of {}", options.max_length, positions, config_file.string());
   max_length_ = options.max_length > 0 ? options.max_length : model_len;
 
+  // Ids beyond the embedding table are caught per text in encode(): some
+  // tokenizers list added tokens a checkpoint never produces.
   m.tokenizer = tokenizer ? std::move(tokenizer) : load_tokenizer(tdir);
-  if (m.tokenizer->vocab_size() > config.vocab_size)
-    fail("{}: the tokenizer has {} tokens but vocab_size is {}", config_file.string(), m.tokenizer->vocab_size(),
-         config.vocab_size);
 
   StateDict weights = load_state_dict(tdir);
   m.weights_format = weights.format;
@@ -199,10 +199,14 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
   last_tokens_ = 0;
   if (n == 0) return out;
 
+  // Tokenize on ATen's threads (tokenizers are safe to share); the first
+  // error is rethrown as it was thrown.
   std::vector<std::vector<int32_t>> ids(texts.size());
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) ids[static_cast<size_t>(i)] = token_ids(texts[static_cast<size_t>(i)], options);
+  });
   const int64_t vocab = m.model->config().vocab_size;
   for (size_t i = 0; i < texts.size(); ++i) {
-    ids[i] = token_ids(texts[i], options);
     if (ids[i].empty()) fail("tokenizer returned no ids for text \"{}\"", data::utf8_preview(texts[i], 60));
     for (int32_t id : ids[i])
       if (id < 0 || id >= vocab)
