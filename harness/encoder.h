@@ -45,6 +45,9 @@ class Encoder {
   virtual const EncoderInfo& info() const = 0;
   // Tokens processed by the last encode() call; -1 for backends without tokens.
   virtual int64_t last_token_count() const { return -1; }
+  // The prompt encode() applies with these options (after the backend's own
+  // prompts and overrides), recorded with each result; "" when none.
+  virtual std::string prompt_used(const EncodeOptions& options) const { return options.prompt; }
 
   int64_t dim() const { return info().dim; }
   const std::string& spec() const { return info().spec; }

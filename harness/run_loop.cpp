@@ -114,8 +114,13 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.main_score = main_score_of(scores, spec.main_score);
       rec.scores = scores;
       rec.prompts = nlohmann::json::object();
-      if (!spec.query_prompt.empty()) rec.prompts["query"] = spec.query_prompt;
-      if (!spec.passage_prompt.empty()) rec.prompts["passage"] = spec.passage_prompt;
+      for (Role role : {ROLE_QUERY, ROLE_PASSAGE}) {
+        EncodeOptions eo;
+        eo.role = role;
+        eo.prompt = ctx.prompt_for(role);
+        std::string used = encoder.prompt_used(eo);
+        if (!used.empty()) rec.prompts[role == ROLE_QUERY ? "query" : "passage"] = used;
+      }
       rec.evaluation_seconds = clock.seconds();
       const EncodeStats& st = ctx.stats();
       rec.timing.encode_seconds = st.seconds;

@@ -22,6 +22,7 @@ class CharNgramEncoder : public Encoder {
   CharNgramEncoder();
   Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) override;
   const EncoderInfo& info() const override { return info_; }
+  std::string prompt_used(const EncodeOptions&) const override { return ""; }  // lexical: prompts ignored
 
   // The (bucket, sign) features of one text before weighting, exposed so the
   // IDF fitting tool and the tests hash exactly like the encoder.

@@ -1,11 +1,13 @@
 #include "runners/encoder_factory.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "harness/error.h"
+#include "runners/bert_encoder.h"
 #include "runners/char_ngram_encoder.h"
 #include "runners/precomputed_encoder.h"
 
@@ -49,21 +51,95 @@ std::unique_ptr<Encoder> parse_baseline(const std::string& spec, const std::stri
        suggestion(arg, known), fmt::join(known, ", "));
 }
 
+// A positive integer after "key=", or an error naming the token.
+int64_t parse_count(const std::string& spec, const std::string& token, size_t skip) {
+  const std::string digits = token.substr(skip);
+  if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit) ||
+      std::stoll(digits) <= 0)
+    fail("could not parse model spec \"{}\": \"{}\" needs a positive integer", spec, token);
+  return std::stoll(digits);
+}
+
+// A setting given twice must agree.
+template <class T>
+void set_once(const std::string& spec, const char* what, T* field, const T& value, const T& unset) {
+  if (*field != unset && *field != value)
+    fail("could not parse model spec \"{}\": {} {} contradicts {} {}", spec, what, fmt::to_string(value), what,
+         fmt::to_string(*field));
+  *field = value;
+}
+
+std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& arg, const RunnerOptions& flags) {
+  if (arg.empty()) fail("could not parse model spec \"{}\": hf needs a checkpoint folder, e.g. hf:/models/bge-small-zh-v1.5", spec);
+  // DIR[,token]*; a folder whose own name has a comma is taken whole.
+  std::string dir = arg;
+  std::vector<std::string> tokens;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(arg, ec)) {
+    std::vector<std::string> parts;
+    for (size_t pos = 0;;) {
+      size_t comma = arg.find(',', pos);
+      parts.push_back(arg.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    dir = parts[0];
+    tokens.assign(parts.begin() + 1, parts.end());
+  }
+  if (!std::filesystem::is_directory(dir, ec))
+    fail("could not parse model spec \"{}\": {} is not a folder; expected a checkpoint folder with config.json", spec,
+         dir);
+  return std::make_unique<BertEncoder>(dir, parse_runner_tokens(spec, tokens, flags));
+}
+
 }  // namespace
+
+RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std::string>& tokens,
+                                  const RunnerOptions& flags) {
+  RunnerOptions o = flags;
+  if (!o.dtype.empty()) o.dtype = canonical_dtype(o.dtype);
+  if (!o.device.empty()) o.device = canonical_device(o.device);
+  for (const auto& t : tokens) {
+    if (t == "fp32" || t == "fp16" || t == "bf16") {
+      set_once<std::string>(spec, "dtype", &o.dtype, t, "");
+    } else if (t == "cpu" || t == "cuda" || t.rfind("cuda:", 0) == 0) {
+      set_once<std::string>(spec, "device", &o.device, canonical_device(t), "");
+    } else if (t.rfind("maxlen=", 0) == 0) {
+      set_once<int64_t>(spec, "max length", &o.max_length, parse_count(spec, t, 7), 0);
+    } else if (t.rfind("batch=", 0) == 0) {
+      set_once<int64_t>(spec, "batch size", &o.batch_size, parse_count(spec, t, 6), 0);
+    } else if (t.rfind("tokens=", 0) == 0) {
+      set_once<int64_t>(spec, "max batch tokens", &o.max_batch_tokens, parse_count(spec, t, 7), 0);
+    } else {
+      std::vector<std::string> known = {"fp32", "fp16", "bf16", "cpu", "cuda", "maxlen=", "batch=", "tokens="};
+      fail("could not parse model spec \"{}\": unknown token \"{}\"{}; known tokens: fp32, fp16, bf16, cpu, cuda[:N], "
+           "maxlen=N, batch=N, tokens=N",
+           spec, t, suggestion(t, known));
+    }
+  }
+  return o;
+}
 
 std::vector<std::string> encoder_spec_forms() {
   return {"precomputed:FILE (JSONL lines {\"text\", \"embedding\"})",
-          "baseline:char-ngram (hashed character 1-3-gram TF-IDF, no weights)"};
+          "baseline:char-ngram (hashed character 1-3-gram TF-IDF, no weights)",
+          "hf:DIR[,fp32|fp16|bf16][,cpu|cuda[:N]][,maxlen=N][,batch=N][,tokens=N] or just DIR (a Hugging Face / "
+          "sentence-transformers checkpoint folder, BERT or XLM-R)"};
 }
 
-std::unique_ptr<Encoder> make_encoder(const std::string& spec) {
+std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptions& options) {
   auto colon = spec.find(':');
   std::string backend = colon == std::string::npos ? spec : spec.substr(0, colon);
   std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
   if (backend == "precomputed") return parse_precomputed(spec, arg);
   if (backend == "baseline") return parse_baseline(spec, arg);
+  if (backend == "hf" || backend == "bert") return parse_hf(spec, arg, options);
+  // A bare folder (optionally followed by ",tokens").
+  std::error_code ec;
+  if (std::filesystem::is_directory(spec, ec) || std::filesystem::is_directory(spec.substr(0, spec.find(',')), ec))
+    return parse_hf(spec, spec, options);
   fail("could not parse model spec \"{}\": unknown backend \"{}\"{}; known forms: {}", spec, backend,
-       suggestion(backend, {"precomputed", "baseline"}), fmt::join(encoder_spec_forms(), "; "));
+       suggestion(backend, {"precomputed", "baseline", "hf"}), fmt::join(encoder_spec_forms(), "; "));
 }
 
 }  // namespace embeval

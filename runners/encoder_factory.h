@@ -3,6 +3,15 @@
 //
 //   precomputed:FILE        vectors from a JSONL file {"text", "embedding"}
 //   baseline:char-ngram     hashed character 1-3-gram TF-IDF, no weights
+//   hf:DIR[,TOKEN...]       a Hugging Face / sentence-transformers checkpoint
+//   DIR[,TOKEN...]          the same, for an existing folder (bert:DIR is an alias)
+//
+// hf tokens: fp32 | fp16 | bf16, cpu | cuda | cuda:N, maxlen=N, batch=N,
+// tokens=N (padded tokens per batch). RunnerOptions (CLI flags) fill in the
+// same settings; a flag that contradicts a spec token is an error. The
+// encoder's info().spec is the canonical form "hf:/abs/dir,fp32[,maxlen=N]",
+// which parses back to the same model; device and batching are not part of
+// it (they do not change the vectors; the device is recorded on its own).
 //
 // A bad spec throws UserError: "could not parse model spec ...; known: ...".
 #include <memory>
@@ -10,10 +19,15 @@
 #include <vector>
 
 #include "harness/encoder.h"
+#include "runners/runner_options.h"
 
 namespace embeval {
 
-std::unique_ptr<Encoder> make_encoder(const std::string& spec);
+std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptions& options = {});
+// The RunnerOptions an hf spec's tokens give merged with `flags`; UserError
+// on an unknown token or a contradiction. Exposed for tests.
+RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std::string>& tokens,
+                                  const RunnerOptions& flags);
 // One line per backend form, for --help and error messages.
 std::vector<std::string> encoder_spec_forms();
 

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 
 #include "build_info.h"
 #include "datasets/suite.h"
 #include "harness/error.h"
 #include "harness/system_info.h"
 #include "runners/torch_runtime.h"
+
+namespace po = boost::program_options;
 
 namespace embeval::cli {
 namespace fs = std::filesystem;
@@ -75,6 +78,48 @@ RunRecord describe_run(int argc, char** argv) {
   r.libtorch_version = libtorch_version();
   r.blas = blas_library();
   return r;
+}
+
+void RunnerFlags::add_to(po::options_description& opts) {
+  opts.add_options()
+      ("device", po::value(&options.device), "cpu (default), cuda or cuda:N")
+      ("dtype", po::value(&options.dtype), "fp32 (default), bf16, or fp16 (CUDA)")
+      ("batch-size", po::value(&options.batch_size), "texts per forward pass (default 32)")
+      ("max-batch-tokens", po::value(&options.max_batch_tokens), "padded tokens per forward pass (default 16384)")
+      ("max-length", po::value(&options.max_length), "truncate texts to N tokens, specials included (default: the model's)")
+      ("query-prompt", po::value(&query_prompt), "prompt for queries, replacing the task's and the model's (\"\" for none)")
+      ("passage-prompt", po::value(&passage_prompt), "prompt for passages, replacing the task's and the model's")
+      ("threads", po::value(&threads)->default_value(0), "libtorch intra-op threads (0: libtorch's default)");
+}
+
+RunnerOptions RunnerFlags::resolve(const po::variables_map& vm) {
+  if (threads < 0) throw po::error("--threads must be >= 0");
+  if (options.batch_size < 0 || (vm.count("batch-size") && options.batch_size == 0))
+    throw po::error("--batch-size must be positive");
+  if (options.max_batch_tokens < 0 || (vm.count("max-batch-tokens") && options.max_batch_tokens == 0))
+    throw po::error("--max-batch-tokens must be positive");
+  if (options.max_length < 0 || (vm.count("max-length") && options.max_length < 2))
+    throw po::error("--max-length must be at least 2");
+  if (vm.count("query-prompt")) options.query_prompt = query_prompt;
+  if (vm.count("passage-prompt")) options.passage_prompt = passage_prompt;
+  set_torch_threads(threads);
+  return options;
+}
+
+void write_npy(const fs::path& file, const Matrix& m) {
+  std::string header = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", m.rows, m.cols);
+  // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
+  header.append(63 - (10 + header.size()) % 64, ' ');
+  header += '\n';
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) fail("{}: cannot write", file.string());
+  out.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
+  out.write(len_bytes, 2);
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  out.write(reinterpret_cast<const char*>(m.values.data()), static_cast<std::streamsize>(m.values.size() * sizeof(float)));
+  if (!out) fail("{}: write failed", file.string());
 }
 
 }  // namespace embeval::cli

@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/program_options.hpp>
+
 #include "harness/result_store.h"
+#include "runners/runner_options.h"
 
 namespace embeval::cli {
 
@@ -19,5 +22,20 @@ std::vector<std::filesystem::path> resolve_tasks(const std::vector<std::string>&
                                                  const std::filesystem::path& data_root);
 
 RunRecord describe_run(int argc, char** argv);
+
+// The flags that say how to run a model (--device, --dtype, --batch-size,
+// --max-batch-tokens, --max-length, --query-prompt, --passage-prompt,
+// --threads), shared by run, embed and models.
+struct RunnerFlags {
+  RunnerOptions options;
+  std::string query_prompt, passage_prompt;
+  int threads = 0;
+  void add_to(boost::program_options::options_description& opts);
+  // After parsing: copies the prompts that were given, checks values, sets threads.
+  RunnerOptions resolve(const boost::program_options::variables_map& vm);
+};
+
+// Writes rows x cols float32 as NumPy's .npy (format 1.0, little-endian, C order).
+void write_npy(const std::filesystem::path& file, const Matrix& m);
 
 }  // namespace embeval::cli

@@ -9,7 +9,6 @@
 #include "harness/cli/commands.h"
 #include "harness/run_loop.h"
 #include "runners/encoder_factory.h"
-#include "runners/torch_runtime.h"
 
 namespace po = boost::program_options;
 
@@ -18,7 +17,7 @@ namespace embeval::cli {
 int command_run(int argc, char** argv) {
   std::string model, db, data_dir;
   std::vector<std::string> suites, task_dirs;
-  int threads = 0;
+  RunnerFlags runner;
   po::options_description opts("embeval run [options]");
   std::string forms;
   for (const auto& f : encoder_spec_forms()) forms += "\n  " + f;
@@ -29,9 +28,9 @@ int command_run(int argc, char** argv) {
       ("task-dir,t", po::value(&task_dirs)->composing(), "task folder with task.json (repeatable)")
       ("db", po::value(&db)->default_value("results.sqlite"), "results database (created if missing)")
       ("force", "re-evaluate tasks already recorded for this model and dataset")
-      ("threads", po::value(&threads)->default_value(0), "libtorch intra-op threads (0: libtorch's default)")
       ("data-dir", po::value(&data_dir), "bundled data folder (default: found next to the binary)")
       ("quiet,q", "no progress lines");
+  runner.add_to(opts);
   po::variables_map vm;
   po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
   if (vm.count("help")) {
@@ -39,12 +38,11 @@ int command_run(int argc, char** argv) {
     return 0;
   }
   po::notify(vm);
-  if (threads < 0) throw po::error("--threads must be >= 0");
+  RunnerOptions runner_options = runner.resolve(vm);
 
-  set_torch_threads(threads);
   std::vector<std::filesystem::path> tasks =
       resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir));
-  std::unique_ptr<Encoder> encoder = make_encoder(model);
+  std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   ResultStore store(db);
 
   RunOptions options;

@@ -7,5 +7,7 @@ int command_run(int argc, char** argv);
 int command_tasks(int argc, char** argv);
 int command_report(int argc, char** argv);
 int command_tokenize(int argc, char** argv);
+int command_embed(int argc, char** argv);
+int command_models(int argc, char** argv);
 
 }  // namespace embeval::cli

@@ -9,6 +9,7 @@
 
 #include "build_info.h"
 #include "harness/cli/commands.h"
+#include "runners/torch_runtime.h"
 
 namespace {
 
@@ -19,7 +20,9 @@ void usage(FILE* out) {
                "  run      evaluate a model on tasks and record the results\n"
                "  tasks    list tasks (of a suite or folders) and suites\n"
                "  report   write the leaderboard (md, html, csv) or MTEB result files (mteb) from a results database\n"
-               "  tokenize a checkpoint's tokenizer over texts.jsonl: the ids sentence-transformers would use\n\n"
+               "  tokenize a checkpoint's tokenizer over texts.jsonl: the ids sentence-transformers would use\n"
+               "  embed    encode a JSONL file of texts into a .npy matrix\n"
+               "  models   inspect a checkpoint folder (models inspect DIR)\n\n"
                "embeval <command> --help shows the options of a command.\n");
 }
 
@@ -35,12 +38,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::string command = argv[1];
+  embeval::tune_malloc_for_inference();
   try {
     if (command == "run") return embeval::cli::command_run(argc - 1, argv + 1);
     if (command == "tasks") return embeval::cli::command_tasks(argc - 1, argv + 1);
     if (command == "report") return embeval::cli::command_report(argc - 1, argv + 1);
     if (command == "tokenize") return embeval::cli::command_tokenize(argc - 1, argv + 1);
-    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize\n",
+    if (command == "embed") return embeval::cli::command_embed(argc - 1, argv + 1);
+    if (command == "models") return embeval::cli::command_models(argc - 1, argv + 1);
+    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize, embed, models\n",
                  command.c_str());
     return 2;
   } catch (const boost::program_options::error& e) {

@@ -206,6 +206,51 @@ expect_error "tokenize: max length 1" "--max-length must be 0 (the model's) or a
 mkdir -p no-length; cp bert-uncased/vocab.txt no-length/
 expect_error "tokenize: unknown max length" "cannot tell the maximum sequence length" "$EMBEVAL" tokenize --model no-length --input texts-uncased.jsonl --output bad-ids.jsonl
 [ ! -e bad-ids.jsonl ] && ok || bad "a failed tokenize wrote bad-ids.jsonl"
+# 8. The native encoder: embed, models inspect, run on a checkpoint folder.
+ck="$src/tests/data/checkpoints/tiny-mean-dense-normalize"
+python3 - "$ck" <<'PY' >strings.jsonl
+import json, sys
+n = 0
+for line in open(sys.argv[1] + "/../texts.jsonl"):
+    t = json.loads(line)["text"]
+    if isinstance(t, str) and n < 50:
+        print(json.dumps({"text": t}, ensure_ascii=False)); n += 1
+PY
+if "$EMBEVAL" embed --model "$ck" --input strings.jsonl --output v.npy --batch-size 7 --quiet 2>err.txt; then ok; else bad "embed: $(cat err.txt)"; fi
+python3 - v.npy "$ck/../tiny-mean-dense-normalize.embeddings.jsonl" strings.jsonl <<'PY' && ok || bad "embed output differs from the reference embeddings"
+import array, ast, json, math, sys
+raw = open(sys.argv[1], "rb").read()
+assert raw[:8] == b"\x93NUMPY\x01\x00", raw[:8]
+hlen = raw[8] | raw[9] << 8
+assert (10 + hlen) % 64 == 0
+h = ast.literal_eval(raw[10:10 + hlen].decode())
+assert h["descr"] == "<f4" and not h["fortran_order"] and h["shape"] == (50, 32), h
+v = array.array("f", raw[10 + hlen:])
+assert len(v) == 50 * 32
+ref = {}
+for line in open(sys.argv[2]):
+    j = json.loads(line)
+    if isinstance(j["text"], str): ref[j["text"]] = j["embedding"]
+for i, line in enumerate(open(sys.argv[3])):
+    r = ref[json.loads(line)["text"]]
+    a = v[i * 32:(i + 1) * 32]
+    cos = sum(x * y for x, y in zip(a, r)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in r))
+    assert cos >= 0.99999, (i, cos)
+PY
+"$EMBEVAL" models inspect "$ck" >inspect.txt 2>err.txt || bad "models inspect: $(cat err.txt)"
+grep -q "^pooling: *mean" inspect.txt && grep -q "^dense: *64 -> 32 (Identity)" inspect.txt && grep -q "^normalize: *true" inspect.txt \
+  && grep -q "^max_length: *512" inspect.txt && ok || bad "models inspect content: $(cat inspect.txt)"
+if "$EMBEVAL" run --model "$ck" --task-dir "$src/datasets/cmteb/LCQMC/mini" --device cpu --dtype fp32 --threads 1 \
+  --query-prompt "q: " --db native.sqlite --quiet >native.md 2>err.txt; then ok; else bad "run --model DIR: $(cat err.txt)"; fi
+grep -q "| LCQMC-mini | STS | cosine_spearman |" native.md && ok || bad "native run table: $(cat native.md)"
+[ "$(rows "SELECT spec FROM models" native.sqlite)" = "hf:$ck,fp32" ] && ok || bad "native model spec: $(rows "SELECT spec FROM models" native.sqlite)"
+expect_error "embed missing model" "could not parse model spec" "$EMBEVAL" embed --model nope/dir --input strings.jsonl --output x.npy
+expect_error "fp16 on cpu" "--dtype fp16 is not supported on cpu" "$EMBEVAL" embed --model "$ck" --dtype fp16 --input strings.jsonl --output x.npy
+expect_error "cuda without gpu or bad index" "cuda:9" "$EMBEVAL" embed --model "$ck,cuda:9" --input strings.jsonl --output x.npy
+expect_error "bad spec token" "unknown token \"fp61\"" "$EMBEVAL" embed --model "$ck,fp61" --input strings.jsonl --output x.npy
+printf '{"text": ["a", "b"]}\n' >listtext.jsonl
+expect_error "non-string text" "listtext.jsonl:1: field \"text\" must be a string" "$EMBEVAL" embed --model "$ck" --input listtext.jsonl --output x.npy
+expect_error "bad role" "--role must be query or passage" "$EMBEVAL" embed --model "$ck" --role doc --input strings.jsonl --output x.npy
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

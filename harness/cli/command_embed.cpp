@@ -1,0 +1,72 @@
+// embeval embed: encode a JSONL file of texts into a NumPy .npy matrix.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "datasets/jsonl_reader.h"
+#include "harness/cli/cli_common.h"
+#include "harness/cli/commands.h"
+#include "harness/error.h"
+#include "runners/encoder_factory.h"
+
+namespace po = boost::program_options;
+
+namespace embeval::cli {
+
+int command_embed(int argc, char** argv) {
+  std::string model, input, output, role = "passage", prompt;
+  RunnerFlags runner;
+  po::options_description opts("embeval embed --model SPEC --input texts.jsonl --output vecs.npy [options]");
+  std::string forms;
+  for (const auto& f : encoder_spec_forms()) forms += "\n  " + f;
+  opts.add_options()
+      ("help,h", "show this help")
+      ("model,m", po::value(&model)->required(), ("model spec:" + forms).c_str())
+      ("input,i", po::value(&input)->required(), "JSONL file, one {\"text\": ...} per line")
+      ("output,o", po::value(&output)->required(), "float32 .npy file [n, dim], rows in input order")
+      ("role", po::value(&role)->default_value("passage"), "query or passage: which prompt applies")
+      ("prompt", po::value(&prompt), "task prompt for the role (as task.json's query_prompt would give)")
+      ("quiet,q", "no summary line");
+  runner.add_to(opts);
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  po::notify(vm);
+  RunnerOptions runner_options = runner.resolve(vm);
+  if (role != "query" && role != "passage") throw po::error("--role must be query or passage, got \"" + role + "\"");
+
+  std::vector<std::string> texts;
+  data::JsonlReader reader(input);
+  nlohmann::json row;
+  while (reader.next(row)) texts.push_back(reader.get_string(row, "text"));
+
+  std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
+  EncodeOptions options;
+  options.role = role == "query" ? ROLE_QUERY : ROLE_PASSAGE;
+  options.prompt = prompt;
+  auto t0 = std::chrono::steady_clock::now();
+  Matrix m = encoder->encode(texts, options);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EMBEVAL_ASSERT(m.rows == static_cast<int64_t>(texts.size()) && m.cols == encoder->dim());
+  write_npy(output, m);
+  if (!vm.count("quiet")) {
+    int64_t tokens = encoder->last_token_count();
+    std::fprintf(stderr, "%s\n",
+                 fmt::format("{} texts -> {} [{} x {}] with {} in {:.2f} s ({:.1f} texts/s{}){}", texts.size(), output,
+                             m.rows, m.cols, encoder->spec(), secs, secs > 0 ? texts.size() / secs : 0.0,
+                             tokens >= 0 ? fmt::format(", {} tokens", tokens) : "",
+                             encoder->prompt_used(options).empty()
+                                 ? ""
+                                 : fmt::format(", prompt \"{}\"", encoder->prompt_used(options)))
+                     .c_str());
+  }
+  return 0;
+}
+
+}  // namespace embeval::cli

@@ -1,0 +1,363 @@
+#include "runners/bert_encoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "datasets/sha256.h"
+#include "datasets/text_util.h"
+#include "harness/error.h"
+#include "runners/bert_model.h"
+#include "runners/checkpoint_weights.h"
+
+namespace embeval {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int64_t DEFAULT_BATCH_SIZE = 32;           // sentence-transformers' encode() default
+constexpr int64_t DEFAULT_MAX_BATCH_TOKENS = 16384;  // 32 texts of 512 tokens
+
+at::ScalarType scalar_type_of(const std::string& dtype) {
+  return dtype == "fp16" ? at::kHalf : dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+}
+
+}  // namespace
+
+std::string canonical_dtype(const std::string& dtype) {
+  if (dtype == "fp32" || dtype == "float32" || dtype == "float") return "fp32";
+  if (dtype == "fp16" || dtype == "float16" || dtype == "half") return "fp16";
+  if (dtype == "bf16" || dtype == "bfloat16") return "bf16";
+  fail("unknown dtype \"{}\"; expected fp32, fp16 or bf16", dtype);
+}
+
+std::string canonical_device(const std::string& device) {
+  if (device == "cpu" || device == "cuda") return device;
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 &&
+      std::all_of(device.begin() + 5, device.end(), [](char c) { return c >= '0' && c <= '9'; }) && device.size() < 9)
+    return fmt::format("cuda:{}", std::stoi(device.substr(5)));
+  fail("unknown device \"{}\"; expected cpu, cuda or cuda:N", device);
+}
+
+struct BertEncoder::Impl {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<BertModel> model;
+  c10::Device device = c10::Device(c10::kCPU);
+  struct Dense {
+    at::Tensor weight, bias;  // float32 on the device
+    DenseActivation activation;
+  };
+  std::vector<Dense> dense;  // parallel to the Dense steps of the pipeline
+  int64_t batch_size = DEFAULT_BATCH_SIZE, max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS;
+  std::string weights_format;
+  int64_t hidden_size = 0;
+};
+
+BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, std::unique_ptr<Tokenizer> tokenizer)
+    : impl_(std::make_unique<Impl>()), options_(options) {
+  Impl& m = *impl_;
+  const fs::path dir = fs::weakly_canonical(dir_in);
+  pipeline_ = read_st_pipeline(dir);
+  const fs::path tdir = pipeline_.transformer_dir;
+  const fs::path config_file = tdir / "config.json";
+  if (!fs::exists(config_file)) fail("{}: missing; a Hugging Face checkpoint folder has config.json", config_file.string());
+  BertConfig config = read_bert_config(config_file);
+
+  const std::string dtype = canonical_dtype(options.dtype.empty() ? "fp32" : options.dtype);
+  const std::string device = canonical_device(options.device.empty() ? "cpu" : options.device);
+  options_.dtype = dtype;
+  options_.device = device;
+  if (device != "cpu") {
+    if (!at::hasCUDA()) fail("--device {}: this libtorch has no CUDA device (CPU build or no GPU); use --device cpu", device);
+    m.device = c10::Device(device);
+    if (m.device.has_index() && static_cast<size_t>(m.device.index()) >= at::getNumGPUs())
+      fail("--device {}: only {} CUDA device(s) visible", device, at::getNumGPUs());
+    if (!m.device.has_index()) m.device = c10::Device(c10::kCUDA, 0);
+  } else if (dtype == "fp16") {
+    fail("--dtype fp16 is not supported on cpu (libtorch's CPU kernels lack fast half precision); use bf16 or fp32");
+  }
+  m.batch_size = options.batch_size > 0 ? options.batch_size : DEFAULT_BATCH_SIZE;
+  m.max_batch_tokens = options.max_batch_tokens > 0 ? options.max_batch_tokens : DEFAULT_MAX_BATCH_TOKENS;
+  if (options.batch_size < 0) fail("--batch-size must be positive, got {}", options.batch_size);
+  if (options.max_batch_tokens < 0) fail("--max-batch-tokens must be positive, got {}", options.max_batch_tokens);
+
+  // Length: sentence-transformers uses max_seq_length, else the smaller of
+  // the tokenizer's model_max_length and the position table.
+  const int64_t positions = config.max_input_length();
+  int64_t model_len = pipeline_.max_seq_length > 0 ? pipeline_.max_seq_length
+                      : pipeline_.tokenizer_max_length > 0 ? std::min(pipeline_.tokenizer_max_length, positions)
+                                                           : positions;
+  if (model_len > positions)
+    fail("{}: max_seq_length {} exceeds the {} positions config.json allows", (tdir / "sentence_bert_config.json").string(),
+         model_len, positions);
+  if (options.max_length < 0 || options.max_length == 1) fail("--max-length must be at least 2, got {}", options.max_length);
+  if (options.max_length > positions)
+    fail("--max-length {} exceeds the {} positions of {}", options.max_length, positions, config_file.string());
+  max_length_ = options.max_length > 0 ? options.max_length : model_len;
+
+  // Ids beyond the embedding table are caught per text in encode(): some
+  // tokenizers list added tokens a checkpoint never produces.
+  m.tokenizer = tokenizer ? std::move(tokenizer) : load_tokenizer(tdir);
+
+  StateDict weights = load_state_dict(tdir);
+  m.weights_format = weights.format;
+  const at::ScalarType st = scalar_type_of(dtype);
+  m.model = std::make_unique<BertModel>(config, weights, st, m.device,
+                                        weights.files.empty() ? tdir.string() : weights.files.front().string());
+  m.hidden_size = config.hidden_size;
+  int64_t n_params = m.model->n_parameters();
+
+  // Pooling dimension, then each Dense step, must chain.
+  if (pipeline_.pooling.word_embedding_dimension != 0 && pipeline_.pooling.word_embedding_dimension != config.hidden_size)
+    fail("{}: word_embedding_dimension {} differs from hidden_size {} in config.json",
+         (dir / "1_Pooling" / "config.json").string(), pipeline_.pooling.word_embedding_dimension, config.hidden_size);
+  int64_t dim = pipeline_.pooled_dim(config.hidden_size);
+  std::vector<fs::path> fingerprint_files = checkpoint_weight_files(tdir);
+  for (const PostStep& s : pipeline_.post) {
+    if (s.kind != PostStep::POST_DENSE) continue;
+    const std::string cfg = (s.dir / "config.json").string();
+    if (s.in_features != dim) fail("{}: in_features {}; the previous module outputs {}", cfg, s.in_features, dim);
+    StateDict dw = load_state_dict(s.dir);
+    auto take = [&](const char* name, std::vector<int64_t> shape) {
+      auto it = dw.tensors.find(name);
+      if (it == dw.tensors.end()) fail("{}: missing tensor \"{}\"", dw.files.front().string(), name);
+      if (it->second.sizes().vec() != shape)
+        fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]", dw.origin[name].string(), name,
+             fmt::join(it->second.sizes(), ", "), fmt::join(shape, ", "));
+      n_params += it->second.numel();
+      return it->second.to(at::TensorOptions().dtype(at::kFloat).device(m.device));
+    };
+    Impl::Dense d;
+    d.weight = take("linear.weight", {s.out_features, s.in_features});
+    if (s.bias) d.bias = take("linear.bias", {s.out_features});
+    d.activation = s.activation;
+    m.dense.push_back(d);
+    dim = s.out_features;
+    for (const auto& f : checkpoint_weight_files(s.dir)) fingerprint_files.push_back(f);
+    fingerprint_files.push_back(s.dir / "config.json");
+  }
+
+  // Anything that changes the vectors changes the fingerprint: weights,
+  // configuration, tokenizer files, and options that alter inputs.
+  data::Sha256 h;
+  for (const char* name : {"config.json", "sentence_bert_config.json", "tokenizer.json", "tokenizer_config.json",
+                           "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model", "added_tokens.json"})
+    if (fs::exists(tdir / name)) fingerprint_files.push_back(tdir / name);
+  for (const char* name : {"modules.json", "config_sentence_transformers.json", "1_Pooling/config.json"})
+    if (fs::exists(dir / name)) fingerprint_files.push_back(dir / name);
+  for (const auto& f : fingerprint_files) {
+    h.update(f.lexically_relative(dir).string());
+    h.update(std::string(1, '\0'));
+    h.update(data::sha256_file(f));
+  }
+  h.update(fmt::format("max_length={}", max_length_));
+  if (options_.query_prompt) h.update("query_prompt=" + *options_.query_prompt + '\0');
+  if (options_.passage_prompt) h.update("passage_prompt=" + *options_.passage_prompt + '\0');
+
+  info_.spec = fmt::format("hf:{},{}", dir.string(), dtype);
+  if (options.max_length > 0 && options.max_length != model_len) info_.spec += fmt::format(",maxlen={}", max_length_);
+  info_.name = dir.filename().string();
+  info_.fingerprint = "sha256:" + h.hex_digest();
+  info_.dim = dim;
+  info_.similarity = pipeline_.similarity;
+  info_.n_parameters = n_params;
+  info_.max_tokens = max_length_;
+  info_.dtype = dtype;
+  info_.device = device == "cuda" ? "cuda:0" : device;
+}
+
+BertEncoder::~BertEncoder() = default;
+
+std::string BertEncoder::prompt_used(const EncodeOptions& options) const {
+  const auto& override = options.role == ROLE_QUERY ? options_.query_prompt : options_.passage_prompt;
+  if (override) return *override;
+  if (!options.prompt.empty()) return options.prompt;
+  const auto& prompts = pipeline_.prompts;
+  auto it = prompts.find(options.role == ROLE_QUERY ? "query" : "passage");
+  if (it == prompts.end() && options.role == ROLE_PASSAGE) it = prompts.find("document");
+  if (it != prompts.end()) return it->second;
+  if (!pipeline_.default_prompt_name.empty()) return prompts.at(pipeline_.default_prompt_name);
+  return "";
+}
+
+std::vector<int32_t> BertEncoder::token_ids(const std::string& text, const EncodeOptions& options) const {
+  // sentence-transformers prepends the prompt; the tokenizer strips and
+  // lower-cases (do_lower_case) as it does.
+  return impl_->tokenizer->encode(prompt_used(options) + text, max_length_);
+}
+
+Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOptions& options) {
+  Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(texts.size());
+  Matrix out(n, info_.dim);
+  last_tokens_ = 0;
+  if (n == 0) return out;
+
+  // Tokenize on ATen's threads (tokenizers are safe to share); the first
+  // error is rethrown as it was thrown.
+  std::vector<std::vector<int32_t>> ids(texts.size());
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) ids[static_cast<size_t>(i)] = token_ids(texts[static_cast<size_t>(i)], options);
+  });
+  const int64_t vocab = m.model->config().vocab_size;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (ids[i].empty()) fail("tokenizer returned no ids for text \"{}\"", data::utf8_preview(texts[i], 60));
+    for (int32_t id : ids[i])
+      if (id < 0 || id >= vocab)
+        fail("token id {} of text \"{}\" is outside the embedding table (vocab_size {})", id,
+             data::utf8_preview(texts[i], 60), vocab);
+    last_tokens_ += static_cast<int64_t>(ids[i].size());
+  }
+  // Prompt tokens left out of pooling: [CLS] + the prompt's tokens, as
+  // sentence-transformers counts them (its ids minus the trailing [SEP]).
+  int64_t prompt_len = 0;
+  if (!pipeline_.pooling.include_prompt) {
+    const std::string prompt = prompt_used(options);
+    if (!data::python_strip(prompt).empty())
+      prompt_len = static_cast<int64_t>(m.tokenizer->encode(prompt, max_length_).size()) - 1;
+  }
+
+  std::vector<int64_t> order(texts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
+
+  c10::InferenceMode guard;
+  const bool cuda = m.device.is_cuda();
+  const int32_t pad = m.tokenizer->pad_id();
+  const int64_t h = m.hidden_size;
+  for (int64_t start = 0; start < n;) {
+    const int64_t t = static_cast<int64_t>(ids[order[start]].size());  // longest of the batch
+    int64_t end = start + 1;
+    while (end < n && end - start < m.batch_size && (end - start + 1) * t <= m.max_batch_tokens) ++end;
+    const int64_t b = end - start;
+
+    auto host = at::TensorOptions().dtype(at::kLong).pinned_memory(cuda);
+    at::Tensor input = at::full({b, t}, pad, host);
+    at::Tensor mask = at::zeros({b, t}, host);
+    int64_t* ip = input.data_ptr<int64_t>();
+    int64_t* mp = mask.data_ptr<int64_t>();
+    for (int64_t r = 0; r < b; ++r) {
+      const auto& row = ids[order[start + r]];
+      for (size_t c = 0; c < row.size(); ++c) ip[r * t + c] = row[c], mp[r * t + c] = 1;
+    }
+    if (cuda) {
+      input = input.to(m.device, /*non_blocking=*/true);
+      mask = mask.to(m.device, /*non_blocking=*/true);
+    }
+    at::Tensor tokens = m.model->forward(input, mask).to(at::kFloat);  // [b, t, h]
+
+    // Pooling (sentence-transformers' Pooling.forward), in float32.
+    at::Tensor pool_mask = mask;
+    if (prompt_len > 0) {
+      pool_mask = mask.clone();
+      pool_mask.narrow(1, 0, std::min(prompt_len, t)).zero_();
+    }
+    at::Tensor fmask = pool_mask.to(at::kFloat).unsqueeze(-1);  // [b, t, 1]
+    std::vector<at::Tensor> parts;
+    at::Tensor sum, count;
+    for (PoolingMode mode : pipeline_.pooling.modes) {
+      switch (mode) {
+        case POOLING_CLS: parts.push_back(tokens.select(1, 0)); break;
+        case POOLING_MAX:
+          parts.push_back(std::get<0>(tokens.masked_fill(fmask.eq(0), -1e9).max(1)));
+          break;
+        case POOLING_MEAN:
+        case POOLING_MEAN_SQRT_LEN:
+          if (!sum.defined()) {
+            sum = (tokens * fmask).sum(1);
+            count = fmask.sum(1).clamp_min(1e-9);
+          }
+          parts.push_back(mode == POOLING_MEAN ? sum / count : sum / count.sqrt());
+          break;
+        case POOLING_WEIGHTED_MEAN: {
+          at::Tensor w = at::arange(1, t + 1, at::TensorOptions().dtype(at::kFloat).device(m.device))
+                             .view({1, t, 1}) * fmask;
+          parts.push_back((tokens * w).sum(1) / w.sum(1).clamp_min(1e-9));
+          break;
+        }
+        case POOLING_LAST_TOKEN: {
+          // The last position the mask keeps (right padding); position 0 when
+          // it keeps none, as sentence-transformers' flip/max/where does.
+          auto [values, idx] = pool_mask.flip({1}).max(1);
+          at::Tensor last = at::where(values.eq(0), at::full_like(idx, t - 1), idx);
+          at::Tensor pos = (t - 1) - last;
+          parts.push_back(tokens.gather(1, pos.view({b, 1, 1}).expand({b, 1, h})).squeeze(1));
+          break;
+        }
+      }
+    }
+    at::Tensor emb = parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+    size_t dense_i = 0;
+    for (const PostStep& s : pipeline_.post) {
+      if (s.kind == PostStep::POST_NORMALIZE) {
+        emb = emb / emb.norm(2, 1, true).clamp_min(1e-12);
+        continue;
+      }
+      const Impl::Dense& d = m.dense[dense_i++];
+      emb = at::linear(emb, d.weight, d.bias.defined() ? d.bias : at::Tensor());
+      switch (d.activation) {
+        case DENSE_ACTIVATION_IDENTITY: break;
+        case DENSE_ACTIVATION_TANH: emb = at::tanh(emb); break;
+        case DENSE_ACTIVATION_RELU: emb = at::relu(emb); break;
+        case DENSE_ACTIVATION_GELU: emb = at::gelu(emb); break;
+        case DENSE_ACTIVATION_SIGMOID: emb = at::sigmoid(emb); break;
+      }
+    }
+    emb = emb.to(at::kCPU).contiguous();
+    EMBEVAL_ASSERT(emb.size(0) == b && emb.size(1) == info_.dim);
+    const float* ep = emb.data_ptr<float>();
+    for (int64_t r = 0; r < b; ++r)
+      std::memcpy(out.row(order[start + r]), ep + r * info_.dim, static_cast<size_t>(info_.dim) * sizeof(float));
+    start = end;
+  }
+  return out;
+}
+
+nlohmann::ordered_json BertEncoder::describe() const {
+  const Impl& m = *impl_;
+  const BertConfig& c = m.model->config();
+  nlohmann::ordered_json j;
+  j["path"] = pipeline_.dir.string();
+  j["spec"] = info_.spec;
+  j["architecture"] = fmt::format("{} ({} layers, hidden {}, {} heads, FFN {}, {})", c.model_type, c.num_hidden_layers,
+                                  c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act_name);
+  j["parameters"] = info_.n_parameters;
+  j["weights"] = fmt::format("{} ({}stored {})", m.weights_format,
+                             m.model->weight_prefix().empty() ? "" : "prefix " + m.model->weight_prefix() + ", ",
+                             c.torch_dtype.empty() ? "dtype unknown" : c.torch_dtype);
+  j["tokenizer"] = m.tokenizer->describe();
+  j["max_length"] = max_length_;
+  j["do_lower_case"] = pipeline_.do_lower_case;
+  std::vector<std::string> modes;
+  for (PoolingMode p : pipeline_.pooling.modes) modes.push_back(pooling_mode_name(p));
+  j["pooling"] = fmt::format("{}{}", fmt::join(modes, "+"), pipeline_.pooling.include_prompt ? "" : " (prompt excluded)");
+  std::vector<std::string> dense;
+  for (const PostStep& s : pipeline_.post)
+    if (s.kind == PostStep::POST_DENSE) {
+      std::string act = s.activation_name.substr(s.activation_name.rfind('.') + 1);
+      dense.push_back(fmt::format("{} -> {} ({}{})", s.in_features, s.out_features, act, s.bias ? "" : ", no bias"));
+    }
+  j["dense"] = dense.empty() ? "none" : fmt::format("{}", fmt::join(dense, ", "));
+  j["normalize"] = pipeline_.normalizes();
+  j["dim"] = info_.dim;
+  j["similarity"] = similarity_name(info_.similarity);
+  j["dtype"] = info_.dtype;
+  j["device"] = info_.device;
+  nlohmann::ordered_json prompts = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : pipeline_.prompts) prompts[k] = v;
+  j["prompts"] = prompts;
+  j["default_prompt_name"] = pipeline_.default_prompt_name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(pipeline_.default_prompt_name);
+  if (options_.query_prompt) j["query_prompt_override"] = *options_.query_prompt;
+  if (options_.passage_prompt) j["passage_prompt_override"] = *options_.passage_prompt;
+  j["fingerprint"] = info_.fingerprint;
+  j["notes"] = pipeline_.notes;
+  return j;
+}
+
+}  // namespace embeval

@@ -1,0 +1,64 @@
+#pragma once
+// hf:DIR — a Hugging Face / sentence-transformers checkpoint folder (BERT
+// or XLM-R family) run natively on libtorch, encoding exactly as
+// sentence-transformers' SentenceTransformer.encode would: prompt prepended,
+// text stripped (and lower-cased when sentence_bert_config.json says so),
+// tokenized and truncated to max_seq_length, the encoder stack, then the
+// Pooling / Dense / Normalize modules of modules.json.
+//
+// Batching: texts are sorted by token count (longest first) and cut into
+// batches of at most batch_size texts and max_batch_tokens padded tokens,
+// each padded only to its own longest text; rows come back in input order.
+// A text's vector does not depend on its batch-mates beyond floating-point
+// rounding (padding is masked out of attention and pooling).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/encoder.h"
+#include "runners/runner_options.h"
+#include "runners/st_pipeline.h"
+#include "runners/tokenizer.h"
+
+namespace embeval {
+
+class BertEncoder : public Encoder {
+ public:
+  // `tokenizer` null: the folder's own (load_tokenizer). Errors name the file.
+  BertEncoder(const std::filesystem::path& dir, const RunnerOptions& options,
+              std::unique_ptr<Tokenizer> tokenizer = nullptr);
+  ~BertEncoder() override;
+
+  Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) override;
+  const EncoderInfo& info() const override { return info_; }
+  int64_t last_token_count() const override { return last_tokens_; }
+  std::string prompt_used(const EncodeOptions& options) const override;
+
+  // The ids the model sees for a text in a role: prompt prepended, then the
+  // tokenizer strips (and lower-cases if configured), adds specials and
+  // truncates to max_length().
+  std::vector<int32_t> token_ids(const std::string& text, const EncodeOptions& options) const;
+  int64_t max_length() const { return max_length_; }
+  const StPipeline& pipeline() const { return pipeline_; }
+  // Everything `embeval models inspect` prints, in display order.
+  nlohmann::ordered_json describe() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  StPipeline pipeline_;
+  RunnerOptions options_;
+  EncoderInfo info_;
+  int64_t max_length_ = 0;
+  int64_t last_tokens_ = -1;
+};
+
+// Canonical names of the options the encoder accepts; UserError otherwise.
+std::string canonical_dtype(const std::string& dtype);    // fp32 | fp16 | bf16 (also float32, half, ...)
+std::string canonical_device(const std::string& device);  // cpu | cuda | cuda:N
+
+}  // namespace embeval

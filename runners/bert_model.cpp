@@ -1,0 +1,242 @@
+#include "runners/bert_model.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/version.h>
+
+#include "harness/error.h"
+#include "runners/checkpoint_weights.h"
+#include "runners/json_config.h"
+
+namespace embeval {
+namespace {
+
+// Where transformers' base models keep their weights inside task models
+// (BertForMaskedLM -> bert., XLMRobertaModel in a wrapper -> roberta.), or
+// sentence-transformers exports (model.).
+const char* const PREFIXES[] = {"", "bert.", "roberta.", "model."};
+
+struct Layer {
+  at::Tensor qkv_w, qkv_b;  // query, key and value fused: [3 * hidden, hidden]
+  at::Tensor attn_out_w, attn_out_b, attn_ln_w, attn_ln_b;
+  at::Tensor ffn_in_w, ffn_in_b, ffn_out_w, ffn_out_b, ffn_ln_w, ffn_ln_b;
+};
+
+}  // namespace
+
+int64_t BertConfig::max_input_length() const {
+  return family == MODEL_FAMILY_XLM_ROBERTA ? max_position_embeddings - pad_token_id - 1 : max_position_embeddings;
+}
+
+BertConfig read_bert_config(const std::filesystem::path& config_json) {
+  JsonConfig j(config_json);
+  BertConfig c;
+  c.model_type = j.get_string("model_type");
+  if (c.model_type == "bert") {
+    c.family = MODEL_FAMILY_BERT;
+  } else if (c.model_type == "xlm-roberta") {
+    c.family = MODEL_FAMILY_XLM_ROBERTA;
+  } else {
+    fail("{}: model_type \"{}\" is not supported; embeval runs bert, xlm-roberta", config_json.string(), c.model_type);
+  }
+  const bool xlmr = c.family == MODEL_FAMILY_XLM_ROBERTA;
+  c.vocab_size = j.get_int("vocab_size");
+  c.hidden_size = j.get_int("hidden_size");
+  c.num_hidden_layers = j.get_int("num_hidden_layers");
+  c.num_attention_heads = j.get_int("num_attention_heads");
+  c.intermediate_size = j.get_int("intermediate_size");
+  c.max_position_embeddings = j.get_int("max_position_embeddings");
+  // Defaults of transformers' BertConfig / XLMRobertaConfig.
+  c.type_vocab_size = j.get_int("type_vocab_size", 2);
+  c.pad_token_id = j.get_int("pad_token_id", xlmr ? 1 : 0);
+  c.layer_norm_eps = j.get_double("layer_norm_eps", 1e-12);
+  c.hidden_act_name = j.get_string("hidden_act", "gelu");
+  c.torch_dtype = j.get_string("torch_dtype", "");
+  if (c.hidden_act_name == "gelu")
+    c.hidden_act = ACTIVATION_GELU;
+  else if (c.hidden_act_name == "gelu_new" || c.hidden_act_name == "gelu_pytorch_tanh")
+    c.hidden_act = ACTIVATION_GELU_TANH;
+  else if (c.hidden_act_name == "relu")
+    c.hidden_act = ACTIVATION_RELU;
+  else
+    j.fail_field("hidden_act", fmt::format("is \"{}\"; expected gelu, gelu_new, gelu_pytorch_tanh or relu",
+                                           c.hidden_act_name));
+  const std::string pos = j.get_string("position_embedding_type", "absolute");
+  if (pos != "absolute") j.fail_field("position_embedding_type", fmt::format("is \"{}\"; expected absolute", pos));
+  auto positive = [&](const char* key, int64_t v) {
+    if (v <= 0) j.fail_field(key, fmt::format("is {}; expected a positive integer", v));
+  };
+  positive("vocab_size", c.vocab_size);
+  positive("hidden_size", c.hidden_size);
+  positive("num_hidden_layers", c.num_hidden_layers);
+  positive("num_attention_heads", c.num_attention_heads);
+  positive("intermediate_size", c.intermediate_size);
+  positive("max_position_embeddings", c.max_position_embeddings);
+  positive("type_vocab_size", c.type_vocab_size);
+  if (c.hidden_size % c.num_attention_heads != 0)
+    j.fail_field("hidden_size", fmt::format("{} is not a multiple of num_attention_heads {}", c.hidden_size,
+                                            c.num_attention_heads));
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size)
+    j.fail_field("pad_token_id", fmt::format("{} is outside the vocabulary [0, {})", c.pad_token_id, c.vocab_size));
+  if (c.max_input_length() < 2)
+    j.fail_field("max_position_embeddings", fmt::format("{} leaves no room for an input", c.max_position_embeddings));
+  if (!(c.layer_norm_eps > 0)) j.fail_field("layer_norm_eps", "must be positive");
+  return c;
+}
+
+struct BertModel::Impl {
+  BertConfig config;
+  at::ScalarType dtype = at::kFloat;
+  c10::Device device = c10::Device(c10::kCPU);
+  std::string prefix;
+  int64_t n_parameters = 0;
+  at::Tensor word_emb, pos_emb, type_emb0, emb_ln_w, emb_ln_b;
+  std::vector<Layer> layers;
+};
+
+BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::ScalarType dtype, c10::Device device,
+                     const std::string& where)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.config = config;
+  m.dtype = dtype;
+  m.device = device;
+
+  bool found = false;
+  for (const char* p : PREFIXES) {
+    if (weights.tensors.count(std::string(p) + "embeddings.word_embeddings.weight")) {
+      m.prefix = p;
+      found = true;
+      break;
+    }
+  }
+  if (!found)
+    fail("{}: missing tensor \"embeddings.word_embeddings.weight\" (also looked for it under bert., roberta., "
+         "model.); is this a BERT / XLM-R checkpoint?",
+         where);
+
+  const auto place = at::TensorOptions().dtype(dtype).device(device);
+  // Looks a tensor up (old TF-converted checkpoints name LayerNorm
+  // parameters gamma / beta, which transformers renames on load).
+  auto take = [&](const std::string& name, std::vector<int64_t> shape) -> at::Tensor {
+    std::string full = m.prefix + name;
+    auto it = weights.tensors.find(full);
+    if (it == weights.tensors.end()) {
+      std::string alt = full;
+      if (alt.size() > 7 && alt.compare(alt.size() - 7, 7, ".weight") == 0 && alt.find("LayerNorm") != std::string::npos)
+        alt = alt.substr(0, alt.size() - 7) + ".gamma";
+      else if (alt.size() > 5 && alt.compare(alt.size() - 5, 5, ".bias") == 0 && alt.find("LayerNorm") != std::string::npos)
+        alt = alt.substr(0, alt.size() - 5) + ".beta";
+      it = weights.tensors.find(alt);
+    }
+    if (it == weights.tensors.end()) fail("{}: missing tensor \"{}\"", where, full);
+    const at::Tensor& t = it->second;
+    if (t.sizes().vec() != shape) {
+      auto origin = weights.origin.find(it->first);
+      fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]",
+           origin != weights.origin.end() ? origin->second.string() : where, it->first, fmt::join(t.sizes(), ", "),
+           fmt::join(shape, ", "));
+    }
+    m.n_parameters += t.numel();
+    return t;
+  };
+  const int64_t h = config.hidden_size, ff = config.intermediate_size;
+  m.word_emb = take("embeddings.word_embeddings.weight", {config.vocab_size, h}).to(place);
+  m.pos_emb = take("embeddings.position_embeddings.weight", {config.max_position_embeddings, h}).to(place);
+  m.type_emb0 = take("embeddings.token_type_embeddings.weight", {config.type_vocab_size, h})[0].to(place);
+  m.emb_ln_w = take("embeddings.LayerNorm.weight", {h}).to(place);
+  m.emb_ln_b = take("embeddings.LayerNorm.bias", {h}).to(place);
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("encoder.layer.{}.", i);
+    Layer l;
+    at::Tensor qw = take(p + "attention.self.query.weight", {h, h});
+    at::Tensor kw = take(p + "attention.self.key.weight", {h, h});
+    at::Tensor vw = take(p + "attention.self.value.weight", {h, h});
+    at::Tensor qb = take(p + "attention.self.query.bias", {h});
+    at::Tensor kb = take(p + "attention.self.key.bias", {h});
+    at::Tensor vb = take(p + "attention.self.value.bias", {h});
+    l.qkv_w = at::cat({qw, kw, vw}, 0).to(place).contiguous();
+    l.qkv_b = at::cat({qb, kb, vb}, 0).to(place).contiguous();
+    l.attn_out_w = take(p + "attention.output.dense.weight", {h, h}).to(place);
+    l.attn_out_b = take(p + "attention.output.dense.bias", {h}).to(place);
+    l.attn_ln_w = take(p + "attention.output.LayerNorm.weight", {h}).to(place);
+    l.attn_ln_b = take(p + "attention.output.LayerNorm.bias", {h}).to(place);
+    l.ffn_in_w = take(p + "intermediate.dense.weight", {ff, h}).to(place);
+    l.ffn_in_b = take(p + "intermediate.dense.bias", {ff}).to(place);
+    l.ffn_out_w = take(p + "output.dense.weight", {h, ff}).to(place);
+    l.ffn_out_b = take(p + "output.dense.bias", {h}).to(place);
+    l.ffn_ln_w = take(p + "output.LayerNorm.weight", {h}).to(place);
+    l.ffn_ln_b = take(p + "output.LayerNorm.bias", {h}).to(place);
+    m.layers.push_back(std::move(l));
+  }
+}
+
+BertModel::~BertModel() = default;
+
+const BertConfig& BertModel::config() const { return impl_->config; }
+int64_t BertModel::n_parameters() const { return impl_->n_parameters; }
+at::ScalarType BertModel::dtype() const { return impl_->dtype; }
+c10::Device BertModel::device() const { return impl_->device; }
+const std::string& BertModel::weight_prefix() const { return impl_->prefix; }
+
+at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
+  const Impl& m = *impl_;
+  const BertConfig& c = m.config;
+  c10::InferenceMode guard;
+  const int64_t b = input_ids.size(0), t = input_ids.size(1), h = c.hidden_size;
+  const int64_t heads = c.num_attention_heads, hd = h / heads;
+
+  // Position ids: 0..t-1 for BERT; XLM-R numbers real tokens from
+  // pad_token_id + 1 and gives padding pad_token_id (transformers'
+  // create_position_ids_from_input_ids).
+  at::Tensor positions;
+  if (c.family == MODEL_FAMILY_XLM_ROBERTA) {
+    at::Tensor real = input_ids.ne(c.pad_token_id).to(at::kLong);
+    positions = at::cumsum(real, 1).mul_(real).add_(c.pad_token_id);
+  } else {
+    positions = at::arange(t, at::TensorOptions().dtype(at::kLong).device(m.device)).unsqueeze(0).expand({b, t});
+  }
+  // Same order of additions as transformers: (word + type) + position.
+  at::Tensor x = at::embedding(m.word_emb, input_ids).add_(m.type_emb0);
+  x.add_(at::embedding(m.pos_emb, positions));
+  x = at::layer_norm(x, {h}, m.emb_ln_w, m.emb_ln_b, c.layer_norm_eps);
+
+  // Additive mask [b, 1, 1, t]: 0 on tokens, the dtype's lowest value on padding.
+  const double lowest = m.dtype == at::kHalf       ? -65504.0
+                        : m.dtype == at::kBFloat16 ? -3.3895313892515355e38
+                                                   : static_cast<double>(std::numeric_limits<float>::lowest());
+  at::Tensor mask = (1.0 - attention_mask.to(m.dtype)).mul_(lowest).view({b, 1, 1, t});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+
+  for (const Layer& l : m.layers) {
+    at::Tensor qkv = at::linear(x, l.qkv_w, l.qkv_b).view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+    at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // [b, heads, t, hd]
+#if TORCH_VERSION_MAJOR >= 2
+    at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+    (void)scale;
+#else
+    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale).add_(mask);
+    at::Tensor ctx = at::matmul(at::softmax(scores, -1), v);
+#endif
+    ctx = ctx.transpose(1, 2).reshape({b, t, h});
+    at::Tensor attn = at::linear(ctx, l.attn_out_w, l.attn_out_b).add_(x);
+    x = at::layer_norm(attn, {h}, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
+    at::Tensor inner = at::linear(x, l.ffn_in_w, l.ffn_in_b);
+    switch (c.hidden_act) {
+      case ACTIVATION_GELU: inner = at::gelu(inner); break;
+      case ACTIVATION_GELU_TANH: inner = at::gelu(inner, "tanh"); break;
+      case ACTIVATION_RELU: inner = at::relu_(inner); break;
+    }
+    at::Tensor out = at::linear(inner, l.ffn_out_w, l.ffn_out_b).add_(x);
+    x = at::layer_norm(out, {h}, l.ffn_ln_w, l.ffn_ln_b, c.layer_norm_eps);
+  }
+  return x;
+}
+
+}  // namespace embeval

@@ -1,0 +1,70 @@
+#pragma once
+// The BERT / XLM-RoBERTa encoder stack of transformers' BertModel and
+// XLMRobertaModel, written directly on ATen tensors: embeddings (word +
+// token type 0 + absolute position) -> LayerNorm -> N x [self-attention ->
+// add & LayerNorm -> FFN -> add & LayerNorm]. Inference only; the pooler and
+// MLM heads are not loaded. Attention uses an additive mask (finfo.min on
+// padding, as transformers does) and at::scaled_dot_product_attention when
+// libtorch has it (2.x).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace embeval {
+
+struct StateDict;
+
+enum Activation { ACTIVATION_GELU, ACTIVATION_GELU_TANH, ACTIVATION_RELU };
+enum ModelFamily { MODEL_FAMILY_BERT, MODEL_FAMILY_XLM_ROBERTA };
+
+// config.json, with transformers' defaults for the optional fields.
+struct BertConfig {
+  std::string model_type;  // "bert" or "xlm-roberta"
+  ModelFamily family = MODEL_FAMILY_BERT;
+  int64_t vocab_size = 0, hidden_size = 0, num_hidden_layers = 0, num_attention_heads = 0, intermediate_size = 0;
+  int64_t max_position_embeddings = 0, type_vocab_size = 2, pad_token_id = 0;
+  double layer_norm_eps = 1e-12;
+  Activation hidden_act = ACTIVATION_GELU;
+  std::string hidden_act_name = "gelu";
+  std::string torch_dtype;  // as stored, informational
+
+  // Longest input the position table allows: XLM-R positions start at pad_token_id + 1.
+  int64_t max_input_length() const;
+};
+
+// Reads and validates config.json; errors name the file and the field.
+BertConfig read_bert_config(const std::filesystem::path& config_json);
+
+class BertModel {
+ public:
+  // Takes the tensors it needs from `weights` (names with or without a
+  // bert. / roberta. / model. prefix; others ignored), checks their shapes
+  // against the config and moves them to `device` in `dtype`. `where` names
+  // the checkpoint in errors.
+  BertModel(const BertConfig& config, const StateDict& weights, at::ScalarType dtype, c10::Device device,
+            const std::string& where);
+  ~BertModel();
+  BertModel(const BertModel&) = delete;
+  BertModel& operator=(const BertModel&) = delete;
+
+  // input_ids and attention_mask: [batch, seq] int64 on device(), padding
+  // on the right; returns the last hidden state [batch, seq, hidden] in dtype().
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
+
+  const BertConfig& config() const;
+  int64_t n_parameters() const;
+  at::ScalarType dtype() const;
+  c10::Device device() const;
+  const std::string& weight_prefix() const;  // "", "bert.", "roberta." or "model."
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embeval

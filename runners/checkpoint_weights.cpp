@@ -1,0 +1,158 @@
+#include "runners/checkpoint_weights.h"
+
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/error.h"
+#include "runners/safetensors_reader.h"
+#include "runners/torch_zip_reader.h"
+
+namespace embeval {
+namespace fs = std::filesystem;
+namespace {
+
+at::ScalarType scalar_type(TensorDtype d) {
+  switch (d) {
+    case TENSOR_DTYPE_F16: return at::kHalf;
+    case TENSOR_DTYPE_BF16: return at::kBFloat16;
+    default: return at::kFloat;
+  }
+}
+
+void add_tensor(StateDict* out, const std::string& name, at::Tensor t, const fs::path& file) {
+  auto [it, inserted] = out->origin.emplace(name, file);
+  if (!inserted)
+    fail("{}: tensor \"{}\" is also in {}; a checkpoint must hold each tensor once", file.string(), name,
+         it->second.string());
+  out->tensors.emplace(name, std::move(t));
+}
+
+void load_safetensors(const fs::path& file, StateDict* out) {
+  SafetensorsFile f(file);
+  for (const auto& e : f.entries()) {
+    // Integer and bool tensors are buffers (position_ids), not weights.
+    if (!tensor_dtype_is_float(e.dtype)) continue;
+    if (e.dtype != TENSOR_DTYPE_F32 && e.dtype != TENSOR_DTYPE_F16 && e.dtype != TENSOR_DTYPE_BF16)
+      fail("{}: tensor \"{}\" has dtype {}; embeval reads weights in F32, F16 and BF16", file.string(), e.name,
+           tensor_dtype_name(e.dtype));
+    // Copy out of the mapping: the data is not aligned in general and the
+    // mapping dies with `f`.
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(scalar_type(e.dtype)));
+    if (e.nbytes) std::memcpy(t.data_ptr(), e.data, e.nbytes);
+    add_tensor(out, e.name, std::move(t), file);
+  }
+}
+
+void load_torch_zip(const fs::path& file, StateDict* out) {
+  const std::string where = file.string();
+  char magic[4] = {0, 0, 0, 0};
+  std::ifstream(file, std::ios::binary).read(magic, 4);
+  // torch.save's zip format starts with a local file header "PK\3\4"; the
+  // pre-1.6 format is a bare pickle stream with tensors appended.
+  if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
+    fail("{}: not a torch.save zip archive (the pre-1.6 legacy format is not supported); re-save it with "
+         "torch.save(state_dict, path) or convert it to safetensors",
+         where);
+  read_torch_zip_state_dict(file, [&](const std::string& name, at::Tensor t) {
+    // Integer buffers (position_ids) are not weights.
+    if (!at::isFloatingType(t.scalar_type())) return;
+    if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16)
+      fail("{}: tensor \"{}\" has dtype {}; embeval reads weights in float32, float16 and bfloat16", where, name,
+           c10::toString(t.scalar_type()));
+    add_tensor(out, name, std::move(t), file);
+  });
+}
+
+// A sharded checkpoint: {"weight_map": {"tensor": "shard file"}}.
+void load_index(const fs::path& index, StateDict* out) {
+  const std::string where = index.string();
+  nlohmann::json j;
+  try {
+    std::ifstream in(index);
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    std::string msg = e.what();
+    fail("{}: not valid JSON ({})", where, msg.substr(0, msg.find('\n')));
+  }
+  auto wm = j.find("weight_map");
+  if (!j.is_object() || wm == j.end() || !wm->is_object() || wm->empty())
+    fail("{}: missing \"weight_map\" object of tensor -> shard file", where);
+  std::set<std::string> shards;
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!it.value().is_string()) fail("{}: weight_map[\"{}\"] must be a file name", where, it.key());
+    std::string shard = it.value().get<std::string>();
+    if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
+      fail("{}: weight_map[\"{}\"] = \"{}\" must be a file in the same folder", where, it.key(), shard);
+    shards.insert(shard);
+  }
+  for (const auto& shard : shards) {
+    fs::path file = index.parent_path() / shard;
+    if (!fs::exists(file)) fail("{}: shard \"{}\" listed in the index does not exist", where, shard);
+    load_weight_file(file, out);
+  }
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    auto o = out->origin.find(it.key());
+    if (o == out->origin.end() || o->second.filename() != it.value().get<std::string>())
+      fail("{}: tensor \"{}\" is not in its shard {}", where, it.key(), it.value().get<std::string>());
+  }
+  out->format += fmt::format(", {} shards", shards.size());
+}
+
+const char* const WEIGHT_NAMES[] = {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                                    "pytorch_model.bin.index.json"};
+
+}  // namespace
+
+void load_weight_file(const fs::path& file, StateDict* out) {
+  if (file.extension() == ".safetensors")
+    load_safetensors(file, out);
+  else
+    load_torch_zip(file, out);
+  out->files.push_back(file);
+}
+
+std::vector<fs::path> checkpoint_weight_files(const fs::path& dir) {
+  for (const char* name : WEIGHT_NAMES) {
+    fs::path p = dir / name;
+    if (!fs::exists(p)) continue;
+    if (fs::path(name).extension() != ".json") return {p};
+    std::vector<fs::path> files{p};
+    try {
+      std::ifstream in(p);
+      nlohmann::json j = nlohmann::json::parse(in);
+      std::set<std::string> shards;
+      for (const auto& v : j.at("weight_map")) shards.insert(v.get<std::string>());
+      for (const auto& s : shards) files.push_back(dir / s);
+    } catch (const nlohmann::json::exception&) {
+      // load_state_dict reports the malformed index with its reason.
+    }
+    return files;
+  }
+  return {};
+}
+
+StateDict load_state_dict(const fs::path& dir) {
+  StateDict out;
+  for (const char* name : WEIGHT_NAMES) {
+    fs::path p = dir / name;
+    if (!fs::exists(p)) continue;
+    if (p.extension() == ".json") {
+      out.format = std::string(name).find("safetensors") != std::string::npos ? "safetensors" : "pytorch_model.bin";
+      load_index(p, &out);
+    } else {
+      out.format = p.extension() == ".safetensors" ? "safetensors" : "pytorch_model.bin";
+      load_weight_file(p, &out);
+    }
+    return out;
+  }
+  fail("{}: no weights; expected one of model.safetensors, model.safetensors.index.json, pytorch_model.bin, "
+       "pytorch_model.bin.index.json",
+       dir.string());
+}
+
+}  // namespace embeval

@@ -1,0 +1,30 @@
+#pragma once
+// The weights of a Hugging Face checkpoint folder as named CPU tensors in
+// their stored dtype: model.safetensors, a sharded
+// model.safetensors.index.json, or pytorch_model.bin (torch.save's zip
+// format, runners/torch_zip_reader.h; also sharded via its .index.json).
+// The first of those present wins, in that order, as transformers does.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace embeval {
+
+struct StateDict {
+  std::map<std::string, at::Tensor> tensors;
+  std::map<std::string, std::filesystem::path> origin;  // tensor -> file it came from, for errors
+  std::vector<std::filesystem::path> files;             // weight files read, in order
+  std::string format;                                   // "safetensors", "safetensors, 2 shards", "pytorch_model.bin"
+};
+
+// Weight files of the folder without reading them (for fingerprints); empty when none.
+std::vector<std::filesystem::path> checkpoint_weight_files(const std::filesystem::path& dir);
+// Loads every tensor; no weight file is a UserError listing the names looked for.
+StateDict load_state_dict(const std::filesystem::path& dir);
+// One file: .safetensors or a torch.save zip (.bin / .pt).
+void load_weight_file(const std::filesystem::path& file, StateDict* out);
+
+}  // namespace embeval

@@ -1,0 +1,21 @@
+#pragma once
+// How to run a model, as opposed to which model: device, dtype, batching,
+// length and prompt overrides. Filled from CLI flags and/or spec tokens
+// (runners/encoder_factory.h); empty / zero fields take the backend's default.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace embeval {
+
+struct RunnerOptions {
+  std::string device;            // "cpu", "cuda", "cuda:N"; default cpu
+  std::string dtype;             // "fp32", "fp16", "bf16"; default fp32
+  int64_t batch_size = 0;        // texts per forward pass; default 32
+  int64_t max_batch_tokens = 0;  // padded tokens per forward pass; default 16384
+  int64_t max_length = 0;        // truncation in tokens, specials included; default the model's
+  // Replace the prompt for a role (the task's and the model's); "" means no prompt.
+  std::optional<std::string> query_prompt, passage_prompt;
+};
+
+}  // namespace embeval

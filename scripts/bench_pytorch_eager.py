@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""PyTorch eager timing of the BERT forward pass at the shapes of
+tests/bench/bench_encoder.cpp, for the native encoder's speed ratio.
+
+A plain eager BERT (torch.nn.functional: embedding, linear, layer_norm,
+gelu, matmul/softmax attention with an additive mask; what transformers'
+BertModel runs in eager mode), random weights, batch 32 with the same
+padding pattern as the C++ benchmark, under torch.inference_mode.
+Run with /usr/bin/python3 (Debian python3-torch 1.13); malloc is tuned like
+embeval's start-up (the script re-executes itself with glibc's
+MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ set).
+
+  /usr/bin/python3 scripts/bench_pytorch_eager.py [--shapes bge_small,bert_base] [--seqs 32,128] \
+      [--threads 1,2] [--dtypes fp32,bf16] [--min-time 2]
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import torch
+import torch.nn.functional as F
+
+SHAPES = {"bge_small": (512, 4, 8, 2048), "bert_base": (768, 12, 12, 3072), "bert_large": (1024, 24, 16, 4096)}
+BATCH, VOCAB = 32, 8000
+
+
+def make_model(hidden, layers, heads, ffn, dtype):
+    torch.manual_seed(0)
+    r = lambda *s, std=1.0, mean=0.0: (torch.randn(*s) * std + mean).to(dtype)
+    m = {"word": r(VOCAB, hidden), "pos": r(512, hidden, std=0.5), "type": r(2, hidden, std=0.5),
+         "ln": (r(hidden, std=0.1, mean=1), r(hidden, std=0.1)), "layers": []}
+    for _ in range(layers):
+        s = 1 / math.sqrt(hidden)
+        m["layers"].append({
+            "q": (r(hidden, hidden, std=s), r(hidden, std=0.1)), "k": (r(hidden, hidden, std=s), r(hidden, std=0.1)),
+            "v": (r(hidden, hidden, std=s), r(hidden, std=0.1)), "o": (r(hidden, hidden, std=s), r(hidden, std=0.1)),
+            "ln1": (r(hidden, std=0.1, mean=1), r(hidden, std=0.1)),
+            "i": (r(ffn, hidden, std=s), r(ffn, std=0.1)), "out": (r(hidden, ffn, std=1 / math.sqrt(ffn)), r(hidden, std=0.1)),
+            "ln2": (r(hidden, std=0.1, mean=1), r(hidden, std=0.1))})
+    return m
+
+
+def forward(m, ids, mask, heads):
+    b, t = ids.shape
+    h = m["word"].shape[1]
+    d = h // heads
+    pos = torch.arange(t).unsqueeze(0).expand(b, t)
+    x = F.embedding(ids, m["word"]) + m["type"][0] + F.embedding(pos, m["pos"])
+    x = F.layer_norm(x, (h,), *m["ln"], eps=1e-12)
+    add = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+    for L in m["layers"]:
+        q = F.linear(x, *L["q"]).view(b, t, heads, d).transpose(1, 2)
+        k = F.linear(x, *L["k"]).view(b, t, heads, d).transpose(1, 2)
+        v = F.linear(x, *L["v"]).view(b, t, heads, d).transpose(1, 2)
+        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d) + add
+        c = torch.matmul(torch.softmax(s, -1), v).transpose(1, 2).reshape(b, t, h)
+        x = F.layer_norm(F.linear(c, *L["o"]) + x, (h,), *L["ln1"], eps=1e-12)
+        y = F.linear(F.gelu(F.linear(x, *L["i"])), *L["out"])
+        x = F.layer_norm(y + x, (h,), *L["ln2"], eps=1e-12)
+    return x
+
+
+def make_batch(seq):
+    torch.manual_seed(1)
+    ids = torch.randint(5, VOCAB, (BATCH, seq))
+    mask = torch.ones(BATCH, seq, dtype=torch.long)
+    for r in range(BATCH):
+        n = max(2, seq - r * seq // (4 * BATCH))
+        ids[r, n:] = 0
+        mask[r, n:] = 0
+    return ids, mask
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="bge_small,bert_base,bert_large")
+    ap.add_argument("--seqs", default="32,128,512")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--dtypes", default="fp32")
+    ap.add_argument("--min-time", type=float, default=2.0)
+    a = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.__config__.parallel_info().splitlines()[0]}")
+    print("| model | dtype | seq | threads | ms/batch | sentences/s | tokens/s | GFLOP/s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in a.shapes.split(","):
+        hidden, layers, heads, ffn = SHAPES[name]
+        for dt in a.dtypes.split(","):
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dt]
+            m = make_model(hidden, layers, heads, ffn, dtype)
+            for seq in map(int, a.seqs.split(",")):
+                ids, mask = make_batch(seq)
+                for th in map(int, a.threads.split(",")):
+                    torch.set_num_threads(th)
+                    with torch.inference_mode():
+                        forward(m, ids, mask, heads)  # warm-up
+                        n, t0 = 0, time.perf_counter()
+                        while True:
+                            forward(m, ids, mask, heads)
+                            n += 1
+                            el = time.perf_counter() - t0
+                            if el >= a.min_time and n >= 1:
+                                break
+                    per = el / n
+                    flops = BATCH * seq * layers * (8 * hidden * hidden + 4 * hidden * ffn + 4 * seq * hidden)
+                    print(f"| {name} | {dt} | {seq} | {th} | {per * 1e3:.1f} | {BATCH / per:.2f} | {BATCH * seq / per:.0f} | "
+                          f"{flops / per / 1e9:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+// The native BERT forward pass (runners/bert_model.h) at the shapes the
+// issue names, random weights, batch 32: bge-small-zh-v1.5 (hidden 512, 4
+// layers, 8 heads, FFN 2048), bert-base (768 x 12, FFN 3072) and bert-large
+// / Conan-embedding-v1 (1024 x 24, FFN 4096), at sequence lengths 32, 128
+// and 512, 1 and 2 ATen threads, fp32 and bf16. Counters: sentences/s,
+// tokens/s and GFLOP/s, where FLOPs = batch x seq x layers x (8 h^2 + 4 h ff
+// + 4 seq h) (the GEMMs and both attention products). BM_gemm_fp32 measures
+// the machine's fp32 GEMM peak through the same ATen / BLAS (2048^3 at::mm)
+// for the fraction. scripts/bench_pytorch_eager.py times the same shapes in
+// PyTorch eager.
+//
+// Before timing, each model's answer is checked: every row of the padded
+// batch must equal that sentence encoded alone (max |diff| 1e-3 in fp32,
+// 0.1 in bf16); a mismatch fails the benchmark.
+//
+// Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
+// (shape 0 bge-small, 1 bert-base, 2 bert-large)
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "runners/bert_model.h"
+#include "runners/checkpoint_weights.h"
+#include "runners/torch_runtime.h"
+
+using namespace embeval;
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t hidden, layers, heads, ffn;
+};
+const Shape SHAPES[] = {{"bge_small", 512, 4, 8, 2048}, {"bert_base", 768, 12, 12, 3072}, {"bert_large", 1024, 24, 16, 4096}};
+constexpr int64_t BATCH = 32, VOCAB = 8000;
+
+BertConfig config_of(const Shape& s) {
+  BertConfig c;
+  c.model_type = "bert";
+  c.vocab_size = VOCAB;
+  c.hidden_size = s.hidden;
+  c.num_hidden_layers = s.layers;
+  c.num_attention_heads = s.heads;
+  c.intermediate_size = s.ffn;
+  c.max_position_embeddings = 512;
+  return c;
+}
+
+// Random weights in memory (no file): std 1/sqrt(fan_in) keeps activations O(1).
+std::unique_ptr<BertModel> make_model(const Shape& s, at::ScalarType dtype) {
+  at::manual_seed(0);
+  StateDict w;
+  const int64_t h = s.hidden, ff = s.ffn;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, double std, double mean = 0) {
+    w.tensors[name] = at::randn(shape).mul_(std).add_(mean);
+  };
+  add("embeddings.word_embeddings.weight", {VOCAB, h}, 1);
+  add("embeddings.position_embeddings.weight", {512, h}, 0.5);
+  add("embeddings.token_type_embeddings.weight", {2, h}, 0.5);
+  add("embeddings.LayerNorm.weight", {h}, 0.1, 1);
+  add("embeddings.LayerNorm.bias", {h}, 0.1);
+  for (int64_t i = 0; i < s.layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    for (const char* m : {"query", "key", "value"}) {
+      add(p + "attention.self." + m + ".weight", {h, h}, 1 / std::sqrt(double(h)));
+      add(p + "attention.self." + m + ".bias", {h}, 0.1);
+    }
+    add(p + "attention.output.dense.weight", {h, h}, 1 / std::sqrt(double(h)));
+    add(p + "attention.output.dense.bias", {h}, 0.1);
+    add(p + "attention.output.LayerNorm.weight", {h}, 0.1, 1);
+    add(p + "attention.output.LayerNorm.bias", {h}, 0.1);
+    add(p + "intermediate.dense.weight", {ff, h}, 1 / std::sqrt(double(h)));
+    add(p + "intermediate.dense.bias", {ff}, 0.1);
+    add(p + "output.dense.weight", {h, ff}, 1 / std::sqrt(double(ff)));
+    add(p + "output.dense.bias", {h}, 0.1);
+    add(p + "output.LayerNorm.weight", {h}, 0.1, 1);
+    add(p + "output.LayerNorm.bias", {h}, 0.1);
+  }
+  return std::make_unique<BertModel>(config_of(s), w, dtype, c10::Device(c10::kCPU), "random");
+}
+
+BertModel& model(int shape, at::ScalarType dtype) {
+  static std::map<std::pair<int, int>, std::unique_ptr<BertModel>> cache;
+  auto key = std::make_pair(shape, static_cast<int>(dtype));
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    cache.clear();  // one model at a time: bert-large is 1.3 GB in fp32
+    it = cache.emplace(key, make_model(SHAPES[shape], dtype)).first;
+  }
+  return *it->second;
+}
+
+// A batch with lengths seq, seq-1, ... (at least 2): real padding, like a length-sorted batch.
+std::pair<at::Tensor, at::Tensor> make_batch(int64_t seq) {
+  at::manual_seed(1);
+  at::Tensor ids = at::randint(5, VOCAB, {BATCH, seq}, at::kLong);
+  at::Tensor mask = at::ones({BATCH, seq}, at::kLong);
+  for (int64_t r = 0; r < BATCH; ++r) {
+    int64_t len = std::max<int64_t>(2, seq - r * seq / (4 * BATCH));
+    ids[r].narrow(0, len, seq - len).fill_(0);
+    mask[r].narrow(0, len, seq - len).fill_(0);
+  }
+  return {ids, mask};
+}
+
+void BM_encoder(benchmark::State& state) {
+  const int shape = static_cast<int>(state.range(0));
+  const int64_t seq = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  const at::ScalarType dtype = state.range(3) ? at::kBFloat16 : at::kFloat;
+  at::set_num_threads(threads);
+  BertModel& m = model(shape, dtype);
+  auto [ids, mask] = make_batch(seq);
+
+  // Check: a padded row equals the same sentence alone.
+  {
+    at::Tensor batch = m.forward(ids, mask).to(at::kFloat);
+    const int64_t r = BATCH - 1, len = mask[r].sum().item<int64_t>();
+    at::Tensor alone = m.forward(ids[r].narrow(0, 0, len).unsqueeze(0), mask[r].narrow(0, 0, len).unsqueeze(0));
+    double diff = (batch[r].narrow(0, 0, len) - alone[0].to(at::kFloat)).abs().max().item<double>();
+    if (!std::isfinite(diff) || diff > (dtype == at::kFloat ? 1e-3 : 0.1)) {
+      state.SkipWithError(("padded row differs from the sentence alone by " + std::to_string(diff)).c_str());
+      return;
+    }
+  }
+  for (auto _ : state) {
+    at::Tensor out = m.forward(ids, mask);
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  const Shape& s = SHAPES[shape];
+  const double flops = double(BATCH) * seq * s.layers *
+                       (8.0 * s.hidden * s.hidden + 4.0 * s.hidden * s.ffn + 4.0 * seq * s.hidden);
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["sent_per_s"] = benchmark::Counter(BATCH * iters, benchmark::Counter::kIsRate);
+  state.counters["tok_per_s"] = benchmark::Counter(double(BATCH) * seq * iters, benchmark::Counter::kIsRate);
+  state.counters["GFLOP_per_s"] = benchmark::Counter(flops * iters / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(s.name) + (dtype == at::kFloat ? " fp32" : " bf16"));
+}
+
+void BM_gemm_fp32(benchmark::State& state) {
+  at::set_num_threads(static_cast<int>(state.range(0)));
+  const int64_t n = 2048;
+  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+  for (auto _ : state) benchmark::DoNotOptimize(at::mm(a, b).data_ptr());
+  state.counters["GFLOP_per_s"] =
+      benchmark::Counter(2.0 * n * n * n * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+
+void args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"shape", "seq", "threads", "bf16"});
+  for (int shape = 0; shape < 3; ++shape)
+    for (int64_t seq : {32, 128, 512})
+      for (int threads : {1, 2})
+        for (int bf16 : {0, 1}) b->Args({shape, seq, threads, bf16});
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+}
+
+}  // namespace
+
+BENCHMARK(BM_gemm_fp32)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_encoder)->Apply(args);
+
+int main(int argc, char** argv) {
+  tune_malloc_for_inference();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
