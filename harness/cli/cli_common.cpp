@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iostream>
 #include <cstdlib>
 #include <fstream>
 
@@ -120,6 +121,18 @@ void write_npy(const fs::path& file, const Matrix& m) {
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   out.write(reinterpret_cast<const char*>(m.values.data()), static_cast<std::streamsize>(m.values.size() * sizeof(float)));
   if (!out) fail("{}: write failed", file.string());
+}
+
+bool parse_options(int argc, char** argv, const boost::program_options::options_description& opts,
+                   boost::program_options::variables_map& vm) {
+  namespace po = boost::program_options;
+  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
 }
 
 }  // namespace embeval::cli

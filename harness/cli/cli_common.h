@@ -23,6 +23,12 @@ std::vector<std::filesystem::path> resolve_tasks(const std::vector<std::string>&
 
 RunRecord describe_run(int argc, char** argv);
 
+// Parses a subcommand's options into vm. Returns false when --help was asked
+// for (the help text is printed; the command then exits 0); option errors
+// throw boost::program_options::error.
+bool parse_options(int argc, char** argv, const boost::program_options::options_description& opts,
+                   boost::program_options::variables_map& vm);
+
 // The flags that say how to run a model (--device, --dtype, --batch-size,
 // --max-batch-tokens, --max-length, --query-prompt, --passage-prompt,
 // --threads), shared by run, embed and models.

@@ -32,12 +32,7 @@ int command_embed(int argc, char** argv) {
       ("quiet,q", "no summary line");
   runner.add_to(opts);
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(argc, argv, opts, vm)) return 0;
   RunnerOptions runner_options = runner.resolve(vm);
   if (role != "query" && role != "passage") throw po::error("--role must be query or passage, got \"" + role + "\"");
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "build_info.h"
+#include "harness/cli/cli_common.h"
 #include "harness/cli/commands.h"
 #include "harness/error.h"
 #include "harness/result_store.h"
@@ -62,12 +63,7 @@ int command_report(int argc, char** argv) {
       ("out,o", po::value(&out), "output file (md, html, csv; default stdout) or folder (mteb)")
       ("title", po::value(&title)->default_value("embeval leaderboard"), "report title");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(argc, argv, opts, vm)) return 0;
   if (format != "md" && format != "html" && format != "csv" && format != "mteb")
     fail("unknown report format \"{}\"; formats: md, html, csv, mteb", format);
   if (format == "mteb" && out.empty()) fail("--format mteb needs --out DIR");

@@ -32,12 +32,7 @@ int command_run(int argc, char** argv) {
       ("quiet,q", "no progress lines");
   runner.add_to(opts);
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(argc, argv, opts, vm)) return 0;
   RunnerOptions runner_options = runner.resolve(vm);
 
   std::vector<std::filesystem::path> tasks =

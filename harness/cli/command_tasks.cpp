@@ -27,12 +27,7 @@ int command_tasks(int argc, char** argv) {
       ("suites", "list the suites")
       ("data-dir", po::value(&data_dir), "bundled data folder");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(argc, argv, opts, vm)) return 0;
 
   if (vm.count("suites") || (suites.empty() && task_dirs.empty())) {
     std::filesystem::path root = data_root(data_dir);

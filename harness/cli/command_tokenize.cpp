@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "datasets/jsonl_reader.h"
+#include "harness/cli/cli_common.h"
 #include "harness/cli/commands.h"
 #include "harness/error.h"
 #include "runners/tokenizer.h"
@@ -34,12 +35,7 @@ int command_tokenize(int argc, char** argv) {
        "fast (BertTokenizerFast), auto (fast for tokenizer.json, slow for vocab.txt)")
       ("quiet,q", "no summary line");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(argc, argv, opts, vm)) return 0;
   if (max_length < 0 || max_length == 1) throw po::error("--max-length must be 0 (the model's) or at least 2");
   TokenizerFlavor flavor = TOKENIZER_AUTO;
   if (flavor_name == "slow")
