@@ -19,6 +19,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Times encoding one text at a time, as a deployment serving single
+// requests sees it: a few warm-up calls first, then one timed call per text.
+void measure_latency(Encoder& encoder, const EvalContext& ctx, int samples, TimingRecord* timing) {
+  Role role;
+  std::vector<std::string> texts = ctx.latency_sample(static_cast<size_t>(samples), &role);
+  if (texts.empty()) return;
+  EncodeOptions options;
+  options.role = role;
+  options.prompt = ctx.prompt_for(role);
+  for (size_t i = 0; i < std::min<size_t>(3, texts.size()); ++i) encoder.encode({texts[i]}, options);
+  std::vector<double> ms;
+  for (const auto& t : texts) {
+    Stopwatch clock;
+    encoder.encode({t}, options);
+    ms.push_back(clock.seconds() * 1000.0);
+  }
+  double sum = 0;
+  for (double v : ms) sum += v;
+  timing->latency_samples = static_cast<int64_t>(ms.size());
+  timing->latency_p50_ms = percentile(ms, 50);
+  timing->latency_p95_ms = percentile(ms, 95);
+  timing->latency_p99_ms = percentile(ms, 99);
+  timing->latency_mean_ms = sum / static_cast<double>(ms.size());
+}
+
 struct PlannedTask {
   data::TaskSpec spec;
   const TaskType* type = nullptr;
@@ -128,6 +153,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.timing.encoded_tokens = st.tokens;
       rec.timing.evaluate_seconds = std::max(0.0, rec.evaluation_seconds - st.seconds);
       rec.timing.peak_rss_bytes = peak_rss_bytes();
+      if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
       bool written = store.record_result(rec, options.force);
 
       outcome.main_score = rec.main_score;

@@ -17,6 +17,9 @@ namespace embeval {
 
 struct RunOptions {
   bool force = false;                            // re-evaluate recorded tasks
+  // Single-text (batch size 1) latency over this many of each task's texts
+  // (queries when it has any), after a warm-up; 0 skips the measurement.
+  int latency_samples = 200;
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 

@@ -71,6 +71,8 @@ Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, con
     if (inserted) unique.push_back(texts[i]);
     slot[i] = it->second;
   }
+  auto& seen = role == ROLE_QUERY ? seen_queries_ : seen_passages_;
+  seen.insert(seen.end(), unique.begin(), unique.end());
   EncodeOptions options;
   options.role = role;
   options.prompt = prompt_for(role);
@@ -99,6 +101,16 @@ Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, con
   Matrix out(static_cast<int64_t>(texts.size()), dim);
   for (size_t i = 0; i < texts.size(); ++i)
     std::copy(enc.row(slot[i]), enc.row(slot[i]) + dim, out.row(static_cast<int64_t>(i)));
+  return out;
+}
+
+std::vector<std::string> EvalContext::latency_sample(size_t n, Role* role) const {
+  *role = seen_queries_.empty() ? ROLE_PASSAGE : ROLE_QUERY;
+  const auto& pool = seen_queries_.empty() ? seen_passages_ : seen_queries_;
+  std::vector<std::string> out;
+  if (pool.empty() || n == 0) return out;
+  const size_t take = std::min(n, pool.size());
+  for (size_t i = 0; i < take; ++i) out.push_back(pool[i * pool.size() / take]);
   return out;
 }
 

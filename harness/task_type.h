@@ -37,10 +37,16 @@ class EvalContext {
   const EncodeStats& stats() const { return stats_; }
   const data::TaskSpec& task() const { return task_; }
 
+  // Texts for single-text latency: up to n distinct texts the task encoded,
+  // spread evenly over them in encoding order (deterministic), queries when
+  // the task has any, with the role they were encoded with.
+  std::vector<std::string> latency_sample(size_t n, Role* role) const;
+
  private:
   Encoder& encoder_;
   const data::TaskSpec& task_;
   EncodeStats stats_;
+  std::vector<std::string> seen_queries_, seen_passages_;  // distinct texts, per encode call
 };
 
 class TaskType {

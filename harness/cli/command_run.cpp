@@ -16,6 +16,7 @@ namespace embeval::cli {
 
 int command_run(int argc, char** argv) {
   std::string model, db, data_dir;
+  int latency_samples = 200;
   std::vector<std::string> suites, task_dirs;
   RunnerFlags runner;
   po::options_description opts("embeval run [options]");
@@ -29,6 +30,8 @@ int command_run(int argc, char** argv) {
       ("db", po::value(&db)->default_value("results.sqlite"), "results database (created if missing)")
       ("force", "re-evaluate tasks already recorded for this model and dataset")
       ("data-dir", po::value(&data_dir), "bundled data folder (default: found next to the binary)")
+      ("latency-samples", po::value(&latency_samples)->default_value(200),
+       "time single-text encoding (batch size 1) on this many of each task's texts, queries first; 0 skips")
       ("quiet,q", "no progress lines");
   runner.add_to(opts);
   po::variables_map vm;
@@ -40,8 +43,10 @@ int command_run(int argc, char** argv) {
   std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   ResultStore store(db);
 
+  if (latency_samples < 0) throw po::error("--latency-samples must be >= 0");
   RunOptions options;
   options.force = vm.count("force") > 0;
+  options.latency_samples = latency_samples;
   if (!vm.count("quiet")) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   if (options.log)
     options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),

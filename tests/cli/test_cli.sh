@@ -43,6 +43,9 @@ n=$(rows "SELECT COUNT(*) FROM results")
 [ "$n" = 14 ] && ok || bad "expected 14 results, got $n"
 grep -q "| LCQMC-mini | STS | cosine_spearman |" table.md && ok || bad "run table lacks LCQMC-mini: $(cat table.md)"
 [ "$(rows "SELECT status FROM runs ORDER BY id DESC LIMIT 1")" = finished ] && ok || bad "run not marked finished"
+# Single-text latency was measured for every task (default 200 samples, fewer when a task has fewer texts).
+[ "$(rows "SELECT COUNT(*) FROM timings WHERE latency_samples > 0 AND latency_p50_ms > 0 AND latency_p99_ms >= latency_p50_ms")" = 14 ] \
+  && ok || bad "latency not recorded for every task"
 "$EMBEVAL" report --format md --out leaderboard.md 2>md_log.txt && "$EMBEVAL" report --format html --out leaderboard.html 2>html_log.txt || bad "README reports failed: $(cat md_log.txt html_log.txt)"
 grep -qx "wrote $work/leaderboard.md" md_log.txt && ok || bad "md report did not say where: $(cat md_log.txt)"
 grep -qx "wrote $work/leaderboard.html" html_log.txt && ok || bad "html report did not say where: $(cat html_log.txt)"
