@@ -1,5 +1,8 @@
 #include "tests/test_util.h"
 
+#include <ftw.h>
+
+#include <cstdio>
 #include <fstream>
 #include <stdexcept>
 
@@ -16,9 +19,17 @@ nlohmann::json read_json(const fs::path& file) {
   return nlohmann::json::parse(in);
 }
 
+// std::filesystem::remove_all is not called: pip's CUDA libtorch exports its
+// own copy of that symbol, which wins symbol lookup and crashes (seen with
+// torch 2.11 on the GPU machine). nftw walks the tree depth-first instead.
+void remove_tree(const fs::path& p) {
+  nftw(p.c_str(), [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
+       FTW_DEPTH | FTW_PHYS);
+}
+
 fs::path scratch_dir(const std::string& name) {
   fs::path p = fs::path(EMBEVAL_BINARY_DIR) / "test_scratch" / name;
-  fs::remove_all(p);
+  remove_tree(p);
   fs::create_directories(p);
   return p;
 }
