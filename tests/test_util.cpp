@@ -1,8 +1,10 @@
 #include "tests/test_util.h"
 
 #include <ftw.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -27,8 +29,21 @@ void remove_tree(const fs::path& p) {
        FTW_DEPTH | FTW_PHYS);
 }
 
+// ctest runs every test in its own process, in parallel: each process gets
+// its own scratch root, removed when it exits (EMBEVAL_KEEP_SCRATCH=1 keeps it).
+const fs::path& scratch_root() {
+  static struct Root {
+    fs::path path = fs::path(EMBEVAL_BINARY_DIR) / "test_scratch" / std::to_string(getpid());
+    ~Root() {
+      const char* keep = std::getenv("EMBEVAL_KEEP_SCRATCH");
+      if (!keep || std::string(keep) != "1") remove_tree(path);
+    }
+  } root;
+  return root.path;
+}
+
 fs::path scratch_dir(const std::string& name) {
-  fs::path p = fs::path(EMBEVAL_BINARY_DIR) / "test_scratch" / name;
+  fs::path p = scratch_root() / name;
   remove_tree(p);
   fs::create_directories(p);
   return p;

@@ -15,7 +15,7 @@ std::filesystem::path data_path(const std::string& relative);
 nlohmann::json read_json(const std::filesystem::path& file);
 // Removes a file or folder tree; no error if it does not exist.
 void remove_tree(const std::filesystem::path& p);
-// A fresh empty directory under the build tree, removed and re-created.
+// A fresh empty directory under the build tree (per process), removed and re-created.
 std::filesystem::path scratch_dir(const std::string& name);
 void write_file(const std::filesystem::path& file, const std::string& text);
 
