@@ -234,16 +234,6 @@ fs::path make(const std::string& name, const TinyCheckpoint& c) {
   return dir;
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 const std::vector<std::string> TEXTS = {"银行卡怎么挂失", "a", "今天天气很好，适合出去玩吗？我们一起去公园散步吧",
                                         "abc def", "  空白  ", "x y z w v u t s r q p o n m l k j i h g f e d c b a"};
 
@@ -385,7 +375,7 @@ TEST(BertEncoder, TruncatesToMaxLength) {
   EXPECT_NE(short_enc->info().spec.find(",maxlen=6"), std::string::npos);
   EXPECT_NE(short_enc->info().fingerprint, enc->info().fingerprint);
   o.max_length = 65;
-  EXPECT_NE(error_of([&] { open(dir, c, o); }).find("--max-length 65 exceeds the 64 positions"), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([&] { open(dir, c, o); }).find("--max-length 65 exceeds the 64 positions"), std::string::npos);
 }
 
 TEST(BertEncoder, LoaderFormatsAndPrefixesGiveIdenticalVectors) {
@@ -466,7 +456,7 @@ TEST(BertEncoder, BadCheckpointsAreOneLineErrorsNamingFileAndTensor) {
   auto expect = [&](const std::string& name, auto edit, const std::string& fragment) {
     fs::path dir = make("bad_" + name, c);
     edit(dir);
-    std::string e = error_of([&] { open(dir, c); });
+    std::string e = test::error_of<UserError>([&] { open(dir, c); });
     EXPECT_NE(e.find(fragment), std::string::npos) << name << ": " << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   };
@@ -519,12 +509,12 @@ TEST(BertEncoder, BadCheckpointsAreOneLineErrorsNamingFileAndTensor) {
   fs::path dir = make("bad_options", c);
   RunnerOptions o;
   o.dtype = "fp16";
-  EXPECT_NE(error_of([&] { open(dir, c, o); }).find("--dtype fp16 is not supported on cpu"), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([&] { open(dir, c, o); }).find("--dtype fp16 is not supported on cpu"), std::string::npos);
   o.dtype = "int3";
-  EXPECT_NE(error_of([&] { open(dir, c, o); }).find("unknown dtype \"int3\""), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([&] { open(dir, c, o); }).find("unknown dtype \"int3\""), std::string::npos);
   o.dtype = "";
   o.device = "tpu";
-  EXPECT_NE(error_of([&] { open(dir, c, o); }).find("unknown device \"tpu\"; expected cpu, cuda or cuda:N"),
+  EXPECT_NE(test::error_of<UserError>([&] { open(dir, c, o); }).find("unknown device \"tpu\"; expected cpu, cuda or cuda:N"),
             std::string::npos);
 }
 
@@ -551,14 +541,14 @@ TEST(EncoderFactory, RunnerTokensMergeWithFlags) {
   EXPECT_EQ(o.max_batch_tokens, 4096);
   flags.dtype = "bfloat16";
   EXPECT_EQ(parse_runner_tokens("s", {"bf16"}, flags).dtype, "bf16");  // same setting twice is fine
-  EXPECT_EQ(error_of([&] { parse_runner_tokens("d,fp16", {"fp16"}, flags); }),
+  EXPECT_EQ(test::error_of<UserError>([&] { parse_runner_tokens("d,fp16", {"fp16"}, flags); }),
             "could not parse model spec \"d,fp16\": dtype fp16 contradicts dtype bf16");
-  EXPECT_EQ(error_of([&] { parse_runner_tokens("d,fp6", {"fp6"}, RunnerOptions{}); }),
+  EXPECT_EQ(test::error_of<UserError>([&] { parse_runner_tokens("d,fp6", {"fp6"}, RunnerOptions{}); }),
             "could not parse model spec \"d,fp6\": unknown token \"fp6\"; did you mean fp16?; known tokens: fp32, "
             "fp16, bf16, cpu, cuda[:N], maxlen=N, batch=N, tokens=N");
-  EXPECT_NE(error_of([&] { parse_runner_tokens("d,maxlen=x", {"maxlen=x"}, RunnerOptions{}); })
+  EXPECT_NE(test::error_of<UserError>([&] { parse_runner_tokens("d,maxlen=x", {"maxlen=x"}, RunnerOptions{}); })
                 .find("\"maxlen=x\" needs a positive integer"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { make_encoder("hf:/nonexistent/model,fp16"); }).find("/nonexistent/model is not a folder"),
+  EXPECT_NE(test::error_of<UserError>([&] { make_encoder("hf:/nonexistent/model,fp16"); }).find("/nonexistent/model is not a folder"),
             std::string::npos);
 }

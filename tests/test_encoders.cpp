@@ -21,16 +21,6 @@ double norm(const float* v, int64_t n) {
   return std::sqrt(s);
 }
 
-template <class E, class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST(PrecomputedEncoder, LooksUpExactThenStrippedText) {
@@ -43,27 +33,27 @@ TEST(PrecomputedEncoder, LooksUpExactThenStrippedText) {
   EXPECT_EQ(e.info().fingerprint.rfind("sha256:", 0), 0u);
   Matrix m = e.encode({"c", "  a b\n"}, EncodeOptions{});
   EXPECT_EQ(m.values, (std::vector<float>{3, 4.5f, 1, 2}));
-  EXPECT_NE(error_of<UserError>([&] { e.encode({"zzz"}, EncodeOptions{}); }).find("no embedding for text \"zzz\""),
+  EXPECT_NE(test::error_of<UserError>([&] { e.encode({"zzz"}, EncodeOptions{}); }).find("no embedding for text \"zzz\""),
             std::string::npos);
 }
 
 TEST(PrecomputedEncoder, BadFilesNameTheLine) {
   fs::path dir = test::scratch_dir("enc/pre_bad");
   test::write_file(dir / "a.jsonl", "{\"text\": \"x\", \"embedding\": [1, 2]}\n{\"text\": \"x\", \"embedding\": [1, 3]}\n");
-  EXPECT_NE(error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "a.jsonl"); })
+  EXPECT_NE(test::error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "a.jsonl"); })
                 .find("a.jsonl:2: text repeats line 1 with a different embedding"),
             std::string::npos);
   test::write_file(dir / "b.jsonl", "{\"text\": \"x\", \"embedding\": [1, \"2\"]}\n");
-  EXPECT_NE(error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "b.jsonl"); })
+  EXPECT_NE(test::error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "b.jsonl"); })
                 .find("b.jsonl:1: embedding[1] must be a number, got string"),
             std::string::npos);
   test::write_file(dir / "c.jsonl", "{\"text\": \"x\", \"embedding\": []}\n");
-  EXPECT_NE(error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "c.jsonl"); }).find("c.jsonl:1:"),
+  EXPECT_NE(test::error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "c.jsonl"); }).find("c.jsonl:1:"),
             std::string::npos);
   test::write_file(dir / "d.jsonl", "\n");
-  EXPECT_NE(error_of<UserError>([&] { PrecomputedEncoder e(dir / "d.jsonl"); }).find("no embeddings in file"),
+  EXPECT_NE(test::error_of<UserError>([&] { PrecomputedEncoder e(dir / "d.jsonl"); }).find("no embeddings in file"),
             std::string::npos);
-  EXPECT_NE(error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "missing.jsonl"); }).find("file not found"),
+  EXPECT_NE(test::error_of<data::DataError>([&] { PrecomputedEncoder e(dir / "missing.jsonl"); }).find("file not found"),
             std::string::npos);
 }
 
@@ -127,9 +117,9 @@ TEST(EncoderFactory, ParsesSpecsAndSuggests) {
   auto e = make_encoder("baseline:char-ngram");
   EXPECT_EQ(e->spec(), "baseline:char-ngram");
   EXPECT_EQ(e->dim(), CharNgramEncoder::DIM);
-  EXPECT_NE(error_of<UserError>([] { make_encoder("baseline:char-gram"); }).find("did you mean char-ngram?"),
+  EXPECT_NE(test::error_of<UserError>([] { make_encoder("baseline:char-gram"); }).find("did you mean char-ngram?"),
             std::string::npos);
-  EXPECT_NE(error_of<UserError>([] { make_encoder("precomputd:x"); }).find("did you mean precomputed?"),
+  EXPECT_NE(test::error_of<UserError>([] { make_encoder("precomputd:x"); }).find("did you mean precomputed?"),
             std::string::npos);
-  EXPECT_NE(error_of<UserError>([] { make_encoder("precomputed:"); }).find("needs a file"), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([] { make_encoder("precomputed:"); }).find("needs a file"), std::string::npos);
 }

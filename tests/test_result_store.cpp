@@ -70,16 +70,6 @@ int64_t count_rows(const fs::path& db, const std::string& sql) {
   return n;
 }
 
-template <class F>
-std::string user_error_of(F f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
@@ -131,7 +121,7 @@ TEST(ResultStore, RefusesFilesThatAreNotOursAndLeavesThemUntouched) {
   fs::path text = dir / "notes.sqlite";
   test::write_file(text, "this is not a database, just text that happens to be long enough to have a header\n");
   std::string before = slurp(text);
-  EXPECT_NE(user_error_of([&] { ResultStore s(text); }).find("not an SQLite database"), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([&] { ResultStore s(text); }).find("not an SQLite database"), std::string::npos);
   EXPECT_EQ(slurp(text), before);
 
   fs::path other = dir / "other.sqlite";
@@ -139,19 +129,19 @@ TEST(ResultStore, RefusesFilesThatAreNotOursAndLeavesThemUntouched) {
   sqlite3_open(other.c_str(), &h);
   sqlite3_exec(h, "CREATE TABLE invoices (id INTEGER)", nullptr, nullptr, nullptr);
   sqlite3_close(h);
-  EXPECT_NE(user_error_of([&] { ResultStore s(other); }).find("not an embeval results database"), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([&] { ResultStore s(other); }).find("not an embeval results database"), std::string::npos);
 
   fs::path newer = dir / "newer.sqlite";
   { ResultStore s(newer); }
   sqlite3_open(newer.c_str(), &h);
   sqlite3_exec(h, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
   sqlite3_close(h);
-  std::string msg = user_error_of([&] { ResultStore s(newer); });
+  std::string msg = test::error_of<UserError>([&] { ResultStore s(newer); });
   EXPECT_NE(msg.find("schema version 99 is newer"), std::string::npos) << msg;
   EXPECT_NE(msg.find(newer.string()), std::string::npos) << msg;
   EXPECT_EQ(count_rows(newer, "PRAGMA user_version"), 99);
 
-  EXPECT_NE(user_error_of([&] { ResultStore::open_existing(dir / "missing.sqlite"); }).find("database not found"),
+  EXPECT_NE(test::error_of<UserError>([&] { ResultStore::open_existing(dir / "missing.sqlite"); }).find("database not found"),
             std::string::npos);
 }
 

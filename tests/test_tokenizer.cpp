@@ -108,16 +108,6 @@ fs::path bert_dir(const std::string& name, bool lower, bool as_tokenizer_json, c
   return dir;
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 struct Reference {
   std::string text;
   std::vector<int32_t> ids;
@@ -280,7 +270,7 @@ TEST(WordPieceEdgeCases, TruncationFarBeyond512) {
   for (int i = 0; i < 4000; ++i) words += "hello ";
   EXPECT_EQ(tok->encode_plain(words).size(), 4000u);
   EXPECT_EQ(tok->encode(words, 128).size(), 128u);
-  EXPECT_NE(error_of([&] { tok->encode("x", 1); }).find("max length 1 is too small"), std::string::npos);
+  EXPECT_NE(test::error_of<UserError>([&] { tok->encode("x", 1); }).find("max length 1 is too small"), std::string::npos);
 }
 
 TEST(WordPieceEdgeCases, InvalidUtf8BecomesReplacementAndIsDropped) {
@@ -395,7 +385,7 @@ TEST(WordPieceVocab, CheckpointConfigFiles) {
 TEST(TokenizerLoading, DefaultMaxLength) {
   fs::path dir = test::scratch_dir("tokenizer/maxlen");
   // Nothing known at all.
-  EXPECT_NE(error_of([&] { default_max_length(dir); }).find("cannot tell the maximum sequence length"),
+  EXPECT_NE(test::error_of<UserError>([&] { default_max_length(dir); }).find("cannot tell the maximum sequence length"),
             std::string::npos);
   // transformers writes int(1e30) for "no limit": then config.json decides.
   test::write_file(dir / "tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
@@ -412,7 +402,7 @@ TEST(TokenizerLoading, DefaultMaxLength) {
 
 TEST(TokenizerLoading, ErrorsNameTheFile) {
   auto expect_error = [](const fs::path& dir, const std::string& fragment) {
-    std::string e = error_of([&] { load_tokenizer(dir); });
+    std::string e = test::error_of<UserError>([&] { load_tokenizer(dir); });
     EXPECT_NE(e.find(fragment), std::string::npos) << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   };
@@ -634,7 +624,7 @@ TEST(SentencePieceTokenizer, UnigramTokenizerJsonDefersToTheModelFile) {
   auto tok = load_tokenizer(dir);
   EXPECT_EQ(tok->encode("hello <mask> 男生", 512), reference->encode("hello <mask> 男生", 512));
   fs::remove(dir / "sentencepiece.bpe.model");
-  EXPECT_NE(error_of([&] { load_tokenizer(dir); }).find("unsupported tokenizer model type \"Unigram\""),
+  EXPECT_NE(test::error_of<UserError>([&] { load_tokenizer(dir); }).find("unsupported tokenizer model type \"Unigram\""),
             std::string::npos);
 }
 

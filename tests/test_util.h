@@ -1,5 +1,6 @@
 #pragma once
 // Paths and small helpers shared by the tests.
+#include <exception>
 #include <filesystem>
 #include <string>
 
@@ -34,4 +35,17 @@ struct MtebReference {
   nlohmann::json file;    // the whole mteb_scores.json
 };
 MtebReference mteb_reference(const std::string& name);
+}  // namespace embeval::test
+
+namespace embeval::test {
+// The message of the exception of type E that f() throws, or "(no error)".
+template <class E, class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 }  // namespace embeval::test
