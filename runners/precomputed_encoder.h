@@ -17,6 +17,8 @@ class PrecomputedEncoder : public Encoder {
   explicit PrecomputedEncoder(const std::filesystem::path& file);
   Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) override;
   const EncoderInfo& info() const override { return info_; }
+  // Vectors are looked up by the text alone: no prompt is applied.
+  std::string prompt_used(const EncodeOptions&) const override { return ""; }
   size_t size() const { return index_.size(); }
 
  private:
