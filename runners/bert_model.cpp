@@ -8,11 +8,12 @@
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <torch/version.h>
 
 #include "harness/error.h"
 #include "runners/checkpoint_weights.h"
 #include "runners/json_config.h"
+#include "runners/attention.h"
+#include "runners/packed_linear.h"
 
 namespace embeval {
 namespace {
@@ -23,10 +24,19 @@ namespace {
 const char* const PREFIXES[] = {"", "bert.", "roberta.", "model."};
 
 struct Layer {
-  at::Tensor qkv_w, qkv_b;  // query, key and value fused: [3 * hidden, hidden]
-  at::Tensor attn_out_w, attn_out_b, attn_ln_w, attn_ln_b;
-  at::Tensor ffn_in_w, ffn_in_b, ffn_out_w, ffn_out_b, ffn_ln_w, ffn_ln_b;
+  PackedLinear qkv;  // query, key and value fused: [3 * hidden, hidden]
+  PackedLinear attn_out, ffn_in, ffn_out;  // ffn_in applies the activation
+  at::Tensor attn_ln_w, attn_ln_b, ffn_ln_w, ffn_ln_b;
 };
+
+LinearActivation linear_activation(Activation a) {
+  switch (a) {
+    case ACTIVATION_GELU: return LinearActivation::gelu_erf;
+    case ACTIVATION_GELU_TANH: return LinearActivation::gelu_tanh;
+    case ACTIVATION_RELU: return LinearActivation::relu;
+  }
+  return LinearActivation::none;
+}
 
 }  // namespace
 
@@ -161,18 +171,23 @@ BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::Sca
     at::Tensor qb = take(p + "attention.self.query.bias", {h});
     at::Tensor kb = take(p + "attention.self.key.bias", {h});
     at::Tensor vb = take(p + "attention.self.value.bias", {h});
-    l.qkv_w = at::cat({qw, kw, vw}, 0).to(place).contiguous();
-    l.qkv_b = at::cat({qb, kb, vb}, 0).to(place).contiguous();
-    l.attn_out_w = take(p + "attention.output.dense.weight", {h, h}).to(place);
-    l.attn_out_b = take(p + "attention.output.dense.bias", {h}).to(place);
+    l.qkv = PackedLinear(at::cat({qw, kw, vw}, 0).to(place), at::cat({qb, kb, vb}, 0).to(place),
+                         LinearActivation::none);
+    // One statement per tensor: errors name them in file order (argument
+    // evaluation order is unspecified).
+    at::Tensor ow = take(p + "attention.output.dense.weight", {h, h});
+    at::Tensor ob = take(p + "attention.output.dense.bias", {h});
     l.attn_ln_w = take(p + "attention.output.LayerNorm.weight", {h}).to(place);
     l.attn_ln_b = take(p + "attention.output.LayerNorm.bias", {h}).to(place);
-    l.ffn_in_w = take(p + "intermediate.dense.weight", {ff, h}).to(place);
-    l.ffn_in_b = take(p + "intermediate.dense.bias", {ff}).to(place);
-    l.ffn_out_w = take(p + "output.dense.weight", {h, ff}).to(place);
-    l.ffn_out_b = take(p + "output.dense.bias", {h}).to(place);
+    at::Tensor iw = take(p + "intermediate.dense.weight", {ff, h});
+    at::Tensor ib = take(p + "intermediate.dense.bias", {ff});
+    at::Tensor fw = take(p + "output.dense.weight", {h, ff});
+    at::Tensor fb = take(p + "output.dense.bias", {h});
     l.ffn_ln_w = take(p + "output.LayerNorm.weight", {h}).to(place);
     l.ffn_ln_b = take(p + "output.LayerNorm.bias", {h}).to(place);
+    l.attn_out = PackedLinear(ow.to(place), ob.to(place), LinearActivation::none);
+    l.ffn_in = PackedLinear(iw.to(place), ib.to(place), linear_activation(config.hidden_act));
+    l.ffn_out = PackedLinear(fw.to(place), fb.to(place), LinearActivation::none);
     m.layers.push_back(std::move(l));
   }
 }
@@ -190,7 +205,7 @@ at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& att
   const BertConfig& c = m.config;
   c10::InferenceMode guard;
   const int64_t b = input_ids.size(0), t = input_ids.size(1), h = c.hidden_size;
-  const int64_t heads = c.num_attention_heads, hd = h / heads;
+  const int64_t heads = c.num_attention_heads;
 
   // Position ids: 0..t-1 for BERT; XLM-R numbers real tokens from
   // pad_token_id + 1 and gives padding pad_token_id (transformers'
@@ -212,28 +227,12 @@ at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& att
                         : m.dtype == at::kBFloat16 ? -3.3895313892515355e38
                                                    : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = (1.0 - attention_mask.to(m.dtype)).mul_(lowest).view({b, 1, 1, t});
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
   for (const Layer& l : m.layers) {
-    at::Tensor qkv = at::linear(x, l.qkv_w, l.qkv_b).view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-    at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // [b, heads, t, hd]
-#if TORCH_VERSION_MAJOR >= 2
-    at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
-    (void)scale;
-#else
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale).add_(mask);
-    at::Tensor ctx = at::matmul(at::softmax(scores, -1), v);
-#endif
-    ctx = ctx.transpose(1, 2).reshape({b, t, h});
-    at::Tensor attn = at::linear(ctx, l.attn_out_w, l.attn_out_b).add_(x);
+    at::Tensor ctx = fused_qkv_attention(l.qkv(x), mask, heads);
+    at::Tensor attn = l.attn_out(ctx).add_(x);
     x = at::layer_norm(attn, {h}, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
-    at::Tensor inner = at::linear(x, l.ffn_in_w, l.ffn_in_b);
-    switch (c.hidden_act) {
-      case ACTIVATION_GELU: inner = at::gelu(inner); break;
-      case ACTIVATION_GELU_TANH: inner = at::gelu(inner, "tanh"); break;
-      case ACTIVATION_RELU: inner = at::relu_(inner); break;
-    }
-    at::Tensor out = at::linear(inner, l.ffn_out_w, l.ffn_out_b).add_(x);
+    at::Tensor out = l.ffn_out(l.ffn_in(x)).add_(x);
     x = at::layer_norm(out, {h}, l.ffn_ln_w, l.ffn_ln_b, c.layer_norm_eps);
   }
   return x;

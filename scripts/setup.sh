@@ -10,6 +10,7 @@ packages=(
   libtorch-dev libopenblas0-openmp      # libtorch; OpenBLAS, or libtorch falls back to the reference BLAS (~50x slower)
   libsqlite3-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev libutf8proc-dev libssl-dev
   libsentencepiece-dev                  # XLM-R's tokenizer
+  libdnnl-dev                           # oneDNN GEMMs for the encoder (OpenBLAS 0.3.21 misreads new CPUs)
   libgtest-dev libbenchmark-dev
   chromium                              # headless browser for the HTML leaderboard test (ctest -L browser)
 )

@@ -1,0 +1,21 @@
+#pragma once
+// Scaled dot-product self-attention over BERT's fused QKV projection:
+// softmax(Q K^T / sqrt(d) + mask) V, per head, with the heads merged back.
+//
+// CPU, fp32 / bf16, with oneDNN: both products are oneDNN matmuls that read
+// Q, K and V in place from the [b, t, 3, heads, d] projection (strided, no
+// permute copies), add the scale and mask inside the first GEMM and write the
+// context straight into [b, t, heads * d]. The scores stay fp32 for the
+// softmax (bf16 models round the probabilities to bf16 for the second
+// product, as PyTorch does). Elsewhere (CUDA, fp16, no oneDNN) it is
+// at::scaled_dot_product_attention on libtorch 2.x, matmul + softmax on 1.x.
+#include <ATen/core/Tensor.h>
+
+namespace embeval {
+
+// qkv: [b, t, 3 * heads * head_dim] contiguous (query, key, value blocks);
+// additive_mask: [b, 1, 1, t] in qkv's dtype (0 on tokens, a large negative
+// value on padding). Returns the context [b, t, heads * head_dim].
+at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads);
+
+}  // namespace embeval

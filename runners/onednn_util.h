@@ -1,0 +1,42 @@
+#pragma once
+// What the oneDNN kernels (packed_linear, attention) share; include only
+// under EMBEVAL_HAVE_DNNL.
+#include <string>
+
+#include <c10/core/ScalarType.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace embeval::onednn {
+
+// One CPU engine for the process (oneDNN threads follow OpenMP, i.e. at::set_num_threads).
+dnnl::engine& cpu_engine();
+
+// fp32 and bf16 are the types the encoder hands to oneDNN.
+inline dnnl::memory::data_type type_of(c10::ScalarType t) {
+  return t == c10::kBFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+// oneDNN's reference kernels are correct but far slower than BLAS; callers
+// keep ATen rather than run one.
+inline bool is_reference_kernel(const char* impl_info) { return std::string(impl_info).find("ref") != std::string::npos; }
+
+// Post-op helpers that read the same on oneDNN 2.x and 3.x.
+inline void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha, float beta) {
+#if DNNL_VERSION_MAJOR >= 3
+  ops.append_eltwise(alg, alpha, beta);
+#else
+  ops.append_eltwise(1.f, alg, alpha, beta);
+#endif
+}
+
+inline dnnl::matmul::primitive_desc matmul_pd(const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
+                                              const dnnl::memory::desc& bias, const dnnl::memory::desc& dst,
+                                              const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return dnnl::matmul::primitive_desc(cpu_engine(), src, weights, bias, dst, attr);
+#else
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, bias, dst), attr, cpu_engine());
+#endif
+}
+
+}  // namespace embeval::onednn

@@ -1,0 +1,135 @@
+#include "runners/packed_linear.h"
+
+#include <ATen/ATen.h>
+
+#include "harness/error.h"
+
+#ifdef EMBEVAL_HAVE_DNNL
+#include "runners/onednn_util.h"
+#endif
+
+namespace embeval {
+
+#ifdef EMBEVAL_HAVE_DNNL
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+using onednn::cpu_engine;
+#endif
+
+struct PackedLinear::Impl {
+  at::Tensor weight, bias;  // as given: the at::linear path, and shapes
+  LinearActivation activation = LinearActivation::none;
+#ifdef EMBEVAL_HAVE_DNNL
+  bool packed = false;
+  dnnl::matmul matmul;
+  memory packed_weight;
+  at::Tensor packed_storage, bias_f32;
+  std::string kernel;
+#endif
+};
+
+PackedLinear::PackedLinear() = default;
+PackedLinear::~PackedLinear() = default;
+PackedLinear::PackedLinear(PackedLinear&&) noexcept = default;
+PackedLinear& PackedLinear::operator=(PackedLinear&&) noexcept = default;
+
+bool PackedLinear::have_onednn() {
+#ifdef EMBEVAL_HAVE_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
+
+PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, LinearActivation activation)
+    : impl_(std::make_unique<Impl>()) {
+  if (weight.dim() != 2) fail("PackedLinear: weight must be 2-D, got {} dimensions", weight.dim());
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != weight.size(0)))
+    fail("PackedLinear: bias of {} values for {} outputs", bias.numel(), weight.size(0));
+  Impl& m = *impl_;
+  m.weight = weight.contiguous();
+  m.bias = bias.defined() ? bias.contiguous() : bias;
+  m.activation = activation;
+#ifdef EMBEVAL_HAVE_DNNL
+  const at::ScalarType type = weight.scalar_type();
+  if (!weight.device().is_cpu() || (type != at::kFloat && type != at::kBFloat16)) return;
+  const memory::dim n_out = weight.size(0), n_in = weight.size(1);
+  try {
+    // M (rows of x) is a runtime dimension: one primitive serves every batch
+    // shape, and the weights are packed for it once.
+    const memory::desc src_md({DNNL_RUNTIME_DIM_VAL, n_in}, onednn::type_of(type), tag::ab);
+    const memory::desc weight_any({n_in, n_out}, onednn::type_of(type), tag::any);
+    const memory::desc bias_md({1, n_out}, dt::f32, tag::ab);
+    const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, n_out}, onednn::type_of(type), tag::ab);
+    dnnl::post_ops ops;
+    const dnnl::algorithm alg = activation == LinearActivation::gelu_erf    ? dnnl::algorithm::eltwise_gelu_erf
+                                : activation == LinearActivation::gelu_tanh ? dnnl::algorithm::eltwise_gelu_tanh
+                                                                            : dnnl::algorithm::eltwise_relu;
+    if (activation != LinearActivation::none) onednn::append_eltwise(ops, alg, 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    const dnnl::matmul::primitive_desc pd = onednn::matmul_pd(src_md, weight_any, bias_md, dst_md, attr);
+    m.kernel = pd.impl_info_str();
+    if (onednn::is_reference_kernel(pd.impl_info_str())) return;  // e.g. bf16 without AVX-512
+
+    // W is [out, in] row-major: the [in, out] matrix oneDNN multiplies by, with "ba" strides.
+    memory plain(memory::desc({n_in, n_out}, onednn::type_of(type), tag::ba), cpu_engine(), m.weight.data_ptr());
+    m.packed_storage = at::empty({static_cast<int64_t>(pd.weights_desc().get_size())}, at::kByte);
+    m.packed_weight = memory(pd.weights_desc(), cpu_engine(), m.packed_storage.data_ptr());
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(plain, m.packed_weight).execute(stream, plain, m.packed_weight);
+    stream.wait();
+    m.bias_f32 = m.bias.defined() ? m.bias.to(at::kFloat).contiguous() : at::zeros({n_out}, at::kFloat);
+    m.matmul = dnnl::matmul(pd);
+    m.packed = true;
+    m.weight = at::Tensor();  // the packed copy is all the CPU path needs
+  } catch (const dnnl::error&) {
+    // No oneDNN kernel for this shape / type on this CPU: at::linear it is.
+  }
+#endif
+}
+
+at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
+  const Impl& m = *impl_;
+#ifdef EMBEVAL_HAVE_DNNL
+  if (m.packed) {
+    const int64_t n_in = m.packed_weight.get_desc().dims()[0], n_out = m.bias_f32.size(0);
+    if (x.size(-1) != n_in) fail("PackedLinear: input has {} features, the layer takes {}", x.size(-1), n_in);
+    at::Tensor src = x.contiguous();
+    const int64_t rows = src.numel() / n_in;
+    std::vector<int64_t> out_shape = x.sizes().vec();
+    out_shape.back() = n_out;
+    at::Tensor dst = at::empty(out_shape, src.options());
+    if (rows == 0) return dst;
+    const dt type = onednn::type_of(src.scalar_type());
+    memory src_m(memory::desc({rows, n_in}, type, tag::ab), cpu_engine(), src.data_ptr());
+    memory dst_m(memory::desc({rows, n_out}, type, tag::ab), cpu_engine(), dst.data_ptr());
+    memory bias_m(memory::desc({1, n_out}, dt::f32, tag::ab), cpu_engine(), m.bias_f32.data_ptr());
+    dnnl::stream stream(cpu_engine());
+    m.matmul.execute(stream, {{DNNL_ARG_SRC, src_m},
+                              {DNNL_ARG_WEIGHTS, m.packed_weight},
+                              {DNNL_ARG_BIAS, bias_m},
+                              {DNNL_ARG_DST, dst_m}});
+    stream.wait();
+    return dst;
+  }
+#endif
+  at::Tensor y = at::linear(x, m.weight, m.bias);
+  switch (m.activation) {
+    case LinearActivation::none: break;
+    case LinearActivation::gelu_erf: y = at::gelu(y); break;
+    case LinearActivation::gelu_tanh: y = at::gelu(y, "tanh"); break;
+    case LinearActivation::relu: y.relu_(); break;
+  }
+  return y;
+}
+
+std::string PackedLinear::implementation() const {
+#ifdef EMBEVAL_HAVE_DNNL
+  if (impl_ && impl_->packed) return "onednn:" + impl_->kernel;
+#endif
+  return "aten";
+}
+
+}  // namespace embeval

@@ -1,0 +1,52 @@
+#pragma once
+// y = act(x W^T + b) for the encoder's Linear layers, with W packed once at
+// load time for oneDNN's matmul (CPU, fp32 or bf16; the bias is added and
+// the activation applied inside the GEMM, in fp32, before rounding).
+//
+// Why not at::linear: on the CPU it calls whatever BLAS libblas.so.3 is, and
+// OpenBLAS 0.3.21 (Debian 12) does not know newer CPUs: on an Emerald Rapids
+// Xeon it falls back to its generic "Prescott" kernel, ~30 GFLOP/s per core
+// against ~150 for oneDNN's AVX-512 GEMM on the same core. oneDNN (libdnnl,
+// which Debian's libtorch itself links) picks its kernel from the CPU's
+// instruction sets, not its model number.
+//
+// Built without oneDNN (EMBEVAL_HAVE_DNNL unset: e.g. against a CUDA
+// libtorch that bundles its own copy), and for tensors on a GPU, the same
+// class runs at::linear plus the activation, so callers never branch.
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
+
+namespace embeval {
+
+enum class LinearActivation { none, gelu_erf, gelu_tanh, relu };
+
+class PackedLinear {
+ public:
+  PackedLinear();
+  // weight [out, in] and bias [out] (or undefined), already on their device
+  // in `dtype`. On the CPU with oneDNN, fp32 and bf16 are packed; other
+  // dtypes (fp16) keep at::linear.
+  PackedLinear(const at::Tensor& weight, const at::Tensor& bias, LinearActivation activation);
+  ~PackedLinear();
+  PackedLinear(PackedLinear&&) noexcept;
+  PackedLinear& operator=(PackedLinear&&) noexcept;
+
+  // x: [..., in], contiguous or not, in the weight's dtype and device;
+  // returns a new contiguous [..., out].
+  at::Tensor operator()(const at::Tensor& x) const;
+
+  // Which path runs: "onednn:<kernel name>" or "aten".
+  std::string implementation() const;
+
+  // Whether this build links oneDNN at all.
+  static bool have_onednn();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embeval

@@ -1,0 +1,150 @@
+// The encoder's CPU kernels (runners/packed_linear.h, runners/attention.h)
+// against float64 references computed here with plain loops from the
+// definitions: y = act(x W^T + b) with GELU(x) = x/2 (1 + erf(x/sqrt 2)) or
+// its tanh form; attention = softmax(q k^T / sqrt(d) + mask) v per head.
+// Tolerances: fp32 1e-4 absolute on O(1) outputs (K <= 96 terms, float
+// rounding ~1e-6 each); bf16 3e-2 (inputs rounded to 8 significant bits).
+#include <cmath>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "runners/attention.h"
+#include "runners/packed_linear.h"
+
+using namespace embeval;
+
+namespace {
+
+double act(double v, LinearActivation a) {
+  switch (a) {
+    case LinearActivation::none: return v;
+    case LinearActivation::relu: return v > 0 ? v : 0;
+    case LinearActivation::gelu_erf: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case LinearActivation::gelu_tanh:
+      return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+  }
+  return v;
+}
+
+// x [rows, in], w [out, in], b [out] (float64, CPU) -> [rows, out].
+std::vector<double> linear_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, LinearActivation a) {
+  const int64_t rows = x.size(0), in = x.size(1), out = w.size(0);
+  auto X = x.accessor<double, 2>();
+  auto W = w.accessor<double, 2>();
+  std::vector<double> y(rows * out);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double s = b.defined() ? b[o].item<double>() : 0.0;
+      for (int64_t i = 0; i < in; ++i) s += X[r][i] * W[o][i];
+      y[r * out + o] = act(s, a);
+    }
+  return y;
+}
+
+double max_diff(const at::Tensor& got, const std::vector<double>& want) {
+  at::Tensor g = got.to(at::kDouble).contiguous().view({-1});
+  EXPECT_EQ(g.numel(), static_cast<int64_t>(want.size()));
+  double worst = 0;
+  auto G = g.accessor<double, 1>();
+  for (int64_t i = 0; i < g.numel(); ++i) worst = std::max(worst, std::abs(G[i] - want[i]));
+  return worst;
+}
+
+}  // namespace
+
+TEST(PackedLinear, MatchesFloat64ReferenceForEveryActivationAndRowCount) {
+  at::manual_seed(3);
+  const int64_t in = 96, out = 40;
+  // Rounded to the kernel dtype first so both sides multiply the same numbers.
+  for (at::ScalarType type : {at::kFloat, at::kBFloat16}) {
+    at::Tensor w = (at::randn({out, in}, at::kDouble) / std::sqrt(double(in))).to(type);
+    at::Tensor b = at::randn({out}, at::kDouble).to(type);
+    const double tol = type == at::kFloat ? 1e-4 : 3e-2;
+    for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::gelu_tanh,
+                               LinearActivation::relu}) {
+      PackedLinear layer(w, b, a);
+      if (PackedLinear::have_onednn()) EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
+      for (int64_t rows : {1, 7, 64, 203}) {
+        at::Tensor x = at::randn({rows, in}, at::kDouble).to(type);
+        at::Tensor y = layer(x);
+        ASSERT_EQ(y.scalar_type(), type);
+        ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+        EXPECT_LT(max_diff(y, linear_reference(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), a)), tol)
+            << "dtype " << at::toString(type) << " activation " << static_cast<int>(a) << " rows " << rows;
+      }
+    }
+  }
+}
+
+TEST(PackedLinear, KeepsLeadingDimensionsAndTakesStridedInput) {
+  at::manual_seed(4);
+  at::Tensor w = at::randn({12, 8}), b = at::randn({12});
+  PackedLinear layer(w, b, LinearActivation::none);
+  at::Tensor x = at::randn({3, 5, 16}).narrow(2, 4, 8);  // not contiguous
+  ASSERT_FALSE(x.is_contiguous());
+  at::Tensor y = layer(x);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{3, 5, 12}));
+  std::vector<double> want = linear_reference(x.reshape({15, 8}).to(at::kDouble), w.to(at::kDouble),
+                                              b.to(at::kDouble), LinearActivation::none);
+  EXPECT_LT(max_diff(y, want), 1e-5);
+  EXPECT_EQ(layer(at::empty({0, 8})).sizes(), (std::vector<int64_t>{0, 12}));
+}
+
+TEST(PackedLinear, WithoutBiasAndWrongWidthIsAnError) {
+  at::Tensor w = at::randn({4, 6});
+  PackedLinear layer(w, at::Tensor(), LinearActivation::none);
+  at::Tensor x = at::randn({2, 6});
+  EXPECT_LT(max_diff(layer(x), linear_reference(x.to(at::kDouble), w.to(at::kDouble), at::Tensor(),
+                                                LinearActivation::none)),
+            1e-5);
+  EXPECT_ANY_THROW(layer(at::randn({2, 5})));
+}
+
+namespace {
+
+// qkv [b, t, 3h] float64, mask [b, t] of 0/1 -> context [b, t, h] by loops.
+std::vector<double> attention_reference(const at::Tensor& qkv, const at::Tensor& keep, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3, d = h / heads;
+  auto Q = qkv.accessor<double, 3>();
+  auto M = keep.accessor<int64_t, 2>();
+  std::vector<double> ctx(b * t * h, 0.0);
+  for (int64_t n = 0; n < b; ++n)
+    for (int64_t hh = 0; hh < heads; ++hh)
+      for (int64_t i = 0; i < t; ++i) {
+        std::vector<double> s(t);
+        double top = -INFINITY;
+        for (int64_t j = 0; j < t; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < d; ++e) dot += Q[n][i][hh * d + e] * Q[n][j][h + hh * d + e];
+          s[j] = M[n][j] ? dot / std::sqrt(double(d)) : -INFINITY;
+          top = std::max(top, s[j]);
+        }
+        double z = 0;
+        for (double& v : s) z += (v = std::exp(v - top));
+        for (int64_t j = 0; j < t; ++j)
+          for (int64_t e = 0; e < d; ++e) ctx[(n * t + i) * h + hh * d + e] += s[j] / z * Q[n][j][2 * h + hh * d + e];
+      }
+  return ctx;
+}
+
+}  // namespace
+
+TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
+  at::manual_seed(5);
+  const int64_t b = 3, t = 7, heads = 2, d = 4, h = heads * d;
+  at::Tensor keep = at::ones({b, t}, at::kLong);
+  keep[1].narrow(0, 5, 2).zero_();  // row 1 has 5 tokens, row 2 has 1
+  keep[2].narrow(0, 1, 6).zero_();
+  for (at::ScalarType type : {at::kFloat, at::kBFloat16}) {
+    at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(type);
+    const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
+    at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
+    at::Tensor ctx = fused_qkv_attention(qkv, mask, heads);
+    ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
+    ASSERT_EQ(ctx.scalar_type(), type);
+    EXPECT_LT(max_diff(ctx, attention_reference(qkv.to(at::kDouble), keep, heads)), type == at::kFloat ? 1e-5 : 3e-2)
+        << at::toString(type);
+  }
+}
