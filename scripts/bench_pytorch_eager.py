@@ -84,10 +84,12 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--dtypes", default="fp32")
     ap.add_argument("--min-time", type=float, default=2.0)
+    ap.add_argument("--format", choices=["md", "tsv"], default="md")
     a = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.__config__.parallel_info().splitlines()[0]}")
-    print("| model | dtype | seq | threads | ms/batch | sentences/s | tokens/s | GFLOP/s |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    if a.format == "md":
+        print(f"torch {torch.__version__}, {torch.__config__.parallel_info().splitlines()[0]}")
+        print("| model | dtype | seq | threads | ms/batch | sentences/s | tokens/s | GFLOP/s |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in a.shapes.split(","):
         hidden, layers, heads, ffn = SHAPES[name]
         for dt in a.dtypes.split(","):
@@ -108,8 +110,11 @@ def main():
                                 break
                     per = el / n
                     flops = BATCH * seq * layers * (8 * hidden * hidden + 4 * hidden * ffn + 4 * seq * hidden)
-                    print(f"| {name} | {dt} | {seq} | {th} | {per * 1e3:.1f} | {BATCH / per:.2f} | {BATCH * seq / per:.0f} | "
-                          f"{flops / per / 1e9:.1f} |", flush=True)
+                    if a.format == "tsv":
+                        print(f"{name}\t{dt}\t{seq}\t{th}\t{BATCH / per:.3f}\t{flops / per / 1e9:.2f}", flush=True)
+                    else:
+                        print(f"| {name} | {dt} | {seq} | {th} | {per * 1e3:.1f} | {BATCH / per:.2f} | "
+                              f"{BATCH * seq / per:.0f} | {flops / per / 1e9:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
