@@ -17,5 +17,9 @@ bool reset_peak_rss();
 // BLAS library libtorch resolves through libblas.so.3 (reference BLAS is ~50x
 // slower than OpenBLAS); read from the process's mapped libraries.
 std::string blas_library();
+// The kernel family OpenBLAS chose at load ("SkylakeX", "Haswell", "Prescott"), "" without OpenBLAS.
+std::string openblas_core();
+// Non-empty when OpenBLAS fell back to a generic kernel on a CPU with AVX2: what to do about it.
+std::string blas_warning();
 
 }  // namespace embeval

@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "harness/system_info.h"
 #include "runners/attention.h"
 #include "runners/packed_linear.h"
 
@@ -147,4 +148,19 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
     EXPECT_LT(max_diff(ctx, attention_reference(qkv.to(at::kDouble), keep, heads)), type == at::kFloat ? 1e-5 : 3e-2)
         << at::toString(type);
   }
+}
+
+// The BLAS libtorch loaded (OpenBLAS here) is named with the kernel family it
+// chose, and the generic-kernel warning fires exactly for the generic families.
+TEST(SystemInfo, NamesOpenBlasCoreAndWarnsOnlyForGenericKernels) {
+  at::mm(at::ones({2, 2}), at::ones({2, 2}));  // libtorch has loaded its BLAS by now
+  const std::string libs = blas_library(), core = openblas_core();
+  if (libs.find("openblas") == std::string::npos) GTEST_SKIP() << "no OpenBLAS loaded: " << libs;
+  ASSERT_FALSE(core.empty());
+  EXPECT_NE(libs.find("(OpenBLAS core " + core + ")"), std::string::npos) << libs;
+  const bool generic = core == "Prescott" || core == "Core2" || core == "Nehalem" || core == "Atom" ||
+                       core == "Penryn" || core == "Dunnington" || core == "Katmai" || core == "Coppermine" ||
+                       core == "Northwood" || core == "Banias";
+  if (!generic) EXPECT_EQ(blas_warning(), "");
+  if (generic && !blas_warning().empty()) EXPECT_NE(blas_warning().find("OPENBLAS_CORETYPE="), std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include "harness/cli/cli_common.h"
 #include "harness/cli/commands.h"
 #include "harness/run_loop.h"
+#include "harness/system_info.h"
 #include "runners/encoder_factory.h"
 
 namespace po = boost::program_options;
@@ -48,6 +49,8 @@ int command_run(int argc, char** argv) {
   options.force = vm.count("force") > 0;
   options.latency_samples = latency_samples;
   if (!vm.count("quiet")) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  // Printed even with --quiet: it changes what the timings mean.
+  if (const std::string w = blas_warning(); !w.empty()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (options.log)
     options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),
                             tasks.size(), db));
