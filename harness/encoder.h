@@ -48,6 +48,11 @@ class Encoder {
   // The prompt encode() applies with these options (after the backend's own
   // prompts and overrides), recorded with each result; "" when none.
   virtual std::string prompt_used(const EncodeOptions& options) const { return options.prompt; }
+  // Accelerator memory: the most bytes the backend's allocator had handed
+  // out at once (CUDA's max_memory_allocated) since the last reset; -1 for
+  // backends that run on the CPU (their peak is the process RSS).
+  virtual int64_t peak_device_bytes() const { return -1; }
+  virtual void reset_peak_device_bytes() {}
 
   int64_t dim() const { return info().dim; }
   const std::string& spec() const { return info().spec; }

@@ -127,6 +127,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
         continue;
       }
       reset_peak_rss();
+      encoder.reset_peak_device_bytes();
       Stopwatch clock;
       EvalContext ctx(encoder, spec);
       nlohmann::ordered_json scores = tasks[i].type->evaluate(spec, ctx);
@@ -153,6 +154,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.timing.encoded_tokens = st.tokens;
       rec.timing.evaluate_seconds = std::max(0.0, rec.evaluation_seconds - st.seconds);
       rec.timing.peak_rss_bytes = peak_rss_bytes();
+      rec.timing.peak_device_bytes = encoder.peak_device_bytes();
       if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
       bool written = store.record_result(rec, options.force);
 

@@ -16,6 +16,7 @@
 #include "harness/error.h"
 #include "runners/bert_model.h"
 #include "runners/checkpoint_weights.h"
+#include "runners/cuda_memory.h"
 
 namespace embeval {
 namespace fs = std::filesystem;
@@ -173,6 +174,14 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
 }
 
 BertEncoder::~BertEncoder() = default;
+
+int64_t BertEncoder::peak_device_bytes() const {
+  return impl_->device.is_cuda() ? cuda_peak_allocated_bytes(impl_->device.index()) : -1;
+}
+
+void BertEncoder::reset_peak_device_bytes() {
+  if (impl_->device.is_cuda()) cuda_reset_peak_allocated_bytes(impl_->device.index());
+}
 
 std::string BertEncoder::prompt_used(const EncodeOptions& options) const {
   const auto& override = options.role == ROLE_QUERY ? options_.query_prompt : options_.passage_prompt;

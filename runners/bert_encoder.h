@@ -37,6 +37,8 @@ class BertEncoder : public Encoder {
   const EncoderInfo& info() const override { return info_; }
   int64_t last_token_count() const override { return last_tokens_; }
   std::string prompt_used(const EncodeOptions& options) const override;
+  int64_t peak_device_bytes() const override;
+  void reset_peak_device_bytes() override;
 
   // The ids the model sees for a text in a role: prompt prepended, then the
   // tokenizer strips (and lower-cases if configured), adds specials and
