@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -17,6 +19,7 @@
 #include "runners/bert_model.h"
 #include "runners/checkpoint_weights.h"
 #include "runners/cuda_memory.h"
+#include "runners/torchscript_model.h"
 
 namespace embeval {
 namespace fs = std::filesystem;
@@ -48,7 +51,11 @@ std::string canonical_device(const std::string& device) {
 
 struct BertEncoder::Impl {
   std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<BertModel> model;
+  std::unique_ptr<BertModel> model;            // hf:DIR
+  std::unique_ptr<TorchScriptModel> script;    // torchscript:FILE
+  bool sentence_output = false;                // the module returns pooled vectors: no pooling / Dense here
+  std::optional<BertConfig> config;            // config.json (optional for TorchScript)
+  int64_t vocab_size = 0;                      // 0: unknown (a TorchScript module without config.json)
   c10::Device device = c10::Device(c10::kCPU);
   struct Dense {
     at::Tensor weight, bias;  // float32 on the device
@@ -60,15 +67,20 @@ struct BertEncoder::Impl {
   int64_t hidden_size = 0;
 };
 
-BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, std::unique_ptr<Tokenizer> tokenizer)
+BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, std::unique_ptr<Tokenizer> tokenizer,
+                         const fs::path& torchscript_in)
     : impl_(std::make_unique<Impl>()), options_(options) {
   Impl& m = *impl_;
-  const fs::path dir = fs::weakly_canonical(dir_in);
+  const bool scripted = !torchscript_in.empty();
+  const fs::path torchscript = scripted ? fs::weakly_canonical(torchscript_in) : fs::path();
+  const fs::path dir = fs::weakly_canonical(scripted ? torchscript.parent_path() : dir_in);
+  if (scripted && !fs::is_regular_file(torchscript)) fail("{}: no such TorchScript file", torchscript.string());
   pipeline_ = read_st_pipeline(dir);
   const fs::path tdir = pipeline_.transformer_dir;
   const fs::path config_file = tdir / "config.json";
-  if (!fs::exists(config_file)) fail("{}: missing; a Hugging Face checkpoint folder has config.json", config_file.string());
-  BertConfig config = read_bert_config(config_file);
+  if (!scripted && !fs::exists(config_file))
+    fail("{}: missing; a Hugging Face checkpoint folder has config.json", config_file.string());
+  if (fs::exists(config_file)) m.config = read_bert_config(config_file);
 
   const std::string dtype = canonical_dtype(options.dtype.empty() ? "fp32" : options.dtype);
   const std::string device = canonical_device(options.device.empty() ? "cpu" : options.device);
@@ -90,7 +102,9 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
 
   // Length: sentence-transformers uses max_seq_length, else the smaller of
   // the tokenizer's model_max_length and the position table.
-  const int64_t positions = config.max_input_length();
+  // A TorchScript module without config.json: 512 unless told (the module
+  // itself reports inputs longer than its position table).
+  const int64_t positions = m.config ? m.config->max_input_length() : 512;
   int64_t model_len = pipeline_.max_seq_length > 0 ? pipeline_.max_seq_length
                       : pipeline_.tokenizer_max_length > 0 ? std::min(pipeline_.tokenizer_max_length, positions)
                                                            : positions;
@@ -106,21 +120,44 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   // tokenizers list added tokens a checkpoint never produces.
   m.tokenizer = tokenizer ? std::move(tokenizer) : load_tokenizer(tdir);
 
-  StateDict weights = load_state_dict(tdir);
-  m.weights_format = weights.format;
   const at::ScalarType st = scalar_type_of(dtype);
-  m.model = std::make_unique<BertModel>(config, weights, st, m.device,
-                                        weights.files.empty() ? tdir.string() : weights.files.front().string());
-  m.hidden_size = config.hidden_size;
-  int64_t n_params = m.model->n_parameters();
+  int64_t n_params = 0;
+  int64_t dim = 0;
+  std::vector<fs::path> fingerprint_files;
+  if (scripted) {
+    m.script = std::make_unique<TorchScriptModel>(torchscript, m.device, st);
+    m.weights_format = "TorchScript";
+    n_params = m.script->n_parameters();
+    fingerprint_files.push_back(torchscript);
+    // What the module returns decides what runs after it: one probe with the
+    // shortest input ([CLS] [SEP] or its equivalent).
+    std::vector<int32_t> probe_ids = m.tokenizer->encode("", max_length_);
+    at::Tensor probe_in = at::tensor(std::vector<int64_t>(probe_ids.begin(), probe_ids.end()), at::kLong).unsqueeze(0);
+    at::Tensor probe = m.script->forward(probe_in.to(m.device), at::ones_like(probe_in).to(m.device));
+    m.sentence_output = probe.dim() == 2;
+    m.hidden_size = probe.size(-1);
+    if (m.sentence_output)
+      pipeline_.notes.push_back("the TorchScript module returns sentence vectors: the folder's Pooling / Dense / "
+                                "Normalize modules are not applied");
+  } else {
+    StateDict weights = load_state_dict(tdir);
+    m.weights_format = weights.format;
+    m.model = std::make_unique<BertModel>(*m.config, weights, st, m.device,
+                                          weights.files.empty() ? tdir.string() : weights.files.front().string());
+    m.hidden_size = m.config->hidden_size;
+    n_params = m.model->n_parameters();
+    fingerprint_files = checkpoint_weight_files(tdir);
+  }
+  if (m.config) m.vocab_size = m.config->vocab_size;
 
   // Pooling dimension, then each Dense step, must chain.
-  if (pipeline_.pooling.word_embedding_dimension != 0 && pipeline_.pooling.word_embedding_dimension != config.hidden_size)
-    fail("{}: word_embedding_dimension {} differs from hidden_size {} in config.json",
-         (dir / "1_Pooling" / "config.json").string(), pipeline_.pooling.word_embedding_dimension, config.hidden_size);
-  int64_t dim = pipeline_.pooled_dim(config.hidden_size);
-  std::vector<fs::path> fingerprint_files = checkpoint_weight_files(tdir);
+  if (!m.sentence_output && pipeline_.pooling.word_embedding_dimension != 0 &&
+      pipeline_.pooling.word_embedding_dimension != m.hidden_size)
+    fail("{}: word_embedding_dimension {} differs from the model's hidden size {}",
+         (dir / "1_Pooling" / "config.json").string(), pipeline_.pooling.word_embedding_dimension, m.hidden_size);
+  dim = m.sentence_output ? m.hidden_size : pipeline_.pooled_dim(m.hidden_size);
   for (const PostStep& s : pipeline_.post) {
+    if (m.sentence_output) break;
     if (s.kind != PostStep::POST_DENSE) continue;
     const std::string cfg = (s.dir / "config.json").string();
     if (s.in_features != dim) fail("{}: in_features {}; the previous module outputs {}", cfg, s.in_features, dim);
@@ -161,7 +198,8 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   if (options_.query_prompt) h.update("query_prompt=" + *options_.query_prompt + '\0');
   if (options_.passage_prompt) h.update("passage_prompt=" + *options_.passage_prompt + '\0');
 
-  info_.spec = fmt::format("hf:{},{}", dir.string(), dtype);
+  info_.spec = scripted ? fmt::format("torchscript:{},{}", torchscript.string(), dtype)
+                        : fmt::format("hf:{},{}", dir.string(), dtype);
   if (options.max_length > 0 && options.max_length != model_len) info_.spec += fmt::format(",maxlen={}", max_length_);
   info_.name = dir.filename().string();
   info_.fingerprint = "sha256:" + h.hex_digest();
@@ -214,7 +252,7 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
   at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) ids[static_cast<size_t>(i)] = token_ids(texts[static_cast<size_t>(i)], options);
   });
-  const int64_t vocab = m.model->config().vocab_size;
+  const int64_t vocab = m.vocab_size > 0 ? m.vocab_size : std::numeric_limits<int32_t>::max();
   for (size_t i = 0; i < texts.size(); ++i) {
     if (ids[i].empty()) fail("tokenizer returned no ids for text \"{}\"", data::utf8_preview(texts[i], 60));
     for (int32_t id : ids[i])
@@ -235,6 +273,17 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
   std::vector<int64_t> order(texts.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
+
+  // Rows of a batch's [b, dim] output back to their input positions.
+  auto scatter_rows = [&](at::Tensor emb, int64_t start, int64_t b) {
+    emb = emb.to(at::kCPU).contiguous();
+    if (emb.size(0) != b || emb.size(1) != info_.dim)
+      fail("{}: a batch of {} texts gave vectors of shape [{}, {}]; expected [{}, {}]", info_.spec, b, emb.size(0),
+           emb.size(1), b, info_.dim);
+    const float* ep = emb.data_ptr<float>();
+    for (int64_t r = 0; r < b; ++r)
+      std::memcpy(out.row(order[start + r]), ep + r * info_.dim, static_cast<size_t>(info_.dim) * sizeof(float));
+  };
 
   c10::InferenceMode guard;
   const bool cuda = m.device.is_cuda();
@@ -259,7 +308,13 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
       input = input.to(m.device, /*non_blocking=*/true);
       mask = mask.to(m.device, /*non_blocking=*/true);
     }
-    at::Tensor tokens = m.model->forward(input, mask).to(at::kFloat);  // [b, t, h]
+    at::Tensor tokens = (m.model ? m.model->forward(input, mask) : m.script->forward(input, mask)).to(at::kFloat);
+    if (m.sentence_output) {  // [b, dim], final
+      scatter_rows(tokens, start, b);
+      start = end;
+      continue;
+    }
+    // [b, t, h] token states from here on.
 
     // Pooling (sentence-transformers' Pooling.forward), in float32.
     at::Tensor pool_mask = mask;
@@ -318,11 +373,7 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
         case DENSE_ACTIVATION_SIGMOID: emb = at::sigmoid(emb); break;
       }
     }
-    emb = emb.to(at::kCPU).contiguous();
-    EMBEVAL_ASSERT(emb.size(0) == b && emb.size(1) == info_.dim);
-    const float* ep = emb.data_ptr<float>();
-    for (int64_t r = 0; r < b; ++r)
-      std::memcpy(out.row(order[start + r]), ep + r * info_.dim, static_cast<size_t>(info_.dim) * sizeof(float));
+    scatter_rows(emb, start, b);
     start = end;
   }
   return out;
@@ -330,16 +381,25 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
 
 nlohmann::ordered_json BertEncoder::describe() const {
   const Impl& m = *impl_;
-  const BertConfig& c = m.model->config();
   nlohmann::ordered_json j;
   j["path"] = pipeline_.dir.string();
   j["spec"] = info_.spec;
-  j["architecture"] = fmt::format("{} ({} layers, hidden {}, {} heads, FFN {}, {})", c.model_type, c.num_hidden_layers,
-                                  c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act_name);
-  j["parameters"] = info_.n_parameters;
-  j["weights"] = fmt::format("{} ({}stored {})", m.weights_format,
-                             m.model->weight_prefix().empty() ? "" : "prefix " + m.model->weight_prefix() + ", ",
-                             c.torch_dtype.empty() ? "dtype unknown" : c.torch_dtype);
+  if (m.script) {
+    j["architecture"] = fmt::format("TorchScript module {} (returns {}){}", m.script->file().filename().string(),
+                                    m.sentence_output ? "sentence vectors" : "token states",
+                                    m.config ? ", config.json model_type " + m.config->model_type : "");
+    j["parameters"] = info_.n_parameters;
+    j["weights"] = m.script->file().string();
+  } else {
+    const BertConfig& c = *m.config;
+    j["architecture"] = fmt::format("{} ({} layers, hidden {}, {} heads, FFN {}, {})", c.model_type,
+                                    c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size,
+                                    c.hidden_act_name);
+    j["parameters"] = info_.n_parameters;
+    j["weights"] = fmt::format("{} ({}stored {})", m.weights_format,
+                               m.model->weight_prefix().empty() ? "" : "prefix " + m.model->weight_prefix() + ", ",
+                               c.torch_dtype.empty() ? "dtype unknown" : c.torch_dtype);
+  }
   j["tokenizer"] = m.tokenizer->describe();
   j["max_length"] = max_length_;
   j["do_lower_case"] = pipeline_.do_lower_case;

@@ -1,6 +1,7 @@
 #pragma once
 // hf:DIR — a Hugging Face / sentence-transformers checkpoint folder (BERT
-// or XLM-R family) run natively on libtorch, encoding exactly as
+// or XLM-R family) run natively on libtorch — or torchscript:FILE, a traced
+// module in place of the native stack — encoding exactly as
 // sentence-transformers' SentenceTransformer.encode would: prompt prepended,
 // text stripped (and lower-cased when sentence_bert_config.json says so),
 // tokenized and truncated to max_seq_length, the encoder stack, then the
@@ -28,9 +29,12 @@ namespace embeval {
 
 class BertEncoder : public Encoder {
  public:
-  // `tokenizer` null: the folder's own (load_tokenizer). Errors name the file.
+  // `tokenizer` null: the folder's own (load_tokenizer). With `torchscript`
+  // set, that module replaces the folder's weights (torchscript:FILE; the
+  // folder is FILE's and needs only the tokenizer files; config.json and the
+  // sentence-transformers files are used when present). Errors name the file.
   BertEncoder(const std::filesystem::path& dir, const RunnerOptions& options,
-              std::unique_ptr<Tokenizer> tokenizer = nullptr);
+              std::unique_ptr<Tokenizer> tokenizer = nullptr, const std::filesystem::path& torchscript = {});
   ~BertEncoder() override;
 
   Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) override;

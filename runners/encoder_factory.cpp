@@ -92,6 +92,30 @@ std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& ar
   return std::make_unique<BertEncoder>(dir, parse_runner_tokens(spec, tokens, flags));
 }
 
+// torchscript:FILE[,token]*: the tokenizer (and any sentence-transformers
+// files) come from FILE's folder.
+std::unique_ptr<Encoder> parse_torchscript(const std::string& spec, const std::string& arg, const RunnerOptions& flags) {
+  if (arg.empty())
+    fail("could not parse model spec \"{}\": torchscript needs a module file, e.g. torchscript:/models/bge/traced.pt",
+         spec);
+  std::string file = arg;
+  std::vector<std::string> tokens;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(arg, ec)) {
+    size_t comma = arg.find(',');
+    file = arg.substr(0, comma);
+    for (size_t pos = comma; pos != std::string::npos;) {
+      size_t next = arg.find(',', pos + 1);
+      tokens.push_back(arg.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1));
+      pos = next;
+    }
+  }
+  if (!std::filesystem::is_regular_file(file, ec))
+    fail("could not parse model spec \"{}\": {} is not a file; expected a TorchScript module (.pt)", spec, file);
+  return std::make_unique<BertEncoder>(std::filesystem::path(), parse_runner_tokens(spec, tokens, flags), nullptr,
+                                       file);
+}
+
 }  // namespace
 
 RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std::string>& tokens,
@@ -124,7 +148,9 @@ std::vector<std::string> encoder_spec_forms() {
   return {"precomputed:FILE (JSONL lines {\"text\", \"embedding\"})",
           "baseline:char-ngram (hashed character 1-3-gram TF-IDF, no weights)",
           "hf:DIR[,fp32|fp16|bf16][,cpu|cuda[:N]][,maxlen=N][,batch=N][,tokens=N] or just DIR (a Hugging Face / "
-          "sentence-transformers checkpoint folder, BERT or XLM-R)"};
+          "sentence-transformers checkpoint folder, BERT or XLM-R)",
+          "torchscript:FILE[,same tokens as hf] (a module traced as (input_ids, attention_mask) -> vectors or token "
+          "states; tokenizer files next to it)"};
 }
 
 std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptions& options) {
@@ -134,12 +160,13 @@ std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptio
   if (backend == "precomputed") return parse_precomputed(spec, arg);
   if (backend == "baseline") return parse_baseline(spec, arg);
   if (backend == "hf" || backend == "bert") return parse_hf(spec, arg, options);
+  if (backend == "torchscript") return parse_torchscript(spec, arg, options);
   // A bare folder (optionally followed by ",tokens").
   std::error_code ec;
   if (std::filesystem::is_directory(spec, ec) || std::filesystem::is_directory(spec.substr(0, spec.find(',')), ec))
     return parse_hf(spec, spec, options);
   fail("could not parse model spec \"{}\": unknown backend \"{}\"{}; known forms: {}", spec, backend,
-       suggestion(backend, {"precomputed", "baseline", "hf"}), fmt::join(encoder_spec_forms(), "; "));
+       suggestion(backend, {"precomputed", "baseline", "hf", "torchscript"}), fmt::join(encoder_spec_forms(), "; "));
 }
 
 }  // namespace embeval

@@ -5,6 +5,8 @@
 //   baseline:char-ngram     hashed character 1-3-gram TF-IDF, no weights
 //   hf:DIR[,TOKEN...]       a Hugging Face / sentence-transformers checkpoint
 //   DIR[,TOKEN...]          the same, for an existing folder (bert:DIR is an alias)
+//   torchscript:FILE[,TOKEN...]  a traced module (input_ids, attention_mask) -> vectors,
+//                           tokenizer and sentence-transformers files from FILE's folder
 //
 // hf tokens: fp32 | fp16 | bf16, cpu | cuda | cuda:N, maxlen=N, batch=N,
 // tokens=N (padded tokens per batch). RunnerOptions (CLI flags) fill in the
