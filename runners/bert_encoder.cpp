@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -27,6 +28,8 @@ namespace {
 
 constexpr int64_t DEFAULT_BATCH_SIZE = 32;           // sentence-transformers' encode() default
 constexpr int64_t DEFAULT_MAX_BATCH_TOKENS = 16384;  // 32 texts of 512 tokens
+constexpr int64_t CUDA_TOKENIZE_CHUNK = 8192;        // texts tokenized ahead while the GPU works
+constexpr int64_t FLUSH_ROWS = 16384;                // vectors kept on the device between copies
 
 at::ScalarType scalar_type_of(const std::string& dtype) {
   return dtype == "fp16" ? at::kHalf : dtype == "bf16" ? at::kBFloat16 : at::kFloat;
@@ -247,20 +250,24 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
   if (n == 0) return out;
 
   // Tokenize on ATen's threads (tokenizers are safe to share); the first
-  // error is rethrown as it was thrown.
-  std::vector<std::vector<int32_t>> ids(texts.size());
-  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) ids[static_cast<size_t>(i)] = token_ids(texts[static_cast<size_t>(i)], options);
-  });
+  // error is rethrown as it was thrown. Returns the ids of texts [begin, end).
   const int64_t vocab = m.vocab_size > 0 ? m.vocab_size : std::numeric_limits<int32_t>::max();
-  for (size_t i = 0; i < texts.size(); ++i) {
-    if (ids[i].empty()) fail("tokenizer returned no ids for text \"{}\"", data::utf8_preview(texts[i], 60));
-    for (int32_t id : ids[i])
-      if (id < 0 || id >= vocab)
-        fail("token id {} of text \"{}\" is outside the embedding table (vocab_size {})", id,
-             data::utf8_preview(texts[i], 60), vocab);
-    last_tokens_ += static_cast<int64_t>(ids[i].size());
-  }
+  auto tokenize = [this, &texts, &options, vocab](int64_t begin, int64_t end) {
+    std::vector<std::vector<int32_t>> ids(static_cast<size_t>(end - begin));
+    at::parallel_for(begin, end, 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ids[static_cast<size_t>(i - begin)] = token_ids(texts[static_cast<size_t>(i)], options);
+    });
+    for (int64_t i = begin; i < end; ++i) {
+      const auto& row = ids[static_cast<size_t>(i - begin)];
+      const std::string& text = texts[static_cast<size_t>(i)];
+      if (row.empty()) fail("tokenizer returned no ids for text \"{}\"", data::utf8_preview(text, 60));
+      for (int32_t id : row)
+        if (id < 0 || id >= vocab)
+          fail("token id {} of text \"{}\" is outside the embedding table (vocab_size {})", id,
+               data::utf8_preview(text, 60), vocab);
+    }
+    return ids;
+  };
   // Prompt tokens left out of pooling: [CLS] + the prompt's tokens, as
   // sentence-transformers counts them (its ids minus the trailing [SEP]).
   int64_t prompt_len = 0;
@@ -270,112 +277,140 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
       prompt_len = static_cast<int64_t>(m.tokenizer->encode(prompt, max_length_).size()) - 1;
   }
 
-  std::vector<int64_t> order(texts.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
-
-  // Rows of a batch's [b, dim] output back to their input positions.
-  auto scatter_rows = [&](at::Tensor emb, int64_t start, int64_t b) {
-    emb = emb.to(at::kCPU).contiguous();
-    if (emb.size(0) != b || emb.size(1) != info_.dim)
-      fail("{}: a batch of {} texts gave vectors of shape [{}, {}]; expected [{}, {}]", info_.spec, b, emb.size(0),
-           emb.size(1), b, info_.dim);
-    const float* ep = emb.data_ptr<float>();
-    for (int64_t r = 0; r < b; ++r)
-      std::memcpy(out.row(order[start + r]), ep + r * info_.dim, static_cast<size_t>(info_.dim) * sizeof(float));
+  // A batch's [b, dim] vectors stay on the device until a flush copies a
+  // run of batches to the host at once: on CUDA the host thread keeps
+  // queueing work (and tokenizing) instead of waiting for every batch.
+  std::vector<at::Tensor> pending;
+  std::vector<int64_t> pending_rows;  // output row of each pending vector, in order
+  auto flush = [&]() {
+    if (pending.empty()) return;
+    at::Tensor all = (pending.size() == 1 ? pending[0] : at::cat(pending, 0)).to(at::kCPU).contiguous();
+    const float* ep = all.data_ptr<float>();
+    for (size_t r = 0; r < pending_rows.size(); ++r)
+      std::memcpy(out.row(pending_rows[r]), ep + r * info_.dim, static_cast<size_t>(info_.dim) * sizeof(float));
+    pending.clear();
+    pending_rows.clear();
+  };
+  auto keep = [&](const at::Tensor& emb, const std::vector<int64_t>& rows) {
+    const int64_t b = static_cast<int64_t>(rows.size());
+    if (emb.dim() != 2 || emb.size(0) != b || emb.size(1) != info_.dim)
+      fail("{}: a batch of {} texts gave vectors of shape [{}]; expected [{}, {}]", info_.spec, b,
+           fmt::join(emb.sizes(), ", "), b, info_.dim);
+    pending.push_back(emb.to(at::kFloat));
+    pending_rows.insert(pending_rows.end(), rows.begin(), rows.end());
+    if (static_cast<int64_t>(pending_rows.size()) >= FLUSH_ROWS) flush();
   };
 
   c10::InferenceMode guard;
   const bool cuda = m.device.is_cuda();
   const int32_t pad = m.tokenizer->pad_id();
   const int64_t h = m.hidden_size;
-  for (int64_t start = 0; start < n;) {
-    const int64_t t = static_cast<int64_t>(ids[order[start]].size());  // longest of the batch
-    int64_t end = start + 1;
-    while (end < n && end - start < m.batch_size && (end - start + 1) * t <= m.max_batch_tokens) ++end;
-    const int64_t b = end - start;
+  // On CUDA, texts are tokenized in chunks, the next chunk on a second thread
+  // while this one queues the current chunk's batches; each chunk is length-
+  // sorted on its own. On the CPU the forward pass wants every core: one chunk.
+  const int64_t chunk = options_.tokenize_chunk > 0 ? options_.tokenize_chunk : cuda ? CUDA_TOKENIZE_CHUNK : n;
+  std::future<std::vector<std::vector<int32_t>>> next;
+  for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+    const int64_t c1 = std::min(n, c0 + chunk);
+    std::vector<std::vector<int32_t>> ids = c0 == 0 ? tokenize(c0, c1) : next.get();
+    if (c1 < n) next = std::async(std::launch::async, tokenize, c1, std::min(n, c1 + chunk));
+    const int64_t cn = c1 - c0;
+    for (const auto& row : ids) last_tokens_ += static_cast<int64_t>(row.size());
+    std::vector<int64_t> order(static_cast<size_t>(cn));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
 
-    auto host = at::TensorOptions().dtype(at::kLong).pinned_memory(cuda);
-    at::Tensor input = at::full({b, t}, pad, host);
-    at::Tensor mask = at::zeros({b, t}, host);
-    int64_t* ip = input.data_ptr<int64_t>();
-    int64_t* mp = mask.data_ptr<int64_t>();
-    for (int64_t r = 0; r < b; ++r) {
-      const auto& row = ids[order[start + r]];
-      for (size_t c = 0; c < row.size(); ++c) ip[r * t + c] = row[c], mp[r * t + c] = 1;
-    }
-    if (cuda) {
-      input = input.to(m.device, /*non_blocking=*/true);
-      mask = mask.to(m.device, /*non_blocking=*/true);
-    }
-    at::Tensor tokens = (m.model ? m.model->forward(input, mask) : m.script->forward(input, mask)).to(at::kFloat);
-    if (m.sentence_output) {  // [b, dim], final
-      scatter_rows(tokens, start, b);
-      start = end;
-      continue;
-    }
-    // [b, t, h] token states from here on.
+    for (int64_t start = 0; start < cn;) {
+      const int64_t t = static_cast<int64_t>(ids[order[start]].size());  // longest of the batch
+      int64_t end = start + 1;
+      while (end < cn && end - start < m.batch_size && (end - start + 1) * t <= m.max_batch_tokens) ++end;
+      const int64_t b = end - start;
+      std::vector<int64_t> rows(static_cast<size_t>(b));
+      for (int64_t r = 0; r < b; ++r) rows[static_cast<size_t>(r)] = c0 + order[start + r];
 
-    // Pooling (sentence-transformers' Pooling.forward), in float32.
-    at::Tensor pool_mask = mask;
-    if (prompt_len > 0) {
-      pool_mask = mask.clone();
-      pool_mask.narrow(1, 0, std::min(prompt_len, t)).zero_();
-    }
-    at::Tensor fmask = pool_mask.to(at::kFloat).unsqueeze(-1);  // [b, t, 1]
-    std::vector<at::Tensor> parts;
-    at::Tensor sum, count;
-    for (PoolingMode mode : pipeline_.pooling.modes) {
-      switch (mode) {
-        case POOLING_CLS: parts.push_back(tokens.select(1, 0)); break;
-        case POOLING_MAX:
-          parts.push_back(std::get<0>(tokens.masked_fill(fmask.eq(0), -1e9).max(1)));
-          break;
-        case POOLING_MEAN:
-        case POOLING_MEAN_SQRT_LEN:
-          if (!sum.defined()) {
-            sum = (tokens * fmask).sum(1);
-            count = fmask.sum(1).clamp_min(1e-9);
-          }
-          parts.push_back(mode == POOLING_MEAN ? sum / count : sum / count.sqrt());
-          break;
-        case POOLING_WEIGHTED_MEAN: {
-          at::Tensor w = at::arange(1, t + 1, at::TensorOptions().dtype(at::kFloat).device(m.device))
-                             .view({1, t, 1}) * fmask;
-          parts.push_back((tokens * w).sum(1) / w.sum(1).clamp_min(1e-9));
-          break;
-        }
-        case POOLING_LAST_TOKEN: {
-          // The last position the mask keeps (right padding); position 0 when
-          // it keeps none, as sentence-transformers' flip/max/where does.
-          auto [values, idx] = pool_mask.flip({1}).max(1);
-          at::Tensor last = at::where(values.eq(0), at::full_like(idx, t - 1), idx);
-          at::Tensor pos = (t - 1) - last;
-          parts.push_back(tokens.gather(1, pos.view({b, 1, 1}).expand({b, 1, h})).squeeze(1));
-          break;
-        }
+      auto host = at::TensorOptions().dtype(at::kLong).pinned_memory(cuda);
+      at::Tensor input = at::full({b, t}, pad, host);
+      at::Tensor mask = at::zeros({b, t}, host);
+      int64_t* ip = input.data_ptr<int64_t>();
+      int64_t* mp = mask.data_ptr<int64_t>();
+      for (int64_t r = 0; r < b; ++r) {
+        const auto& row = ids[order[start + r]];
+        for (size_t c = 0; c < row.size(); ++c) ip[r * t + c] = row[c], mp[r * t + c] = 1;
       }
-    }
-    at::Tensor emb = parts.size() == 1 ? parts[0] : at::cat(parts, 1);
-    size_t dense_i = 0;
-    for (const PostStep& s : pipeline_.post) {
-      if (s.kind == PostStep::POST_NORMALIZE) {
-        emb = emb / emb.norm(2, 1, true).clamp_min(1e-12);
+      if (cuda) {
+        input = input.to(m.device, /*non_blocking=*/true);
+        mask = mask.to(m.device, /*non_blocking=*/true);
+      }
+      at::Tensor tokens = (m.model ? m.model->forward(input, mask) : m.script->forward(input, mask)).to(at::kFloat);
+      if (m.sentence_output) {  // [b, dim], final
+        keep(tokens, rows);
+        start = end;
         continue;
       }
-      const Impl::Dense& d = m.dense[dense_i++];
-      emb = at::linear(emb, d.weight, d.bias.defined() ? d.bias : at::Tensor());
-      switch (d.activation) {
-        case DENSE_ACTIVATION_IDENTITY: break;
-        case DENSE_ACTIVATION_TANH: emb = at::tanh(emb); break;
-        case DENSE_ACTIVATION_RELU: emb = at::relu(emb); break;
-        case DENSE_ACTIVATION_GELU: emb = at::gelu(emb); break;
-        case DENSE_ACTIVATION_SIGMOID: emb = at::sigmoid(emb); break;
+      // [b, t, h] token states from here on.
+
+      // Pooling (sentence-transformers' Pooling.forward), in float32.
+      at::Tensor pool_mask = mask;
+      if (prompt_len > 0) {
+        pool_mask = mask.clone();
+        pool_mask.narrow(1, 0, std::min(prompt_len, t)).zero_();
       }
+      at::Tensor fmask = pool_mask.to(at::kFloat).unsqueeze(-1);  // [b, t, 1]
+      std::vector<at::Tensor> parts;
+      at::Tensor sum, count;
+      for (PoolingMode mode : pipeline_.pooling.modes) {
+        switch (mode) {
+          case POOLING_CLS: parts.push_back(tokens.select(1, 0)); break;
+          case POOLING_MAX:
+            parts.push_back(std::get<0>(tokens.masked_fill(fmask.eq(0), -1e9).max(1)));
+            break;
+          case POOLING_MEAN:
+          case POOLING_MEAN_SQRT_LEN:
+            if (!sum.defined()) {
+              sum = (tokens * fmask).sum(1);
+              count = fmask.sum(1).clamp_min(1e-9);
+            }
+            parts.push_back(mode == POOLING_MEAN ? sum / count : sum / count.sqrt());
+            break;
+          case POOLING_WEIGHTED_MEAN: {
+            at::Tensor w = at::arange(1, t + 1, at::TensorOptions().dtype(at::kFloat).device(m.device))
+                               .view({1, t, 1}) * fmask;
+            parts.push_back((tokens * w).sum(1) / w.sum(1).clamp_min(1e-9));
+            break;
+          }
+          case POOLING_LAST_TOKEN: {
+            // The last position the mask keeps (right padding); position 0 when
+            // it keeps none, as sentence-transformers' flip/max/where does.
+            auto [values, idx] = pool_mask.flip({1}).max(1);
+            at::Tensor last = at::where(values.eq(0), at::full_like(idx, t - 1), idx);
+            at::Tensor pos = (t - 1) - last;
+            parts.push_back(tokens.gather(1, pos.view({b, 1, 1}).expand({b, 1, h})).squeeze(1));
+            break;
+          }
+        }
+      }
+      at::Tensor emb = parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+      size_t dense_i = 0;
+      for (const PostStep& s : pipeline_.post) {
+        if (s.kind == PostStep::POST_NORMALIZE) {
+          emb = emb / emb.norm(2, 1, true).clamp_min(1e-12);
+          continue;
+        }
+        const Impl::Dense& d = m.dense[dense_i++];
+        emb = at::linear(emb, d.weight, d.bias.defined() ? d.bias : at::Tensor());
+        switch (d.activation) {
+          case DENSE_ACTIVATION_IDENTITY: break;
+          case DENSE_ACTIVATION_TANH: emb = at::tanh(emb); break;
+          case DENSE_ACTIVATION_RELU: emb = at::relu(emb); break;
+          case DENSE_ACTIVATION_GELU: emb = at::gelu(emb); break;
+          case DENSE_ACTIVATION_SIGMOID: emb = at::sigmoid(emb); break;
+        }
+      }
+      keep(emb, rows);
+      start = end;
     }
-    scatter_rows(emb, start, b);
-    start = end;
   }
+  flush();
   return out;
 }
 

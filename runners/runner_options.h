@@ -14,6 +14,9 @@ struct RunnerOptions {
   int64_t batch_size = 0;        // texts per forward pass; default 32
   int64_t max_batch_tokens = 0;  // padded tokens per forward pass; default 16384
   int64_t max_length = 0;        // truncation in tokens, specials included; default the model's
+  // Texts tokenized per chunk, the next chunk on a second thread while the
+  // current one runs; default 8192 on CUDA, everything at once on the CPU.
+  int64_t tokenize_chunk = 0;
   // Replace the prompt for a role (the task's and the model's); "" means no prompt.
   std::optional<std::string> query_prompt, passage_prompt;
 };

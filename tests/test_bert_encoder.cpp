@@ -343,15 +343,21 @@ TEST(BertEncoder, OrderRestoredAndBatchMatesDoNotMatter) {
   auto alone = open(dir, c);
   std::vector<Matrix> singles;
   for (const auto& t : TEXTS) singles.push_back(alone->encode({t}, EncodeOptions{}));
-  // Whole list in one padded batch; tiny batches; a token budget forcing one text per batch.
-  for (RunnerOptions o : {RunnerOptions{}, RunnerOptions{"", "", 2, 0, 0, {}, {}},
-                          RunnerOptions{"", "", 0, 40, 0, {}, {}}}) {
+  // Whole list in one padded batch; tiny batches; a token budget forcing one
+  // text per batch; tokenized in chunks of 2 (the next chunk on a second thread).
+  std::vector<RunnerOptions> variants(4);
+  variants[1].batch_size = 2;
+  variants[2].max_batch_tokens = 40;
+  variants[3].tokenize_chunk = 2;
+  variants[3].batch_size = 3;
+  for (const RunnerOptions& o : variants) {
     auto enc = open(dir, c, o);
     std::vector<std::string> reversed(TEXTS.rbegin(), TEXTS.rend());
     Matrix m = enc->encode(reversed, EncodeOptions{});
     for (size_t i = 0; i < reversed.size(); ++i) {
       const Matrix& s = singles[TEXTS.size() - 1 - i];
-      EXPECT_LE(max_abs_diff(m.row(int64_t(i)), s.row(0), m.cols), 2e-5) << "row " << i << " batch " << o.batch_size;
+      EXPECT_LE(max_abs_diff(m.row(int64_t(i)), s.row(0), m.cols), 2e-5) << "row " << i << " batch " << o.batch_size
+                                                                 << " chunk " << o.tokenize_chunk;
     }
   }
 }
