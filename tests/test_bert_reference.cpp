@@ -233,7 +233,12 @@ TEST(BertEncoderCuda, MatchesCpuFloat32) {
     for (Check c : {Check{"fp32", 0.99999}, Check{"fp16", 0.9999}, Check{"bf16", 0.999}}) {
       std::unique_ptr<Encoder> enc = open("cuda", c.dtype);
       EXPECT_EQ(enc->info().device, "cuda:0");
+      enc->reset_peak_device_bytes();
       Matrix g = enc->encode(texts, EncodeOptions{});
+#ifdef EMBEVAL_HAVE_C10_CUDA
+      // At least the batch's [b, t] ids and mask (int64) were on the device.
+      EXPECT_GE(enc->peak_device_bytes(), 2 * 8 * static_cast<int64_t>(texts.size()));
+#endif
       ASSERT_EQ(g.rows, cpu.rows);
       double worst = 1;
       for (int64_t i = 0; i < g.rows; ++i) {
