@@ -14,7 +14,7 @@ python=${PYTHON:-python3}
 torch_prefix=$($python -c 'import torch; print(torch.utils.cmake_prefix_path)')
 $python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available() and torch.cuda.get_device_name(0))'
 build=${BUILD_DIR:-build-cuda}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" 2>&1 | grep -vE '^-- (Looking|Performing|Found|Check)' || true
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMBEVAL_WITH_ONEDNN=OFF -DCMAKE_PREFIX_PATH="$torch_prefix" 2>&1 | grep -vE '^-- (Looking|Performing|Found|Check)' || true
 cmake --build "$build" -j "$(nproc)"
 cd "$build"
 ctest --output-on-failure -j 4 "$@"
