@@ -204,7 +204,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   info_.spec = scripted ? fmt::format("torchscript:{},{}", torchscript.string(), dtype)
                         : fmt::format("hf:{},{}", dir.string(), dtype);
   if (options.max_length > 0 && options.max_length != model_len) info_.spec += fmt::format(",maxlen={}", max_length_);
-  info_.name = dir.filename().string();
+  info_.name = scripted ? (dir.filename() / torchscript.filename()).string() : dir.filename().string();
   info_.fingerprint = "sha256:" + h.hex_digest();
   info_.dim = dim;
   info_.similarity = pipeline_.similarity;

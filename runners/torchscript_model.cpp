@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/script.h>
 
 #include "harness/error.h"
@@ -52,6 +53,7 @@ int64_t TorchScriptModel::n_parameters() const { return impl_->n_parameters; }
 
 at::Tensor TorchScriptModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
   const std::string where = impl_->file.string();
+  c10::InferenceMode guard;  // a traced model's parameters require grad; no graph is wanted
   c10::IValue out;
   try {
     out = impl_->module.forward({input_ids, attention_mask});

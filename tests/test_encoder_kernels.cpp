@@ -134,19 +134,23 @@ std::vector<double> attention_reference(const at::Tensor& qkv, const at::Tensor&
 
 TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
   at::manual_seed(5);
-  const int64_t b = 3, t = 7, heads = 2, d = 4, h = heads * d;
-  at::Tensor keep = at::ones({b, t}, at::kLong);
-  keep[1].narrow(0, 5, 2).zero_();  // row 1 has 5 tokens, row 2 has 1
-  keep[2].narrow(0, 1, 6).zero_();
-  for (at::ScalarType type : {at::kFloat, at::kBFloat16}) {
-    at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(type);
-    const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
-    at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
-    at::Tensor ctx = fused_qkv_attention(qkv, mask, heads);
-    ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
-    ASSERT_EQ(ctx.scalar_type(), type);
-    EXPECT_LT(max_diff(ctx, attention_reference(qkv.to(at::kDouble), keep, heads)), type == at::kFloat ? 1e-5 : 3e-2)
-        << at::toString(type);
+  // (batch, seq): one group of rows; and at seq 400 groups of 3 rows and a
+  // remainder of 2 (the kernel bounds the fp32 scores of a group to ~4 MB).
+  for (auto [b, t] : {std::pair<int64_t, int64_t>{3, 7}, {5, 400}}) {
+    const int64_t heads = 2, d = 4, h = heads * d;
+    at::Tensor keep = at::ones({b, t}, at::kLong);
+    keep[1].narrow(0, t - 2, 2).zero_();  // row 1 ends in 2 padding positions, row 2 has 1 token
+    keep[2].narrow(0, 1, t - 1).zero_();
+    for (at::ScalarType type : {at::kFloat, at::kBFloat16}) {
+      at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(type);
+      const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
+      at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
+      at::Tensor ctx = fused_qkv_attention(qkv, mask, heads);
+      ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
+      ASSERT_EQ(ctx.scalar_type(), type);
+      EXPECT_LT(max_diff(ctx, attention_reference(qkv.to(at::kDouble), keep, heads)), type == at::kFloat ? 1e-5 : 3e-2)
+          << at::toString(type) << " batch " << b << " seq " << t;
+    }
   }
 }
 
