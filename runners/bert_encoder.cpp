@@ -453,6 +453,7 @@ nlohmann::ordered_json BertEncoder::describe() const {
   j["similarity"] = similarity_name(info_.similarity);
   j["dtype"] = info_.dtype;
   j["device"] = info_.device;
+  if (m.model) j["linear_kernel"] = m.model->linear_implementation();
   nlohmann::ordered_json prompts = nlohmann::ordered_json::object();
   for (const auto& [k, v] : pipeline_.prompts) prompts[k] = v;
   j["prompts"] = prompts;

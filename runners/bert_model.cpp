@@ -199,6 +199,9 @@ int64_t BertModel::n_parameters() const { return impl_->n_parameters; }
 at::ScalarType BertModel::dtype() const { return impl_->dtype; }
 c10::Device BertModel::device() const { return impl_->device; }
 const std::string& BertModel::weight_prefix() const { return impl_->prefix; }
+std::string BertModel::linear_implementation() const {
+  return impl_->layers.empty() ? "none" : impl_->layers.front().qkv.implementation();
+}
 
 at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
   const Impl& m = *impl_;

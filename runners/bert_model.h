@@ -4,8 +4,9 @@
 // token type 0 + absolute position) -> LayerNorm -> N x [self-attention ->
 // add & LayerNorm -> FFN -> add & LayerNorm]. Inference only; the pooler and
 // MLM heads are not loaded. Attention uses an additive mask (finfo.min on
-// padding, as transformers does) and at::scaled_dot_product_attention when
-// libtorch has it (2.x).
+// padding, as transformers does). On the CPU the Linear layers and the
+// attention products run on oneDNN (runners/packed_linear.h, attention.h);
+// elsewhere on ATen (at::scaled_dot_product_attention on libtorch 2.x).
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -61,6 +62,8 @@ class BertModel {
   at::ScalarType dtype() const;
   c10::Device device() const;
   const std::string& weight_prefix() const;  // "", "bert.", "roberta." or "model."
+  // What runs the Linear layers: "onednn:<kernel>" or "aten" (runners/packed_linear.h).
+  std::string linear_implementation() const;
 
  private:
   struct Impl;
