@@ -323,7 +323,13 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
     for (int64_t start = 0; start < cn;) {
       const int64_t t = static_cast<int64_t>(ids[order[start]].size());  // longest of the batch
       int64_t end = start + 1;
-      while (end < cn && end - start < m.batch_size && (end - start + 1) * t <= m.max_batch_tokens) ++end;
+      // A text shorter than half the batch's longest starts a new batch (above
+      // 64 tokens): padding it would cost more than the extra forward pass.
+      auto fits = [&](int64_t j) {
+        const int64_t len = static_cast<int64_t>(ids[order[j]].size());
+        return j - start < m.batch_size && (j - start + 1) * t <= m.max_batch_tokens && (2 * len >= t || t <= 64);
+      };
+      while (end < cn && fits(end)) ++end;
       const int64_t b = end - start;
       std::vector<int64_t> rows(static_cast<size_t>(b));
       for (int64_t r = 0; r < b; ++r) rows[static_cast<size_t>(r)] = c0 + order[start + r];

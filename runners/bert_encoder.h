@@ -9,7 +9,8 @@
 //
 // Batching: texts are sorted by token count (longest first) and cut into
 // batches of at most batch_size texts and max_batch_tokens padded tokens,
-// each padded only to its own longest text; rows come back in input order.
+// each padded only to its own longest text (a text under half that length,
+// beyond 64 tokens, starts the next batch); rows come back in input order.
 // A text's vector does not depend on its batch-mates beyond floating-point
 // rounding (padding is masked out of attention and pooling).
 #include <cstdint>
