@@ -1,6 +1,8 @@
 #include "runners/torch_runtime.h"
 
 #include <malloc.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -14,9 +16,15 @@ std::string libtorch_version() { return TORCH_VERSION; }
 
 int torch_threads() { return at::get_num_threads(); }
 
-void set_torch_threads(int n) {
-  if (n > 0) at::set_num_threads(n);
+int available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
 }
+
+void set_torch_threads(int n) { at::set_num_threads(n > 0 ? n : available_cpus()); }
 
 void tune_malloc_for_inference() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);

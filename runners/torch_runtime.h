@@ -7,8 +7,13 @@ namespace embeval {
 
 std::string libtorch_version();
 int torch_threads();
-// Sets libtorch's intra-op thread count; n <= 0 keeps the default.
+// Sets libtorch's intra-op thread count (OpenMP, which oneDNN follows too);
+// n <= 0 means every CPU this process may run on. libtorch's own default
+// counts physical cores through cpuinfo and can say 1 on a VM whose 2 vCPUs
+// it takes for hyper-threads of one core (measured here: 1 of 2 in use).
 void set_torch_threads(int n);
+// CPUs in this process's affinity mask (what taskset / cgroups allow).
+int available_cpus();
 // "none", or the CUDA devices libtorch can see.
 std::string accelerator_description();
 // Call once at start-up, before large allocations. glibc serves blocks above

@@ -13,6 +13,7 @@
 #include "harness/system_info.h"
 #include "runners/attention.h"
 #include "runners/packed_linear.h"
+#include "runners/torch_runtime.h"
 
 using namespace embeval;
 
@@ -167,4 +168,16 @@ TEST(SystemInfo, NamesOpenBlasCoreAndWarnsOnlyForGenericKernels) {
                        core == "Northwood" || core == "Banias";
   if (!generic) EXPECT_EQ(blas_warning(), "");
   if (generic && !blas_warning().empty()) EXPECT_NE(blas_warning().find("OPENBLAS_CORETYPE="), std::string::npos);
+}
+
+// --threads 0 means every CPU the process may use, not libtorch's own
+// default (which can count 1 physical core on a 2-vCPU VM).
+TEST(TorchRuntime, ZeroThreadsMeansEveryAllowedCpu) {
+  const int before = torch_threads();
+  set_torch_threads(0);
+  EXPECT_EQ(torch_threads(), available_cpus());
+  EXPECT_GE(available_cpus(), 1);
+  set_torch_threads(1);
+  EXPECT_EQ(torch_threads(), 1);
+  set_torch_threads(before);
 }

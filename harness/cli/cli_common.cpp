@@ -90,7 +90,7 @@ void RunnerFlags::add_to(po::options_description& opts) {
       ("max-length", po::value(&options.max_length), "truncate texts to N tokens, specials included (default: the model's)")
       ("query-prompt", po::value(&query_prompt), "prompt for queries, replacing the task's and the model's (\"\" for none)")
       ("passage-prompt", po::value(&passage_prompt), "prompt for passages, replacing the task's and the model's")
-      ("threads", po::value(&threads)->default_value(0), "libtorch intra-op threads (0: libtorch's default)");
+      ("threads", po::value(&threads)->default_value(0), "CPU threads for the encoder and scoring (0: every CPU this process may use)");
 }
 
 RunnerOptions RunnerFlags::resolve(const po::variables_map& vm) {
