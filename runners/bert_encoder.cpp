@@ -83,7 +83,17 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   const fs::path config_file = tdir / "config.json";
   if (!scripted && !fs::exists(config_file))
     fail("{}: missing; a Hugging Face checkpoint folder has config.json", config_file.string());
-  if (fs::exists(config_file)) m.config = read_bert_config(config_file);
+  if (!scripted) {
+    m.config = read_bert_config(config_file);
+  } else if (fs::exists(config_file)) {
+    // A traced module may be any architecture: its config.json only tells
+    // the position limit and vocabulary size when it is one embeval reads.
+    try {
+      m.config = read_bert_config(config_file);
+    } catch (const UserError& e) {
+      pipeline_.notes.push_back(std::string("config.json not used (") + e.what() + ")");
+    }
+  }
 
   const std::string dtype = canonical_dtype(options.dtype.empty() ? "fp32" : options.dtype);
   const std::string device = canonical_device(options.device.empty() ? "cpu" : options.device);

@@ -110,6 +110,18 @@ TEST(TorchScriptEncoder, MatchesTheNativeEncoderOnTheSameWeights) {
   std::unique_ptr<Encoder> native = make_encoder("hf:" + dir.string());
   EncodeOptions eo;
   const Matrix want = native->encode(TEXTS, eo);
+  // Another architecture's config.json next to the module is not an error: the module is what runs.
+  const fs::path other = test::scratch_dir("torchscript/other");
+  for (const char* f : {"vocab.txt", "modules.json", "1_Pooling/config.json"}) {
+    fs::create_directories((other / f).parent_path());
+    fs::copy_file(dir / f, other / f);
+  }
+  std::ofstream(other / "config.json") << R"({"model_type": "distilbert", "dim": 32})";
+  fs::copy_file(dir / "states.pt", other / "states.pt");
+  {
+    std::unique_ptr<Encoder> ts = make_encoder("torchscript:" + (other / "states.pt").string());
+    EXPECT_LT(max_abs_diff(ts->encode(TEXTS, eo), want), 1e-5);
+  }
   for (const char* file : {"states.pt", "tuple.pt", "pooled.pt"}) {
     std::unique_ptr<Encoder> ts = make_encoder("torchscript:" + (dir / file).string() + ",batch=2");
     EXPECT_EQ(ts->dim(), c.hidden_size) << file;
