@@ -22,6 +22,7 @@ struct PackedLinear::Impl {
   LinearActivation activation = LinearActivation::none;
 #ifdef EMBEVAL_HAVE_DNNL
   bool packed = false;
+  at::ScalarType type = at::kFloat;  // what was packed; inputs must match
   dnnl::matmul matmul;
   memory packed_weight;
   at::Tensor packed_storage, bias_f32;
@@ -83,6 +84,7 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     m.bias_f32 = m.bias.defined() ? m.bias.to(at::kFloat).contiguous() : at::zeros({n_out}, at::kFloat);
     m.matmul = dnnl::matmul(pd);
     m.packed = true;
+    m.type = type;
     m.weight = at::Tensor();  // the packed copy is all the CPU path needs
   } catch (const dnnl::error&) {
     // No oneDNN kernel for this shape / type on this CPU: at::linear it is.
@@ -96,6 +98,9 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
   if (m.packed) {
     const int64_t n_in = m.packed_weight.get_desc().dims()[0], n_out = m.bias_f32.size(0);
     if (x.size(-1) != n_in) fail("PackedLinear: input has {} features, the layer takes {}", x.size(-1), n_in);
+    if (x.scalar_type() != m.type || !x.device().is_cpu())
+      fail("PackedLinear: input is {} on {}; the layer was packed for {} on cpu", c10::toString(x.scalar_type()),
+           x.device().str(), c10::toString(m.type));
     at::Tensor src = x.contiguous();
     const int64_t rows = src.numel() / n_in;
     std::vector<int64_t> out_shape = x.sizes().vec();

@@ -102,6 +102,7 @@ TEST(PackedLinear, WithoutBiasAndWrongWidthIsAnError) {
                                                 LinearActivation::none)),
             1e-5);
   EXPECT_ANY_THROW(layer(at::randn({2, 5})));
+  if (PackedLinear::have_onednn()) EXPECT_ANY_THROW(layer(at::randn({2, 6}).to(at::kBFloat16)));  // packed for fp32
 }
 
 namespace {
