@@ -226,6 +226,8 @@ TEST(BertEncoderCuda, MatchesCpuFloat32) {
       RunnerOptions o;
       o.device = device;
       o.dtype = dtype;
+      // On the GPU, tokenize in chunks of 7 texts (the next one on a second thread) and flush across them.
+      if (device == "cuda") o.tokenize_chunk = 7;
       if (!random) return make_encoder(dir, o);
       return std::make_unique<BertEncoder>(dir, o, test::make_char_tokenizer(wide.vocab_size));
     };

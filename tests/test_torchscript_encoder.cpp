@@ -15,6 +15,7 @@
 #include "runners/bert_encoder.h"
 #include "runners/checkpoint_weights.h"
 #include "runners/encoder_factory.h"
+#include "runners/torch_runtime.h"
 #include "tests/checkpoint_writer.h"
 #include "tests/test_util.h"
 
@@ -160,4 +161,18 @@ TEST(TorchScriptEncoder, BadModulesAreOneLineErrorsNamingTheFile) {
     EXPECT_NE(e.find(file), std::string::npos) << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   }
+}
+
+// On a GPU (the CUDA build check), the module moves there and gives the CPU's vectors.
+TEST(TorchScriptEncoderCuda, MatchesCpu) {
+  if (accelerator_description() == "none") GTEST_SKIP() << "no CUDA device";
+  test::TinyCheckpoint c;
+  const fs::path dir = test::scratch_dir("torchscript/cuda");
+  test::write_checkpoint(dir, c);
+  write_module(dir, c, "    return x", dir / "states.pt");
+  EncodeOptions eo;
+  const Matrix cpu = make_encoder("torchscript:" + (dir / "states.pt").string())->encode(TEXTS, eo);
+  std::unique_ptr<Encoder> gpu = make_encoder("torchscript:" + (dir / "states.pt").string() + ",cuda");
+  EXPECT_EQ(gpu->info().device, "cuda:0");
+  EXPECT_LT(max_abs_diff(gpu->encode(TEXTS, eo), cpu), 1e-4);
 }
