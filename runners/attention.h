@@ -5,7 +5,8 @@
 // CPU, fp32 / bf16, with oneDNN: both products are oneDNN matmuls that read
 // Q, K and V in place from the [b, t, 3, heads, d] projection (strided, no
 // permute copies), add the scale and mask inside the first GEMM and write the
-// context straight into [b, t, heads * d]. The scores stay fp32 for the
+// context straight into [b, t, heads * d], a few batch rows at a time so
+// the scores stay in cache. The scores stay fp32 for the
 // softmax (bf16 models round the probabilities to bf16 for the second
 // product, as PyTorch does). Elsewhere (CUDA, fp16, no oneDNN) it is
 // at::scaled_dot_product_attention on libtorch 2.x, matmul + softmax on 1.x.
