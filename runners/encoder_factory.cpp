@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -69,24 +70,36 @@ void set_once(const std::string& spec, const char* what, T* field, const T& valu
   *field = value;
 }
 
+// PATH[,token]*: the path and the tokens after it. A path that exists as
+// given (`exists`) is taken whole, so a file or folder whose own name has a
+// comma still works.
+std::pair<std::string, std::vector<std::string>> split_path_tokens(const std::string& arg,
+                                                                   bool (*exists)(const std::string&)) {
+  if (exists(arg)) return {arg, {}};
+  std::vector<std::string> parts;
+  for (size_t pos = 0;;) {
+    size_t comma = arg.find(',', pos);
+    parts.push_back(arg.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return {parts[0], std::vector<std::string>(parts.begin() + 1, parts.end())};
+}
+
+bool is_folder(const std::string& p) {
+  std::error_code ec;
+  return std::filesystem::is_directory(p, ec);
+}
+
+bool is_file(const std::string& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec);
+}
+
 std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& arg, const RunnerOptions& flags) {
   if (arg.empty()) fail("could not parse model spec \"{}\": hf needs a checkpoint folder, e.g. hf:/models/bge-small-zh-v1.5", spec);
-  // DIR[,token]*; a folder whose own name has a comma is taken whole.
-  std::string dir = arg;
-  std::vector<std::string> tokens;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(arg, ec)) {
-    std::vector<std::string> parts;
-    for (size_t pos = 0;;) {
-      size_t comma = arg.find(',', pos);
-      parts.push_back(arg.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
-    dir = parts[0];
-    tokens.assign(parts.begin() + 1, parts.end());
-  }
-  if (!std::filesystem::is_directory(dir, ec))
+  auto [dir, tokens] = split_path_tokens(arg, is_folder);
+  if (!is_folder(dir))
     fail("could not parse model spec \"{}\": {} is not a folder; expected a checkpoint folder with config.json", spec,
          dir);
   return std::make_unique<BertEncoder>(dir, parse_runner_tokens(spec, tokens, flags));
@@ -98,19 +111,8 @@ std::unique_ptr<Encoder> parse_torchscript(const std::string& spec, const std::s
   if (arg.empty())
     fail("could not parse model spec \"{}\": torchscript needs a module file, e.g. torchscript:/models/bge/traced.pt",
          spec);
-  std::string file = arg;
-  std::vector<std::string> tokens;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(arg, ec)) {
-    size_t comma = arg.find(',');
-    file = arg.substr(0, comma);
-    for (size_t pos = comma; pos != std::string::npos;) {
-      size_t next = arg.find(',', pos + 1);
-      tokens.push_back(arg.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1));
-      pos = next;
-    }
-  }
-  if (!std::filesystem::is_regular_file(file, ec))
+  auto [file, tokens] = split_path_tokens(arg, is_file);
+  if (!is_file(file))
     fail("could not parse model spec \"{}\": {} is not a file; expected a TorchScript module (.pt)", spec, file);
   return std::make_unique<BertEncoder>(std::filesystem::path(), parse_runner_tokens(spec, tokens, flags), nullptr,
                                        file);
