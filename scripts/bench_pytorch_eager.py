@@ -10,8 +10,14 @@ Run with /usr/bin/python3 (Debian python3-torch 1.13); malloc is tuned like
 embeval's start-up (the script re-executes itself with glibc's
 MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ set).
 
+--device cuda runs on cuda:0 (fp16 allowed there; the threads list is
+ignored and reported as 0) and synchronizes after every batch.
+--attention sdpa replaces the matmul / softmax attention with
+F.scaled_dot_product_attention (torch >= 2.0; what transformers' BertModel
+uses by default there), the stronger baseline on GPUs.
+
   /usr/bin/python3 scripts/bench_pytorch_eager.py [--shapes bge_small,bert_base] [--seqs 32,128] \
-      [--threads 1,2] [--dtypes fp32,bf16] [--min-time 2]
+      [--threads 1,2] [--dtypes fp32,bf16] [--min-time 2] [--device cpu|cuda] [--attention matmul|sdpa]
 """
 import argparse
 import math
@@ -30,9 +36,9 @@ SHAPES = {"bge_small": (512, 4, 8, 2048), "bert_base": (768, 12, 12, 3072), "ber
 BATCH, VOCAB = 32, 8000
 
 
-def make_model(hidden, layers, heads, ffn, dtype):
+def make_model(hidden, layers, heads, ffn, dtype, device):
     torch.manual_seed(0)
-    r = lambda *s, std=1.0, mean=0.0: (torch.randn(*s) * std + mean).to(dtype)
+    r = lambda *s, std=1.0, mean=0.0: (torch.randn(*s) * std + mean).to(dtype).to(device)
     m = {"word": r(VOCAB, hidden), "pos": r(512, hidden, std=0.5), "type": r(2, hidden, std=0.5),
          "ln": (r(hidden, std=0.1, mean=1), r(hidden, std=0.1)), "layers": []}
     for _ in range(layers):
@@ -46,11 +52,11 @@ def make_model(hidden, layers, heads, ffn, dtype):
     return m
 
 
-def forward(m, ids, mask, heads):
+def forward(m, ids, mask, heads, sdpa):
     b, t = ids.shape
     h = m["word"].shape[1]
     d = h // heads
-    pos = torch.arange(t).unsqueeze(0).expand(b, t)
+    pos = torch.arange(t, device=ids.device).unsqueeze(0).expand(b, t)
     x = F.embedding(ids, m["word"]) + m["type"][0] + F.embedding(pos, m["pos"])
     x = F.layer_norm(x, (h,), *m["ln"], eps=1e-12)
     add = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
@@ -58,15 +64,18 @@ def forward(m, ids, mask, heads):
         q = F.linear(x, *L["q"]).view(b, t, heads, d).transpose(1, 2)
         k = F.linear(x, *L["k"]).view(b, t, heads, d).transpose(1, 2)
         v = F.linear(x, *L["v"]).view(b, t, heads, d).transpose(1, 2)
-        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d) + add
-        c = torch.matmul(torch.softmax(s, -1), v).transpose(1, 2).reshape(b, t, h)
+        if sdpa:
+            c = F.scaled_dot_product_attention(q, k, v, attn_mask=add).transpose(1, 2).reshape(b, t, h)
+        else:
+            s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d) + add
+            c = torch.matmul(torch.softmax(s, -1), v).transpose(1, 2).reshape(b, t, h)
         x = F.layer_norm(F.linear(c, *L["o"]) + x, (h,), *L["ln1"], eps=1e-12)
         y = F.linear(F.gelu(F.linear(x, *L["i"])), *L["out"])
         x = F.layer_norm(y + x, (h,), *L["ln2"], eps=1e-12)
     return x
 
 
-def make_batch(seq):
+def make_batch(seq, device):
     torch.manual_seed(1)
     ids = torch.randint(5, VOCAB, (BATCH, seq))
     mask = torch.ones(BATCH, seq, dtype=torch.long)
@@ -74,7 +83,7 @@ def make_batch(seq):
         n = max(2, seq - r * seq // (4 * BATCH))
         ids[r, n:] = 0
         mask[r, n:] = 0
-    return ids, mask
+    return ids.to(device), mask.to(device)
 
 
 def main():
@@ -85,7 +94,17 @@ def main():
     ap.add_argument("--dtypes", default="fp32")
     ap.add_argument("--min-time", type=float, default=2.0)
     ap.add_argument("--format", choices=["md", "tsv"], default="md")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--attention", choices=["matmul", "sdpa"], default="matmul")
     a = ap.parse_args()
+    cuda = a.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        sys.exit("bench_pytorch_eager.py: --device cuda: torch.cuda.is_available() is False")
+    sdpa = a.attention == "sdpa"
+    if sdpa and not hasattr(F, "scaled_dot_product_attention"):
+        sys.exit(f"bench_pytorch_eager.py: --attention sdpa needs torch >= 2.0 (this is {torch.__version__})")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    threads = [0] if cuda else list(map(int, a.threads.split(",")))
     if a.format == "md":
         print(f"torch {torch.__version__}, {torch.__config__.parallel_info().splitlines()[0]}")
         print("| model | dtype | seq | threads | ms/batch | sentences/s | tokens/s | GFLOP/s |")
@@ -93,17 +112,20 @@ def main():
     for name in a.shapes.split(","):
         hidden, layers, heads, ffn = SHAPES[name]
         for dt in a.dtypes.split(","):
-            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dt]
-            m = make_model(hidden, layers, heads, ffn, dtype)
+            dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dt]
+            m = make_model(hidden, layers, heads, ffn, dtype, a.device)
             for seq in map(int, a.seqs.split(",")):
-                ids, mask = make_batch(seq)
-                for th in map(int, a.threads.split(",")):
-                    torch.set_num_threads(th)
+                ids, mask = make_batch(seq, a.device)
+                for th in threads:
+                    if th > 0:
+                        torch.set_num_threads(th)
                     with torch.inference_mode():
-                        forward(m, ids, mask, heads)  # warm-up
+                        forward(m, ids, mask, heads, sdpa)  # warm-up
+                        sync()
                         n, t0 = 0, time.perf_counter()
                         while True:
-                            forward(m, ids, mask, heads)
+                            forward(m, ids, mask, heads, sdpa)
+                            sync()
                             n += 1
                             el = time.perf_counter() - t0
                             if el >= a.min_time and n >= 1:

@@ -14,16 +14,23 @@
 // batch must equal that sentence encoded alone (max |diff| 1e-3 in fp32,
 // 0.1 in bf16); a mismatch fails the benchmark.
 //
+// With a CUDA libtorch and a GPU, BM_encoder_cuda (dtype 0 fp32, 1 fp16, 2
+// bf16) and BM_gemm_peak_cuda (cuBLAS through at::mm) run the same models on
+// cuda:0; each iteration ends with a device synchronize, so the time is the
+// batch's, not the launch queue's.
+//
 // Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
 // (shape 0 bge-small, 1 bert-base, 2 bert-large)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <torch/cuda.h>
 
 #include <cmath>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "runners/bert_model.h"
 #include "runners/checkpoint_weights.h"
@@ -54,7 +61,7 @@ BertConfig config_of(const Shape& s) {
 }
 
 // Random weights in memory (no file): std 1/sqrt(fan_in) keeps activations O(1).
-std::unique_ptr<BertModel> make_model(const Shape& s, at::ScalarType dtype) {
+std::unique_ptr<BertModel> make_model(const Shape& s, at::ScalarType dtype, c10::Device device) {
   at::manual_seed(0);
   StateDict w;
   const int64_t h = s.hidden, ff = s.ffn;
@@ -83,16 +90,16 @@ std::unique_ptr<BertModel> make_model(const Shape& s, at::ScalarType dtype) {
     add(p + "output.LayerNorm.weight", {h}, 0.1, 1);
     add(p + "output.LayerNorm.bias", {h}, 0.1);
   }
-  return std::make_unique<BertModel>(config_of(s), w, dtype, c10::Device(c10::kCPU), "random");
+  return std::make_unique<BertModel>(config_of(s), w, dtype, device, "random");
 }
 
-BertModel& model(int shape, at::ScalarType dtype) {
-  static std::map<std::pair<int, int>, std::unique_ptr<BertModel>> cache;
-  auto key = std::make_pair(shape, static_cast<int>(dtype));
+BertModel& model(int shape, at::ScalarType dtype, c10::Device device = c10::Device(c10::kCPU)) {
+  static std::map<std::tuple<int, int, bool>, std::unique_ptr<BertModel>> cache;
+  auto key = std::make_tuple(shape, static_cast<int>(dtype), device.is_cuda());
   auto it = cache.find(key);
   if (it == cache.end()) {
     cache.clear();  // one model at a time: bert-large is 1.3 GB in fp32
-    it = cache.emplace(key, make_model(SHAPES[shape], dtype)).first;
+    it = cache.emplace(key, make_model(SHAPES[shape], dtype, device)).first;
   }
   return *it->second;
 }
@@ -110,38 +117,53 @@ std::pair<at::Tensor, at::Tensor> make_batch(int64_t seq) {
   return {ids, mask};
 }
 
-void BM_encoder(benchmark::State& state) {
-  const int shape = static_cast<int>(state.range(0));
-  const int64_t seq = state.range(1);
-  const int threads = static_cast<int>(state.range(2));
-  const at::ScalarType dtype = state.range(3) ? at::kBFloat16 : at::kFloat;
-  at::set_num_threads(threads);
-  BertModel& m = model(shape, dtype);
+// Times m.forward on one padded batch after checking it: a padded row must
+// equal the same sentence alone. Ends each iteration with a synchronize on CUDA.
+void run_encoder(benchmark::State& state, const Shape& s, BertModel& m, int64_t seq, const std::string& label) {
+  const bool cuda = m.device().is_cuda();
   auto [ids, mask] = make_batch(seq);
-
-  // Check: a padded row equals the same sentence alone.
+  ids = ids.to(m.device());
+  mask = mask.to(m.device());
   {
     at::Tensor batch = m.forward(ids, mask).to(at::kFloat);
     const int64_t r = BATCH - 1, len = mask[r].sum().item<int64_t>();
     at::Tensor alone = m.forward(ids[r].narrow(0, 0, len).unsqueeze(0), mask[r].narrow(0, 0, len).unsqueeze(0));
     double diff = (batch[r].narrow(0, 0, len) - alone[0].to(at::kFloat)).abs().max().item<double>();
-    if (!std::isfinite(diff) || diff > (dtype == at::kFloat ? 1e-3 : 0.1)) {
+    if (!std::isfinite(diff) || diff > (m.dtype() == at::kFloat ? 1e-3 : 0.1)) {
       state.SkipWithError(("padded row differs from the sentence alone by " + std::to_string(diff)).c_str());
       return;
     }
   }
   for (auto _ : state) {
     at::Tensor out = m.forward(ids, mask);
+    if (cuda) torch::cuda::synchronize();
     benchmark::DoNotOptimize(out.data_ptr());
   }
-  const Shape& s = SHAPES[shape];
   const double flops = double(BATCH) * seq * s.layers *
                        (8.0 * s.hidden * s.hidden + 4.0 * s.hidden * s.ffn + 4.0 * seq * s.hidden);
   const double iters = static_cast<double>(state.iterations());
   state.counters["sent_per_s"] = benchmark::Counter(BATCH * iters, benchmark::Counter::kIsRate);
   state.counters["tok_per_s"] = benchmark::Counter(double(BATCH) * seq * iters, benchmark::Counter::kIsRate);
   state.counters["GFLOP_per_s"] = benchmark::Counter(flops * iters / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(s.name) + (dtype == at::kFloat ? " fp32" : " bf16"));
+  state.SetLabel(label);
+}
+
+void BM_encoder(benchmark::State& state) {
+  const int shape = static_cast<int>(state.range(0));
+  const at::ScalarType dtype = state.range(3) ? at::kBFloat16 : at::kFloat;
+  at::set_num_threads(static_cast<int>(state.range(2)));
+  run_encoder(state, SHAPES[shape], model(shape, dtype), state.range(1),
+              std::string(SHAPES[shape].name) + (dtype == at::kFloat ? " fp32" : " bf16"));
+}
+
+constexpr at::ScalarType CUDA_TYPES[] = {at::kFloat, at::kHalf, at::kBFloat16};
+constexpr const char* CUDA_TYPE_NAMES[] = {"fp32", "fp16", "bf16"};
+
+void BM_encoder_cuda(benchmark::State& state) {
+  const int shape = static_cast<int>(state.range(0));
+  const int type = static_cast<int>(state.range(2));
+  run_encoder(state, SHAPES[shape], model(shape, CUDA_TYPES[type], c10::Device(c10::kCUDA, 0)), state.range(1),
+              std::string(SHAPES[shape].name) + " " + CUDA_TYPE_NAMES[type] + " cuda");
 }
 
 // The GEMM peaks the encoder's GFLOP/s are a fraction of: 4096 x 1024 x 1024
@@ -162,6 +184,24 @@ void BM_gemm_peak(benchmark::State& state) {
   state.counters["GFLOP_per_s"] =
       benchmark::Counter(2.0 * m * n * k * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(kind == 2 ? "at::mm fp32 (BLAS)" : layer.implementation() + (kind == 1 ? " bf16" : " fp32"));
+}
+
+// cuBLAS's GEMM peak at a size that fills an H100-class GPU: 8192^3 through at::mm.
+void BM_gemm_peak_cuda(benchmark::State& state) {
+  const int type = static_cast<int>(state.range(0));
+  const int64_t n = 8192;
+  const auto opts = at::TensorOptions().dtype(CUDA_TYPES[type]).device(c10::Device(c10::kCUDA, 0));
+  at::Tensor x = at::randn({n, n}, opts), w = at::randn({n, n}, opts);
+  at::mm(x, w.t());
+  torch::cuda::synchronize();
+  for (auto _ : state) {
+    at::Tensor y = at::mm(x, w.t());
+    torch::cuda::synchronize();
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  state.counters["GFLOP_per_s"] =
+      benchmark::Counter(2.0 * n * n * n * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string("at::mm ") + CUDA_TYPE_NAMES[type] + " cuda");
 }
 
 void args(benchmark::internal::Benchmark* b) {
@@ -185,6 +225,16 @@ BENCHMARK(BM_encoder)->Apply(args);
 
 int main(int argc, char** argv) {
   tune_malloc_for_inference();
+  if (at::hasCUDA()) {  // registered only where they can run: CPU-only runs list no skipped entries
+    auto* peak = benchmark::RegisterBenchmark("BM_gemm_peak_cuda", BM_gemm_peak_cuda);
+    peak->ArgName("dtype")->DenseRange(0, 2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+    auto* enc = benchmark::RegisterBenchmark("BM_encoder_cuda", BM_encoder_cuda);
+    enc->ArgNames({"shape", "seq", "dtype"})
+        ->ArgsProduct({{0, 1, 2}, {32, 128, 512}, {0, 1, 2}})
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(1.0);
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
