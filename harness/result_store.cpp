@@ -87,6 +87,8 @@ CREATE TABLE timings (
   latency_mean_ms REAL
 );
 )sql",
+    // v2: how busy the machine was while a task was timed.
+    "ALTER TABLE timings ADD COLUMN background_load REAL;",
 };
 static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == ResultStore::SCHEMA_VERSION);
 
@@ -241,8 +243,8 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   const TimingRecord& t = r.timing;
   SqliteStatement tim(*db_, "INSERT INTO timings (result_id, encode_seconds, encoded_items, encoded_tokens, "
                             "items_per_second, tokens_per_second, evaluate_seconds, peak_rss_bytes, peak_device_bytes, "
-                            "latency_samples, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "latency_samples, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms, "
+                            "background_load) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   tim.bind(1, result_id).bind(2, t.encode_seconds).bind(3, t.encoded_items);
   bind_optional_int(tim, 4, t.encoded_tokens);
   std::optional<double> ips, tps;
@@ -254,7 +256,7 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   bind_optional_int(tim, 8, t.peak_rss_bytes);
   bind_optional_int(tim, 9, t.peak_device_bytes);
   tim.bind(10, t.latency_samples).bind(11, t.latency_p50_ms).bind(12, t.latency_p95_ms);
-  tim.bind(13, t.latency_p99_ms).bind(14, t.latency_mean_ms);
+  tim.bind(13, t.latency_p99_ms).bind(14, t.latency_mean_ms).bind(15, t.background_load);
   tim.run();
   tx.commit();
   return true;
@@ -268,7 +270,8 @@ SELECT r.id, r.run_id, r.main_score, r.scores_json, r.prompts_json, r.evaluation
        t.id, t.name, t.type, t.split, t.language, t.main_score, t.version, t.dataset_checksum, t.dataset_revision,
        t.source_repo, t.license, t.path,
        g.encode_seconds, g.encoded_items, g.encoded_tokens, g.evaluate_seconds, g.peak_rss_bytes,
-       g.peak_device_bytes, g.latency_samples, g.latency_p50_ms, g.latency_p95_ms, g.latency_p99_ms, g.latency_mean_ms
+       g.peak_device_bytes, g.latency_samples, g.latency_p50_ms, g.latency_p95_ms, g.latency_p99_ms, g.latency_mean_ms,
+       g.background_load
 FROM results r
 JOIN models m ON m.id = r.model_id
 JOIN tasks t ON t.id = r.task_id
@@ -331,6 +334,7 @@ ORDER BY m.spec, m.device, t.name, t.id
     g.latency_p95_ms = q.column_optional_double(c++);
     g.latency_p99_ms = q.column_optional_double(c++);
     g.latency_mean_ms = q.column_optional_double(c++);
+    g.background_load = q.column_optional_double(c++);
     out.push_back(std::move(s));
   }
   return out;

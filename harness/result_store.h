@@ -44,6 +44,9 @@ struct TimingRecord {
   int64_t peak_device_bytes = -1;
   int64_t latency_samples = 0;  // single-text latency; zero when not measured
   std::optional<double> latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms;
+  // CPUs other processes kept busy, on average, while the task ran (its
+  // encoding, scoring and latency sampling); unknown off Linux.
+  std::optional<double> background_load;
 };
 
 struct ResultRecord {
@@ -85,7 +88,7 @@ struct StoredResult {
 
 class ResultStore {
  public:
-  static constexpr int SCHEMA_VERSION = 1;
+  static constexpr int SCHEMA_VERSION = 2;
 
   // Opens or creates the file and migrates it to SCHEMA_VERSION. A file that
   // is not SQLite, belongs to another program, or has a newer schema throws

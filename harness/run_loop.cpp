@@ -126,6 +126,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
         summary.tasks.push_back(outcome);
         continue;
       }
+      const CpuSample cpu_before = cpu_sample();
       reset_peak_rss();
       encoder.reset_peak_device_bytes();
       Stopwatch clock;
@@ -156,12 +157,18 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.timing.peak_rss_bytes = peak_rss_bytes();
       rec.timing.peak_device_bytes = encoder.peak_device_bytes();
       if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
+      rec.timing.background_load = background_load(cpu_before, cpu_sample());
       bool written = store.record_result(rec, options.force);
 
       outcome.main_score = rec.main_score;
       outcome.seconds = rec.evaluation_seconds;
-      log(fmt::format("{}: {} = {} ({:.1f} s){}", where, spec.main_score,
-                      rec.main_score ? fmt::format("{:.5f}", *rec.main_score) : "n/a", rec.evaluation_seconds,
+      const std::string busy =
+          rec.timing.background_load.value_or(0) >= BUSY_MACHINE_LOAD
+              ? fmt::format("; other processes kept {:.1f} CPUs busy, so its timings are not an idle machine's",
+                            *rec.timing.background_load)
+              : "";
+      log(fmt::format("{}: {} = {} ({:.1f} s{}){}", where, spec.main_score,
+                      rec.main_score ? fmt::format("{:.5f}", *rec.main_score) : "n/a", rec.evaluation_seconds, busy,
                       written ? "" : " — another run recorded it first; kept theirs"));
       summary.tasks.push_back(outcome);
     }

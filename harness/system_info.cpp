@@ -1,10 +1,14 @@
 #include "harness/system_info.h"
 
 #include <dlfcn.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <sstream>
 #include <set>
 #include <thread>
 
@@ -100,6 +104,44 @@ std::string blas_warning() {
   return "OpenBLAS runs its generic " + core + " kernel on this CPU (it does not recognise the model); matrix " +
          "products outside the encoder (retrieval top-k, classification) are ~5x slow. Set OPENBLAS_CORETYPE=" +
          (avx512 ? "SkylakeX" : "Haswell") + " in the environment to fix it";
+}
+
+double busy_seconds_of_stat_line(const std::string& line, double ticks_per_second) {
+  std::istringstream in(line);
+  std::string label;
+  in >> label;
+  if (label != "cpu" || ticks_per_second <= 0) return -1;
+  // user nice system idle iowait irq softirq steal [guest guest_nice]: guest
+  // time is already inside user / nice, so the first eight are the total.
+  double v[8] = {0};
+  int n = 0;
+  while (n < 8 && in >> v[n]) ++n;
+  if (n < 4) return -1;
+  double busy = 0;
+  for (int i = 0; i < n; ++i)
+    if (i != 3 && i != 4) busy += v[i];  // not idle, not iowait
+  return busy / ticks_per_second;
+}
+
+CpuSample cpu_sample() {
+  CpuSample s;
+  s.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::ifstream in("/proc/stat");
+  std::string line;
+  if (std::getline(in, line)) s.machine_busy = busy_seconds_of_stat_line(line, static_cast<double>(sysconf(_SC_CLK_TCK)));
+  struct rusage u;
+  if (getrusage(RUSAGE_SELF, &u) == 0)
+    s.process_seconds = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+                        static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  return s;
+}
+
+std::optional<double> background_load(const CpuSample& before, const CpuSample& after) {
+  const double wall = after.wall_seconds - before.wall_seconds;
+  if (before.machine_busy < 0 || after.machine_busy < 0 || wall <= 0) return std::nullopt;
+  const double others = (after.machine_busy - before.machine_busy) - (after.process_seconds - before.process_seconds);
+  // Tick granularity (10 ms per CPU) makes short intervals jitter around 0.
+  return std::max(0.0, others / wall);
 }
 
 }  // namespace embeval

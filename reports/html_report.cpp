@@ -400,14 +400,17 @@ void performance(const Leaderboard& lb, std::string& h) {
   h += "<tbody>\n";
   std::vector<bool> pareto(lb.rows.size(), false);
   for (const auto& p : lb.points) pareto[p.row] = p.pareto;
+  double busiest = 0;
   for (size_t i = 0; i < lb.rows.size(); ++i) {
     const LeaderboardRow& row = lb.rows[i];
     h += row_open(row) + model_cell(row) + td_text(row.model.info.device);
     h += td_num(fmt::format("{}", fmt::join(row.threads, ", ")),
                 row.threads.empty() ? std::nullopt : std::optional<double>(row.threads.back()));
-    h += td_num(format_rate(row.items_per_second), row.items_per_second);
+    const std::string mark = row.timed_on_busy_machine() ? "*" : "";
+    if (row.timed_on_busy_machine()) busiest = std::max(busiest, *row.background_load);
+    h += td_num(format_rate(row.items_per_second) + mark, row.items_per_second);
     h += td_num(format_rate(row.tokens_per_second), row.tokens_per_second);
-    h += td_num(format_ms(row.latency_p50_ms), row.latency_p50_ms);
+    h += td_num(format_ms(row.latency_p50_ms) + mark, row.latency_p50_ms);
     h += td_num(format_ms(row.latency_p95_ms), row.latency_p95_ms);
     int64_t mem = row_peak_memory(row);
     h += td_num(format_mb(mem), mem > 0 ? std::optional<double>(mem) : std::nullopt);
@@ -415,7 +418,12 @@ void performance(const Leaderboard& lb, std::string& h) {
     h += pareto[i] ? "<td class=\"l\"><span class=\"tag\">front</span></td>" : "<td class=\"l\"></td>";
     h += "</tr>\n";
   }
-  h += "</tbody></table></div></section>\n";
+  h += "</tbody></table></div>";
+  if (busiest > 0)
+    h += fmt::format("<p class=\"note\">* Timed while other processes kept up to {:.1f} CPUs busy: slower and noisier "
+                     "than on an idle machine; compare speeds from runs on an idle one.</p>",
+                     busiest);
+  h += "</section>\n";
 }
 
 std::string delta_cell(std::optional<double> d, const std::string& extra = "") {

@@ -101,6 +101,41 @@ TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
   EXPECT_EQ(s.runs()[0].status, "finished");
 }
 
+// A file written by schema version 1 (no timings.background_load) opens,
+// migrates in place, keeps its rows (null load), and records the new column.
+TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
+  fs::path db = test::scratch_dir("store/migrate") / "r.sqlite";
+  {
+    ResultStore s(db);
+    int64_t run = s.begin_run(RunRecord{});
+    EXPECT_TRUE(s.record_result(result(run, s.upsert_model(model_info("old")), s.upsert_task(task_record("T")), 0.5), false));
+  }
+  {  // what version 1 left: the same tables without the v2 column
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "ALTER TABLE timings DROP COLUMN background_load; PRAGMA user_version = 1", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(h);
+  }
+  ASSERT_EQ(count_rows(db, "PRAGMA user_version"), 1);
+  ResultStore s(db);
+  EXPECT_EQ(s.schema_version(), 2);
+  auto before = s.latest_results();
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_DOUBLE_EQ(*before[0].main_score, 0.5);
+  EXPECT_FALSE(before[0].timing.background_load.has_value());
+  ResultRecord r = result(s.begin_run(RunRecord{}), s.upsert_model(model_info("new")), s.upsert_task(task_record("T")), 0.7);
+  r.timing.background_load = 1.25;
+  EXPECT_TRUE(s.record_result(r, false));
+  auto after = s.latest_results();
+  ASSERT_EQ(after.size(), 2u);
+  for (const auto& row : after) {
+    if (row.model.info.spec == "new") EXPECT_DOUBLE_EQ(row.timing.background_load.value_or(-1), 1.25);
+    else EXPECT_FALSE(row.timing.background_load.has_value());
+  }
+}
+
 TEST(ResultStore, NoDuplicatesUnlessReplacing) {
   fs::path db = test::scratch_dir("store/dups") / "r.sqlite";
   ResultStore s(db);
