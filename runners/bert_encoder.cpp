@@ -176,13 +176,12 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     if (s.in_features != dim) fail("{}: in_features {}; the previous module outputs {}", cfg, s.in_features, dim);
     StateDict dw = load_state_dict(s.dir);
     auto take = [&](const char* name, std::vector<int64_t> shape) {
-      auto it = dw.tensors.find(name);
-      if (it == dw.tensors.end()) fail("{}: missing tensor \"{}\"", dw.files.front().string(), name);
-      if (it->second.sizes().vec() != shape)
+      const at::Tensor& t = required_tensor(dw, name, dw.files.front().string());
+      if (t.sizes().vec() != shape)
         fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]", dw.origin[name].string(), name,
-             fmt::join(it->second.sizes(), ", "), fmt::join(shape, ", "));
-      n_params += it->second.numel();
-      return it->second.to(at::TensorOptions().dtype(at::kFloat).device(m.device));
+             fmt::join(t.sizes(), ", "), fmt::join(shape, ", "));
+      n_params += t.numel();
+      return t.to(at::TensorOptions().dtype(at::kFloat).device(m.device));
     };
     Impl::Dense d;
     d.weight = take("linear.weight", {s.out_features, s.in_features});

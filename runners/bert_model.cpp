@@ -120,7 +120,8 @@ BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::Sca
 
   bool found = false;
   for (const char* p : PREFIXES) {
-    if (weights.tensors.count(std::string(p) + "embeddings.word_embeddings.weight")) {
+    const std::string name = std::string(p) + "embeddings.word_embeddings.weight";
+    if (weights.tensors.count(name) || weights.skipped.count(name)) {
       m.prefix = p;
       found = true;
       break;
@@ -135,22 +136,20 @@ BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::Sca
   // Looks a tensor up (old TF-converted checkpoints name LayerNorm
   // parameters gamma / beta, which transformers renames on load).
   auto take = [&](const std::string& name, std::vector<int64_t> shape) -> at::Tensor {
-    std::string full = m.prefix + name;
-    auto it = weights.tensors.find(full);
-    if (it == weights.tensors.end()) {
-      std::string alt = full;
-      if (alt.size() > 7 && alt.compare(alt.size() - 7, 7, ".weight") == 0 && alt.find("LayerNorm") != std::string::npos)
-        alt = alt.substr(0, alt.size() - 7) + ".gamma";
-      else if (alt.size() > 5 && alt.compare(alt.size() - 5, 5, ".bias") == 0 && alt.find("LayerNorm") != std::string::npos)
-        alt = alt.substr(0, alt.size() - 5) + ".beta";
-      it = weights.tensors.find(alt);
+    const std::string full = m.prefix + name;
+    std::string alt;
+    if (full.find("LayerNorm") != std::string::npos) {
+      if (full.size() > 7 && full.compare(full.size() - 7, 7, ".weight") == 0)
+        alt = full.substr(0, full.size() - 7) + ".gamma";
+      else if (full.size() > 5 && full.compare(full.size() - 5, 5, ".bias") == 0)
+        alt = full.substr(0, full.size() - 5) + ".beta";
     }
-    if (it == weights.tensors.end()) fail("{}: missing tensor \"{}\"", where, full);
-    const at::Tensor& t = it->second;
+    const at::Tensor& t = required_tensor(weights, full, where, alt);
     if (t.sizes().vec() != shape) {
-      auto origin = weights.origin.find(it->first);
+      const std::string& stored = weights.tensors.count(full) ? full : alt;
+      auto origin = weights.origin.find(stored);
       fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]",
-           origin != weights.origin.end() ? origin->second.string() : where, it->first, fmt::join(t.sizes(), ", "),
+           origin != weights.origin.end() ? origin->second.string() : where, stored, fmt::join(t.sizes(), ", "),
            fmt::join(shape, ", "));
     }
     m.n_parameters += t.numel();

@@ -32,14 +32,20 @@ void add_tensor(StateDict* out, const std::string& name, at::Tensor t, const fs:
   out->tensors.emplace(name, std::move(t));
 }
 
+void skip_tensor(StateDict* out, const std::string& name, const std::string& dtype, const fs::path& file) {
+  out->skipped[name] = dtype;
+  out->origin.emplace(name, file);
+}
+
 void load_safetensors(const fs::path& file, StateDict* out) {
   SafetensorsFile f(file);
   for (const auto& e : f.entries()) {
-    // Integer and bool tensors are buffers (position_ids), not weights.
-    if (!tensor_dtype_is_float(e.dtype)) continue;
-    if (e.dtype != TENSOR_DTYPE_F32 && e.dtype != TENSOR_DTYPE_F16 && e.dtype != TENSOR_DTYPE_BF16)
-      fail("{}: tensor \"{}\" has dtype {}; embeval reads weights in F32, F16 and BF16", file.string(), e.name,
-           tensor_dtype_name(e.dtype));
+    // Integer and bool tensors are buffers (position_ids), not weights; F64
+    // is an error only if the model needs the tensor.
+    if (e.dtype != TENSOR_DTYPE_F32 && e.dtype != TENSOR_DTYPE_F16 && e.dtype != TENSOR_DTYPE_BF16) {
+      skip_tensor(out, e.name, tensor_dtype_name(e.dtype), file);
+      continue;
+    }
     // Copy out of the mapping: the data is not aligned in general and the
     // mapping dies with `f`.
     at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(scalar_type(e.dtype)));
@@ -59,11 +65,12 @@ void load_torch_zip(const fs::path& file, StateDict* out) {
          "torch.save(state_dict, path) or convert it to safetensors",
          where);
   read_torch_zip_state_dict(file, [&](const std::string& name, at::Tensor t) {
-    // Integer buffers (position_ids) are not weights.
-    if (!at::isFloatingType(t.scalar_type())) return;
-    if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16)
-      fail("{}: tensor \"{}\" has dtype {}; embeval reads weights in float32, float16 and bfloat16", where, name,
-           c10::toString(t.scalar_type()));
+    // Integer buffers (position_ids) are not weights; float64 is an error
+    // only if the model needs the tensor.
+    if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16) {
+      skip_tensor(out, name, c10::toString(t.scalar_type()), file);
+      return;
+    }
     add_tensor(out, name, std::move(t), file);
   });
 }
@@ -153,6 +160,24 @@ StateDict load_state_dict(const fs::path& dir) {
   fail("{}: no weights; expected one of model.safetensors, model.safetensors.index.json, pytorch_model.bin, "
        "pytorch_model.bin.index.json",
        dir.string());
+}
+
+const at::Tensor& required_tensor(const StateDict& weights, const std::string& name, const std::string& where,
+                                  const std::string& alt) {
+  for (const std::string* n : {&name, &alt}) {
+    if (n->empty()) continue;
+    auto it = weights.tensors.find(*n);
+    if (it != weights.tensors.end()) return it->second;
+  }
+  for (const std::string* n : {&name, &alt}) {
+    if (n->empty()) continue;
+    auto skipped = weights.skipped.find(*n);
+    if (skipped == weights.skipped.end()) continue;
+    auto origin = weights.origin.find(*n);
+    fail("{}: tensor \"{}\" has dtype {}; embeval reads weights in F32, F16 and BF16",
+         origin != weights.origin.end() ? origin->second.string() : where, *n, skipped->second);
+  }
+  fail("{}: missing tensor \"{}\"", where, name);
 }
 
 }  // namespace embeval

@@ -18,7 +18,18 @@ struct StateDict {
   std::map<std::string, std::filesystem::path> origin;  // tensor -> file it came from, for errors
   std::vector<std::filesystem::path> files;             // weight files read, in order
   std::string format;                                   // "safetensors", "safetensors, 2 shards", "pytorch_model.bin"
+  // Tensors not loaded, with their stored dtype: integer / bool buffers
+  // (position_ids) and float types embeval does not read (F64). Unused ones
+  // (a pooler head in F64) are harmless; a required one is an error naming
+  // its dtype rather than "missing" (required_tensor below).
+  std::map<std::string, std::string> skipped;
 };
+
+// The tensor `name` (or `alt`, an older spelling, when not empty); a UserError
+// naming `where` (the checkpoint) and the tensor when it is absent or was
+// skipped for its dtype.
+const at::Tensor& required_tensor(const StateDict& weights, const std::string& name, const std::string& where,
+                                  const std::string& alt = "");
 
 // Weight files of the folder without reading them (for fingerprints); empty when none.
 std::vector<std::filesystem::path> checkpoint_weight_files(const std::filesystem::path& dir);

@@ -79,6 +79,20 @@ void write_weights(const fs::path& dir, const std::vector<Named>& list, const st
   std::vector<std::vector<SafetensorsTensor>> shards(format == "sharded" ? 2 : 1);
   for (size_t i = 0; i < list.size(); ++i)
     shards[i % shards.size()].push_back({list[i].name, dtype, list[i].shape, encode_values(list[i].values, dtype)});
+  // Checkpoints saved by transformers < 4.31 also hold the int64 buffer
+  // embeddings.position_ids [1, positions] (listed in a sharded index too).
+  const std::string& first = list.front().name;
+  const std::string prefix = first.substr(0, first.find("embeddings."));
+  const int64_t positions = [&] {
+    for (const auto& t : list)
+      if (t.name == prefix + "embeddings.position_embeddings.weight") return t.shape[0];
+    return int64_t{0};
+  }();
+  if (positions > 0) {
+    std::string ids(static_cast<size_t>(positions) * 8, '\0');
+    for (int64_t i = 0; i < positions; ++i) std::memcpy(ids.data() + 8 * i, &i, 8);
+    shards.back().push_back({prefix + "embeddings.position_ids", TENSOR_DTYPE_I64, {1, positions}, ids});
+  }
   if (shards.size() == 1) {
     write_safetensors(dir / "model.safetensors", shards[0], {{"format", "pt"}});
     return;

@@ -481,12 +481,43 @@ TEST(BertEncoder, BadCheckpointsAreOneLineErrorsNamingFileAndTensor) {
     }
     write_safetensors(f, keep);
   };
+  // Rewrites one tensor with another dtype (and zero bytes of that dtype's width).
+  auto retype_tensor = [](const fs::path& f, const std::string& name, TensorDtype dtype, size_t width) {
+    std::vector<SafetensorsTensor> all;
+    {
+      SafetensorsFile r(f);
+      for (const auto& e : r.entries()) {
+        std::string bytes(reinterpret_cast<const char*>(e.data), e.nbytes);
+        if (e.name == name) bytes.assign(e.nbytes / 4 * width, '\0');
+        all.push_back({e.name, e.name == name ? dtype : e.dtype, e.shape, bytes});
+      }
+    }
+    write_safetensors(f, all);
+  };
+  // A required tensor of a dtype embeval does not read is named with its dtype, not called missing.
+  expect("int_tensor", [&](const fs::path& d) {
+    retype_tensor(d / "model.safetensors", "encoder.layer.0.attention.self.key.bias", TENSOR_DTYPE_I32, 4);
+  }, "model.safetensors: tensor \"encoder.layer.0.attention.self.key.bias\" has dtype I32; embeval reads weights in F32, F16 and BF16");
+  expect("f64_tensor", [&](const fs::path& d) {
+    retype_tensor(d / "model.safetensors", "embeddings.word_embeddings.weight", TENSOR_DTYPE_F64, 8);
+  }, "model.safetensors: tensor \"embeddings.word_embeddings.weight\" has dtype F64");
+  expect("f64_dense", [&](const fs::path& d) { retype_tensor(d / "2_Dense/model.safetensors", "linear.weight", TENSOR_DTYPE_F64, 8); },
+         "2_Dense/model.safetensors: tensor \"linear.weight\" has dtype F64");
+  {  // ... while an unused head in F64 (the pooler) is ignored like the rest of the head.
+    fs::path dir = make("f64_pooler", c);
+    retype_tensor(dir / "model.safetensors", "pooler.dense.bias", TENSOR_DTYPE_F64, 8);
+    fs::path ref = make("f64_pooler_ref", c);
+    std::vector<std::string> texts = {"unused head", "另一句"};
+    Matrix got = open(dir, c)->encode(texts, EncodeOptions{}), want = open(ref, c)->encode(texts, EncodeOptions{});
+    ASSERT_EQ(got.values.size(), want.values.size());
+    EXPECT_EQ(got.values, want.values);
+  }
   expect("missing_tensor", [&](const fs::path& d) { drop_tensor(d / "model.safetensors", "encoder.layer.1.output.dense.bias"); },
          "model.safetensors: missing tensor \"encoder.layer.1.output.dense.bias\"");
   expect("missing_dense", [&](const fs::path& d) { drop_tensor(d / "2_Dense/model.safetensors", "linear.weight"); },
          "2_Dense/model.safetensors: missing tensor \"linear.weight\"");
   expect("truncated", [](const fs::path& d) { fs::resize_file(d / "model.safetensors", fs::file_size(d / "model.safetensors") - 100); },
-         "model.safetensors: tensor \"cls.predictions.bias\": data_offsets");
+         "model.safetensors: tensor \"embeddings.position_ids\": data_offsets");
   expect("no_weights", [](const fs::path& d) { fs::remove(d / "model.safetensors"); }, "no weights; expected one of model.safetensors");
   expect("no_hidden", [&](const fs::path& d) { edit_json(d / "config.json", [](auto& j) { j.erase("hidden_size"); }); },
          "config.json: missing \"hidden_size\"; expected an integer");
