@@ -142,6 +142,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.scores = scores;
       rec.prompts = nlohmann::json::object();
       for (Role role : {ROLE_QUERY, ROLE_PASSAGE}) {
+        if (!ctx.encoded(role)) continue;  // an STS task has no queries: no query prompt was used
         EncodeOptions eo;
         eo.role = role;
         eo.prompt = ctx.prompt_for(role);

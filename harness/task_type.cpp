@@ -73,6 +73,7 @@ Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, con
   }
   auto& seen = role == ROLE_QUERY ? seen_queries_ : seen_passages_;
   seen.insert(seen.end(), unique.begin(), unique.end());
+  (role == ROLE_QUERY ? encoded_queries_ : encoded_passages_) = true;
   EncodeOptions options;
   options.role = role;
   options.prompt = prompt_for(role);

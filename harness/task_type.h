@@ -35,6 +35,8 @@ class EvalContext {
   const std::string& prompt_for(Role role) const;
   Similarity similarity() const { return encoder_.info().similarity; }
   const EncodeStats& stats() const { return stats_; }
+  // Whether the task encoded any text in this role (only those prompts are recorded).
+  bool encoded(Role role) const { return role == ROLE_QUERY ? encoded_queries_ : encoded_passages_; }
   const data::TaskSpec& task() const { return task_; }
 
   // Texts for single-text latency: up to n distinct texts the task encoded,
@@ -47,6 +49,7 @@ class EvalContext {
   const data::TaskSpec& task_;
   EncodeStats stats_;
   std::vector<std::string> seen_queries_, seen_passages_;  // distinct texts, per encode call
+  bool encoded_queries_ = false, encoded_passages_ = false;
 };
 
 class TaskType {

@@ -167,7 +167,11 @@ std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptio
   std::error_code ec;
   if (std::filesystem::is_directory(spec, ec) || std::filesystem::is_directory(spec.substr(0, spec.find(',')), ec))
     return parse_hf(spec, spec, options);
-  fail("could not parse model spec \"{}\": unknown backend \"{}\"{}; known forms: {}", spec, backend,
+  // Without a colon the user most likely meant a folder: say that it is not there.
+  const std::string what = colon == std::string::npos
+                               ? fmt::format("no folder \"{}\" exists", spec.substr(0, spec.find(',')))
+                               : fmt::format("unknown backend \"{}\"", backend);
+  fail("could not parse model spec \"{}\": {}{}; known forms: {}", spec, what,
        suggestion(backend, {"precomputed", "baseline", "hf", "torchscript"}), fmt::join(encoder_spec_forms(), "; "));
 }
 

@@ -1,6 +1,6 @@
 // The run loop records what the encoder reports about accelerator memory:
 // the peak since the reset it asks for before each task, or nothing (NULL)
-// for CPU backends.
+// for CPU backends; and the prompts of the roles a task encoded, only those.
 #include <gtest/gtest.h>
 
 #include "harness/result_store.h"
@@ -31,6 +31,8 @@ class DeviceMemoryEncoder : public Encoder {
     return m;
   }
   const EncoderInfo& info() const override { return info_; }
+  // Like an encoder with --query-prompt / --passage-prompt overrides.
+  std::string prompt_used(const EncodeOptions& o) const override { return o.role == ROLE_QUERY ? "Q: " : "P: "; }
   int64_t peak_device_bytes() const override { return on_device_ ? peak_ : Encoder::peak_device_bytes(); }
   void reset_peak_device_bytes() override {
     ++resets;
@@ -63,5 +65,22 @@ TEST(RunLoop, RecordsTheEncodersDevicePeakPerTaskAndNullForCpuBackends) {
       EXPECT_GT(results[0].timing.peak_device_bytes, 0);
     else
       EXPECT_EQ(results[0].timing.peak_device_bytes, -1);
+  }
+}
+
+TEST(RunLoop, RecordsThePromptsOfTheRolesATaskEncodedOnly) {
+  ResultStore store(test::scratch_dir("run_loop") / "prompts.sqlite");
+  DeviceMemoryEncoder encoder(false);
+  RunOptions options;
+  options.latency_samples = 0;
+  const auto root = test::source_dir() / "datasets/cmteb";
+  run_tasks(encoder, {root / "STSB/mini", root / "CMRC2018Retrieval/mini"}, store, RunRecord(), options);
+  auto results = store.latest_results();
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    if (r.task.task.type == "STS")  // sentences only: the passage role
+      EXPECT_EQ(r.prompts, nlohmann::json({{"passage", "P: "}})) << r.prompts.dump();
+    else  // queries and corpus
+      EXPECT_EQ(r.prompts, nlohmann::json({{"query", "Q: "}, {"passage", "P: "}})) << r.prompts.dump();
   }
 }

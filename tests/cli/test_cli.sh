@@ -111,7 +111,9 @@ printf '{"text": "a", "embedding": [1e39, 0]}\n' >inf.jsonl
 expect_error "inf vector" "inf.jsonl:1: embedding[0] is not a finite float32" "$EMBEVAL" run --model precomputed:inf.jsonl --task-dir t3
 printf '{"text": "only this", "embedding": [1, 0]}\n' >few.jsonl
 expect_error "text missing from vectors" "few.jsonl: no embedding for text" "$EMBEVAL" run --model precomputed:few.jsonl --task-dir "$src/datasets/cmteb/LCQMC/mini"
-expect_error "unknown model backend" "could not parse model spec \"bert-base\"" "$EMBEVAL" run --model bert-base --suite cmteb-mini
+expect_error "unknown model backend" "could not parse model spec \"bert-base\": no folder \"bert-base\" exists" "$EMBEVAL" run --model bert-base --suite cmteb-mini
+expect_error "unknown backend" "could not parse model spec \"hff:x\": unknown backend \"hff\"; did you mean hf?" "$EMBEVAL" models inspect hff:x
+expect_error "inspect a missing folder" "no folder \"missing/model\" exists" "$EMBEVAL" models inspect missing/model,fp32
 expect_error "unknown suite" "unknown suite \"cmteb-mni\"" "$EMBEVAL" run --suite cmteb-mni
 echo "just text" >notdb.sqlite
 expect_error "not a database" "notdb.sqlite: not an SQLite database" "$EMBEVAL" run --db notdb.sqlite --task-dir "$src/datasets/cmteb/LCQMC/mini"
