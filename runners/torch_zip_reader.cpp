@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "harness/error.h"
 
@@ -289,8 +290,16 @@ class Unpickler {
       const int64_t offset = a[1]->i;
       if (size.size() != stride.size()) bad("tensor size and stride differ in length");
       // The view must stay inside its storage.
+      // Checked arithmetic: crafted sizes and strides must not overflow into range.
       int64_t last = offset, numel = 1;
-      for (size_t k = 0; k < size.size(); ++k) last += (size[k] - 1) * stride[k], numel *= size[k];
+      bool overflow = false;
+      for (size_t k = 0; k < size.size(); ++k) {
+        int64_t step = 0;
+        overflow |= __builtin_mul_overflow(size[k] == 0 ? 0 : size[k] - 1, stride[k], &step);
+        overflow |= __builtin_add_overflow(last, step, &last);
+        overflow |= __builtin_mul_overflow(numel, size[k], &numel);
+      }
+      if (overflow && numel != 0) bad(fmt::format("tensor view of size [{}] overflows", fmt::join(size, ", ")));
       if (offset < 0 || (numel > 0 && last >= s.numel()))
         bad(fmt::format("tensor view (offset {}) runs past its storage of {} elements", offset, s.numel()));
       auto v = make(Value::TENSOR);
