@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <utility>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -17,38 +19,39 @@
 namespace embeval {
 namespace {
 
-at::Tensor aten_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
-  const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3, hd = h / heads;
-  at::Tensor parts = qkv.view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-  at::Tensor q = parts[0], k = parts[1], v = parts[2];  // [b, heads, t, hd]
-#if TORCH_VERSION_MAJOR >= 2
-  at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
-#else
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale).add_(mask);
-  at::Tensor ctx = at::matmul(at::softmax(scores, -1), v);
-#endif
-  return ctx.transpose(1, 2).reshape({b, t, h});
+void check_qkv(const at::Tensor& qkv, int64_t heads) {
+  if (qkv.dim() != 3 || heads <= 0 || qkv.size(2) % (3 * heads) != 0)
+    fail("attention: qkv has shape [{}], expected [batch, seq, 3 * heads * head_dim]", fmt::join(qkv.sizes(), ", "));
 }
 
 #ifdef EMBEVAL_HAVE_DNNL
 using dnnl::memory;
 using dt = memory::data_type;
 
-// The two products for `g` batch rows at a time.
+// Bytes of fp32 scores one tile may hold: they are written, softmaxed and
+// read back, so they should stay in cache (bge-small shape, seq 512, 1
+// thread: whole-batch scores 5.2 sentences/s, ~4 MB tiles 6.9) ...
+constexpr int64_t TILE_SCORE_BYTES = int64_t{4} << 20;
+// ... but a block has at least this many query rows, or the products get too
+// few rows to run at speed (BM_attention, 16 heads, seq 4096, 1 thread:
+// 16-row blocks 2.3-2.9 s, 128 / 256 / 512 rows 1.4-1.7 s).
+constexpr int64_t MIN_QUERY_BLOCK = 256;
+
+// A tile of the work: `g` batch rows x `q` query rows against all `t` keys.
+// Returns the two products' primitives, or false when oneDNN offers only a
+// reference kernel.
 struct AttentionPrimitives {
   memory::desc q, kt, scores, mask, probs, v, ctx;
   dnnl::matmul score, context;
 };
 
-// Returns false when oneDNN offers only a reference kernel for these shapes.
-bool make_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, dt type, AttentionPrimitives* p) {
+bool make_primitives(int64_t g, int64_t q, int64_t t, int64_t heads, int64_t hd, dt type, AttentionPrimitives* p) {
   const int64_t h = heads * hd;
-  const memory::dims qkv_strides = {t * 3 * h, hd, 3 * h, 1};  // [g, heads, t, hd] inside [g, t, 3, heads, hd]
-  // scores = (Q K^T) * scale + mask, fp32 [g, heads, t, t].
-  p->q = memory::desc({g, heads, t, hd}, type, qkv_strides);
+  const memory::dims qkv_strides = {t * 3 * h, hd, 3 * h, 1};  // [g, heads, rows, hd] inside [g, t, 3, heads, hd]
+  // scores = (Q K^T) * scale + mask, fp32 [g, heads, q, t].
+  p->q = memory::desc({g, heads, q, hd}, type, qkv_strides);
   p->kt = memory::desc({g, heads, hd, t}, type, {t * 3 * h, hd, 1, 3 * h});
-  p->scores = memory::desc({g, heads, t, t}, dt::f32, memory::format_tag::abcd);
+  p->scores = memory::desc({g, heads, q, t}, dt::f32, memory::format_tag::abcd);
   p->mask = memory::desc({g, 1, 1, t}, dt::f32, memory::format_tag::abcd);
   dnnl::post_ops ops;
   onednn::append_eltwise(ops, dnnl::algorithm::eltwise_linear, static_cast<float>(1.0 / std::sqrt(double(hd))), 0.f);
@@ -56,10 +59,10 @@ bool make_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, dt type, A
   dnnl::primitive_attr score_attr;
   score_attr.set_post_ops(ops);
   const auto score_pd = onednn::matmul_pd(p->q, p->kt, memory::desc(), p->scores, score_attr);
-  // context = probs V, written as [g, t, heads, hd].
-  p->probs = memory::desc({g, heads, t, t}, type, memory::format_tag::abcd);
+  // context = probs V, written as [g, q, heads, hd] rows of the [b, t, h] output.
+  p->probs = memory::desc({g, heads, q, t}, type, memory::format_tag::abcd);
   p->v = memory::desc({g, heads, t, hd}, type, qkv_strides);
-  p->ctx = memory::desc({g, heads, t, hd}, type, {t * h, hd, h, 1});
+  p->ctx = memory::desc({g, heads, q, hd}, type, {t * h, hd, h, 1});
   const auto ctx_pd = onednn::matmul_pd(p->probs, p->v, memory::desc(), p->ctx, dnnl::primitive_attr());
   if (onednn::is_reference_kernel(score_pd.impl_info_str()) || onednn::is_reference_kernel(ctx_pd.impl_info_str()))
     return false;
@@ -68,47 +71,59 @@ bool make_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, dt type, A
   return true;
 }
 
-// An undefined tensor when oneDNN offers only a reference kernel. Batch rows
-// go through in groups whose fp32 scores fit in ~4 MB: at seq 512 the scores
-// of a whole batch are hundreds of MB, and streaming them through memory
-// three times (write, softmax, read) costs more than the products
-// (bge-small shape, seq 512, 1 thread: 5.2 -> 6.9 sentences/s).
+// An undefined tensor when oneDNN offers only a reference kernel. The work
+// goes in tiles whose fp32 scores fit TILE_SCORE_BYTES: several batch rows
+// when a row's scores fit, else one row and a block of query rows (softmax
+// is per query row, so blocks are exact). Memory then grows with t, not t^2:
+// one bge-m3 row of 8192 tokens would otherwise need 4.3 GB of scores per
+// layer (and as much again for the probabilities), 256-row blocks 134 MB.
 at::Tensor onednn_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3, hd = h / heads;
   const dt type = onednn::type_of(qkv.scalar_type());
   const size_t elem = qkv.element_size();
-  const int64_t group = std::clamp<int64_t>((int64_t{4} << 20) / (heads * t * t * 4), 1, b);
+  const int64_t row_bytes = heads * t * 4;  // one query row's scores
+  const int64_t block = std::min(t, std::max(MIN_QUERY_BLOCK, TILE_SCORE_BYTES / row_bytes));
+  const int64_t group = block < t ? 1 : std::clamp<int64_t>(TILE_SCORE_BYTES / (row_bytes * t), 1, b);
 
-  AttentionPrimitives full, rest;
-  if (!make_primitives(group, t, heads, hd, type, &full)) return at::Tensor();
-  if (b % group != 0 && !make_primitives(b % group, t, heads, hd, type, &rest)) return at::Tensor();
+  // At most four tile shapes: full / remainder batch group x full / remainder query block.
+  std::map<std::pair<int64_t, int64_t>, AttentionPrimitives> prims;
+  for (int64_t g : {group, b % group})
+    for (int64_t q : {block, t % block}) {
+      if (g == 0 || q == 0 || prims.count({g, q})) continue;
+      if (!make_primitives(g, q, t, heads, hd, type, &prims[{g, q}])) return at::Tensor();
+    }
 
   auto& engine = onednn::cpu_engine();
   dnnl::stream stream(engine);
   at::Tensor mask_f32 = mask.to(at::kFloat).contiguous();
-  at::Tensor scores = at::empty({group, heads, t, t}, qkv.options().dtype(at::kFloat));
-  at::Tensor probs = at::empty({group, heads, t, t}, qkv.options().dtype(at::kFloat));
-  at::Tensor probs_typed = type == dt::f32 ? probs : at::empty({group, heads, t, t}, qkv.options());
+  at::Tensor scores = at::empty({group, heads, block, t}, qkv.options().dtype(at::kFloat));
+  at::Tensor probs = at::empty({group, heads, block, t}, qkv.options().dtype(at::kFloat));
+  at::Tensor probs_typed = type == dt::f32 ? probs : at::empty({group, heads, block, t}, qkv.options());
   at::Tensor ctx = at::empty({b, t, h}, qkv.options());
   char* base = static_cast<char*>(qkv.data_ptr());
+  char* out = static_cast<char*>(ctx.data_ptr());
   for (int64_t start = 0; start < b; start += group) {
     const int64_t g = std::min(group, b - start);
-    const AttentionPrimitives& p = g == group ? full : rest;
     char* rows = base + start * t * 3 * h * elem;
-    p.score.execute(stream, {{DNNL_ARG_SRC, memory(p.q, engine, rows)},
-                             {DNNL_ARG_WEIGHTS, memory(p.kt, engine, rows + h * elem)},
-                             {DNNL_ARG_DST, memory(p.scores, engine, scores.data_ptr())},
-                             {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1,
-                              memory(p.mask, engine, mask_f32.data_ptr<float>() + start * t)}});
-    stream.wait();
-    at::Tensor s = scores.narrow(0, 0, g), pr = probs.narrow(0, 0, g);
-    at::_softmax_out(pr, s, -1, false);
-    if (type != dt::f32) probs_typed.narrow(0, 0, g).copy_(pr);
-    p.context.execute(stream, {{DNNL_ARG_SRC, memory(p.probs, engine, probs_typed.data_ptr())},
-                               {DNNL_ARG_WEIGHTS, memory(p.v, engine, rows + 2 * h * elem)},
-                               {DNNL_ARG_DST, memory(p.ctx, engine, static_cast<char*>(ctx.data_ptr()) +
-                                                                     start * t * h * elem)}});
-    stream.wait();
+    for (int64_t q0 = 0; q0 < t; q0 += block) {
+      const int64_t q = std::min(block, t - q0);
+      const AttentionPrimitives& p = prims.at({g, q});
+      p.score.execute(stream, {{DNNL_ARG_SRC, memory(p.q, engine, rows + q0 * 3 * h * elem)},
+                               {DNNL_ARG_WEIGHTS, memory(p.kt, engine, rows + h * elem)},
+                               {DNNL_ARG_DST, memory(p.scores, engine, scores.data_ptr())},
+                               {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1,
+                                memory(p.mask, engine, mask_f32.data_ptr<float>() + start * t)}});
+      stream.wait();
+      // The tile's scores are the first g * heads * q * t values of the buffers.
+      at::Tensor s = scores.view({-1}).narrow(0, 0, g * heads * q * t).view({g, heads, q, t});
+      at::Tensor pr = probs.view({-1}).narrow(0, 0, g * heads * q * t).view({g, heads, q, t});
+      at::_softmax_out(pr, s, -1, false);
+      if (type != dt::f32) probs_typed.view({-1}).narrow(0, 0, g * heads * q * t).copy_(pr.view({-1}));
+      p.context.execute(stream, {{DNNL_ARG_SRC, memory(p.probs, engine, probs_typed.data_ptr())},
+                                 {DNNL_ARG_WEIGHTS, memory(p.v, engine, rows + 2 * h * elem)},
+                                 {DNNL_ARG_DST, memory(p.ctx, engine, out + (start * t + q0) * h * elem)}});
+      stream.wait();
+    }
   }
   return ctx;
 }
@@ -117,8 +132,7 @@ at::Tensor onednn_attention(const at::Tensor& qkv, const at::Tensor& mask, int64
 }  // namespace
 
 at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads) {
-  if (qkv.dim() != 3 || qkv.size(2) % (3 * heads) != 0)
-    fail("attention: qkv has shape [{}], expected [batch, seq, 3 * heads * head_dim]", fmt::join(qkv.sizes(), ", "));
+  check_qkv(qkv, heads);
 #ifdef EMBEVAL_HAVE_DNNL
   const at::ScalarType type = qkv.scalar_type();
   if (qkv.device().is_cpu() && qkv.is_contiguous() && (type == at::kFloat || type == at::kBFloat16) &&
@@ -131,7 +145,31 @@ at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive
     }
   }
 #endif
-  return aten_attention(qkv, additive_mask, heads);
+  return aten_qkv_attention(qkv, additive_mask, heads);
+}
+
+at::Tensor aten_qkv_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads, int64_t max_score_bytes) {
+  check_qkv(qkv, heads);
+  const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3, hd = h / heads;
+  at::Tensor parts = qkv.view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+  at::Tensor q = parts[0], k = parts[1], v = parts[2];  // [b, heads, t, hd]
+#if TORCH_VERSION_MAJOR >= 2
+  (void)max_score_bytes;  // SDPA picks its own kernel (flash / memory-efficient ones tile internally)
+  at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+#else
+  // Blocks of query rows keep the scores of the whole batch under max_score_bytes.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const int64_t block = std::clamp<int64_t>(max_score_bytes / std::max<int64_t>(1, b * heads * t * 4), 1, t);
+  at::Tensor ctx = block == t ? at::Tensor() : at::empty_like(q);
+  for (int64_t q0 = 0; q0 < t; q0 += block) {
+    const int64_t n = std::min(block, t - q0);
+    at::Tensor scores = at::matmul(q.narrow(2, q0, n), k.transpose(-1, -2)).mul_(scale).add_(mask);
+    at::Tensor part = at::matmul(at::softmax(scores, -1), v);
+    if (block == t) ctx = part;
+    else ctx.narrow(2, q0, n).copy_(part);
+  }
+#endif
+  return ctx.transpose(1, 2).reshape({b, t, h});
 }
 
 }  // namespace embeval

@@ -5,11 +5,11 @@
 // CPU, fp32 / bf16, with oneDNN: both products are oneDNN matmuls that read
 // Q, K and V in place from the [b, t, 3, heads, d] projection (strided, no
 // permute copies), add the scale and mask inside the first GEMM and write the
-// context straight into [b, t, heads * d], a few batch rows at a time so
-// the scores stay in cache. The scores stay fp32 for the
-// softmax (bf16 models round the probabilities to bf16 for the second
-// product, as PyTorch does). Elsewhere (CUDA, fp16, no oneDNN) it is
-// at::scaled_dot_product_attention on libtorch 2.x, matmul + softmax on 1.x.
+// context straight into [b, t, heads * d], in tiles of batch rows or of query
+// rows so the scores stay in cache (and memory grows with t, not t^2). The
+// scores stay fp32 for the softmax (bf16 models round the probabilities to
+// bf16 for the second product, as PyTorch does). Elsewhere (CUDA, fp16, no
+// oneDNN) it is aten_qkv_attention below.
 #include <ATen/core/Tensor.h>
 
 namespace embeval {
@@ -18,5 +18,11 @@ namespace embeval {
 // additive_mask: [b, 1, 1, t] in qkv's dtype (0 on tokens, a large negative
 // value on padding). Returns the context [b, t, heads * head_dim].
 at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads);
+
+// The ATen path fused_qkv_attention falls back to (any device and dtype):
+// scaled_dot_product_attention on libtorch 2.x; on 1.x matmul + softmax in
+// blocks of query rows whose scores (whole batch) fit max_score_bytes.
+at::Tensor aten_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads,
+                              int64_t max_score_bytes = int64_t{64} << 20);
 
 }  // namespace embeval

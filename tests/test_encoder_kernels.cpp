@@ -67,7 +67,9 @@ TEST(PackedLinear, MatchesFloat64ReferenceForEveryActivationAndRowCount) {
     for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::gelu_tanh,
                                LinearActivation::relu}) {
       PackedLinear layer(w, b, a);
-      if (PackedLinear::have_onednn()) EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
+      if (PackedLinear::have_onednn()) {
+        EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
+      }
       for (int64_t rows : {1, 7, 64, 203}) {
         at::Tensor x = at::randn({rows, in}, at::kDouble).to(type);
         at::Tensor y = layer(x);
@@ -102,7 +104,9 @@ TEST(PackedLinear, WithoutBiasAndWrongWidthIsAnError) {
                                                 LinearActivation::none)),
             1e-5);
   EXPECT_ANY_THROW(layer(at::randn({2, 5})));
-  if (PackedLinear::have_onednn()) EXPECT_ANY_THROW(layer(at::randn({2, 6}).to(at::kBFloat16)));  // packed for fp32
+  if (PackedLinear::have_onednn()) {
+    EXPECT_ANY_THROW(layer(at::randn({2, 6}).to(at::kBFloat16)));  // packed for fp32
+  }
 }
 
 namespace {
@@ -136,10 +140,16 @@ std::vector<double> attention_reference(const at::Tensor& qkv, const at::Tensor&
 
 TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
   at::manual_seed(5);
-  // (batch, seq): one group of rows; and at seq 400 groups of 3 rows and a
-  // remainder of 2 (the kernel bounds the fp32 scores of a group to ~4 MB).
-  for (auto [b, t] : {std::pair<int64_t, int64_t>{3, 7}, {5, 400}}) {
-    const int64_t heads = 2, d = 4, h = heads * d;
+  // (batch, seq, heads): one tile; at seq 400 tiles of 3 batch rows and a
+  // remainder of 2 (the kernel bounds a tile's fp32 scores to ~4 MB); at seq
+  // 1100 one row's scores are over that, so tiles of one row x 476 query rows
+  // and a remainder of 148; with 4 heads at seq 1300, 4 MB would be 201 rows,
+  // so the 256-row minimum: 5 blocks of 256 and a remainder of 20.
+  struct Case {
+    int64_t b, t, heads;
+  };
+  for (Case cs : {Case{3, 7, 2}, Case{5, 400, 2}, Case{3, 1100, 2}, Case{3, 1300, 4}}) {
+    const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = 4, h = heads * d;
     at::Tensor keep = at::ones({b, t}, at::kLong);
     keep[1].narrow(0, t - 2, 2).zero_();  // row 1 ends in 2 padding positions, row 2 has 1 token
     keep[2].narrow(0, 1, t - 1).zero_();
@@ -147,11 +157,17 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
       at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(type);
       const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
       at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
-      at::Tensor ctx = fused_qkv_attention(qkv, mask, heads);
-      ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
-      ASSERT_EQ(ctx.scalar_type(), type);
-      EXPECT_LT(max_diff(ctx, attention_reference(qkv.to(at::kDouble), keep, heads)), type == at::kFloat ? 1e-5 : 3e-2)
-          << at::toString(type) << " batch " << b << " seq " << t;
+      const std::vector<double> want = attention_reference(qkv.to(at::kDouble), keep, heads);
+      // The kernel, and its ATen fallback with blocks of 100 query rows
+      // (libtorch 1.x; 2.x runs SDPA whatever the budget).
+      for (bool fallback : {false, true}) {
+        at::Tensor ctx = fallback ? aten_qkv_attention(qkv, mask, heads, b * heads * t * 4 * 100)
+                                  : fused_qkv_attention(qkv, mask, heads);
+        ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
+        ASSERT_EQ(ctx.scalar_type(), type);
+        EXPECT_LT(max_diff(ctx, want), type == at::kFloat ? 1e-5 : 3e-2)
+            << at::toString(type) << " batch " << b << " seq " << t << (fallback ? " ATen" : "");
+      }
     }
   }
 }
@@ -167,8 +183,12 @@ TEST(SystemInfo, NamesOpenBlasCoreAndWarnsOnlyForGenericKernels) {
   const bool generic = core == "Prescott" || core == "Core2" || core == "Nehalem" || core == "Atom" ||
                        core == "Penryn" || core == "Dunnington" || core == "Katmai" || core == "Coppermine" ||
                        core == "Northwood" || core == "Banias";
-  if (!generic) EXPECT_EQ(blas_warning(), "");
-  if (generic && !blas_warning().empty()) EXPECT_NE(blas_warning().find("OPENBLAS_CORETYPE="), std::string::npos);
+  if (!generic) {
+    EXPECT_EQ(blas_warning(), "");
+  }
+  if (generic && !blas_warning().empty()) {
+    EXPECT_NE(blas_warning().find("OPENBLAS_CORETYPE="), std::string::npos);
+  }
 }
 
 // --threads 0 means every CPU the process may use, not libtorch's own

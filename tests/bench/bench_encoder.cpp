@@ -19,6 +19,9 @@
 // cuda:0; each iteration ends with a device synchronize, so the time is the
 // batch's, not the launch queue's.
 //
+// BM_attention: the attention kernel alone for one long text, tiled vs the
+// whole score matrix, with the memory each adds.
+//
 // Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
 // (shape 0 bge-small, 1 bert-base, 2 bert-large)
 #include <ATen/ATen.h>
@@ -27,11 +30,14 @@
 #include <torch/cuda.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
 #include <tuple>
 
+#include "harness/system_info.h"
+#include "runners/attention.h"
 #include "runners/bert_model.h"
 #include "runners/checkpoint_weights.h"
 #include "runners/packed_linear.h"
@@ -204,6 +210,32 @@ void BM_gemm_peak_cuda(benchmark::State& state) {
   state.SetLabel(std::string("at::mm ") + CUDA_TYPE_NAMES[type] + " cuda");
 }
 
+// Attention alone at bge-m3's head layout (16 heads of 64) for one long
+// text: the encoder's tiled kernel (kind 0) against ATen matmul + softmax
+// over the whole score matrix (kind 1, what a plain eager forward does), with
+// the peak memory each adds to the process.
+void BM_attention(benchmark::State& state) {
+  const int64_t t = state.range(0), heads = 16, h = heads * 64;
+  const bool whole = state.range(1) == 1;
+  at::set_num_threads(1);
+  at::manual_seed(2);
+  at::Tensor qkv = at::randn({1, t, 3 * h});
+  at::Tensor mask = at::zeros({1, 1, 1, t});
+  auto run = [&] {
+    return whole ? aten_qkv_attention(qkv, mask, heads, std::numeric_limits<int64_t>::max())
+                 : fused_qkv_attention(qkv, mask, heads);
+  };
+  run();
+  reset_peak_rss();
+  const int64_t before = peak_rss_bytes();
+  for (auto _ : state) {
+    at::Tensor ctx = run();
+    benchmark::DoNotOptimize(ctx.data_ptr());
+  }
+  state.counters["peak_MB_added"] = static_cast<double>(peak_rss_bytes() - before) / (1 << 20);
+  state.SetLabel(whole ? "ATen, whole score matrix" : "encoder kernel, tiled");
+}
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"shape", "seq", "threads", "bf16"});
   for (int shape = 0; shape < 3; ++shape)
@@ -222,6 +254,12 @@ BENCHMARK(BM_gemm_peak)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_encoder)->Apply(args);
+BENCHMARK(BM_attention)
+    ->ArgNames({"seq", "whole"})
+    ->ArgsProduct({{512, 4096}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
 
 int main(int argc, char** argv) {
   tune_malloc_for_inference();
