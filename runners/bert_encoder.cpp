@@ -272,8 +272,9 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
       if (row.empty()) fail("tokenizer returned no ids for text \"{}\"", data::utf8_preview(text, 60));
       for (int32_t id : row)
         if (id < 0 || id >= vocab)
-          fail("token id {} of text \"{}\" is outside the embedding table (vocab_size {})", id,
-               data::utf8_preview(text, 60), vocab);
+          fail("token id {} of text \"{}\" is outside the embedding table (vocab_size {} in {}); the tokenizer "
+               "files and the checkpoint do not belong together",
+               id, data::utf8_preview(text, 60), vocab, (pipeline_.transformer_dir / "config.json").string());
     }
     return ids;
   };

@@ -542,6 +542,18 @@ TEST(BertEncoder, BadCheckpointsAreOneLineErrorsNamingFileAndTensor) {
     test::write_file(d / "pytorch_model.bin", "\x80\x02}q\x00.");
   }, "pytorch_model.bin: not a torch.save zip archive");
 
+  {  // A vocab.txt longer than the embedding table: caught per text, naming the config.
+    fs::path dir = make("bad_vocab_size", c);
+    std::ofstream(dir / "vocab.txt", std::ios::app) << "zz\n";  // id vocab_size
+    BertEncoder enc(dir, RunnerOptions{}, nullptr);
+    EXPECT_EQ(enc.encode({"t5 t6"}, EncodeOptions{}).rows, 1);  // ids inside the table are fine
+    std::string e = test::error_of<UserError>([&] { enc.encode({"t5 zz"}, EncodeOptions{}); });
+    EXPECT_NE(e.find(fmt::format("token id {} of text \"t5 zz\" is outside the embedding table (vocab_size {} in {})",
+                                 c.vocab_size, c.vocab_size, (dir / "config.json").string())),
+              std::string::npos)
+        << e;
+  }
+
   // Options.
   fs::path dir = make("bad_options", c);
   RunnerOptions o;
