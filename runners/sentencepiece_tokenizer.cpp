@@ -18,6 +18,7 @@ constexpr const char* MODULE_NAME = "libembeval_sentencepiece.so";
 
 struct SpmModule {
   decltype(&embeval_spm_load) load = nullptr;
+  decltype(&embeval_spm_load_proto) load_proto = nullptr;
   decltype(&embeval_spm_free) free = nullptr;
   decltype(&embeval_spm_piece_size) piece_size = nullptr;
   decltype(&embeval_spm_encode) encode = nullptr;
@@ -59,11 +60,12 @@ SpmModule open_module() {
     auto abi = reinterpret_cast<decltype(&embeval_spm_abi)>(dlsym(handle, "embeval_spm_abi"));
     SpmModule m;
     m.load = reinterpret_cast<decltype(m.load)>(dlsym(handle, "embeval_spm_load"));
+    m.load_proto = reinterpret_cast<decltype(m.load_proto)>(dlsym(handle, "embeval_spm_load_proto"));
     m.free = reinterpret_cast<decltype(m.free)>(dlsym(handle, "embeval_spm_free"));
     m.piece_size = reinterpret_cast<decltype(m.piece_size)>(dlsym(handle, "embeval_spm_piece_size"));
     m.encode = reinterpret_cast<decltype(m.encode)>(dlsym(handle, "embeval_spm_encode"));
     m.train = reinterpret_cast<decltype(m.train)>(dlsym(handle, "embeval_spm_train"));
-    if (abi && abi() == EMBEVAL_SPM_ABI && m.load && m.free && m.piece_size && m.encode && m.train) return m;
+    if (abi && abi() == EMBEVAL_SPM_ABI && m.load && m.load_proto && m.free && m.piece_size && m.encode && m.train) return m;
     errors += fmt::format("; {}: not the expected module (ABI {})", path, EMBEVAL_SPM_ABI);
   }
   fail("SentencePiece support unavailable: {} not found or not loadable{}; expected it next to the embeval "
@@ -98,6 +100,19 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& mode
   char error[512] = "";
   model_ = spm_module().load(model_file.string().c_str(), error, sizeof(error));
   if (!model_) fail("{}: not a SentencePiece model ({})", model_file.string(), error);
+  init();
+}
+
+SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& source, const std::string& serialized_model,
+                                               SentencePieceOptions options)
+    : file_(source), options_(std::move(options)) {
+  char error[512] = "";
+  model_ = spm_module().load_proto(serialized_model.data(), serialized_model.size(), error, sizeof(error));
+  if (!model_) fail("{}: SentencePiece does not accept the model it holds ({})", source.string(), error);
+  init();
+}
+
+void SentencePieceTokenizer::init() {
   pieces_ = spm_module().piece_size(model_);
   mask_id_ = pieces_ + FAIRSEQ_OFFSET;
   vocab_size_ = int64_t{pieces_} + FAIRSEQ_OFFSET + 1;

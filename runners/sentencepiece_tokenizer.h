@@ -1,6 +1,7 @@
 #pragma once
 // XLM-R's tokenizer as Hugging Face's XLMRobertaTokenizer computes it: a
-// SentencePiece model (sentencepiece.bpe.model, run by Debian's
+// SentencePiece model (sentencepiece.bpe.model, or the one a Unigram
+// tokenizer.json was converted from; run by Debian's
 // libsentencepiece through runners/sentencepiece/spm_shim.h) under fairseq's
 // id layout:
 //   <s> = 0, <pad> = 1, </s> = 2, <unk> = 3, SentencePiece piece p -> p + 1
@@ -34,6 +35,10 @@ class SentencePieceTokenizer : public Tokenizer {
   // Throws UserError naming the file when it is not a SentencePiece model,
   // or when the SentencePiece module cannot be opened.
   SentencePieceTokenizer(const std::filesystem::path& model_file, SentencePieceOptions options);
+  // From a serialized ModelProto (runners/sentencepiece_json.h); `source`
+  // names the file it came from in messages.
+  SentencePieceTokenizer(const std::filesystem::path& source, const std::string& serialized_model,
+                         SentencePieceOptions options);
   ~SentencePieceTokenizer() override;
   SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
   SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
@@ -55,6 +60,7 @@ class SentencePieceTokenizer : public Tokenizer {
   static bool available();
 
  private:
+  void init();  // sizes and the fairseq specials, once the model is loaded
   void encode_into(std::string_view text, bool via_piece_strings, std::vector<int32_t>& ids) const;
 
   embeval_spm* model_ = nullptr;

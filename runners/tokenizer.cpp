@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
+#include "runners/sentencepiece_json.h"
 #include "runners/sentencepiece_tokenizer.h"
 #include "runners/wordpiece_tokenizer.h"
 
@@ -145,6 +146,19 @@ void add_unique(std::vector<AddedToken>& tokens, AddedToken t) {
     }
   }
   tokens.push_back(std::move(t));
+}
+
+// tokenizer.json's "added_tokens": [{"id", "content", "lstrip", "rstrip", "special"}].
+std::vector<AddedToken> tokenizer_json_added_tokens(const json& tj, const fs::path& file) {
+  std::vector<AddedToken> out;
+  if (!tj.contains("added_tokens") || !tj["added_tokens"].is_array()) return out;
+  for (const json& a : tj["added_tokens"]) {
+    if (!a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") || !a["content"].is_string())
+      fail("{}: added_tokens entries need an integer id and a string content", file.string());
+    add_unique(out, {a["content"].get<std::string>(), a["id"].get<int32_t>(), optional_bool(a, "lstrip", false, file),
+                     optional_bool(a, "rstrip", false, file), optional_bool(a, "special", false, file)});
+  }
+  return out;
 }
 
 bool is_one_of(const std::string& name, const char* const* begin, const char* const* end) {
@@ -299,15 +313,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json_wordpiece(const fs::path& dir, co
     o.strip_accents = optional_bool(norm, "strip_accents", o.lower_case, file);
     o.tokenize_chinese_chars = optional_bool(norm, "handle_chinese_chars", true, file);
   }
-  if (tj.contains("added_tokens") && tj["added_tokens"].is_array()) {
-    for (const json& a : tj["added_tokens"]) {
-      if (!a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") || !a["content"].is_string())
-        fail("{}: added_tokens entries need an integer id and a string content", file.string());
-      add_unique(o.added_tokens, {a["content"].get<std::string>(), a["id"].get<int32_t>(),
-                                  optional_bool(a, "lstrip", false, file), optional_bool(a, "rstrip", false, file),
-                                  optional_bool(a, "special", false, file)});
-    }
-  }
+  for (const AddedToken& a : tokenizer_json_added_tokens(tj, file)) add_unique(o.added_tokens, a);
   for (const AddedToken& a : read_added_tokens(dir, cfg)) add_unique(o.added_tokens, a);
   read_post_processor(tj.value("post_processor", json()), o, file);
   set_bert_specials(o, vocab, cfg, file);
@@ -316,7 +322,10 @@ std::unique_ptr<Tokenizer> load_tokenizer_json_wordpiece(const fs::path& dir, co
   return std::make_unique<WordPieceTokenizer>(std::move(vocab), size, std::move(o));
 }
 
-std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& dir, const TokenizerConfig& cfg) {
+// From sentencepiece.bpe.model, or (tokenizer_json given) from the
+// Unigram model of tokenizer.json, with its added tokens.
+std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& dir, const TokenizerConfig& cfg,
+                                              const json* tokenizer_json = nullptr) {
   std::string cls = cfg.tokenizer_class();
   if (!cls.empty() && !is_one_of(cls, std::begin(SENTENCEPIECE_CLASSES), std::end(SENTENCEPIECE_CLASSES)))
     fail("{}: unknown tokenizer type \"{}\" for sentencepiece.bpe.model; known: {}", cfg.config_file.string(), cls,
@@ -324,7 +333,11 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& dir, const Tokeniz
   SentencePieceOptions o;
   o.preprocess = read_preprocess(dir);
   o.added_tokens = read_added_tokens(dir, cfg);
-  return std::make_unique<SentencePieceTokenizer>(dir / "sentencepiece.bpe.model", std::move(o));
+  if (!tokenizer_json) return std::make_unique<SentencePieceTokenizer>(dir / "sentencepiece.bpe.model", std::move(o));
+  const fs::path file = dir / "tokenizer.json";
+  for (const AddedToken& a : tokenizer_json_added_tokens(*tokenizer_json, file)) add_unique(o.added_tokens, a);
+  return std::make_unique<SentencePieceTokenizer>(file, sentencepiece_model_from_tokenizer_json(*tokenizer_json, file),
+                                                  std::move(o));
 }
 
 std::string tokenizer_json_model_type(const json& tj, const fs::path& file) {
@@ -357,10 +370,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir, TokenizerFl
     std::string type = tokenizer_json_model_type(tj, tokenizer_json);
     if (type == "WordPiece") return load_tokenizer_json_wordpiece(model_dir, tj, cfg, flavor);
     // XLM-R's tokenizer.json holds a Unigram model converted from
-    // sentencepiece.bpe.model; the original is run instead.
-    if (type == "Unigram" && fs::exists(spm)) return load_sentencepiece(model_dir, cfg);
-    fail("{}: unsupported tokenizer model type \"{}\"; supported: WordPiece, and Unigram next to a "
-         "sentencepiece.bpe.model",
+    // sentencepiece.bpe.model: the original is run when it is there, else
+    // the model rebuilt from tokenizer.json.
+    if (type == "Unigram") return load_sentencepiece(model_dir, cfg, fs::exists(spm) ? nullptr : &tj);
+    fail("{}: unsupported tokenizer model type \"{}\"; supported: WordPiece, Unigram (XLM-R)",
          tokenizer_json.string(), type);
   }
   if (fs::exists(vocab_txt)) return load_vocab_txt(model_dir, cfg, flavor);

@@ -7,6 +7,7 @@
 // expected and actual ids.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -623,9 +624,205 @@ TEST(SentencePieceTokenizer, UnigramTokenizerJsonDefersToTheModelFile) {
                    json({{"tokenizer_class", "XLMRobertaTokenizer"}, {"added_tokens_decoder", decoder}}).dump());
   auto tok = load_tokenizer(dir);
   EXPECT_EQ(tok->encode("hello <mask> 男生", 512), reference->encode("hello <mask> 男生", 512));
+  // Alone, that stub is not a vocabulary embeval can rebuild a model from.
   fs::remove(dir / "sentencepiece.bpe.model");
-  EXPECT_NE(test::error_of<UserError>([&] { load_tokenizer(dir); }).find("unsupported tokenizer model type \"Unigram\""),
+  EXPECT_NE(test::error_of<UserError>([&] { load_tokenizer(dir); }).find("xlmr-json/tokenizer.json: a Unigram vocabulary embeval reads has XLM-R's layout"),
             std::string::npos);
+}
+
+namespace {
+
+// The fields of a SentencePiece .model file the converter reads, parsed here
+// from the protobuf wire format (sentencepiece_model.proto: ModelProto.pieces
+// = 1 {piece = 1, score = 2, type = 3}, normalizer_spec = 3
+// {precompiled_charsmap = 2}).
+struct SpmModelFile {
+  std::vector<std::pair<std::string, float>> pieces;
+  std::vector<int> types;
+  std::string charsmap;
+};
+
+uint64_t read_varint(const std::string& b, size_t& i) {
+  uint64_t v = 0;
+  for (int shift = 0; i < b.size(); shift += 7) {
+    const uint8_t c = static_cast<uint8_t>(b[i++]);
+    v |= uint64_t{c & 0x7fu} << shift;
+    if (!(c & 0x80)) return v;
+  }
+  throw std::runtime_error("truncated varint");
+}
+
+// Calls f(field, wire type, bytes of a length-delimited field or the varint / fixed32 value as bytes).
+template <class F>
+void for_each_field(const std::string& b, F f) {
+  for (size_t i = 0; i < b.size();) {
+    const uint64_t key = read_varint(b, i);
+    const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
+    if (wire == 0) {
+      const uint64_t v = read_varint(b, i);
+      f(field, wire, std::string(reinterpret_cast<const char*>(&v), 8));
+    } else if (wire == 2) {
+      const size_t n = read_varint(b, i);
+      f(field, wire, b.substr(i, n));
+      i += n;
+    } else if (wire == 5) {
+      f(field, wire, b.substr(i, 4));
+      i += 4;
+    } else {
+      throw std::runtime_error("unexpected wire type");
+    }
+  }
+}
+
+SpmModelFile read_spm_model(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  SpmModelFile m;
+  for_each_field(ss.str(), [&](int field, int, const std::string& body) {
+    if (field == 1) {
+      std::string piece;
+      float score = 0;
+      int type = 1;
+      for_each_field(body, [&](int f, int, const std::string& v) {
+        if (f == 1) piece = v;
+        if (f == 2) std::memcpy(&score, v.data(), 4);
+        if (f == 3) type = static_cast<int>(static_cast<uint8_t>(v[0]));
+      });
+      m.pieces.emplace_back(piece, score);
+      m.types.push_back(type);
+    } else if (field == 3) {
+      for_each_field(body, [&](int f, int, const std::string& v) {
+        if (f == 2) m.charsmap = v;
+      });
+    }
+  });
+  return m;
+}
+
+std::string base64(const std::string& in) {
+  static const char* A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += {A[v >> 18], A[(v >> 12) & 63], A[(v >> 6) & 63], A[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t v = uint8_t(in[i]) << 16;
+    out += {A[v >> 18], A[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {A[v >> 18], A[(v >> 12) & 63], A[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// tokenizer.json as transformers' XLMRobertaConverter writes it from a
+// SentencePiece model: vocab <s> <pad> </s> <unk>, pieces[3:] with their
+// scores, <mask>; unk_id 3; Precompiled + Replace(" {2,}", " ") normalizer;
+// Metaspace pre-tokenizer; <s> $A </s>.
+json converted_tokenizer_json(const SpmModelFile& m) {
+  json vocab = json::array({json::array({"<s>", 0.0}), json::array({"<pad>", 0.0}), json::array({"</s>", 0.0}),
+                            json::array({"<unk>", 0.0})});
+  for (size_t i = 3; i < m.pieces.size(); ++i) vocab.push_back(json::array({m.pieces[i].first, m.pieces[i].second}));
+  vocab.push_back(json::array({"<mask>", 0.0}));
+  const int mask = static_cast<int>(vocab.size()) - 1;
+  json added = json::array();
+  for (auto [id, content] : std::vector<std::pair<int, std::string>>{{0, "<s>"}, {1, "<pad>"}, {2, "</s>"}, {3, "<unk>"}, {mask, "<mask>"}})
+    added.push_back({{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", content == "<mask>"},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+  return {{"version", "1.0"},
+          {"added_tokens", added},
+          {"normalizer",
+           {{"type", "Sequence"},
+            {"normalizers",
+             json::array({{{"type", "Precompiled"}, {"precompiled_charsmap", base64(m.charsmap)}},
+                          {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}})}}},
+          {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"add_prefix_space", true}, {"prepend_scheme", "always"}}},
+          {"post_processor", {{"type", "TemplateProcessing"}}},
+          {"model", {{"type", "Unigram"}, {"unk_id", 3}, {"vocab", vocab}, {"byte_fallback", false}}}};
+}
+
+}  // namespace
+
+// A checkpoint that ships only tokenizer.json (no sentencepiece.bpe.model)
+// gets the same ids as the model file it was converted from, on texts that
+// exercise the normalizer (NFKC full-width forms, spaces, controls) and the
+// unknown piece.
+TEST(SentencePieceTokenizer, UnigramTokenizerJsonAloneMatchesTheModelFile) {
+  REQUIRE_SENTENCEPIECE();
+  const SpmModelFile spm = read_spm_model(xlmr_dir() / "sentencepiece.bpe.model");
+  ASSERT_GT(spm.pieces.size(), 700u);
+  ASSERT_EQ(spm.pieces[0].first, "<unk>");
+  ASSERT_FALSE(spm.charsmap.empty());  // nmt_nfkc's map: the Precompiled path is exercised
+  fs::path dir = test::scratch_dir("tokenizer/xlmr-json-only");
+  test::write_file(dir / "tokenizer.json", converted_tokenizer_json(spm).dump());
+  test::write_file(dir / "tokenizer_config.json", R"({"tokenizer_class": "XLMRobertaTokenizerFast"})");
+  auto reference = load_tokenizer(xlmr_dir());
+  auto rebuilt = load_tokenizer(dir);
+  EXPECT_EQ(rebuilt->vocab_size(), reference->vocab_size());
+  EXPECT_NE(rebuilt->describe().find("tokenizer.json"), std::string::npos) << rebuilt->describe();
+  std::string long_text;
+  for (int i = 0; i < 200; ++i) long_text += "男生短头发 the quick brown fox ";
+  const std::vector<std::string> texts = {
+      "男生短头发发型", "Hello world, tokenizers are fun!", "怎么样 healthy 瘦脸 2024", "😀 unseen ☃ symbols Ω",
+      "ＦＵＬＬ－ｗｉｄｔｈ　ｆｏｒｍｓ １２３", "café naïve façade", "two  spaces\tand\ttabs   here",
+      "zero\u200bwidth\u200djoiners", "ctrl\x01\x7fchars", "hello <mask> world", "<s>fox</s><pad><unk>",
+      "ﬁ ligature ① circled ㎏", "", "   ", long_text, "XYZ is user-defined in the model file"};
+  for (const std::string& t : texts) {
+    if (t == texts.back()) continue;  // a user-defined symbol tokenizer.json cannot mark as such
+    EXPECT_EQ(rebuilt->encode(t, 512), reference->encode(t, 512)) << t;
+    EXPECT_EQ(rebuilt->encode_plain(t), reference->encode_plain(t)) << t;
+  }
+  // The LCQMC-mini sentences, where the pieces' scores decide between
+  // segmentations: all of them agree, and with the scores zeroed some do not
+  // (so the scores really are carried over).
+  std::ifstream in(test::task_dir("LCQMC/mini") / "test.jsonl", std::ios::binary);
+  std::vector<std::string> sentences;
+  for (std::string line; std::getline(in, line);) {
+    json row = json::parse(line);
+    for (const char* k : {"sentence1", "sentence2"}) sentences.push_back(row[k].get<std::string>());
+  }
+  ASSERT_GT(sentences.size(), 100u);
+  json flat = converted_tokenizer_json(spm);
+  for (json& v : flat["model"]["vocab"]) v[1] = 0.0;
+  fs::path flat_dir = test::scratch_dir("tokenizer/xlmr-json-flat");
+  test::write_file(flat_dir / "tokenizer.json", flat.dump());
+  auto unscored = load_tokenizer(flat_dir);
+  size_t same = 0, unscored_same = 0;
+  for (const std::string& t : sentences) {
+    const std::vector<int32_t> want = reference->encode(t, 512);
+    same += rebuilt->encode(t, 512) == want;
+    unscored_same += unscored->encode(t, 512) == want;
+  }
+  EXPECT_EQ(same, sentences.size());
+  EXPECT_LT(unscored_same, sentences.size());
+}
+
+TEST(SentencePieceTokenizer, UnigramTokenizerJsonErrorsNameTheFile) {
+  REQUIRE_SENTENCEPIECE();
+  const json good = converted_tokenizer_json(read_spm_model(xlmr_dir() / "sentencepiece.bpe.model"));
+  auto error_for = [](const std::string& name, const json& tj) {
+    fs::path dir = test::scratch_dir("tokenizer/bad-unigram-" + name);
+    test::write_file(dir / "tokenizer.json", tj.dump());
+    return test::error_of<UserError>([&] { load_tokenizer(dir); });
+  };
+  json t = good;
+  t["model"]["vocab"][0][0] = "<S>";
+  EXPECT_NE(error_for("layout", t).find("bad-unigram-layout/tokenizer.json: a Unigram vocabulary embeval reads has XLM-R's layout"), std::string::npos);
+  t = good;
+  t["normalizer"] = {{"type", "NFKC"}};
+  EXPECT_NE(error_for("norm", t).find("unsupported normalizer {\"type\":\"NFKC\"} for a Unigram model"), std::string::npos);
+  t = good;
+  t["normalizer"]["normalizers"][0]["precompiled_charsmap"] = "not base64!";
+  EXPECT_NE(error_for("b64", t).find("precompiled_charsmap is not base64"), std::string::npos);
+  t = good;
+  t["pre_tokenizer"] = {{"type", "ByteLevel"}};
+  EXPECT_NE(error_for("pre", t).find("unsupported pre_tokenizer {\"type\":\"ByteLevel\"}"), std::string::npos);
+  t = good;
+  t["model"]["vocab"][7] = "just a string";
+  EXPECT_NE(error_for("pair", t).find("model.vocab[7] is not a [piece, score] pair"), std::string::npos);
 }
 
 // The encoder tokenizes on worker threads: encode() must be safe to call

@@ -35,6 +35,17 @@ embeval_spm* embeval_spm_load(const char* path, char* error, size_t error_size) 
   return model;
 }
 
+embeval_spm* embeval_spm_load_proto(const char* data, size_t size, char* error, size_t error_size) {
+  auto* model = new embeval_spm;
+  auto status = model->processor.LoadFromSerializedProto(std::string_view(data, size));
+  if (!status.ok()) {
+    set_error(error, error_size, status.ToString());
+    delete model;
+    return nullptr;
+  }
+  return model;
+}
+
 void embeval_spm_free(embeval_spm* model) { delete model; }
 
 int embeval_spm_piece_size(const embeval_spm* model) { return model->processor.GetPieceSize(); }

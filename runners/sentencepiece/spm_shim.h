@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#define EMBEVAL_SPM_ABI 1
+#define EMBEVAL_SPM_ABI 2
 
 typedef struct embeval_spm embeval_spm;
 typedef void (*embeval_spm_emit)(void* ctx, int id);
@@ -22,6 +22,8 @@ typedef void (*embeval_spm_emit)(void* ctx, int id);
 int embeval_spm_abi(void);
 // NULL on failure, with a message in error[error_size].
 embeval_spm* embeval_spm_load(const char* path, char* error, size_t error_size);
+// The same from a serialized ModelProto held in memory.
+embeval_spm* embeval_spm_load_proto(const char* data, size_t size, char* error, size_t error_size);
 void embeval_spm_free(embeval_spm* model);
 int embeval_spm_piece_size(const embeval_spm* model);
 // Encodes text and emits one id per piece: with via_piece_strings, the id
