@@ -93,6 +93,7 @@ class Unpickler {
           std::string module = line(), name = line();
           auto v = make(Value::GLOBAL);
           v->s = module + "." + name;
+          note_tensor_name(v->s);
           push(v);
           break;
         }
@@ -100,6 +101,7 @@ class Unpickler {
           ValuePtr name = pop(), module = pop();
           auto v = make(Value::GLOBAL);
           v->s = module->s + "." + name->s;
+          note_tensor_name(v->s);
           push(v);
           break;
         }
@@ -170,7 +172,17 @@ class Unpickler {
   }
 
  private:
-  [[noreturn]] void bad(const std::string& what) const { fail("{}: data.pkl: {}", where_, what); }
+  [[noreturn]] void bad(const std::string& what) const {
+    if (!tensor_name_.empty()) fail("{}: data.pkl: tensor \"{}\": {}", where_, tensor_name_, what);
+    fail("{}: data.pkl: {}", where_, what);
+  }
+
+  // A state dict's pickle pushes each key right before the global that
+  // rebuilds its tensor: errors while that tensor is built name it.
+  void note_tensor_name(const std::string& global) {
+    if (global.rfind("torch._utils._rebuild_tensor", 0) == 0 && !stack_.empty() && stack_.back()->kind == Value::STR)
+      tensor_name_ = stack_.back()->s;
+  }
 
   const char* take(size_t n) {
     if (n > data_.size() - pos_) bad("truncated pickle");
@@ -304,6 +316,7 @@ class Unpickler {
         bad(fmt::format("tensor view (offset {}) runs past its storage of {} elements", offset, s.numel()));
       auto v = make(Value::TENSOR);
       v->tensor = numel == 0 ? at::empty(size, s.options()) : s.as_strided(size, stride, offset).contiguous();
+      tensor_name_.clear();
       return v;
     }
     // libtorch's own pickle_save tags containers with their static type.
@@ -326,6 +339,7 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, ValuePtr> memo_;
   std::map<std::string, ValuePtr> storages_;
+  std::string tensor_name_;  // the tensor being rebuilt, for errors
 };
 
 }  // namespace

@@ -2,7 +2,7 @@
 // pickles written byte by byte here, so the tensor views can be ones
 // torch.save would never write. A view must land inside its storage, with
 // checked arithmetic (sizes and strides near 2^63 must not wrap into range),
-// and a valid strided view reads the right elements.
+// and a valid strided view reads the right elements. Errors name the tensor.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -70,10 +70,10 @@ TEST(TorchZip, ViewsOutsideTheStorageAreOneLineErrors) {
   auto error = [](const fs::path& f) { return test::error_of<UserError>([&] { read_w(f); }); };
   // Elements 0, 2, 4 of a 4-element storage.
   std::string e = error(write_bin("past", 0, 3, 2));
-  EXPECT_NE(e.find("past.bin: data.pkl: tensor view (offset 0) runs past its storage of 4 elements"), std::string::npos) << e;
+  EXPECT_NE(e.find("past.bin: data.pkl: tensor \"w\": tensor view (offset 0) runs past its storage of 4 elements"), std::string::npos) << e;
   // (2^62 - 1) * 4 wraps to a small negative number without checked arithmetic.
   e = error(write_bin("wrap", 0, int64_t{1} << 62, 4));
-  EXPECT_NE(e.find("wrap.bin: data.pkl: tensor view of size [4611686018427387904] overflows"), std::string::npos) << e;
+  EXPECT_NE(e.find("wrap.bin: data.pkl: tensor \"w\": tensor view of size [4611686018427387904] overflows"), std::string::npos) << e;
   e = error(write_bin("negative", 0, 2, -1));
   EXPECT_NE(e.find("tensor stride must hold non-negative integers"), std::string::npos) << e;
   e = error(write_bin("offset", -1, 1, 1));
