@@ -256,7 +256,7 @@ BENCHMARK(BM_gemm_peak)
 BENCHMARK(BM_encoder)->Apply(args);
 BENCHMARK(BM_attention)
     ->ArgNames({"seq", "whole"})
-    ->ArgsProduct({{512, 4096}, {0, 1}})
+    ->ArgsProduct({{16, 512, 4096}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);
