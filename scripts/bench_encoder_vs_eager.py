@@ -45,6 +45,12 @@ def eager(args, env_extra, attention="matmul"):
     return rows
 
 
+def print_header(columns, text_columns):
+    """A Markdown table head: the first text_columns left-aligned, the numbers right-aligned."""
+    print("| " + " | ".join(columns) + " |")
+    print("| " + " | ".join("---" if i < text_columns else "---:" for i in range(len(columns))) + " |")
+
+
 def run_bench(a, flt):
     bench = os.path.join(a.build, "tests/bench_encoder")
     r = subprocess.run([bench, f"--benchmark_filter={flt}", "--benchmark_format=json",
@@ -100,12 +106,8 @@ def main():
     for (th, label), g in sorted(peak.items()):
         print(f"| {th} | {label} | {g:.1f} |")
     print("\nBERT forward, batch 32:\n")
-    head = "| model | dtype | seq | threads | native sent/s | GFLOP/s | % fp32 peak | eager sent/s | native/eager |"
-    sep = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    if eager_best:
-        head += " eager* sent/s | native/eager* |"
-        sep += " ---: | ---: |"
-    print(head + "\n" + sep)
+    print_header(["model", "dtype", "seq", "threads", "native sent/s", "GFLOP/s", "% fp32 peak", "eager sent/s",
+                  "native/eager"] + (["eager* sent/s", "native/eager*"] if eager_best else []), text_columns=2)
     for key in sorted(native, key=lambda k: (SHAPES.index(k[0]), k[1], k[2], k[3])):
         b = native[key]
         fp32_peak = max((g for (th, label), g in peak.items() if th == key[3] and label.endswith("fp32")
@@ -146,12 +148,8 @@ def cuda_main(a):
     for dt, g in peak.items():
         print(f"| {dt} | {g:.0f} |")
     print("\nBERT forward on cuda:0, batch 32:\n")
-    head = "| model | dtype | seq | native sent/s | GFLOP/s | % peak | eager sent/s | native/eager |"
-    sep = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    if sdpa:
-        head += " eager sdpa sent/s | native/eager sdpa |"
-        sep += " ---: | ---: |"
-    print(head + "\n" + sep)
+    print_header(["model", "dtype", "seq", "native sent/s", "GFLOP/s", "% peak", "eager sent/s", "native/eager"] +
+                 (["eager sdpa sent/s", "native/eager sdpa"] if sdpa else []), text_columns=2)
     for key in sorted(native, key=lambda k: (SHAPES.index(k[0]), k[1], k[2])):
         b = native[key]
         sps = b["sent_per_s"]
