@@ -40,14 +40,13 @@ constexpr int64_t TILE_SCORE_BYTES = int64_t{4} << 20;
 // 16-row blocks 2.3-2.9 s, 128 / 256 / 512 rows 1.4-1.7 s).
 constexpr int64_t MIN_QUERY_BLOCK = 256;
 
-// A tile of the work: `g` batch rows x `q` query rows against all `t` keys.
-// Returns the two products' primitives, or false when oneDNN offers only a
-// reference kernel.
+// The two products of a tile: `g` batch rows x `q` query rows against all `t` keys.
 struct AttentionPrimitives {
   memory::desc q, kt, scores, mask, probs, v, ctx;
   dnnl::matmul score, context;
 };
 
+// False when oneDNN offers only a reference kernel for the tile.
 bool make_primitives(int64_t g, int64_t q, int64_t t, int64_t heads, int64_t hd, dt type, AttentionPrimitives* p) {
   const int64_t h = heads * hd;
   const memory::dims qkv_strides = {t * 3 * h, hd, 3 * h, 1};  // [g, heads, rows, hd] inside [g, t, 3, heads, hd]

@@ -65,7 +65,8 @@ SpmModule open_module() {
     m.piece_size = reinterpret_cast<decltype(m.piece_size)>(dlsym(handle, "embeval_spm_piece_size"));
     m.encode = reinterpret_cast<decltype(m.encode)>(dlsym(handle, "embeval_spm_encode"));
     m.train = reinterpret_cast<decltype(m.train)>(dlsym(handle, "embeval_spm_train"));
-    if (abi && abi() == EMBEVAL_SPM_ABI && m.load && m.load_proto && m.free && m.piece_size && m.encode && m.train) return m;
+    if (abi && abi() == EMBEVAL_SPM_ABI && m.load && m.load_proto && m.free && m.piece_size && m.encode && m.train)
+      return m;
     errors += fmt::format("; {}: not the expected module (ABI {})", path, EMBEVAL_SPM_ABI);
   }
   fail("SentencePiece support unavailable: {} not found or not loadable{}; expected it next to the embeval "
