@@ -88,7 +88,7 @@ CREATE TABLE timings (
 );
 )sql",
     // v2: how busy the machine was while a task was timed.
-    "ALTER TABLE timings ADD COLUMN background_load REAL;",
+    "ALTER TABLE timings ADD COLUMN background_cpu_share REAL;",
 };
 static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == ResultStore::SCHEMA_VERSION);
 
@@ -244,7 +244,7 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   SqliteStatement tim(*db_, "INSERT INTO timings (result_id, encode_seconds, encoded_items, encoded_tokens, "
                             "items_per_second, tokens_per_second, evaluate_seconds, peak_rss_bytes, peak_device_bytes, "
                             "latency_samples, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms, "
-                            "background_load) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "background_cpu_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   tim.bind(1, result_id).bind(2, t.encode_seconds).bind(3, t.encoded_items);
   bind_optional_int(tim, 4, t.encoded_tokens);
   std::optional<double> ips, tps;
@@ -256,7 +256,7 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   bind_optional_int(tim, 8, t.peak_rss_bytes);
   bind_optional_int(tim, 9, t.peak_device_bytes);
   tim.bind(10, t.latency_samples).bind(11, t.latency_p50_ms).bind(12, t.latency_p95_ms);
-  tim.bind(13, t.latency_p99_ms).bind(14, t.latency_mean_ms).bind(15, t.background_load);
+  tim.bind(13, t.latency_p99_ms).bind(14, t.latency_mean_ms).bind(15, t.background_cpu_share);
   tim.run();
   tx.commit();
   return true;
@@ -271,7 +271,7 @@ SELECT r.id, r.run_id, r.main_score, r.scores_json, r.prompts_json, r.evaluation
        t.source_repo, t.license, t.path,
        g.encode_seconds, g.encoded_items, g.encoded_tokens, g.evaluate_seconds, g.peak_rss_bytes,
        g.peak_device_bytes, g.latency_samples, g.latency_p50_ms, g.latency_p95_ms, g.latency_p99_ms, g.latency_mean_ms,
-       g.background_load
+       g.background_cpu_share
 FROM results r
 JOIN models m ON m.id = r.model_id
 JOIN tasks t ON t.id = r.task_id
@@ -334,7 +334,7 @@ ORDER BY m.spec, m.device, t.name, t.id
     g.latency_p95_ms = q.column_optional_double(c++);
     g.latency_p99_ms = q.column_optional_double(c++);
     g.latency_mean_ms = q.column_optional_double(c++);
-    g.background_load = q.column_optional_double(c++);
+    g.background_cpu_share = q.column_optional_double(c++);
     out.push_back(std::move(s));
   }
   return out;

@@ -44,9 +44,9 @@ struct TimingRecord {
   int64_t peak_device_bytes = -1;
   int64_t latency_samples = 0;  // single-text latency; zero when not measured
   std::optional<double> latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms;
-  // CPUs other processes kept busy, on average, while the task ran (its
-  // encoding, scoring and latency sampling); unknown off Linux.
-  std::optional<double> background_load;
+  // The share (0-1) of the process's CPUs other processes kept busy while
+  // the task ran (its encoding, scoring and latency sampling); unknown off Linux.
+  std::optional<double> background_cpu_share;
 };
 
 struct ResultRecord {

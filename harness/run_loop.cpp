@@ -158,15 +158,15 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.timing.peak_rss_bytes = peak_rss_bytes();
       rec.timing.peak_device_bytes = encoder.peak_device_bytes();
       if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
-      rec.timing.background_load = background_load(cpu_before, cpu_sample());
+      rec.timing.background_cpu_share = background_cpu_share(cpu_before, cpu_sample());
       bool written = store.record_result(rec, options.force);
 
       outcome.main_score = rec.main_score;
       outcome.seconds = rec.evaluation_seconds;
       const std::string busy =
-          rec.timing.background_load.value_or(0) >= BUSY_MACHINE_LOAD
-              ? fmt::format("; other processes kept {:.1f} CPUs busy, so its timings are not an idle machine's",
-                            *rec.timing.background_load)
+          rec.timing.background_cpu_share.value_or(0) >= BUSY_CPU_SHARE
+              ? fmt::format("; other processes kept {:.0f}% of its CPUs busy, so its timings are not an idle machine's",
+                            100 * *rec.timing.background_cpu_share)
               : "";
       log(fmt::format("{}: {} = {} ({:.1f} s{}){}", where, spec.main_score,
                       rec.main_score ? fmt::format("{:.5f}", *rec.main_score) : "n/a", rec.evaluation_seconds, busy,

@@ -1,6 +1,7 @@
 #include "harness/system_info.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -106,17 +107,23 @@ std::string blas_warning() {
          (avx512 ? "SkylakeX" : "Haswell") + " in the environment to fix it";
 }
 
-double busy_seconds_of_stat_line(const std::string& line, double ticks_per_second) {
+double busy_seconds_of_stat_line(const std::string& line, double ticks_per_second, int* cpu) {
   std::istringstream in(line);
   std::string label;
   in >> label;
-  if (label != "cpu" || ticks_per_second <= 0) return -1;
+  if (label.rfind("cpu", 0) != 0 || ticks_per_second <= 0) return -1;
+  int index = -1;
+  if (label.size() > 3) {
+    if (label.find_first_not_of("0123456789", 3) != std::string::npos || label.size() > 9) return -1;
+    index = std::stoi(label.substr(3));
+  }
   // user nice system idle iowait irq softirq steal [guest guest_nice]: guest
   // time is already inside user / nice, so the first eight are the total.
   double v[8] = {0};
   int n = 0;
   while (n < 8 && in >> v[n]) ++n;
   if (n < 4) return -1;
+  if (cpu) *cpu = index;
   double busy = 0;
   for (int i = 0; i < n; ++i)
     if (i != 3 && i != 4) busy += v[i];  // not idle, not iowait
@@ -126,9 +133,29 @@ double busy_seconds_of_stat_line(const std::string& line, double ticks_per_secon
 CpuSample cpu_sample() {
   CpuSample s;
   s.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  const bool have_mask = sched_getaffinity(0, sizeof(mask), &mask) == 0;
   std::ifstream in("/proc/stat");
-  std::string line;
-  if (std::getline(in, line)) s.machine_busy = busy_seconds_of_stat_line(line, static_cast<double>(sysconf(_SC_CLK_TCK)));
+  double total = -1, ours = 0;
+  for (std::string line; std::getline(in, line) && line.rfind("cpu", 0) == 0;) {
+    int cpu = -1;
+    const double busy = busy_seconds_of_stat_line(line, ticks, &cpu);
+    if (busy < 0) continue;
+    if (cpu < 0) {
+      total = busy;
+    } else if (have_mask && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &mask)) {
+      ours += busy;
+      ++s.cpus;
+    }
+  }
+  if (s.cpus == 0) {  // no per-CPU lines for our mask: the machine's total
+    s.machine_busy = total;
+    s.cpus = static_cast<int>(hardware_threads());
+  } else {
+    s.machine_busy = ours;
+  }
   struct rusage u;
   if (getrusage(RUSAGE_SELF, &u) == 0)
     s.process_seconds = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
@@ -136,12 +163,12 @@ CpuSample cpu_sample() {
   return s;
 }
 
-std::optional<double> background_load(const CpuSample& before, const CpuSample& after) {
+std::optional<double> background_cpu_share(const CpuSample& before, const CpuSample& after) {
   const double wall = after.wall_seconds - before.wall_seconds;
-  if (before.machine_busy < 0 || after.machine_busy < 0 || wall <= 0) return std::nullopt;
+  if (before.machine_busy < 0 || after.machine_busy < 0 || wall < 0.5 || after.cpus <= 0) return std::nullopt;
   const double others = (after.machine_busy - before.machine_busy) - (after.process_seconds - before.process_seconds);
   // Tick granularity (10 ms per CPU) makes short intervals jitter around 0.
-  return std::max(0.0, others / wall);
+  return std::clamp(others / (wall * after.cpus), 0.0, 1.0);
 }
 
 }  // namespace embeval

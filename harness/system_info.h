@@ -30,19 +30,26 @@ std::string blas_warning();
 // latency went up 100x with one competing process on 2 vCPUs).
 struct CpuSample {
   double wall_seconds = 0;     // steady clock
-  double machine_busy = -1;    // seconds of busy CPU time over all CPUs since boot (/proc/stat), -1 unknown
+  // Seconds of busy CPU time since boot on the CPUs this process may run on
+  // (its affinity mask: on a big shared host, other jobs' cores are not our
+  // problem), from /proc/stat; -1 unknown.
+  double machine_busy = -1;
+  int cpus = 0;                // how many CPUs machine_busy covers
   double process_seconds = 0;  // this process's user + system time, all threads (getrusage)
 };
 CpuSample cpu_sample();
-// From the counters of a /proc/stat "cpu" line (user nice system idle iowait
-// irq softirq steal ...), the busy seconds: everything but idle and iowait.
-double busy_seconds_of_stat_line(const std::string& line, double ticks_per_second);
-// Average number of CPUs kept busy by anything other than this process
-// between two samples (steal included), >= 0; nullopt when /proc/stat is
-// unreadable or no time passed.
-std::optional<double> background_load(const CpuSample& before, const CpuSample& after);
-// From this background load on, runs and reports say the timings were taken
-// on a busy machine (below it: the odd daemon and tick jitter).
-constexpr double BUSY_MACHINE_LOAD = 0.5;
+// From the counters of a /proc/stat "cpu" or "cpuN" line (user nice system
+// idle iowait irq softirq steal ...), the busy seconds: everything but idle
+// and iowait; -1 for any other line. *cpu gets N, or -1 for the "cpu" total.
+double busy_seconds_of_stat_line(const std::string& line, double ticks_per_second, int* cpu = nullptr);
+// The share (0-1) of this process's CPUs that anything else kept busy
+// between two samples (other processes, steal); nullopt when /proc/stat is
+// unreadable or the samples are under half a second apart (the counters
+// tick every 10 ms: a 0.1 s interval on one CPU reads in steps of 10%).
+std::optional<double> background_cpu_share(const CpuSample& before, const CpuSample& after);
+// From this share on, runs and reports say the timings were taken on a busy
+// machine (below it: the odd daemon and tick jitter). A quarter: one
+// competing process on a 2-CPU run already halves an OpenMP encoder's speed.
+constexpr double BUSY_CPU_SHARE = 0.25;
 
 }  // namespace embeval

@@ -407,7 +407,7 @@ void performance(const Leaderboard& lb, std::string& h) {
     h += td_num(fmt::format("{}", fmt::join(row.threads, ", ")),
                 row.threads.empty() ? std::nullopt : std::optional<double>(row.threads.back()));
     const std::string mark = row.timed_on_busy_machine() ? "*" : "";
-    if (row.timed_on_busy_machine()) busiest = std::max(busiest, *row.background_load);
+    if (row.timed_on_busy_machine()) busiest = std::max(busiest, *row.background_cpu_share);
     h += td_num(format_rate(row.items_per_second) + mark, row.items_per_second);
     h += td_num(format_rate(row.tokens_per_second), row.tokens_per_second);
     h += td_num(format_ms(row.latency_p50_ms) + mark, row.latency_p50_ms);
@@ -420,9 +420,9 @@ void performance(const Leaderboard& lb, std::string& h) {
   }
   h += "</tbody></table></div>";
   if (busiest > 0)
-    h += fmt::format("<p class=\"note\">* Timed while other processes kept up to {:.1f} CPUs busy: slower and noisier "
-                     "than on an idle machine; compare speeds from runs on an idle one.</p>",
-                     busiest);
+    h += fmt::format("<p class=\"note\">* Timed while other processes kept up to {:.0f}% of the CPUs busy: slower and "
+                     "noisier than on an idle machine; compare speeds from runs on an idle one.</p>",
+                     100 * busiest);
   h += "</section>\n";
 }
 

@@ -140,7 +140,8 @@ void add_performance(const Leaderboard& lb, const std::map<int64_t, const Stored
       row.latency_p50_ms = g.latency_p50_ms;
       row.latency_p95_ms = g.latency_p95_ms;
     }
-    if (g.background_load) row.background_load = std::max(row.background_load.value_or(0), *g.background_load);
+    if (g.background_cpu_share)
+      row.background_cpu_share = std::max(row.background_cpu_share.value_or(0), *g.background_cpu_share);
     runs.insert(r.run_id);
     auto run = run_of.find(r.run_id);
     if (run != run_of.end() && run->second->run.threads > 0) threads.insert(run->second->run.threads);

@@ -54,10 +54,10 @@ struct LeaderboardRow {
   int64_t latency_samples = 0;
   int64_t peak_rss_bytes = -1, peak_device_bytes = -1;  // max over tasks; -1 unknown
   std::vector<int64_t> threads;  // distinct encoder threads of the runs behind the row
-  // Most CPUs other processes kept busy during any of the row's tasks
-  // (timings.background_load); unknown for results recorded before v2.
-  std::optional<double> background_load;
-  bool timed_on_busy_machine() const { return background_load.value_or(0) >= BUSY_MACHINE_LOAD; }
+  // The largest share of its CPUs other processes kept busy during any of
+  // the row's tasks (timings.background_cpu_share); unknown before schema v2.
+  std::optional<double> background_cpu_share;
+  bool timed_on_busy_machine() const { return background_cpu_share.value_or(0) >= BUSY_CPU_SHARE; }
   std::vector<int64_t> run_ids;  // runs behind the row, ascending
   // Mean of FIDELITY_METRIC over the tasks that recorded it (n_fidelity).
   std::optional<double> fidelity;

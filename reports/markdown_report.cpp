@@ -90,16 +90,16 @@ void performance(const Leaderboard& lb, std::string& md) {
   for (size_t i = 0; i < lb.rows.size(); ++i) {
     const LeaderboardRow& row = lb.rows[i];
     const std::string mark = row.timed_on_busy_machine() ? " \\*" : "";
-    if (row.timed_on_busy_machine()) busiest = std::max(busiest, *row.background_load);
+    if (row.timed_on_busy_machine()) busiest = std::max(busiest, *row.background_cpu_share);
     md += row_line({label(row), markdown_cell(row.model.info.device), fmt::format("{}", fmt::join(row.threads, ", ")),
                     format_rate(row.items_per_second) + mark, format_rate(row.tokens_per_second),
                     format_ms(row.latency_p50_ms) + mark, format_ms(row.latency_p95_ms),
                     format_mb(row_peak_memory(row)), pareto[i] ? "yes" : ""});
   }
   if (busiest > 0)
-    md += fmt::format("\n\\* Timed while other processes kept up to {:.1f} CPUs busy: slower and noisier than on an "
-                      "idle machine; compare speeds from runs on an idle one.\n",
-                      busiest);
+    md += fmt::format("\n\\* Timed while other processes kept up to {:.0f}% of the CPUs busy: slower and noisier than "
+                      "on an idle machine; compare speeds from runs on an idle one.\n",
+                      100 * busiest);
 }
 
 void quantization(const Leaderboard& lb, std::string& md) {

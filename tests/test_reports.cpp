@@ -253,39 +253,39 @@ TEST(Leaderboard, FixtureRanksMeansAndPerformance) {
   EXPECT_EQ(lb.runs.size(), 2u);
 }
 
-// Timings taken while other processes kept CPUs busy (timings.background_load,
-// recorded by the run loop) are marked in both reports with the busiest load;
-// rows below BUSY_MACHINE_LOAD, and rows without the column, are not.
+// Timings taken while other processes kept CPUs busy (timings.background_cpu_share,
+// recorded by the run loop) are marked in both reports with the busiest share;
+// rows below BUSY_CPU_SHARE, and rows without the column, are not.
 TEST(Leaderboard, TimingsFromABusyMachineAreMarked) {
   fs::path db = test::scratch_dir("reports/busy") / "fixture.sqlite";
   test::report_fixture(db);
   {
     SqliteDb raw(db, false);
-    // E (text2vec): one task at 1.34 CPUs, the rest quiet; A (bge-small fp32): 0.3 everywhere.
-    raw.exec("UPDATE timings SET background_load = 0.2 WHERE result_id IN (SELECT r.id FROM results r JOIN models m "
+    // E (text2vec): one task at 67% of its CPUs, the rest quiet; A (bge-small fp32): 15% everywhere.
+    raw.exec("UPDATE timings SET background_cpu_share = 0.1 WHERE result_id IN (SELECT r.id FROM results r JOIN models m "
              "ON m.id = r.model_id WHERE m.spec = 'bert:text2vec-base-chinese')");
-    raw.exec("UPDATE timings SET background_load = 1.34 WHERE result_id = (SELECT MIN(r.id) FROM results r JOIN "
+    raw.exec("UPDATE timings SET background_cpu_share = 0.67 WHERE result_id = (SELECT MIN(r.id) FROM results r JOIN "
              "models m ON m.id = r.model_id WHERE m.spec = 'bert:text2vec-base-chinese')");
-    raw.exec("UPDATE timings SET background_load = 0.3 WHERE result_id IN (SELECT r.id FROM results r JOIN models m "
+    raw.exec("UPDATE timings SET background_cpu_share = 0.15 WHERE result_id IN (SELECT r.id FROM results r JOIN models m "
              "ON m.id = r.model_id WHERE m.spec = 'bert:bge-small-zh-v1.5')");
   }
   auto store = ResultStore::open_existing(db);
   Leaderboard lb = build_leaderboard(store->latest_results(), store->runs());
   const LeaderboardRow& e = row_named(lb, "bert:text2vec-base-chinese");
   const LeaderboardRow& a = row_named(lb, "bert:bge-small-zh-v1.5");
-  EXPECT_DOUBLE_EQ(e.background_load.value_or(-1), 1.34);  // the busiest of its tasks
+  EXPECT_DOUBLE_EQ(e.background_cpu_share.value_or(-1), 0.67);  // the busiest of its tasks
   EXPECT_TRUE(e.timed_on_busy_machine());
-  EXPECT_DOUBLE_EQ(a.background_load.value_or(-1), 0.3);
+  EXPECT_DOUBLE_EQ(a.background_cpu_share.value_or(-1), 0.15);
   EXPECT_FALSE(a.timed_on_busy_machine());
-  EXPECT_FALSE(row_named(lb, "baseline:char-ngram").background_load);  // never measured
+  EXPECT_FALSE(row_named(lb, "baseline:char-ngram").background_cpu_share);  // never measured
 
   const std::string md = markdown_report(lb, "t");
   // E: 4 x 200 texts in 4 x 4 s = 50 texts/s, marked; A's 100 texts/s is not.
   EXPECT_NE(md.find("| 50.0 \\* |"), std::string::npos) << md;
   EXPECT_EQ(md.find("| 100 \\* |"), std::string::npos);
-  EXPECT_NE(md.find("\\* Timed while other processes kept up to 1.3 CPUs busy"), std::string::npos);
+  EXPECT_NE(md.find("\\* Timed while other processes kept up to 67% of the CPUs busy"), std::string::npos);
   const std::string html = html_report(lb, HtmlOptions{});
-  EXPECT_NE(html.find("* Timed while other processes kept up to 1.3 CPUs busy"), std::string::npos);
+  EXPECT_NE(html.find("* Timed while other processes kept up to 67% of the CPUs busy"), std::string::npos);
 
   // The fixture as recorded (no loads): no marks, no note.
   Leaderboard quiet = fixture_board("reports/quiet");

@@ -101,7 +101,7 @@ TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
   EXPECT_EQ(s.runs()[0].status, "finished");
 }
 
-// A file written by schema version 1 (no timings.background_load) opens,
+// A file written by schema version 1 (no timings.background_cpu_share) opens,
 // migrates in place, keeps its rows (null load), and records the new column.
 TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
   fs::path db = test::scratch_dir("store/migrate") / "r.sqlite";
@@ -113,7 +113,7 @@ TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
   {  // what version 1 left: the same tables without the v2 column
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, "ALTER TABLE timings DROP COLUMN background_load; PRAGMA user_version = 1", nullptr,
+    ASSERT_EQ(sqlite3_exec(h, "ALTER TABLE timings DROP COLUMN background_cpu_share; PRAGMA user_version = 1", nullptr,
                            nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(h);
@@ -124,15 +124,15 @@ TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
   auto before = s.latest_results();
   ASSERT_EQ(before.size(), 1u);
   EXPECT_DOUBLE_EQ(*before[0].main_score, 0.5);
-  EXPECT_FALSE(before[0].timing.background_load.has_value());
+  EXPECT_FALSE(before[0].timing.background_cpu_share.has_value());
   ResultRecord r = result(s.begin_run(RunRecord{}), s.upsert_model(model_info("new")), s.upsert_task(task_record("T")), 0.7);
-  r.timing.background_load = 1.25;
+  r.timing.background_cpu_share = 0.375;
   EXPECT_TRUE(s.record_result(r, false));
   auto after = s.latest_results();
   ASSERT_EQ(after.size(), 2u);
   for (const auto& row : after) {
-    if (row.model.info.spec == "new") EXPECT_DOUBLE_EQ(row.timing.background_load.value_or(-1), 1.25);
-    else EXPECT_FALSE(row.timing.background_load.has_value());
+    if (row.model.info.spec == "new") EXPECT_DOUBLE_EQ(row.timing.background_cpu_share.value_or(-1), 0.375);
+    else EXPECT_FALSE(row.timing.background_cpu_share.has_value());
   }
 }
 
