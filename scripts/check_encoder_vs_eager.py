@@ -11,9 +11,15 @@ sentence-transformers' Pooling / Dense / Normalize, on embeval's token ids
 the minimum cosine per shape and fails below --min-cosine (0.99999, the
 bar for fp32).
 
+The xlmr shape is an XLM-R checkpoint (bge-m3's family at a small size):
+model_type xlm-roberta, positions numbered from pad_token_id + 1 as
+transformers' create_position_ids_from_input_ids does, one token type,
+layer_norm_eps 1e-5, and a SentencePiece tokenizer trained here on the
+texts (needs python3-sentencepiece).
+
 Needs Debian's python3-torch: run with /usr/bin/python3.
 
-  /usr/bin/python3 scripts/check_encoder_vs_eager.py [--shapes bge_small,bert_base,conan] \\
+  /usr/bin/python3 scripts/check_encoder_vs_eager.py [--shapes bge_small,bert_base,conan,xlmr] \\
       [--texts tests/data/checkpoints/texts.jsonl] [--embeval build/embeval] [--work /tmp/embeval-check]
 """
 import argparse
@@ -31,8 +37,10 @@ import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # hidden, layers, heads, ffn, dense_out (0: none)
-SHAPES = {"bge_small": (512, 4, 8, 2048, 0), "bert_base": (768, 12, 12, 3072, 0), "conan": (1024, 24, 16, 4096, 1792)}
+SHAPES = {"bge_small": (512, 4, 8, 2048, 0), "bert_base": (768, 12, 12, 3072, 0), "conan": (1024, 24, 16, 4096, 1792),
+          "xlmr": (384, 6, 12, 1536, 0)}
 VOCAB = 21128
+XLMR_PAD, XLMR_EPS = 1, 1e-5
 
 
 def write_safetensors(path, tensors):
@@ -51,16 +59,38 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
-def make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed):
+def train_sentencepiece(d, texts):
+    """sentencepiece.bpe.model (a unigram model, as XLM-R's is) trained on the texts; returns the vocab size in
+    fairseq ids: <s> <pad> </s> <unk>, pieces shifted by one, <mask>."""
+    import sentencepiece as spm
+    corpus = os.path.join(d, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(t.replace("\n", " ") + "\n")
+    spm.SentencePieceTrainer.train(input=corpus, model_prefix=os.path.join(d, "spm"), vocab_size=2000,
+                                   hard_vocab_limit=False, model_type="unigram", character_coverage=0.9995,
+                                   num_threads=1, minloglevel=2)
+    os.rename(os.path.join(d, "spm.model"), os.path.join(d, "sentencepiece.bpe.model"))
+    os.remove(os.path.join(d, "spm.vocab"))
+    os.remove(corpus)
+    json.dump({"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512},
+              open(os.path.join(d, "tokenizer_config.json"), "w"))
+    return spm.SentencePieceProcessor(model_file=os.path.join(d, "sentencepiece.bpe.model")).get_piece_size() + 2
+
+
+def make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed, texts, xlmr=False):
     rng = np.random.default_rng(seed)
     w = {}
 
     def add(name, shape, std, mean=0.0):
         w[name] = rng.standard_normal(shape, dtype=np.float32) * std + mean
 
-    add("embeddings.word_embeddings.weight", (VOCAB, hidden), 1.0)
-    add("embeddings.position_embeddings.weight", (512, hidden), 0.5)
-    add("embeddings.token_type_embeddings.weight", (2, hidden), 0.5)
+    os.makedirs(os.path.join(d, "1_Pooling"), exist_ok=True)
+    vocab = train_sentencepiece(d, texts) if xlmr else VOCAB
+    positions = 514 if xlmr else 512  # XLM-R: 512 tokens after pad_token_id + 1
+    add("embeddings.word_embeddings.weight", (vocab, hidden), 1.0)
+    add("embeddings.position_embeddings.weight", (positions, hidden), 0.5)
+    add("embeddings.token_type_embeddings.weight", (1 if xlmr else 2, hidden), 0.5)
     add("embeddings.LayerNorm.weight", (hidden,), 0.1, 1.0)
     add("embeddings.LayerNorm.bias", (hidden,), 0.1)
     for i in range(layers):
@@ -78,13 +108,15 @@ def make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed):
         add(p + "output.dense.bias", (hidden,), 0.1)
         add(p + "output.LayerNorm.weight", (hidden,), 0.1, 1.0)
         add(p + "output.LayerNorm.bias", (hidden,), 0.1)
-    os.makedirs(os.path.join(d, "1_Pooling"), exist_ok=True)
     write_safetensors(os.path.join(d, "model.safetensors"), w)
-    json.dump({"model_type": "bert", "vocab_size": VOCAB, "hidden_size": hidden, "num_hidden_layers": layers,
-               "num_attention_heads": heads, "intermediate_size": ffn, "max_position_embeddings": 512,
-               "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12},
-              open(os.path.join(d, "config.json"), "w"))
-    shutil.copy(os.path.join(ROOT, "tests/data/checkpoints/tiny-mean-dense-normalize/vocab.txt"), d)
+    config = {"model_type": "bert", "vocab_size": vocab, "hidden_size": hidden, "num_hidden_layers": layers,
+              "num_attention_heads": heads, "intermediate_size": ffn, "max_position_embeddings": positions,
+              "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "pad_token_id": 0}
+    if xlmr:
+        config.update(model_type="xlm-roberta", type_vocab_size=1, layer_norm_eps=XLMR_EPS, pad_token_id=XLMR_PAD)
+    else:
+        shutil.copy(os.path.join(ROOT, "tests/data/checkpoints/tiny-mean-dense-normalize/vocab.txt"), d)
+    json.dump(config, open(os.path.join(d, "config.json"), "w"))
     json.dump({"max_seq_length": 512, "do_lower_case": False}, open(os.path.join(d, "sentence_bert_config.json"), "w"))
     json.dump({"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True},
               open(os.path.join(d, "1_Pooling/config.json"), "w"))
@@ -107,14 +139,17 @@ def make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed):
         {k: torch.from_numpy(v) for k, v in dense.items()} if dense else None)
 
 
-def eager_vector(w, dense, ids, layers, heads):
+def eager_vector(w, dense, ids, layers, heads, xlmr=False):
     t = len(ids)
     h = w["embeddings.word_embeddings.weight"].shape[1]
     d = h // heads
+    eps = XLMR_EPS if xlmr else 1e-12
     x_ids = torch.tensor([ids])
+    # XLM-R (create_position_ids_from_input_ids): non-pad tokens count from pad_token_id + 1.
+    pos = torch.cumsum(x_ids.ne(XLMR_PAD).long(), 1) * x_ids.ne(XLMR_PAD).long() + XLMR_PAD if xlmr else torch.arange(t)[None]
     x = (F.embedding(x_ids, w["embeddings.word_embeddings.weight"]) + w["embeddings.token_type_embeddings.weight"][0]
-         + F.embedding(torch.arange(t)[None], w["embeddings.position_embeddings.weight"]))
-    x = F.layer_norm(x, (h,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], 1e-12)
+         + F.embedding(pos, w["embeddings.position_embeddings.weight"]))
+    x = F.layer_norm(x, (h,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
     for i in range(layers):
         g = lambda s: w[f"encoder.layer.{i}.{s}"]  # noqa: E731
         heads_of = lambda y: y.view(1, t, heads, d).transpose(1, 2)  # noqa: E731
@@ -124,10 +159,10 @@ def eager_vector(w, dense, ids, layers, heads):
         c = torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d), -1), v)
         c = c.transpose(1, 2).reshape(1, t, h)
         x = F.layer_norm(F.linear(c, g("attention.output.dense.weight"), g("attention.output.dense.bias")) + x, (h,),
-                         g("attention.output.LayerNorm.weight"), g("attention.output.LayerNorm.bias"), 1e-12)
+                         g("attention.output.LayerNorm.weight"), g("attention.output.LayerNorm.bias"), eps)
         y = F.linear(F.gelu(F.linear(x, g("intermediate.dense.weight"), g("intermediate.dense.bias"))),
                      g("output.dense.weight"), g("output.dense.bias"))
-        x = F.layer_norm(y + x, (h,), g("output.LayerNorm.weight"), g("output.LayerNorm.bias"), 1e-12)
+        x = F.layer_norm(y + x, (h,), g("output.LayerNorm.weight"), g("output.LayerNorm.bias"), eps)
     v = x[0].mean(0)
     if dense is not None:
         v = F.linear(v, dense["linear.weight"], dense["linear.bias"])
@@ -136,7 +171,7 @@ def eager_vector(w, dense, ids, layers, heads):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shapes", default="bge_small,bert_base,conan")
+    ap.add_argument("--shapes", default="bge_small,bert_base,conan,xlmr")
     ap.add_argument("--texts", default=os.path.join(ROOT, "tests/data/checkpoints/texts.jsonl"))
     ap.add_argument("--embeval", default=os.path.join(ROOT, "build/embeval"))
     ap.add_argument("--work", default="/tmp/embeval-check")
@@ -161,7 +196,8 @@ def main():
     for seed, name in enumerate(a.shapes.split(",")):
         hidden, layers, heads, ffn, dense_out = SHAPES[name]
         d = os.path.join(a.work, name)
-        w, dense = make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed)
+        xlmr = name == "xlmr"
+        w, dense = make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed, texts, xlmr)
         ids_file, npy = os.path.join(a.work, name + ".ids.jsonl"), os.path.join(a.work, name + ".npy")
         subprocess.run([a.embeval, "tokenize", "--model", d, "--input", text_file, "--output", ids_file], check=True,
                        capture_output=True)
@@ -171,11 +207,11 @@ def main():
         worst = 1.0
         with torch.inference_mode():
             for i, line in enumerate(open(ids_file)):
-                want = eager_vector(w, dense, json.loads(line)["input_ids"], layers, heads).double()
+                want = eager_vector(w, dense, json.loads(line)["input_ids"], layers, heads, xlmr).double()
                 worst = min(worst, float(torch.dot(want, got[i]) / (want.norm() * got[i].norm())))
         ok = worst >= a.min_cosine
         failed |= not ok
-        print(f"{name} ({hidden} x {layers}, FFN {ffn}{f', Dense -> {dense_out}' if dense_out else ''}): "
+        print(f"{name} ({'XLM-R, ' if xlmr else ''}{hidden} x {layers}, FFN {ffn}{f', Dense -> {dense_out}' if dense_out else ''}): "
               f"{len(texts)} texts, min cosine {worst:.10f} (1 - cos {1 - worst:.1e}) {'ok' if ok else 'BELOW ' + str(a.min_cosine)}", flush=True)
         shutil.rmtree(d)
     sys.exit(1 if failed else 0)
