@@ -1,6 +1,6 @@
 // How busy the machine was around a timed task (harness/system_info.h):
-// /proc/stat parsing against hand-computed sums, and the background load
-// formula on synthetic samples (real loads are not asserted: the machine
+// /proc/stat parsing against hand-computed sums, and the background CPU
+// share on synthetic samples (real loads are not asserted: the machine
 // running the tests is shared).
 #include <gtest/gtest.h>
 
@@ -24,12 +24,15 @@ TEST(CpuUsage, BusySecondsLeaveOutIdleAndIowait) {
   EXPECT_LT(busy_seconds_of_stat_line("cpu 1 2", 100), 0);
 }
 
-TEST(CpuUsage, BackgroundLoadIsOtherBusyTimeOverWallTime) {
+TEST(CpuUsage, BackgroundShareIsOthersBusyTimeOverOurCpuTime) {
   CpuSample a, b;
   a.wall_seconds = 10, a.machine_busy = 50, a.process_seconds = 3, a.cpus = 4;
   b.wall_seconds = 12, b.machine_busy = 55, b.process_seconds = 5, b.cpus = 4;
   // 5 s busy on our 4 CPUs, 2 s of it ours, in 2 s of wall time: 1.5 of 4 CPUs.
   EXPECT_DOUBLE_EQ(background_cpu_share(a, b).value(), 0.375);
+  // Counters of CPUs outside the sample's count cannot push it over 1.
+  b.machine_busy = 70;
+  EXPECT_DOUBLE_EQ(background_cpu_share(a, b).value(), 1.0);
   // Ticks lag getrusage: a slightly negative difference reads as idle, not negative.
   b.machine_busy = 51.9;
   EXPECT_DOUBLE_EQ(background_cpu_share(a, b).value(), 0.0);
