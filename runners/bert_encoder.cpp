@@ -176,7 +176,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     if (s.in_features != dim) fail("{}: in_features {}; the previous module outputs {}", cfg, s.in_features, dim);
     StateDict dw = load_state_dict(s.dir);
     auto take = [&](const char* name, std::vector<int64_t> shape) {
-      const at::Tensor& t = required_tensor(dw, name, dw.files.front().string());
+      const at::Tensor t = required_tensor(dw, name, dw.files.front().string());
       if (t.sizes().vec() != shape)
         fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]", dw.origin[name].string(), name,
              fmt::join(t.sizes(), ", "), fmt::join(shape, ", "));

@@ -29,6 +29,14 @@ inline void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha
 #endif
 }
 
+inline dnnl::memory::dims dims_of(const dnnl::memory::desc& md) {
+#if DNNL_VERSION_MAJOR >= 3
+  return md.get_dims();
+#else
+  return md.dims();
+#endif
+}
+
 inline dnnl::matmul::primitive_desc matmul_pd(const dnnl::memory::desc& src, const dnnl::memory::desc& weights,
                                               const dnnl::memory::desc& bias, const dnnl::memory::desc& dst,
                                               const dnnl::primitive_attr& attr) {

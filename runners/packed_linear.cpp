@@ -96,7 +96,7 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
   const Impl& m = *impl_;
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.packed) {
-    const int64_t n_in = m.packed_weight.get_desc().dims()[0], n_out = m.bias_f32.size(0);
+    const int64_t n_in = onednn::dims_of(m.packed_weight.get_desc())[0], n_out = m.bias_f32.size(0);
     if (x.size(-1) != n_in) fail("PackedLinear: input has {} features, the layer takes {}", x.size(-1), n_in);
     if (x.scalar_type() != m.type || !x.device().is_cpu())
       fail("PackedLinear: input is {} on {}; the layer was packed for {} on cpu", c10::toString(x.scalar_type()),

@@ -186,7 +186,25 @@ bool unassigned_in_python(char32_t c) {
 
 const char* python_unicode_version() { return EMBEVAL_PYTHON_UNICODE; }
 
-bool unicode_tables_match() { return std::strcmp(utf8proc_unicode_version(), EMBEVAL_UTF8PROC_UNICODE) == 0; }
+namespace {
+// "15.1.0" -> 15001000, so versions compare as numbers.
+long version_number(const char* v) {
+  long parts[3] = {0, 0, 0};
+  for (int i = 0; i < 3 && *v; ++i) {
+    char* end = nullptr;
+    parts[i] = std::strtol(v, &end, 10);
+    v = *end == '.' ? end + 1 : end;
+  }
+  return parts[0] * 1000000 + parts[1] * 1000 + parts[2];
+}
+}  // namespace
+
+// Unicode only adds assignments, so the table (made against the newest
+// utf8proc) serves every utf8proc from Python's version up to the table's.
+bool unicode_tables_match() {
+  const long linked = version_number(utf8proc_unicode_version());
+  return version_number(EMBEVAL_PYTHON_UNICODE) <= linked && linked <= version_number(EMBEVAL_UTF8PROC_UNICODE);
+}
 
 bool python_isspace(char32_t c) {
   if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return true;

@@ -38,8 +38,9 @@ bool python_isspace(char32_t c);
 // version the Hugging Face references were made with (Python 3.11: Unicode
 // 14.0), leaves unassigned (Cn). transformers drops Cn characters as control
 // characters, so a tokenizer that agrees with it must too. The table is
-// generated (scripts/gen_unicode_additions.py) for utf8proc's version:
-// unicode_tables_match() is false when the linked utf8proc is another one.
+// generated (scripts/gen_unicode_additions.py) against the newest utf8proc a
+// supported Debian ships; unicode_tables_match() is false when the linked
+// utf8proc is newer than the table (or older than Python's Unicode).
 bool unassigned_in_python(char32_t c);
 const char* python_unicode_version();
 bool unicode_tables_match();

@@ -5,17 +5,23 @@ are not (category Cn). transformers' slow tokenizers take every property from
 unicodedata, and the Hugging Face references were made with Python 3.11
 (Unicode 14.0), so the tokenizers treat these as unassigned to agree with it.
 
-Run with the Python whose Unicode version is to be matched, on the machine
-whose libutf8proc is linked:  python3 scripts/gen_unicode_additions.py
+Unicode only ever adds assignments, so a table made against the newest
+utf8proc also serves older ones (a code point it lists that an older utf8proc
+leaves unassigned is unassigned either way): generate it against the newest
+libutf8proc a supported distribution ships (Debian 13: Unicode 15.1).
+
+Run with the Python whose Unicode version is to be matched:
+  python3 scripts/gen_unicode_additions.py [path/to/libutf8proc.so]
 """
 import ctypes
 import pathlib
+import sys
 import unicodedata
 
 CATEGORIES = ["Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc", "Pd", "Ps", "Pe", "Pi",
               "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co"]
 
-lib = ctypes.CDLL("libutf8proc.so.2")
+lib = ctypes.CDLL(sys.argv[1] if len(sys.argv) > 1 else "libutf8proc.so.2")
 lib.utf8proc_category.restype = ctypes.c_int
 lib.utf8proc_unicode_version.restype = ctypes.c_char_p
 utf8proc_version = lib.utf8proc_unicode_version().decode()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs embeval's build dependencies from Debian's packages (idempotent:
 # apt runs only when something is missing), checks that libtorch will use
-# OpenBLAS, then configures and builds into build/ (EMBEVAL_BUILD_DIR).
+# OpenBLAS, then configures and builds into build/ (EMBEVAL_BUILD_DIR;
+# EMBEVAL_CMAKE_ARGS adds configure options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,8 @@ if [[ "$blas" != *openblas* ]]; then
 fi
 
 build_dir=${EMBEVAL_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# EMBEVAL_CMAKE_ARGS: extra configure options, e.g. -DEMBEVAL_WITH_ONEDNN=OFF.
+# shellcheck disable=SC2086
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${EMBEVAL_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 echo "setup: built $build_dir/embeval"

@@ -248,7 +248,8 @@ TEST(ClassificationTask, BinaryLabelsNeedOne) {
 }
 
 TEST(ClassificationTask, RegisteredWithItsMetrics) {
-  const embeval::TaskType& type = embeval::find_task_type("Classification");
+  const std::string name = "Classification";  // a named string: GCC 14 flags a reference returned from a temporary's call
+  const embeval::TaskType& type = embeval::find_task_type(name);
   std::vector<std::string> names = type.metric_names();
   EXPECT_EQ(names, (std::vector<std::string>{"accuracy", "f1", "f1_weighted", "ap", "ap_weighted"}));
   auto spec = embeval::data::read_task_spec(embeval::test::task_dir("Waimai/mini"));

@@ -86,10 +86,11 @@ Leaderboard fixture_board(const std::string& name) {
   return build_leaderboard(store->latest_results(), store->runs());
 }
 
-const LeaderboardRow& row_named(const Leaderboard& lb, const std::string& spec) {
+// const char*: a std::string parameter would be a temporary the returned row seems to dangle from (GCC 14).
+const LeaderboardRow& row_named(const Leaderboard& lb, const char* spec) {
   for (const auto& r : lb.rows)
     if (r.model.info.spec == spec) return r;
-  throw std::runtime_error("no row " + spec);
+  throw std::runtime_error(std::string("no row ") + spec);
 }
 
 std::string read_text(const fs::path& file) {

@@ -495,6 +495,8 @@ TEST(UnicodeText, PythonUnicodeVersion) {
   EXPECT_TRUE(unicode::unassigned_in_python(0x1f6dc));   // WIRELESS, Unicode 15.0
   EXPECT_TRUE(unicode::unassigned_in_python(0x31350));   // CJK extension H, 15.0
   EXPECT_TRUE(unicode::unassigned_in_python(0x323af));
+  EXPECT_TRUE(unicode::unassigned_in_python(0x2ebf0));   // CJK extension I, 15.1 (Debian 13's utf8proc)
+  EXPECT_TRUE(unicode::unassigned_in_python(0x2fff));    // ideographic description character, 15.1
   EXPECT_FALSE(unicode::unassigned_in_python(0x323b0));  // unassigned for both
   EXPECT_FALSE(unicode::unassigned_in_python(0x1fad9));  // JAR, Unicode 14.0
   EXPECT_FALSE(unicode::unassigned_in_python('a'));
@@ -768,7 +770,7 @@ TEST(SentencePieceTokenizer, UnigramTokenizerJsonAloneMatchesTheModelFile) {
   const std::vector<std::string> texts = {
       "男生短头发发型", "Hello world, tokenizers are fun!", "怎么样 healthy 瘦脸 2024", "😀 unseen ☃ symbols Ω",
       "ＦＵＬＬ－ｗｉｄｔｈ　ｆｏｒｍｓ １２３", "café naïve façade", "two  spaces\tand\ttabs   here",
-      "zero\u200bwidth\u200djoiners", "ctrl\x01\x7fchars", "hello <mask> world", "<s>fox</s><pad><unk>",
+      "zero\u200bwidth\u200djoiners", "ctrl\x01\x7f" "chars", "hello <mask> world", "<s>fox</s><pad><unk>",
       "ﬁ ligature ① circled ㎏", "", "   ", long_text, "XYZ is user-defined in the model file"};
   for (const std::string& t : texts) {
     if (t == texts.back()) continue;  // a user-defined symbol tokenizer.json cannot mark as such

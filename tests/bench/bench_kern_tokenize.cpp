@@ -126,7 +126,7 @@ fs::path xlmr_dir() {
   if (fs::exists(dir / "sentencepiece.bpe.model")) return dir;
   fs::create_directories(dir);
   std::string corpus;
-  const auto& texts = texts_of("all");
+  const std::vector<std::string> texts = texts_of("all");
   for (size_t i = 0; i < texts.size(); i += 7) corpus += texts[i] + "\n";
   write_file(dir / "corpus.txt", corpus);
   SentencePieceTokenizer::train("--input=" + (dir / "corpus.txt").string() + " --model_prefix=" +

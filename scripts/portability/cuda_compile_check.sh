@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Compiles every embeval source against a CUDA libtorch 2.x without a GPU:
+# Debian 13's libtorch-cuda-dev 2.6 (contrib), fetched with apt into a private
+# folder (the system's packages are untouched), and the CUDA toolkit found
+# here (CUDA_HOME, default /usr/local/cuda). The CUDA-only code
+# (EMBEVAL_HAVE_C10_CUDA: the allocator's peak memory) is compiled this way;
+# the objects are not linked (Debian 13's libraries need its newer glibc).
+# Running on a GPU is scripts/device/gpu_session.sh's job.
+#   usage: scripts/portability/cuda_compile_check.sh [work dir, default /var/tmp/embeval-cuda-compile]
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+work=${1:-/var/tmp/embeval-cuda-compile}
+cuda=${CUDA_HOME:-/usr/local/cuda}
+[ -x "$cuda/bin/nvcc" ] || { echo "cuda_compile_check: no CUDA toolkit at $cuda (set CUDA_HOME)" >&2; exit 1; }
+mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial" "$work/debs"
+echo "deb http://deb.debian.org/debian trixie main contrib" > "$work/apt/sources.list"
+apt_opts=(-o Dir::Etc::sourcelist="$work/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
+          -o Dir::State="$work/apt" -o Dir::State::status=/dev/null -o Dir::Cache="$work/apt" -o Debug::NoLocking=1
+          -o APT::Sandbox::User="$(id -un)")
+if ! ls "$work"/debs/libtorch-cuda-dev_*.deb >/dev/null 2>&1; then
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$work/debs" && apt-get "${apt_opts[@]}" download libtorch-cuda-dev libtorch-cuda-2.6)
+fi
+root=$work/root
+if [ ! -d "$root/usr/include/c10/cuda" ]; then
+  rm -rf "$root" && mkdir -p "$root"
+  for f in "$work"/debs/*.deb; do dpkg -x "$f" "$root"; done
+fi
+# TorchConfig.cmake looks in $TORCH_INSTALL_PREFIX/{include,lib}; Debian keeps the libraries one level down.
+mkdir -p "$work/prefix"
+ln -sfn "$root/usr/include" "$work/prefix/include"
+ln -sfn "$root/usr/lib/x86_64-linux-gnu" "$work/prefix/lib"
+# CUDA >= 12.9 has no libnvToolsExt (NVTX 3 is header-only) but torch 2.6's config links the target.
+cat > "$work/pre.cmake" <<'CMAKE'
+if(NOT TARGET CUDA::nvToolsExt)
+  add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
+endif()
+CMAKE
+build=$work/build
+rm -rf "$build"
+TORCH_INSTALL_PREFIX=$work/prefix cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DEMBEVAL_WITH_ONEDNN=OFF -DCMAKE_PREFIX_PATH="$root/usr/lib/x86_64-linux-gnu/cmake" \
+  -DCMAKE_LIBRARY_PATH="$work/prefix/lib" -DCUDAToolkit_ROOT="$cuda" \
+  -DCMAKE_PROJECT_TOP_LEVEL_INCLUDES="$work/pre.cmake" >"$work/configure.log" 2>&1 ||
+  { tail -30 "$work/configure.log"; exit 1; }
+grep -q "Found Torch: $work/prefix/lib/libtorch.so" "$work/configure.log" ||
+  { echo "cuda_compile_check: CMake did not pick the fetched libtorch" >&2; grep "Found Torch" "$work/configure.log" >&2; exit 1; }
+grep -q EMBEVAL_HAVE_C10_CUDA "$build/build.ninja" ||
+  { echo "cuda_compile_check: c10_cuda not found, the CUDA-only code would not be compiled" >&2; exit 1; }
+objects=$(cd "$build" && ninja -t targets all | sed -n 's/^\([^:]*\.o\): .*/\1/p')
+n=$(wc -w <<<"$objects")
+echo "cuda_compile_check: compiling $n objects against $(cd "$work/debs" && ls libtorch-cuda-dev_*.deb)"
+(cd "$build" && ninja -k 0 $objects) >"$work/build.log" 2>&1 || { grep -E "error|FAILED" "$work/build.log" | head -40; exit 1; }
+echo "cuda_compile_check: all $n objects compiled (log: $work/build.log)"
