@@ -13,7 +13,7 @@ root=${1:-/var/tmp/embeval-trixie}
 [ "$(id -u)" -eq 0 ] || { echo "debian13_check: needs root (debootstrap, chroot)" >&2; exit 1; }
 command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap
 if [ ! -x "$root/usr/bin/apt-get" ]; then
-  debootstrap --variant=minbase --include=ca-certificates,sudo trixie "$root" http://deb.debian.org/debian
+  debootstrap --variant=minbase --include=ca-certificates trixie "$root" http://deb.debian.org/debian
 fi
 mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 mountpoint -q "$root/dev" || mount --bind /dev "$root/dev"
