@@ -23,6 +23,15 @@ const char* json_type_name(const nlohmann::json& v) {
   }
 }
 
+std::string json_error_text(const nlohmann::json::exception& e) {
+  std::string msg = e.what();
+  if (msg.rfind("[json.exception.", 0) == 0) {
+    const auto end = msg.find("] ");
+    if (end != std::string::npos) msg.erase(0, end + 2);
+  }
+  return msg;
+}
+
 JsonlReader::JsonlReader(const std::filesystem::path& path) : path_(path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
@@ -44,11 +53,8 @@ bool JsonlReader::next(nlohmann::json& row) {
     if (!is_valid_utf8(buffer_)) fail("invalid UTF-8");
     try {
       row = nlohmann::json::parse(buffer_);
-    } catch (const nlohmann::json::parse_error& e) {
-      // nlohmann's message carries its own prefix; keep the part after "parse error".
-      std::string msg = e.what();
-      auto pos = msg.find("parse error");
-      fail("malformed JSON: " + (pos == std::string::npos ? msg : msg.substr(pos)));
+    } catch (const nlohmann::json::exception& e) {
+      fail("malformed JSON: " + json_error_text(e));
     }
     if (!row.is_object()) fail(fmt::format("expected a JSON object, got {}", json_type_name(row)));
     return true;

@@ -43,4 +43,10 @@ class JsonlReader {
 // The JSON type name used in error messages ("string", "number", ...).
 const char* json_type_name(const nlohmann::json& v);
 
+// nlohmann's message without its "[json.exception.parse_error.101] " tag:
+// "parse error at line 1, column 9: ...", "number overflow parsing '1e999'".
+// Catch nlohmann::json::exception around a parse, not only parse_error: a
+// number too large for a double is an out_of_range.
+std::string json_error_text(const nlohmann::json::exception& e);
+
 }  // namespace embeval::data

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datasets/data_error.h"
+#include "datasets/jsonl_reader.h"
 
 namespace embeval::data {
 namespace fs = std::filesystem;
@@ -18,8 +19,8 @@ Suite read_suite(const fs::path& file, const fs::path& data_root) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(fmt::format("{}: malformed JSON: {}", file.string(), e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(fmt::format("{}: malformed JSON: {}", file.string(), json_error_text(e)));
   }
   if (!j.is_object() || !j.contains("tasks") || !j["tasks"].is_array())
     throw DataError(fmt::format("{}: expected an object with a \"tasks\" array", file.string()));

@@ -67,11 +67,8 @@ TaskSpec read_task_spec(const fs::path& dir) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string msg = e.what();
-    auto pos = msg.find("parse error");
-    throw DataError(fmt::format("{}: malformed JSON: {}", file.string(),
-                                pos == std::string::npos ? msg : msg.substr(pos)));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(fmt::format("{}: malformed JSON: {}", file.string(), json_error_text(e)));
   }
   SpecReader r{file, j};
   if (!j.is_object()) r.fail(fmt::format("expected a JSON object, got {}", json_type_name(j)));

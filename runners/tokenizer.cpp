@@ -129,7 +129,9 @@ std::vector<AddedToken> read_added_tokens(const fs::path& dir, const TokenizerCo
   if (fs::exists(added_file)) {
     json j = read_json(added_file);
     if (!j.is_object()) fail("{}: expected {{\"token\": id, ...}}", added_file.string());
-    for (const auto& [token, id] : j.items()) {
+    for (const auto& item : j.items()) {
+      const std::string& token = item.key();  // not a structured binding: C++17 lambdas cannot capture one
+      const json& id = item.value();
       if (!id.is_number_integer()) fail("{}: the id of \"{}\" must be an integer", added_file.string(), token);
       bool known = std::any_of(out.begin(), out.end(), [&](const AddedToken& t) { return t.content == token; });
       if (!known) out.push_back({token, id.get<int32_t>(), false, false, false});

@@ -139,6 +139,17 @@ TEST(JsonlErrors, MalformedLineNamesFileAndLine) {
   expect_data_error([&] { load_sts(read_task_spec(dir)); }, {"test.jsonl:3:", "malformed JSON"});
 }
 
+// A number beyond a double is nlohmann's out_of_range, not a parse_error: it
+// used to escape the reader (found by tests/fuzz/fuzz_jsonl).
+TEST(JsonlErrors, NumberTooLargeForADouble) {
+  fs::path dir = make_task("overflow", STS_JSON);
+  test::write_file(dir / "test.jsonl", "{\"sentence1\": \"a\", \"sentence2\": \"b\", \"score\": 1e99999}\n");
+  expect_data_error([&] { load_sts(read_task_spec(dir)); },
+                    {"test.jsonl:1: malformed JSON: number overflow parsing '1e99999'"});
+  expect_data_error([] { read_task_spec(make_task("overflow_spec", R"({"name": "T", "n_experiments": 1e400})")); },
+                    {"task.json: malformed JSON: number overflow parsing '1e400'"});
+}
+
 TEST(JsonlErrors, WrongFieldTypeAndMissingField) {
   fs::path dir = make_task("wrong_type", STS_JSON);
   test::write_file(dir / "test.jsonl",
