@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "datasets/jsonl_reader.h"
 #include "harness/error.h"
 
 namespace embeval {
@@ -85,9 +86,13 @@ bool is_whitespace_collapse(const json& n) {
 
 }  // namespace
 
-std::string sentencepiece_model_from_tokenizer_json(const json& tj, const std::filesystem::path& file) {
+namespace {
+
+std::string convert(const json& tj, const std::filesystem::path& file) {
   const std::string where = file.string();
-  const json& model = tj.at("model");
+  if (!tj.is_object() || !tj.contains("model") || !tj["model"].is_object())
+    fail("{}: expected an object with a \"model\" object", where);
+  const json& model = tj["model"];
   if (!model.contains("vocab") || !model["vocab"].is_array())
     fail("{}: model.vocab must be a list of [piece, score] pairs", where);
   const json& vocab = model["vocab"];
@@ -172,6 +177,17 @@ std::string sentencepiece_model_from_tokenizer_json(const json& tj, const std::f
   varint_field(normalizer, 5, 1);                  // escape_whitespaces
   bytes_field(proto, 3, normalizer);
   return proto;
+}
+
+}  // namespace
+
+std::string sentencepiece_model_from_tokenizer_json(const json& tj, const std::filesystem::path& file) {
+  try {
+    return convert(tj, file);
+  } catch (const json::exception& e) {
+    // A field of an unexpected JSON type somewhere in the file.
+    fail("{}: {}", file.string(), data::json_error_text(e));
+  }
 }
 
 }  // namespace embeval

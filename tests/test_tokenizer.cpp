@@ -19,6 +19,7 @@
 
 #include "datasets/text_util.h"
 #include "harness/error.h"
+#include "runners/sentencepiece_json.h"
 #include "runners/sentencepiece_tokenizer.h"
 #include "runners/tokenizer.h"
 #include "runners/unicode_text.h"
@@ -825,6 +826,13 @@ TEST(SentencePieceTokenizer, UnigramTokenizerJsonErrorsNameTheFile) {
   t = good;
   t["model"]["vocab"][7] = "just a string";
   EXPECT_NE(error_for("pair", t).find("model.vocab[7] is not a [piece, score] pair"), std::string::npos);
+  // Fields of another JSON type (found by tests/fuzz/fuzz_tokenizer_json): one line naming the file.
+  t = good;
+  t["model"]["byte_fallback"] = "yes";
+  EXPECT_NE(error_for("type", t).find("bad-unigram-type/tokenizer.json: type must be boolean, but is string"),
+            std::string::npos);
+  EXPECT_EQ(test::error_of<UserError>([] { sentencepiece_model_from_tokenizer_json(json{{"version", "1.0"}}, "t.json"); }),
+            "t.json: expected an object with a \"model\" object");
 }
 
 // The encoder tokenizes on worker threads: encode() must be safe to call
