@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "datasets/jsonl_reader.h"
 #include "harness/error.h"
 #include "runners/sentencepiece_json.h"
 #include "runners/sentencepiece_tokenizer.h"
@@ -32,8 +33,17 @@ json read_json(const fs::path& file) {
   try {
     return json::parse(in);
   } catch (const json::exception& e) {
-    fail("{}: malformed JSON ({}); expected the Hugging Face file", file.string(), e.what());
+    fail("{}: malformed JSON ({}); expected the Hugging Face file", file.string(), data::json_error_text(e));
   }
+}
+
+// A token id from a JSON file: an integer a vocabulary can hold. get<int32_t>
+// alone would wrap 2^32 + 5 to 5 and let -1 through to the embedding lookup.
+int32_t token_id(const json& v, const fs::path& file, const std::string& what) {
+  if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > INT32_MAX - 1
+                                                         : v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX - 1))
+    fail("{}: {} must be a token id (an integer from 0 to 2^31 - 2), got {}", file.string(), what, v.dump());
+  return v.get<int32_t>();
 }
 
 json read_json_if_exists(const fs::path& file) { return fs::exists(file) ? read_json(file) : json::object(); }
@@ -132,9 +142,9 @@ std::vector<AddedToken> read_added_tokens(const fs::path& dir, const TokenizerCo
     for (const auto& item : j.items()) {
       const std::string& token = item.key();  // not a structured binding: C++17 lambdas cannot capture one
       const json& id = item.value();
-      if (!id.is_number_integer()) fail("{}: the id of \"{}\" must be an integer", added_file.string(), token);
+      const int32_t id_value = token_id(id, added_file, "the id of \"" + token + "\"");
       bool known = std::any_of(out.begin(), out.end(), [&](const AddedToken& t) { return t.content == token; });
-      if (!known) out.push_back({token, id.get<int32_t>(), false, false, false});
+      if (!known) out.push_back({token, id_value, false, false, false});
     }
   }
   return out;
@@ -157,7 +167,8 @@ std::vector<AddedToken> tokenizer_json_added_tokens(const json& tj, const fs::pa
   for (const json& a : tj["added_tokens"]) {
     if (!a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") || !a["content"].is_string())
       fail("{}: added_tokens entries need an integer id and a string content", file.string());
-    add_unique(out, {a["content"].get<std::string>(), a["id"].get<int32_t>(), optional_bool(a, "lstrip", false, file),
+    add_unique(out, {a["content"].get<std::string>(), token_id(a["id"], file, "an added_tokens id"),
+                     optional_bool(a, "lstrip", false, file),
                      optional_bool(a, "rstrip", false, file), optional_bool(a, "special", false, file)});
   }
   return out;
@@ -249,7 +260,7 @@ bool read_post_processor(const json& pp, WordPieceOptions& o, const fs::path& fi
     auto id_of = [&](const char* key) {
       if (!pp.contains(key) || !pp[key].is_array() || pp[key].size() != 2 || !pp[key][1].is_number_integer())
         fail("{}: post_processor.{} must be [token, id]", file.string(), key);
-      return pp[key][1].get<int32_t>();
+      return token_id(pp[key][1], file, std::string("post_processor.") + key + "'s id");
     };
     o.prefix_ids = {id_of("cls")};
     o.suffix_ids = {id_of("sep")};
@@ -266,11 +277,14 @@ bool read_post_processor(const json& pp, WordPieceOptions& o, const fs::path& fi
       }
       if (!item.contains("SpecialToken") || !item["SpecialToken"].contains("id"))
         fail("{}: post_processor.single: expected SpecialToken or Sequence items", file.string());
+      if (!item["SpecialToken"]["id"].is_string())
+        fail("{}: post_processor.single: a SpecialToken id must be a string", file.string());
       std::string name = item["SpecialToken"]["id"].get<std::string>();
       const json& st = pp.value("special_tokens", json::object());
       if (!st.contains(name) || !st[name].contains("ids") || !st[name]["ids"].is_array())
         fail("{}: post_processor.special_tokens has no ids for \"{}\"", file.string(), name);
-      for (const json& id : st[name]["ids"]) (after ? o.suffix_ids : o.prefix_ids).push_back(id.get<int32_t>());
+      for (const json& id : st[name]["ids"])
+        (after ? o.suffix_ids : o.prefix_ids).push_back(token_id(id, file, "a post_processor.special_tokens id"));
     }
     return true;
   }
@@ -286,8 +300,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json_wordpiece(const fs::path& dir, co
   std::unordered_map<std::string, int32_t> vocab;
   vocab.reserve(model["vocab"].size());
   for (const auto& [token, id] : model["vocab"].items()) {
-    if (!id.is_number_integer()) fail("{}: model.vocab: the id of \"{}\" must be an integer", file.string(), token);
-    vocab[token] = id.get<int32_t>();
+    vocab[token] = token_id(id, file, "model.vocab: the id of \"" + token + "\"");
   }
   WordPieceOptions o;
   o.source = "tokenizer.json";
@@ -362,8 +375,9 @@ int64_t length_field(const json& j, const char* key, int64_t fallback, const fs:
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir, TokenizerFlavor flavor) {
-  if (!fs::is_directory(model_dir)) fail("{}: model folder not found", model_dir.string());
+namespace {
+
+std::unique_ptr<Tokenizer> load_tokenizer_files(const fs::path& model_dir, TokenizerFlavor flavor) {
   TokenizerConfig cfg = read_tokenizer_config(model_dir);
   const fs::path tokenizer_json = model_dir / "tokenizer.json", vocab_txt = model_dir / "vocab.txt",
                  spm = model_dir / "sentencepiece.bpe.model";
@@ -381,6 +395,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir, TokenizerFl
   if (fs::exists(vocab_txt)) return load_vocab_txt(model_dir, cfg, flavor);
   if (fs::exists(spm)) return load_sentencepiece(model_dir, cfg);
   fail("{}: no tokenizer found; expected tokenizer.json, vocab.txt or sentencepiece.bpe.model", model_dir.string());
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& model_dir, TokenizerFlavor flavor) {
+  if (!fs::is_directory(model_dir)) fail("{}: model folder not found", model_dir.string());
+  try {
+    return load_tokenizer_files(model_dir, flavor);
+  } catch (const json::exception& e) {
+    // A field of an unexpected JSON type that no check above names.
+    fail("{}: tokenizer files: {}; expected the Hugging Face files", model_dir.string(), data::json_error_text(e));
+  }
 }
 
 int64_t default_max_length(const fs::path& model_dir) {

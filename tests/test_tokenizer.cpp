@@ -445,6 +445,20 @@ TEST(TokenizerLoading, ErrorsNameTheFile) {
   test::write_file(no_model / "tokenizer.json", R"({"version": "1.0"})");
   expect_error(no_model, "no-model/tokenizer.json: no model.type");
 
+  // Ids a vocabulary cannot hold, and fields of another JSON type.
+  fs::path negative = root / "negative-id";
+  test::write_file(negative / "tokenizer.json",
+                   R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": -1}}})");
+  expect_error(negative, "negative-id/tokenizer.json: model.vocab: the id of \"a\" must be a token id (an integer from 0 to 2^31 - 2), got -1");
+  fs::path wrapping = root / "wrapping-id";
+  test::write_file(wrapping / "tokenizer.json",
+                   R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 4294967301}}})");
+  expect_error(wrapping, "wrapping-id/tokenizer.json: model.vocab: the id of \"[UNK]\" must be a token id");
+  fs::path typed = root / "typed";
+  test::write_file(typed / "tokenizer.json",
+                   R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "normalizer": {"type": 7}})");
+  expect_error(typed, "typed: tokenizer files: type must be string, but is number");
+
   fs::path gpt2 = root / "gpt2";
   fs::create_directories(gpt2);
   test::write_file(gpt2 / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n");
