@@ -373,10 +373,6 @@ int64_t length_field(const json& j, const char* key, int64_t fallback, const fs:
   return static_cast<int64_t>(v);
 }
 
-}  // namespace
-
-namespace {
-
 std::unique_ptr<Tokenizer> load_tokenizer_files(const fs::path& model_dir, TokenizerFlavor flavor) {
   TokenizerConfig cfg = read_tokenizer_config(model_dir);
   const fs::path tokenizer_json = model_dir / "tokenizer.json", vocab_txt = model_dir / "vocab.txt",
