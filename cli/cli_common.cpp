@@ -1,4 +1,4 @@
-#include "harness/cli/cli_common.h"
+#include "cli/cli_common.h"
 
 #include <unistd.h>
 

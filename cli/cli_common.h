@@ -8,7 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include "harness/result_store.h"
-#include "runners/runner_options.h"
+#include "runners/bert/runner_options.h"
 
 namespace embeval::cli {
 

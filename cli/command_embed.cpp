@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include "datasets/jsonl_reader.h"
-#include "harness/cli/cli_common.h"
-#include "harness/cli/commands.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "harness/error.h"
 #include "runners/encoder_factory.h"
 

@@ -5,10 +5,10 @@
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
-#include "harness/cli/cli_common.h"
-#include "harness/cli/commands.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "harness/error.h"
-#include "runners/bert_encoder.h"
+#include "runners/bert/bert_encoder.h"
 #include "runners/encoder_factory.h"
 
 namespace po = boost::program_options;

@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 
 #include "build_info.h"
-#include "harness/cli/cli_common.h"
-#include "harness/cli/commands.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "harness/error.h"
 #include "harness/result_store.h"
 #include "reports/csv_report.h"

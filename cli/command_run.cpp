@@ -5,8 +5,8 @@
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
-#include "harness/cli/cli_common.h"
-#include "harness/cli/commands.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "harness/run_loop.h"
 #include "harness/system_info.h"
 #include "runners/encoder_factory.h"

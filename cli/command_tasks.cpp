@@ -7,8 +7,8 @@
 
 #include "datasets/suite.h"
 #include "datasets/task_spec.h"
-#include "harness/cli/cli_common.h"
-#include "harness/cli/commands.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "harness/error.h"
 #include "harness/task_type.h"
 

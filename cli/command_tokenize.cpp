@@ -10,10 +10,10 @@
 #include <fmt/format.h>
 
 #include "datasets/jsonl_reader.h"
-#include "harness/cli/cli_common.h"
-#include "harness/cli/commands.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "harness/error.h"
-#include "runners/tokenizer.h"
+#include "runners/tokenizers/tokenizer.h"
 
 namespace po = boost::program_options;
 

@@ -8,7 +8,7 @@
 #include <boost/program_options/errors.hpp>
 
 #include "build_info.h"
-#include "harness/cli/commands.h"
+#include "cli/commands.h"
 #include "runners/torch_runtime.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "harness/error.h"
-#include "runners/bert_encoder.h"
+#include "runners/bert/bert_encoder.h"
 #include "runners/char_ngram_encoder.h"
 #include "runners/precomputed_encoder.h"
 

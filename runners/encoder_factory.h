@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "harness/encoder.h"
-#include "runners/runner_options.h"
+#include "runners/bert/runner_options.h"
 
 namespace embeval {
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes runners/unicode_additions.inc: the code points that utf8proc (the
+"""Writes runners/tokenizers/unicode_additions.inc: the code points that utf8proc (the
 library the tokenizers use) says are assigned but Python's unicodedata says
 are not (category Cn). transformers' slow tokenizers take every property from
 unicodedata, and the Hugging Face references were made with Python 3.11

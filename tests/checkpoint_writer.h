@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "runners/safetensors_reader.h"
-#include "runners/tokenizer.h"
+#include "runners/checkpoint/safetensors_reader.h"
+#include "runners/tokenizers/tokenizer.h"
 
 namespace embeval::test {
 

@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
-#include "runners/bert_encoder.h"
+#include "runners/bert/bert_encoder.h"
 #include "runners/encoder_factory.h"
-#include "runners/safetensors_reader.h"
+#include "runners/checkpoint/safetensors_reader.h"
 #include "tests/checkpoint_writer.h"
 #include "tests/test_util.h"
 

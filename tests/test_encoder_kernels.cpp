@@ -1,4 +1,4 @@
-// The encoder's CPU kernels (runners/packed_linear.h, runners/attention.h)
+// The encoder's CPU kernels (runners/kernels/packed_linear.h, runners/kernels/attention.h)
 // against float64 references computed here with plain loops from the
 // definitions: y = act(x W^T + b) with GELU(x) = x/2 (1 + erf(x/sqrt 2)) or
 // its tanh form; attention = softmax(q k^T / sqrt(d) + mask) v per head.
@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "harness/system_info.h"
-#include "runners/attention.h"
-#include "runners/packed_linear.h"
+#include "runners/kernels/attention.h"
+#include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
 
 using namespace embeval;

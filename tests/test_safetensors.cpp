@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
-#include "runners/safetensors_reader.h"
+#include "runners/checkpoint/safetensors_reader.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

@@ -19,11 +19,11 @@
 
 #include "datasets/text_util.h"
 #include "harness/error.h"
-#include "runners/sentencepiece_json.h"
-#include "runners/sentencepiece_tokenizer.h"
-#include "runners/tokenizer.h"
-#include "runners/unicode_text.h"
-#include "runners/wordpiece_tokenizer.h"
+#include "runners/tokenizers/sentencepiece_json.h"
+#include "runners/tokenizers/sentencepiece_tokenizer.h"
+#include "runners/tokenizers/tokenizer.h"
+#include "runners/tokenizers/unicode_text.h"
+#include "runners/tokenizers/wordpiece_tokenizer.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

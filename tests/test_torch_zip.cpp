@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
-#include "runners/torch_zip_reader.h"
+#include "runners/checkpoint/torch_zip_reader.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;

@@ -12,8 +12,8 @@
 #include <torch/script.h>
 
 #include "harness/error.h"
-#include "runners/bert_encoder.h"
-#include "runners/checkpoint_weights.h"
+#include "runners/bert/bert_encoder.h"
+#include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/encoder_factory.h"
 #include "runners/torch_runtime.h"
 #include "tests/checkpoint_writer.h"

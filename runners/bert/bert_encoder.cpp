@@ -1,4 +1,4 @@
-#include "runners/bert_encoder.h"
+#include "runners/bert/bert_encoder.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,10 +17,10 @@
 #include "datasets/sha256.h"
 #include "datasets/text_util.h"
 #include "harness/error.h"
-#include "runners/bert_model.h"
-#include "runners/checkpoint_weights.h"
-#include "runners/cuda_memory.h"
-#include "runners/torchscript_model.h"
+#include "runners/bert/bert_model.h"
+#include "runners/checkpoint/checkpoint_weights.h"
+#include "runners/bert/cuda_memory.h"
+#include "runners/bert/torchscript_model.h"
 
 namespace embeval {
 namespace fs = std::filesystem;

@@ -22,9 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/encoder.h"
-#include "runners/runner_options.h"
-#include "runners/st_pipeline.h"
-#include "runners/tokenizer.h"
+#include "runners/bert/runner_options.h"
+#include "runners/bert/st_pipeline.h"
+#include "runners/tokenizers/tokenizer.h"
 
 namespace embeval {
 

@@ -1,4 +1,4 @@
-#include "runners/bert_model.h"
+#include "runners/bert/bert_model.h"
 
 #include <cmath>
 #include <limits>
@@ -10,10 +10,10 @@
 #include <fmt/ranges.h>
 
 #include "harness/error.h"
-#include "runners/checkpoint_weights.h"
-#include "runners/json_config.h"
-#include "runners/attention.h"
-#include "runners/packed_linear.h"
+#include "runners/checkpoint/checkpoint_weights.h"
+#include "runners/checkpoint/json_config.h"
+#include "runners/kernels/attention.h"
+#include "runners/kernels/packed_linear.h"
 
 namespace embeval {
 namespace {

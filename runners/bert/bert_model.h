@@ -5,7 +5,7 @@
 // add & LayerNorm -> FFN -> add & LayerNorm]. Inference only; the pooler and
 // MLM heads are not loaded. Attention uses an additive mask (finfo.min on
 // padding, as transformers does). On the CPU the Linear layers and the
-// attention products run on oneDNN (runners/packed_linear.h, attention.h);
+// attention products run on oneDNN (runners/kernels/packed_linear.h, attention.h);
 // elsewhere on ATen (at::scaled_dot_product_attention on libtorch 2.x).
 #include <cstdint>
 #include <filesystem>
@@ -62,7 +62,7 @@ class BertModel {
   at::ScalarType dtype() const;
   c10::Device device() const;
   const std::string& weight_prefix() const;  // "", "bert.", "roberta." or "model."
-  // What runs the Linear layers: "onednn:<kernel>" or "aten" (runners/packed_linear.h).
+  // What runs the Linear layers: "onednn:<kernel>" or "aten" (runners/kernels/packed_linear.h).
   std::string linear_implementation() const;
 
  private:

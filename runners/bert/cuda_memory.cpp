@@ -1,4 +1,4 @@
-#include "runners/cuda_memory.h"
+#include "runners/bert/cuda_memory.h"
 
 #ifdef EMBEVAL_HAVE_C10_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>

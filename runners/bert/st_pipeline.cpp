@@ -1,9 +1,9 @@
-#include "runners/st_pipeline.h"
+#include "runners/bert/st_pipeline.h"
 
 #include <fmt/format.h>
 
 #include "harness/error.h"
-#include "runners/json_config.h"
+#include "runners/checkpoint/json_config.h"
 
 namespace embeval {
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 // projection; config_sentence_transformers.json the prompts and the
 // similarity function. Without modules.json the pipeline is what
 // sentence-transformers builds then: Transformer + mean pooling, and a note
-// says so. Reading it touches no weights (runners/bert_encoder.cpp runs it).
+// says so. Reading it touches no weights (runners/bert/bert_encoder.cpp runs it).
 #include <cstdint>
 #include <filesystem>
 #include <map>

@@ -1,4 +1,4 @@
-#include "runners/torchscript_model.h"
+#include "runners/bert/torchscript_model.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

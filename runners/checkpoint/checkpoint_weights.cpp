@@ -1,4 +1,4 @@
-#include "runners/checkpoint_weights.h"
+#include "runners/checkpoint/checkpoint_weights.h"
 
 #include <cstring>
 #include <fstream>
@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/error.h"
-#include "runners/safetensors_reader.h"
-#include "runners/torch_zip_reader.h"
+#include "runners/checkpoint/safetensors_reader.h"
+#include "runners/checkpoint/torch_zip_reader.h"
 
 namespace embeval {
 namespace fs = std::filesystem;

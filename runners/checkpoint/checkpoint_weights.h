@@ -2,7 +2,7 @@
 // The weights of a Hugging Face checkpoint folder as named CPU tensors in
 // their stored dtype: model.safetensors, a sharded
 // model.safetensors.index.json, or pytorch_model.bin (torch.save's zip
-// format, runners/torch_zip_reader.h; also sharded via its .index.json).
+// format, runners/checkpoint/torch_zip_reader.h; also sharded via its .index.json).
 // The first of those present wins, in that order, as transformers does.
 #include <filesystem>
 #include <map>

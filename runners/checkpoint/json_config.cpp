@@ -1,4 +1,4 @@
-#include "runners/json_config.h"
+#include "runners/checkpoint/json_config.h"
 
 #include <fstream>
 

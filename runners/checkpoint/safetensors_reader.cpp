@@ -1,4 +1,4 @@
-#include "runners/safetensors_reader.h"
+#include "runners/checkpoint/safetensors_reader.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -6,7 +6,7 @@
 // is touched: header length within the file, JSON well-formed, offsets
 // ordered, inside the data and not overlapping, byte length equal to
 // shape x element size. A violation is a UserError naming file and tensor.
-// No torch here: the loader (runners/checkpoint_weights.cpp) turns entries into tensors.
+// No torch here: the loader (runners/checkpoint/checkpoint_weights.cpp) turns entries into tensors.
 #include <cstdint>
 #include <filesystem>
 #include <map>

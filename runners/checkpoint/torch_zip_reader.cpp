@@ -1,4 +1,4 @@
-#include "runners/torch_zip_reader.h"
+#include "runners/checkpoint/torch_zip_reader.h"
 
 #include <cstring>
 #include <map>

@@ -1,4 +1,4 @@
-#include "runners/attention.h"
+#include "runners/kernels/attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +16,7 @@
 #include "harness/error.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
-#include "runners/onednn_util.h"
+#include "runners/kernels/onednn_util.h"
 #endif
 
 namespace embeval {

@@ -1,5 +1,5 @@
 #ifdef EMBEVAL_HAVE_DNNL
-#include "runners/onednn_util.h"
+#include "runners/kernels/onednn_util.h"
 
 namespace embeval::onednn {
 

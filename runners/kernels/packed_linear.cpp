@@ -1,11 +1,11 @@
-#include "runners/packed_linear.h"
+#include "runners/kernels/packed_linear.h"
 
 #include <ATen/ATen.h>
 
 #include "harness/error.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
-#include "runners/onednn_util.h"
+#include "runners/kernels/onednn_util.h"
 #endif
 
 namespace embeval {

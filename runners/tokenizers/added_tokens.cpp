@@ -1,9 +1,9 @@
-#include "runners/added_tokens.h"
+#include "runners/tokenizers/added_tokens.h"
 
 #include <utf8proc.h>
 
 #include "datasets/text_util.h"
-#include "runners/unicode_text.h"
+#include "runners/tokenizers/unicode_text.h"
 
 namespace embeval {
 namespace {

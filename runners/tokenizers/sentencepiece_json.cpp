@@ -1,4 +1,4 @@
-#include "runners/sentencepiece_json.h"
+#include "runners/tokenizers/sentencepiece_json.h"
 
 #include <cstdint>
 #include <cstring>

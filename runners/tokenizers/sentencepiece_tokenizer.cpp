@@ -1,4 +1,4 @@
-#include "runners/sentencepiece_tokenizer.h"
+#include "runners/tokenizers/sentencepiece_tokenizer.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
-#include "runners/sentencepiece/spm_shim.h"
+#include "runners/tokenizers/spm_shim.h"
 
 namespace embeval {
 namespace {

@@ -2,7 +2,7 @@
 // XLM-R's tokenizer as Hugging Face's XLMRobertaTokenizer computes it: a
 // SentencePiece model (sentencepiece.bpe.model, or the one a Unigram
 // tokenizer.json was converted from; run by Debian's
-// libsentencepiece through runners/sentencepiece/spm_shim.h) under fairseq's
+// libsentencepiece through runners/tokenizers/spm_shim.h) under fairseq's
 // id layout:
 //   <s> = 0, <pad> = 1, </s> = 2, <unk> = 3, SentencePiece piece p -> p + 1
 //   (p = 0, SentencePiece's own <unk>, -> 3), <mask> = pieces + 1;
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "runners/added_tokens.h"
-#include "runners/tokenizer.h"
+#include "runners/tokenizers/added_tokens.h"
+#include "runners/tokenizers/tokenizer.h"
 
 struct embeval_spm;
 
@@ -35,7 +35,7 @@ class SentencePieceTokenizer : public Tokenizer {
   // Throws UserError naming the file when it is not a SentencePiece model,
   // or when the SentencePiece module cannot be opened.
   SentencePieceTokenizer(const std::filesystem::path& model_file, SentencePieceOptions options);
-  // From a serialized ModelProto (runners/sentencepiece_json.h); `source`
+  // From a serialized ModelProto (runners/tokenizers/sentencepiece_json.h); `source`
   // names the file it came from in messages.
   SentencePieceTokenizer(const std::filesystem::path& source, const std::string& serialized_model,
                          SentencePieceOptions options);

@@ -1,4 +1,4 @@
-#include "runners/sentencepiece/spm_shim.h"
+#include "runners/tokenizers/spm_shim.h"
 
 #include <cstdio>
 #include <string>

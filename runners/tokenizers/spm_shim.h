@@ -1,6 +1,6 @@
 #pragma once
 // A C interface to Debian's libsentencepiece, built as its own module
-// (libembeval_sentencepiece.so) and opened by runners/sentencepiece_tokenizer.cpp
+// (libembeval_sentencepiece.so) and opened by runners/tokenizers/sentencepiece_tokenizer.cpp
 // with dlmopen(LM_ID_NEWLM), in a link-map namespace of its own. Why:
 // libsentencepiece carries its own copy of protobuf-lite and exports its
 // symbols; linked into a process that also loads libtorch's libprotobuf, the

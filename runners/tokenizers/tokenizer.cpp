@@ -1,6 +1,6 @@
 // load_tokenizer(): which tokenizer a checkpoint folder holds and with which
 // options, decided as transformers' AutoTokenizer + sentence-transformers do.
-#include "runners/tokenizer.h"
+#include "runners/tokenizers/tokenizer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,9 +12,9 @@
 
 #include "datasets/jsonl_reader.h"
 #include "harness/error.h"
-#include "runners/sentencepiece_json.h"
-#include "runners/sentencepiece_tokenizer.h"
-#include "runners/wordpiece_tokenizer.h"
+#include "runners/tokenizers/sentencepiece_json.h"
+#include "runners/tokenizers/sentencepiece_tokenizer.h"
+#include "runners/tokenizers/wordpiece_tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

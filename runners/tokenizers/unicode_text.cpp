@@ -1,4 +1,4 @@
-#include "runners/unicode_text.h"
+#include "runners/tokenizers/unicode_text.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,7 +15,7 @@ struct CodePointRange {
   char32_t first, last;
 };
 const CodePointRange NEWER_THAN_PYTHON[] = {
-#include "runners/unicode_additions.inc"
+#include "runners/tokenizers/unicode_additions.inc"
 };
 
 // Canonical normalisation through utf8proc_map (UTF-8 in and out).

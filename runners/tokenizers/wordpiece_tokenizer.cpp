@@ -1,4 +1,4 @@
-#include "runners/wordpiece_tokenizer.h"
+#include "runners/tokenizers/wordpiece_tokenizer.h"
 
 #include <algorithm>
 #include <fstream>
@@ -9,7 +9,7 @@
 
 #include "datasets/text_util.h"
 #include "harness/error.h"
-#include "runners/unicode_text.h"
+#include "runners/tokenizers/unicode_text.h"
 
 namespace embeval {
 namespace {

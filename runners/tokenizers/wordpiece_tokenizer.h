@@ -26,8 +26,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "runners/added_tokens.h"
-#include "runners/tokenizer.h"
+#include "runners/tokenizers/added_tokens.h"
+#include "runners/tokenizers/tokenizer.h"
 
 namespace embeval {
 

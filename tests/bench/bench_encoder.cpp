@@ -1,4 +1,4 @@
-// The native BERT forward pass (runners/bert_model.h) at the shapes the
+// The native BERT forward pass (runners/bert/bert_model.h) at the shapes the
 // issue names, random weights, batch 32: bge-small-zh-v1.5 (hidden 512, 4
 // layers, 8 heads, FFN 2048), bert-base (768 x 12, FFN 3072) and bert-large
 // / Conan-embedding-v1 (1024 x 24, FFN 4096), at sequence lengths 32, 128
@@ -37,10 +37,10 @@
 #include <tuple>
 
 #include "harness/system_info.h"
-#include "runners/attention.h"
-#include "runners/bert_model.h"
-#include "runners/checkpoint_weights.h"
-#include "runners/packed_linear.h"
+#include "runners/kernels/attention.h"
+#include "runners/bert/bert_model.h"
+#include "runners/checkpoint/checkpoint_weights.h"
+#include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
 
 using namespace embeval;

@@ -27,8 +27,8 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "runners/sentencepiece_tokenizer.h"
-#include "runners/tokenizer.h"
+#include "runners/tokenizers/sentencepiece_tokenizer.h"
+#include "runners/tokenizers/tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -1,9 +1,9 @@
-// A safetensors file: the header checks (runners/safetensors_reader.h), then
-// the loader turning entries into tensors (runners/checkpoint_weights.h).
+// A safetensors file: the header checks (runners/checkpoint/safetensors_reader.h), then
+// the loader turning entries into tensors (runners/checkpoint/checkpoint_weights.h).
 // Every accepted entry's bytes are read, so an entry reaching past the file
 // is a crash here, not a quiet out-of-bounds read.
-#include "runners/checkpoint_weights.h"
-#include "runners/safetensors_reader.h"
+#include "runners/checkpoint/checkpoint_weights.h"
+#include "runners/checkpoint/safetensors_reader.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace embeval;

@@ -4,7 +4,7 @@
 // vocabulary, framed by [CLS] ... [SEP] and within max_length.
 #include <memory>
 
-#include "runners/tokenizer.h"
+#include "runners/tokenizers/tokenizer.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace embeval;

@@ -1,9 +1,9 @@
 // A checkpoint whose only tokenizer file is tokenizer.json: the WordPiece
 // reader (vocab, normalizer and pre-tokenizer options, added tokens) and, for
 // a Unigram model, the conversion back to a SentencePiece model
-// (runners/sentencepiece_json.h). A tokenizer that loads must then encode.
-#include "runners/sentencepiece_json.h"
-#include "runners/tokenizer.h"
+// (runners/tokenizers/sentencepiece_json.h). A tokenizer that loads must then encode.
+#include "runners/tokenizers/sentencepiece_json.h"
+#include "runners/tokenizers/tokenizer.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace embeval;

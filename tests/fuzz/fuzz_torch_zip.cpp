@@ -1,5 +1,5 @@
 // pytorch_model.bin (torch.save's zip format): the zip records, the pickle
-// stack machine and the storage views (runners/torch_zip_reader.h). The
+// stack machine and the storage views (runners/checkpoint/torch_zip_reader.h). The
 // first byte picks the mode: even, the rest is the whole file; odd, the rest
 // is data.pkl inside a valid archive holding storages data/0 .. data/3 (16
 // floats each), so mutations reach the pickle reader instead of failing the
@@ -7,7 +7,7 @@
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 
-#include "runners/torch_zip_reader.h"
+#include "runners/checkpoint/torch_zip_reader.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace embeval;
