@@ -42,6 +42,8 @@ case "$only" in "" | test | main) ;; *) echo "clean_root_check: --only test or m
 root=${root:-/var/tmp/embeval-root-$suite}
 [ "$(id -u)" -eq 0 ] || { echo "clean_root_check: needs root (debootstrap, chroot, mounts)" >&2; exit 3; }
 
+# The commit under test, fixed now: commits made while this runs do not count.
+rev=$(git -C "$src" rev-parse HEAD)
 test_cmd=$("$src/scripts/readme_command.sh" test)
 main_cmd=$("$src/scripts/readme_command.sh" main)
 t0=$SECONDS
@@ -76,6 +78,8 @@ deb $mirror $suite-updates main
 deb http://deb.debian.org/debian-security $suite-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A machine knows its own name (else sudo warns on every call).
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(cat "$root/etc/hostname" 2>/dev/null || hostname)" >"$root/etc/hosts"
 mount -t proc proc "$root/proc"
 mount -t sysfs -o ro sysfs "$root/sys"
 mount --bind /dev "$root/dev"
@@ -95,6 +99,8 @@ else
 fi
 # A fresh clone of HEAD, as CI takes one of main (uncommitted changes are not in it).
 git clone -q "$src" "$root$home/src"
+git -C "$root$home/src" checkout -q "$rev"
+echo "clean_root_check: testing $(git -C "$src" log -1 --format='%h %s' "$rev" | cut -c1-100)"
 [ "$as" = root ] || chroot "$root" chown -R embeval:embeval "$home/src"
 
 in_root() {
