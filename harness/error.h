@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -20,6 +21,11 @@ template <class... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
   throw UserError(fmt::format(f, std::forward<Args>(args)...));
 }
+
+// "; did you mean X?" for the entry of `known` nearest to `token` (edit
+// distance under 3), or "" when none is near: for one-line errors about an
+// unknown name.
+std::string did_you_mean(const std::string& token, const std::vector<std::string>& known);
 
 [[noreturn]] void assert_failed(const char* cond, const char* file, int line, const char* func);
 

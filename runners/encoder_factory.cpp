@@ -17,29 +17,6 @@ namespace {
 
 const char* const BASELINES[] = {"char-ngram"};
 
-// Levenshtein distance, for "did you mean" suggestions.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string suggestion(const std::string& token, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_d = 3;  // suggest only near misses
-  for (const auto& k : known) {
-    size_t d = edit_distance(token, k);
-    if (d < best_d) best_d = d, best = k;
-  }
-  return best.empty() ? "" : fmt::format("; did you mean {}?", best);
-}
-
 std::unique_ptr<Encoder> parse_precomputed(const std::string& spec, const std::string& arg) {
   if (arg.empty()) fail("could not parse model spec \"{}\": precomputed needs a file, e.g. precomputed:vecs.jsonl", spec);
   return std::make_unique<PrecomputedEncoder>(arg);
@@ -49,7 +26,7 @@ std::unique_ptr<Encoder> parse_baseline(const std::string& spec, const std::stri
   if (arg == "char-ngram") return std::make_unique<CharNgramEncoder>();
   std::vector<std::string> known(std::begin(BASELINES), std::end(BASELINES));
   fail("could not parse model spec \"{}\": unknown baseline \"{}\"{}; known baselines: {}", spec, arg,
-       suggestion(arg, known), fmt::join(known, ", "));
+       did_you_mean(arg, known), fmt::join(known, ", "));
 }
 
 // A positive integer after "key=", or an error naming the token.
@@ -140,7 +117,7 @@ RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std
       std::vector<std::string> known = {"fp32", "fp16", "bf16", "cpu", "cuda", "maxlen=", "batch=", "tokens="};
       fail("could not parse model spec \"{}\": unknown token \"{}\"{}; known tokens: fp32, fp16, bf16, cpu, cuda[:N], "
            "maxlen=N, batch=N, tokens=N",
-           spec, t, suggestion(t, known));
+           spec, t, did_you_mean(t, known));
     }
   }
   return o;
@@ -172,7 +149,7 @@ std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptio
                                ? fmt::format("no folder \"{}\" exists", spec.substr(0, spec.find(',')))
                                : fmt::format("unknown backend \"{}\"", backend);
   fail("could not parse model spec \"{}\": {}{}; known forms: {}", spec, what,
-       suggestion(backend, {"precomputed", "baseline", "hf", "torchscript"}), fmt::join(encoder_spec_forms(), "; "));
+       did_you_mean(backend, {"precomputed", "baseline", "hf", "torchscript"}), fmt::join(encoder_spec_forms(), "; "));
 }
 
 }  // namespace embeval

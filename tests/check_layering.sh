@@ -3,8 +3,8 @@
 #   cli -> {tasks, runners, reports} -> harness -> datasets
 # with no include sideways between tasks, runners and reports. Inside runners/
 # each room is a layer too: the backends and the spec factory at runners/
-# stand on bert/, which stands on checkpoint/, tokenizers/ and kernels/
-# (those three include none of each other). A project include
+# stand on quant/, which stands on bert/, which stands on checkpoint/,
+# tokenizers/ and kernels/ (those three include none of each other). A project include
 # ("folder/file.h") that reaches sideways or upwards is an error naming the
 # file and line; a source file in a folder without a rule here is an error too,
 # so a new room must say where it stands.
@@ -33,8 +33,9 @@ allowed() {
     runners/tokenizers) echo "datasets harness runners/tokenizers" ;;
     runners/kernels) echo "datasets harness runners/kernels" ;;
     runners/bert) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert" ;;
-    runners) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert runners" ;;
-    cli) echo "datasets harness tasks reports runners/checkpoint runners/tokenizers runners/kernels runners/bert runners cli" ;;
+    runners/quant) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant" ;;
+    runners) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant runners" ;;
+    cli) echo "datasets harness tasks reports runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant runners cli" ;;
     *) return 1 ;;
   esac
 }
