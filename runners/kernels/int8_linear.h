@@ -1,0 +1,58 @@
+#pragma once
+// W8A8: y = act((Q(x / smooth) . Wq^T) * sx[row] * sw[out] + b) with int8
+// symmetric per-output-channel weights Wq (scales sw) and int8 symmetric
+// per-token dynamic activations (SmoothQuant's fake_quant W8A8:
+// sx = max(max_k |x[row][k] / smooth[k]|, 1e-5) / 127, codes round(x / sx),
+// ties to even). smooth is SmoothQuant's per-input-channel divisor (undefined:
+// none): applied inside the quantization step, because in a post-LayerNorm
+// BERT the LayerNorm output also feeds the residual and cannot absorb it.
+//
+// The integer GEMM runs on oneDNN (s8 x s8 -> s32; VNNI or AMX where the CPU
+// has them, weights packed once). oneDNN's int8 kernels for CPUs without
+// VNNI add pairs of u8 x s8 products in 16 bits, which can saturate; a probe
+// at first use multiplies extreme values through the same primitive and, if
+// the sum is not exact, the layer multiplies the same int8 values in an fp32
+// GEMM instead (exact to fp32 rounding of the sums; no speed-up, but the
+// same numbers), and implementation() says so.
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+#include "runners/kernels/packed_linear.h"
+
+namespace embeval {
+
+class Int8Linear {
+ public:
+  Int8Linear();
+  // weight int8 [out, in] (signed codes), weight_scales float [out], bias
+  // [out] or undefined, smooth float [in] or undefined; on the CPU.
+  Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales, const at::Tensor& bias,
+             LinearActivation activation, const at::Tensor& smooth = at::Tensor());
+  ~Int8Linear();
+  Int8Linear(Int8Linear&&) noexcept;
+  Int8Linear& operator=(Int8Linear&&) noexcept;
+
+  // x: float32 [..., in] -> float32 [..., out].
+  at::Tensor operator()(const at::Tensor& x) const;
+
+  // "onednn:<kernel> s8s8s32", or "fp32-emulated (...)" and why.
+  std::string implementation() const;
+  // Bytes of weights held (int8 codes + fp32 scales).
+  int64_t weight_bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The activation step alone: codes int8 [rows, in] and scales float [rows]
+// for x float32 [rows, in] (smooth as above). Exposed for tests and benchmarks.
+std::pair<at::Tensor, at::Tensor> quantize_per_token(const at::Tensor& x, const at::Tensor& smooth);
+
+// Whether this CPU's oneDNN int8 GEMM adds products exactly (the probe above).
+bool onednn_int8_gemm_is_exact();
+
+}  // namespace embeval

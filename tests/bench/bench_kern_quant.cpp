@@ -1,0 +1,93 @@
+// Quantized Linear kernels against the fp32 Linear they replace, side by
+// side in one process at bert-base's shapes (rows = batch 32 x seq 128 =
+// 4096; 768 -> 768, 768 -> 3072, 3072 -> 768) and at batch-1 shapes (rows
+// 16). Counters: G(FL)OP/s = 2 rows in out per second, the same count for
+// every kernel, so the ratio of two rows is their speed ratio. The fp32 row
+// is this run's reference peak.
+//
+//   BM_linear/kind:0  PackedLinear fp32 (oneDNN where built with it)
+//   BM_linear/kind:1  PackedLinear bf16
+//   BM_linear/kind:2  Int8Linear W8A8: per-token activation quantization,
+//                     s8 x s8 -> s32 GEMM, scales + bias epilogue
+//   BM_quantize_per_token  the activation step alone
+//
+// The label names the kernel that ran (an AVX2-only CPU runs W8A8 as
+// fp32-emulated: see runners/kernels/int8_linear.h).
+//
+// Run: ./build/tests/bench_kern_quant --benchmark_filter=BM_linear
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+
+#include "runners/kernels/int8_linear.h"
+#include "runners/kernels/packed_linear.h"
+#include "runners/torch_runtime.h"
+
+using namespace embeval;
+
+namespace {
+
+struct Shape {
+  int64_t rows, in, out;
+};
+const Shape SHAPES[] = {{4096, 768, 768}, {4096, 768, 3072}, {4096, 3072, 768}, {16, 768, 768}, {16, 768, 3072}};
+
+void BM_linear(benchmark::State& state) {
+  const Shape s = SHAPES[state.range(0)];
+  const int kind = static_cast<int>(state.range(1));
+  at::set_num_threads(static_cast<int>(state.range(2)));
+  at::manual_seed(0);
+  at::Tensor w = at::randn({s.out, s.in}) / 30, b = at::randn({s.out}), x = at::randn({s.rows, s.in});
+  std::unique_ptr<PackedLinear> fp;
+  std::unique_ptr<Int8Linear> q8;
+  std::string label;
+  if (kind == 2) {
+    at::Tensor sw = w.abs().amax(1).clamp_min(1e-5) / 127;
+    at::Tensor wq = at::round(w / sw.unsqueeze(1)).clamp(-127, 127).to(at::kChar);
+    q8 = std::make_unique<Int8Linear>(wq, sw, b, LinearActivation::none);
+    label = "w8a8 " + q8->implementation();
+  } else {
+    const at::ScalarType t = kind == 1 ? at::kBFloat16 : at::kFloat;
+    fp = std::make_unique<PackedLinear>(w.to(t), b.to(t), LinearActivation::none);
+    x = x.to(t);
+    label = std::string(kind == 1 ? "bf16 " : "fp32 ") + fp->implementation();
+  }
+  for (auto _ : state) {
+    at::Tensor y = q8 ? (*q8)(x) : (*fp)(x);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  state.counters["GOP_per_s"] = benchmark::Counter(2.0 * s.rows * s.in * s.out * double(state.iterations()) / 1e9,
+                                                   benchmark::Counter::kIsRate);
+  state.SetLabel(label);
+}
+
+void BM_quantize_per_token(benchmark::State& state) {
+  at::set_num_threads(static_cast<int>(state.range(0)));
+  at::Tensor x = at::randn({4096, 768});
+  for (auto _ : state) {
+    auto q = quantize_per_token(x, at::Tensor());
+    benchmark::DoNotOptimize(q.first.data_ptr());
+  }
+  state.counters["GB_per_s_in"] = benchmark::Counter(4.0 * x.numel() * double(state.iterations()) / 1e9,
+                                                     benchmark::Counter::kIsRate);
+}
+
+}  // namespace
+
+BENCHMARK(BM_linear)
+    ->ArgNames({"shape", "kind", "threads"})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(0.5);
+BENCHMARK(BM_quantize_per_token)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  tune_malloc_for_inference();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

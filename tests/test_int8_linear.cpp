@@ -1,0 +1,131 @@
+// W8A8 Linear (runners/kernels/int8_linear.h) against a float64 reference
+// of the same quantized computation: SmoothQuant's per-token absmax
+// activation codes, integer products summed exactly, then the two scales,
+// bias and activation.
+#include <cmath>
+#include <string>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "runners/kernels/int8_linear.h"
+
+using namespace embeval;
+
+namespace {
+
+// SmoothQuant's quantize_activation_per_token_absmax, on ATen ops.
+std::pair<at::Tensor, at::Tensor> reference_codes(const at::Tensor& x, const at::Tensor& smooth) {
+  at::Tensor v = smooth.defined() ? x / smooth : x;
+  at::Tensor scale = v.abs().amax(1).clamp_min(1e-5) / 127;
+  return {at::round(v / scale.unsqueeze(1)).clamp(-127, 127), scale};
+}
+
+at::Tensor reference(const at::Tensor& x, const at::Tensor& wq, const at::Tensor& sw, const at::Tensor& b,
+                     LinearActivation a, const at::Tensor& smooth = at::Tensor()) {
+  auto [codes, sx] = reference_codes(x, smooth);
+  at::Tensor y = at::mm(codes.to(at::kDouble), wq.to(at::kDouble).t()) * sx.to(at::kDouble).unsqueeze(1) *
+                 sw.to(at::kDouble).unsqueeze(0);
+  if (b.defined()) y = y + b.to(at::kDouble);
+  switch (a) {
+    case LinearActivation::none: break;
+    case LinearActivation::gelu_erf: y = 0.5 * y * (1 + at::erf(y / std::sqrt(2.0))); break;
+    case LinearActivation::gelu_tanh: y = at::gelu(y, "tanh"); break;
+    case LinearActivation::relu: y = y.relu(); break;
+  }
+  return y;
+}
+
+double rel_err(const at::Tensor& got, const at::Tensor& want) {
+  return ((got.to(at::kDouble) - want).abs().max() / (want.abs().max() + 1e-12)).item<double>();
+}
+
+}  // namespace
+
+TEST(Int8Linear, PerTokenCodesAreSmoothQuantsAbsmax) {
+  at::manual_seed(5);
+  at::Tensor x = at::randn({37, 96}) * at::rand({37, 1}) * 10;
+  x[4].zero_();  // an all-zero row: the 1e-5 floor, codes 0
+  at::Tensor smooth = at::rand({96}) + 0.5;
+  for (bool use_smooth : {false, true}) {
+    at::Tensor s = use_smooth ? smooth : at::Tensor();
+    auto [codes, scales] = quantize_per_token(x, s);
+    auto [ref_codes, ref_scales] = reference_codes(x, s);
+    EXPECT_TRUE(codes.to(at::kFloat).equal(ref_codes)) << use_smooth;
+    EXPECT_TRUE(scales.equal(ref_scales)) << use_smooth;
+  }
+  EXPECT_EQ(std::get<1>(quantize_per_token(x, at::Tensor()))[4].item<float>(), 1e-5f / 127.f);
+}
+
+TEST(Int8Linear, MatchesTheQuantizedReferenceForEveryActivationAndRowCount) {
+  at::manual_seed(6);
+  const int64_t in = 160, out = 48;
+  at::Tensor wq = at::randint(-127, 128, {out, in}, at::kLong).to(at::kChar);
+  at::Tensor sw = at::rand({out}) * 0.01 + 1e-3;
+  at::Tensor b = at::randn({out});
+  for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::gelu_tanh,
+                             LinearActivation::relu}) {
+    Int8Linear layer(wq, sw, b, a);
+    EXPECT_FALSE(layer.implementation().empty());
+    if (onednn_int8_gemm_is_exact()) {
+      EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
+    }
+    for (int64_t rows : {1, 7, 64, 203}) {
+      at::Tensor x = at::randn({rows, in}) * 3;
+      at::Tensor y = layer(x);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+      EXPECT_LT(rel_err(y, reference(x, wq, sw, b, a)), 1e-5) << static_cast<int>(a) << " rows " << rows;
+    }
+  }
+  // Leading dimensions are kept; zero rows are fine.
+  Int8Linear layer(wq, sw, at::Tensor(), LinearActivation::none);
+  EXPECT_EQ(layer(at::randn({2, 3, in})).sizes(), (std::vector<int64_t>{2, 3, out}));
+  EXPECT_EQ(layer(at::randn({0, in})).size(0), 0);
+  EXPECT_EQ(layer.weight_bytes(), in * out + out * 4);
+}
+
+TEST(Int8Linear, ExtremeCodesSumExactlyOnEveryCpu) {
+  // Every code at +-127 with one sign per row: a kernel that adds u8 x s8
+  // pairs in 16 bits would saturate here. Whatever this CPU's oneDNN does,
+  // the layer's sums must be exact.
+  const int64_t in = 1024, out = 16;
+  at::Tensor wq = at::full({out, in}, 127, at::kChar);
+  wq.narrow(0, 0, 8).fill_(-127);
+  at::Tensor sw = at::ones({out});
+  at::Tensor x = at::ones({4, in});
+  x[1].fill_(-1);
+  x[2].copy_(at::where(at::arange(in) % 2 == 0, at::ones({in}), -at::ones({in})));
+  x[3].fill_(0.5);
+  Int8Linear layer(wq, sw, at::Tensor(), LinearActivation::none);
+  at::Tensor y = layer(x);
+  // Row 0: codes 127, scale 1/127 -> each output 127 * 127 * 1024 / 127 = +-127 * 1024.
+  EXPECT_EQ(y[0][0].item<float>(), -127.f * 1024);
+  EXPECT_EQ(y[0][8].item<float>(), 127.f * 1024);
+  EXPECT_EQ(y[1][8].item<float>(), -127.f * 1024);
+  EXPECT_EQ(y[2][8].item<float>(), 0.f);
+  EXPECT_LT(rel_err(y, reference(x, wq, sw, at::Tensor(), LinearActivation::none)), 1e-6) << layer.implementation();
+}
+
+TEST(Int8Linear, SmoothingIsAppliedBeforeQuantizationAndNanPropagates) {
+  at::manual_seed(7);
+  const int64_t in = 64, out = 32;
+  at::Tensor wq = at::randint(-127, 128, {out, in}, at::kLong).to(at::kChar);
+  at::Tensor sw = at::rand({out}) * 0.01 + 1e-3, smooth = at::rand({in}) * 4 + 0.25;
+  Int8Linear layer(wq, sw, at::Tensor(), LinearActivation::none, smooth);
+  at::Tensor x = at::randn({9, in});
+  x.select(1, 5).mul_(50);  // an outlier channel
+  EXPECT_LT(rel_err(layer(x), reference(x, wq, sw, at::Tensor(), LinearActivation::none, smooth)), 1e-5);
+  x[3][7] = NAN;
+  at::Tensor y = layer(x);
+  EXPECT_TRUE(at::isnan(y[3]).all().item<bool>());
+  EXPECT_TRUE(at::isfinite(y[2]).all().item<bool>());
+}
+
+TEST(Int8Linear, BadShapesAreOneLineErrors) {
+  at::Tensor wq = at::zeros({4, 8}, at::kChar);
+  EXPECT_THROW(Int8Linear(wq.to(at::kFloat), at::ones({4}), at::Tensor(), LinearActivation::none), std::exception);
+  EXPECT_THROW(Int8Linear(wq, at::ones({3}), at::Tensor(), LinearActivation::none), std::exception);
+  Int8Linear layer(wq, at::ones({4}), at::Tensor(), LinearActivation::none);
+  EXPECT_THROW(layer(at::randn({2, 9})), std::exception);
+  EXPECT_THROW(layer(at::randn({2, 8}, at::kDouble)), std::exception);
+}
