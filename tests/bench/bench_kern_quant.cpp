@@ -9,6 +9,8 @@
 //   BM_linear/kind:1  PackedLinear bf16
 //   BM_linear/kind:2  Int8Linear W8A8: per-token activation quantization,
 //                     s8 x s8 -> s32 GEMM, scales + bias epilogue
+//   BM_linear/kind:3  WeightOnlyLinear int8, per output channel
+//   BM_linear/kind:4  WeightOnlyLinear int4, groups of 128 with zero points
 //   BM_quantize_per_token  the activation step alone
 //
 // The label names the kernel that ran (an AVX2-only CPU runs W8A8 as
@@ -24,6 +26,7 @@
 
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/packed_linear.h"
+#include "runners/kernels/weight_only_linear.h"
 #include "runners/torch_runtime.h"
 
 using namespace embeval;
@@ -43,8 +46,20 @@ void BM_linear(benchmark::State& state) {
   at::Tensor w = at::randn({s.out, s.in}) / 30, b = at::randn({s.out}), x = at::randn({s.rows, s.in});
   std::unique_ptr<PackedLinear> fp;
   std::unique_ptr<Int8Linear> q8;
+  std::unique_ptr<WeightOnlyLinear> wo;
   std::string label;
-  if (kind == 2) {
+  if (kind == 3 || kind == 4) {
+    const int bits = kind == 3 ? 8 : 4;
+    const int64_t group = kind == 3 ? s.in : 128, groups = s.in / group;
+    at::Tensor wg = w.view({s.out, groups, group});
+    at::Tensor mn = wg.amin(2, true), mx = wg.amax(2, true);
+    const double maxq = (1 << bits) - 1;
+    at::Tensor scale = (mx - mn).clamp_min(1e-5) / maxq, zero = (-at::round(mn / scale)).clamp(0, maxq);
+    at::Tensor codes = (at::round(wg / scale) + zero).clamp(0, maxq).view({s.out, s.in}).to(at::kByte);
+    wo = std::make_unique<WeightOnlyLinear>(codes, bits, scale.view({s.out, groups}), zero.view({s.out, groups}).to(at::kInt),
+                                            group, at::Tensor(), b, LinearActivation::none);
+    label = "wo " + wo->implementation();
+  } else if (kind == 2) {
     at::Tensor sw = w.abs().amax(1).clamp_min(1e-5) / 127;
     at::Tensor wq = at::round(w / sw.unsqueeze(1)).clamp(-127, 127).to(at::kChar);
     q8 = std::make_unique<Int8Linear>(wq, sw, b, LinearActivation::none);
@@ -56,12 +71,23 @@ void BM_linear(benchmark::State& state) {
     label = std::string(kind == 1 ? "bf16 " : "fp32 ") + fp->implementation();
   }
   for (auto _ : state) {
-    at::Tensor y = q8 ? (*q8)(x) : (*fp)(x);
+    at::Tensor y = wo ? (*wo)(x) : q8 ? (*q8)(x) : (*fp)(x);
     benchmark::DoNotOptimize(y.data_ptr());
   }
   state.counters["GOP_per_s"] = benchmark::Counter(2.0 * s.rows * s.in * s.out * double(state.iterations()) / 1e9,
                                                    benchmark::Counter::kIsRate);
   state.SetLabel(label);
+}
+
+// Tile dequantisation alone: the whole [768, 768] weight, int8 (range 0) or int4 in groups of 128 (range 1).
+void BM_dequantize(benchmark::State& state) {
+  const int bits = state.range(0) == 0 ? 8 : 4;
+  const int64_t n = 768, group = bits == 8 ? n : 128, groups = n / group;
+  at::Tensor codes = at::randint(0, 1 << bits, {n, n}, at::kLong).to(at::kByte);
+  WeightOnlyLinear layer(codes, bits, at::rand({n, groups}), at::zeros({n, groups}, at::kInt), group, at::Tensor(),
+                         at::Tensor(), LinearActivation::none);
+  for (auto _ : state) benchmark::DoNotOptimize(layer.dequantized_weight().data_ptr());
+  state.counters["weights_per_s"] = benchmark::Counter(double(n * n) * state.iterations(), benchmark::Counter::kIsRate);
 }
 
 void BM_quantize_per_token(benchmark::State& state) {
@@ -79,10 +105,11 @@ void BM_quantize_per_token(benchmark::State& state) {
 
 BENCHMARK(BM_linear)
     ->ArgNames({"shape", "kind", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(0.5);
+BENCHMARK(BM_dequantize)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_quantize_per_token)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {

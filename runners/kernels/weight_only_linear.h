@@ -1,0 +1,49 @@
+#pragma once
+// Weight-only quantized Linear: y = act(x W^T + b) with W held as int8 or
+// int4 codes (two per byte) plus per-group scales and zeros,
+//   W[o][i] = scale[o][g] * (code[o][i] - zero[o][g]),  g = group of column i,
+// and x, y in float32. The fp32 weight matrix is never materialised: each
+// thread dequantises a tile of output rows small enough to stay in its
+// cache (at most ~128 KB) and multiplies it at once (oneDNN's fp32 GEMM on
+// that tile, or at::mm without oneDNN), so memory holds only the packed
+// weights (1 or 0.5 byte a weight plus the group parameters).
+//
+// Groups are runs of `group_size` input columns, or any assignment through
+// g_idx (GPTQ act-order); the dequantisation loops are compiled for AVX-512,
+// AVX2 and plain x86-64 and the CPU picks one at load time.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "runners/kernels/packed_linear.h"
+
+namespace embeval {
+
+class WeightOnlyLinear {
+ public:
+  WeightOnlyLinear();
+  // codes uint8 [out, in] with values < 2^bits; scales float [out, groups];
+  // zeros int32 [out, groups]; group_size 0 = one group a row; g_idx int32
+  // [in] or undefined; bits 4 or 8; bias [out] or undefined.
+  WeightOnlyLinear(const at::Tensor& codes, int bits, const at::Tensor& scales, const at::Tensor& zeros,
+                   int64_t group_size, const at::Tensor& g_idx, const at::Tensor& bias, LinearActivation activation);
+  ~WeightOnlyLinear();
+  WeightOnlyLinear(WeightOnlyLinear&&) noexcept;
+  WeightOnlyLinear& operator=(WeightOnlyLinear&&) noexcept;
+
+  // x: float32 [..., in] -> float32 [..., out].
+  at::Tensor operator()(const at::Tensor& x) const;
+  // The dequantised weight [out, in] float32 (for tests and the fake-quant path).
+  at::Tensor dequantized_weight() const;
+
+  std::string implementation() const;  // "int4 tiles of N rows -> onednn:<kernel>" and so on
+  int64_t weight_bytes() const;        // packed codes + fp32 scales and scale*zero terms
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embeval
