@@ -47,8 +47,9 @@ TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
     int64_t group;
     bool act_order;
   };
+  // in = 96: groups of 32 straddle the two nibble halves (48 columns each).
   for (Case c : {Case{8, 0, false}, Case{8, 32, false}, Case{4, 32, false}, Case{4, 0, false}, Case{4, 16, true},
-                 Case{8, 16, true}}) {
+                 Case{8, 16, true}, Case{4, 16, false}}) {
     const int64_t out = 40, in = 96;
     Parts p = random_parts(out, in, c.bits, c.group, c.act_order, 20 + c.bits);
     WeightOnlyLinear layer(p.codes, c.bits, p.scales, p.zeros, c.group, p.g_idx, at::Tensor(), LinearActivation::none);
@@ -106,6 +107,9 @@ TEST(WeightOnlyLinear, BadPartsAreErrors) {
   EXPECT_THROW(WeightOnlyLinear(p.codes, 3, p.scales, p.zeros, 32, at::Tensor(), at::Tensor(), LinearActivation::none),
                std::exception);
   EXPECT_THROW(WeightOnlyLinear(p.codes, 4, p.scales, p.zeros, 16, at::Tensor(), at::Tensor(), LinearActivation::none),
+               std::exception);  // 2 groups of scales for 4 groups of 16
+  Parts odd = random_parts(16, 63, 4, 0, false, 61);
+  EXPECT_THROW(WeightOnlyLinear(odd.codes, 4, odd.scales, odd.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none),
                std::exception);
   at::Tensor big = p.codes.clone();
   big[0][0] = 16;
