@@ -24,10 +24,24 @@ namespace {
 const char* const PREFIXES[] = {"", "bert.", "roberta.", "model."};
 
 struct Layer {
-  PackedLinear qkv;  // query, key and value fused: [3 * hidden, hidden]
-  PackedLinear attn_out, ffn_in, ffn_out;  // ffn_in applies the activation
+  // qkv: query, key and value fused [3 * hidden, hidden]; ffn_in applies the activation.
+  std::unique_ptr<Linear> linears[4];  // indexed by LinearSlot
   at::Tensor attn_ln_w, attn_ln_b, ffn_ln_w, ffn_ln_b;
+  const Linear& operator[](LinearSlot s) const { return *linears[static_cast<int>(s)]; }
 };
+
+// The checkpoint names of a slot's tensors (without the model prefix).
+std::vector<std::string> slot_tensor_names(int64_t layer, LinearSlot slot) {
+  const std::string p = fmt::format("encoder.layer.{}.", layer);
+  switch (slot) {
+    case LinearSlot::qkv:
+      return {p + "attention.self.query", p + "attention.self.key", p + "attention.self.value"};
+    case LinearSlot::attn_out: return {p + "attention.output.dense"};
+    case LinearSlot::ffn_in: return {p + "intermediate.dense"};
+    case LinearSlot::ffn_out: return {p + "output.dense"};
+  }
+  return {};
+}
 
 LinearActivation linear_activation(Activation a) {
   switch (a) {
@@ -39,6 +53,16 @@ LinearActivation linear_activation(Activation a) {
 }
 
 }  // namespace
+
+const char* linear_slot_name(LinearSlot slot) {
+  switch (slot) {
+    case LinearSlot::qkv: return "qkv";
+    case LinearSlot::attn_out: return "attn_out";
+    case LinearSlot::ffn_in: return "ffn_in";
+    case LinearSlot::ffn_out: return "ffn_out";
+  }
+  return "?";
+}
 
 int64_t BertConfig::max_input_length() const {
   return family == MODEL_FAMILY_XLM_ROBERTA ? max_position_embeddings - pad_token_id - 1 : max_position_embeddings;
@@ -170,8 +194,8 @@ BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::Sca
     at::Tensor qb = take(p + "attention.self.query.bias", {h});
     at::Tensor kb = take(p + "attention.self.key.bias", {h});
     at::Tensor vb = take(p + "attention.self.value.bias", {h});
-    l.qkv = PackedLinear(at::cat({qw, kw, vw}, 0).to(place), at::cat({qb, kb, vb}, 0).to(place),
-                         LinearActivation::none);
+    l.linears[0] = std::make_unique<PackedLinear>(at::cat({qw, kw, vw}, 0).to(place), at::cat({qb, kb, vb}, 0).to(place),
+                                                  LinearActivation::none);
     // One statement per tensor: errors name them in file order (argument
     // evaluation order is unspecified).
     at::Tensor ow = take(p + "attention.output.dense.weight", {h, h});
@@ -184,9 +208,9 @@ BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::Sca
     at::Tensor fb = take(p + "output.dense.bias", {h});
     l.ffn_ln_w = take(p + "output.LayerNorm.weight", {h}).to(place);
     l.ffn_ln_b = take(p + "output.LayerNorm.bias", {h}).to(place);
-    l.attn_out = PackedLinear(ow.to(place), ob.to(place), LinearActivation::none);
-    l.ffn_in = PackedLinear(iw.to(place), ib.to(place), linear_activation(config.hidden_act));
-    l.ffn_out = PackedLinear(fw.to(place), fb.to(place), LinearActivation::none);
+    l.linears[1] = std::make_unique<PackedLinear>(ow.to(place), ob.to(place), LinearActivation::none);
+    l.linears[2] = std::make_unique<PackedLinear>(iw.to(place), ib.to(place), linear_activation(config.hidden_act));
+    l.linears[3] = std::make_unique<PackedLinear>(fw.to(place), fb.to(place), LinearActivation::none);
     m.layers.push_back(std::move(l));
   }
 }
@@ -199,16 +223,45 @@ at::ScalarType BertModel::dtype() const { return impl_->dtype; }
 c10::Device BertModel::device() const { return impl_->device; }
 const std::string& BertModel::weight_prefix() const { return impl_->prefix; }
 std::string BertModel::linear_implementation() const {
-  return impl_->layers.empty() ? "none" : impl_->layers.front().qkv.implementation();
+  return impl_->layers.empty() ? "none" : impl_->layers.front()[LinearSlot::qkv].implementation();
 }
 
-at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
+const Linear& BertModel::linear(int64_t layer, LinearSlot slot) const {
+  EMBEVAL_ASSERT(layer >= 0 && layer < static_cast<int64_t>(impl_->layers.size()));
+  return impl_->layers[static_cast<size_t>(layer)][slot];
+}
+
+LinearParams BertModel::linear_params(const StateDict& weights, int64_t layer, LinearSlot slot) const {
+  LinearParams p;
+  std::vector<at::Tensor> w, b;
+  for (const std::string& n : slot_tensor_names(layer, slot)) {
+    w.push_back(required_tensor(weights, impl_->prefix + n + ".weight", "checkpoint").to(at::kFloat));
+    b.push_back(required_tensor(weights, impl_->prefix + n + ".bias", "checkpoint").to(at::kFloat));
+    p.name += (p.name.empty() ? "" : "+") + n;
+  }
+  p.weight = at::cat(w, 0).contiguous();
+  p.bias = at::cat(b, 0).contiguous();
+  p.activation = slot == LinearSlot::ffn_in ? linear_activation(impl_->config.hidden_act) : LinearActivation::none;
+  return p;
+}
+
+void BertModel::set_linear(int64_t layer, LinearSlot slot, std::unique_ptr<Linear> op) {
+  EMBEVAL_ASSERT(layer >= 0 && layer < static_cast<int64_t>(impl_->layers.size()) && op);
+  impl_->layers[static_cast<size_t>(layer)].linears[static_cast<int>(slot)] = std::move(op);
+}
+
+int64_t BertModel::linear_weight_bytes() const {
+  int64_t bytes = 0;
+  for (const Layer& l : impl_->layers)
+    for (const auto& op : l.linears) bytes += op->weight_bytes();
+  return bytes;
+}
+
+at::Tensor BertModel::embed(const at::Tensor& input_ids) const {
   const Impl& m = *impl_;
   const BertConfig& c = m.config;
   c10::InferenceMode guard;
   const int64_t b = input_ids.size(0), t = input_ids.size(1), h = c.hidden_size;
-  const int64_t heads = c.num_attention_heads;
-
   // Position ids: 0..t-1 for BERT; XLM-R numbers real tokens from
   // pad_token_id + 1 and gives padding pad_token_id (transformers'
   // create_position_ids_from_input_ids).
@@ -222,21 +275,42 @@ at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& att
   // Same order of additions as transformers: (word + type) + position.
   at::Tensor x = at::embedding(m.word_emb, input_ids).add_(m.type_emb0);
   x.add_(at::embedding(m.pos_emb, positions));
-  x = at::layer_norm(x, {h}, m.emb_ln_w, m.emb_ln_b, c.layer_norm_eps);
+  return at::layer_norm(x, {h}, m.emb_ln_w, m.emb_ln_b, c.layer_norm_eps);
+}
 
+at::Tensor BertModel::mask_bias(const at::Tensor& attention_mask) const {
+  const Impl& m = *impl_;
+  c10::InferenceMode guard;
   // Additive mask [b, 1, 1, t]: 0 on tokens, the dtype's lowest value on padding.
   const double lowest = m.dtype == at::kHalf       ? -65504.0
                         : m.dtype == at::kBFloat16 ? -3.3895313892515355e38
                                                    : static_cast<double>(std::numeric_limits<float>::lowest());
-  at::Tensor mask = (1.0 - attention_mask.to(m.dtype)).mul_(lowest).view({b, 1, 1, t});
+  return (1.0 - attention_mask.to(m.dtype)).mul_(lowest).view({attention_mask.size(0), 1, 1, attention_mask.size(1)});
+}
 
-  for (const Layer& l : m.layers) {
-    at::Tensor ctx = fused_qkv_attention(l.qkv(x), mask, heads);
-    at::Tensor attn = l.attn_out(ctx).add_(x);
-    x = at::layer_norm(attn, {h}, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
-    at::Tensor out = l.ffn_out(l.ffn_in(x)).add_(x);
-    x = at::layer_norm(out, {h}, l.ffn_ln_w, l.ffn_ln_b, c.layer_norm_eps);
-  }
+at::Tensor BertModel::layer_forward(int64_t layer, const at::Tensor& x, const at::Tensor& mask,
+                                    const LinearObserver* observer) const {
+  const Impl& m = *impl_;
+  const BertConfig& c = m.config;
+  c10::InferenceMode guard;
+  const Layer& l = m.layers[static_cast<size_t>(layer)];
+  const int64_t h = c.hidden_size;
+  auto run = [&](LinearSlot s, const at::Tensor& in) {
+    if (observer) (*observer)(layer, s, in);
+    return l[s](in);
+  };
+  at::Tensor ctx = fused_qkv_attention(run(LinearSlot::qkv, x), mask, c.num_attention_heads);
+  at::Tensor attn = run(LinearSlot::attn_out, ctx).add_(x);
+  at::Tensor y = at::layer_norm(attn, {h}, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
+  at::Tensor out = run(LinearSlot::ffn_out, run(LinearSlot::ffn_in, y)).add_(y);
+  return at::layer_norm(out, {h}, l.ffn_ln_w, l.ffn_ln_b, c.layer_norm_eps);
+}
+
+at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
+  c10::InferenceMode guard;
+  at::Tensor x = embed(input_ids);
+  const at::Tensor mask = mask_bias(attention_mask);
+  for (int64_t i = 0; i < static_cast<int64_t>(impl_->layers.size()); ++i) x = layer_forward(i, x, mask);
   return x;
 }
 

@@ -9,12 +9,16 @@
 // elsewhere on ATen (at::scaled_dot_product_attention on libtorch 2.x).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
+
+#include "runners/kernels/linear.h"
+#include "runners/kernels/packed_linear.h"
 
 namespace embeval {
 
@@ -41,6 +45,24 @@ struct BertConfig {
 // Reads and validates config.json; errors name the file and the field.
 BertConfig read_bert_config(const std::filesystem::path& config_json);
 
+// The four Linear layers of an encoder layer. Q, K and V share their input
+// and run as one fused [3 * hidden, hidden] Linear (rows Q, then K, then V).
+enum class LinearSlot { qkv, attn_out, ffn_in, ffn_out };
+constexpr LinearSlot LINEAR_SLOTS[] = {LinearSlot::qkv, LinearSlot::attn_out, LinearSlot::ffn_in, LinearSlot::ffn_out};
+const char* linear_slot_name(LinearSlot slot);  // "qkv", "attn_out", "ffn_in", "ffn_out"
+
+// A Linear layer's float parameters as the checkpoint holds them.
+struct LinearParams {
+  std::string name;     // e.g. "encoder.layer.3.intermediate.dense" ("...attention.self.{query,key,value}" for qkv)
+  at::Tensor weight;    // float32 [out, in] on the CPU
+  at::Tensor bias;      // float32 [out]
+  LinearActivation activation = LinearActivation::none;
+};
+
+// Called with the input of each Linear as the forward pass reaches it
+// (calibration statistics); `input` is [..., in] in the model's dtype.
+using LinearObserver = std::function<void(int64_t layer, LinearSlot slot, const at::Tensor& input)>;
+
 class BertModel {
  public:
   // Takes the tensors it needs from `weights` (names with or without a
@@ -64,6 +86,22 @@ class BertModel {
   const std::string& weight_prefix() const;  // "", "bert.", "roberta." or "model."
   // What runs the Linear layers: "onednn:<kernel>" or "aten" (runners/kernels/packed_linear.h).
   std::string linear_implementation() const;
+
+  // The forward pass a layer at a time (forward() is embed, then every
+  // layer_forward): quantizers calibrate layer by layer with these.
+  at::Tensor embed(const at::Tensor& input_ids) const;           // [b, t, hidden] after the embedding LayerNorm
+  at::Tensor mask_bias(const at::Tensor& attention_mask) const;  // additive [b, 1, 1, t]
+  at::Tensor layer_forward(int64_t layer, const at::Tensor& x, const at::Tensor& mask_bias,
+                           const LinearObserver* observer = nullptr) const;
+
+  // A layer's Linear and the float parameters it was built from (read again
+  // from `weights`, which must be the state dict the model was loaded from).
+  const Linear& linear(int64_t layer, LinearSlot slot) const;
+  LinearParams linear_params(const StateDict& weights, int64_t layer, LinearSlot slot) const;
+  // Replaces one Linear (quantization); the new one must map the same widths.
+  void set_linear(int64_t layer, LinearSlot slot, std::unique_ptr<Linear> op);
+  // Bytes the encoder layers' Linear weights occupy as held now.
+  int64_t linear_weight_bytes() const;
 
  private:
   struct Impl;

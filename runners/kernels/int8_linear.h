@@ -24,24 +24,24 @@
 
 namespace embeval {
 
-class Int8Linear {
+class Int8Linear : public Linear {
  public:
   Int8Linear();
   // weight int8 [out, in] (signed codes), weight_scales float [out], bias
   // [out] or undefined, smooth float [in] or undefined; on the CPU.
   Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales, const at::Tensor& bias,
              LinearActivation activation, const at::Tensor& smooth = at::Tensor());
-  ~Int8Linear();
+  ~Int8Linear() override;
   Int8Linear(Int8Linear&&) noexcept;
   Int8Linear& operator=(Int8Linear&&) noexcept;
 
   // x: float32 [..., in] -> float32 [..., out].
-  at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor operator()(const at::Tensor& x) const override;
 
   // "onednn:<kernel> s8s8s32", or "fp32-emulated (...)" and why.
-  std::string implementation() const;
+  std::string implementation() const override;
   // Bytes of weights held (int8 codes + fp32 scales).
-  int64_t weight_bytes() const;
+  int64_t weight_bytes() const override;
 
  private:
   struct Impl;

@@ -130,6 +130,15 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
   return y;
 }
 
+int64_t PackedLinear::weight_bytes() const {
+  if (!impl_) return 0;
+  int64_t bytes = impl_->bias.defined() ? impl_->bias.nbytes() : 0;
+#ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->packed) return bytes + impl_->packed_storage.nbytes();
+#endif
+  return bytes + impl_->weight.nbytes();
+}
+
 std::string PackedLinear::implementation() const {
 #ifdef EMBEVAL_HAVE_DNNL
   if (impl_ && impl_->packed) return "onednn:" + impl_->kernel;

@@ -19,27 +19,30 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/ScalarType.h>
 
+#include "runners/kernels/linear.h"
+
 namespace embeval {
 
 enum class LinearActivation { none, gelu_erf, gelu_tanh, relu };
 
-class PackedLinear {
+class PackedLinear : public Linear {
  public:
   PackedLinear();
   // weight [out, in] and bias [out] (or undefined), already on their device
   // in `dtype`. On the CPU with oneDNN, fp32 and bf16 are packed; other
   // dtypes (fp16) keep at::linear.
   PackedLinear(const at::Tensor& weight, const at::Tensor& bias, LinearActivation activation);
-  ~PackedLinear();
+  ~PackedLinear() override;
   PackedLinear(PackedLinear&&) noexcept;
   PackedLinear& operator=(PackedLinear&&) noexcept;
 
   // x: [..., in], contiguous or not, in the weight's dtype and device;
   // returns a new contiguous [..., out].
-  at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor operator()(const at::Tensor& x) const override;
 
   // Which path runs: "onednn:<kernel name>" or "aten".
-  std::string implementation() const;
+  std::string implementation() const override;
+  int64_t weight_bytes() const override;
 
   // Whether this build links oneDNN at all.
   static bool have_onednn();

@@ -26,7 +26,7 @@
 
 namespace embeval {
 
-class WeightOnlyLinear {
+class WeightOnlyLinear : public Linear {
  public:
   WeightOnlyLinear();
   // codes uint8 [out, in] with values < 2^bits; scales float [out, groups];
@@ -34,17 +34,17 @@ class WeightOnlyLinear {
   // [in] or undefined; bits 4 or 8; bias [out] or undefined.
   WeightOnlyLinear(const at::Tensor& codes, int bits, const at::Tensor& scales, const at::Tensor& zeros,
                    int64_t group_size, const at::Tensor& g_idx, const at::Tensor& bias, LinearActivation activation);
-  ~WeightOnlyLinear();
+  ~WeightOnlyLinear() override;
   WeightOnlyLinear(WeightOnlyLinear&&) noexcept;
   WeightOnlyLinear& operator=(WeightOnlyLinear&&) noexcept;
 
   // x: float32 [..., in] -> float32 [..., out].
-  at::Tensor operator()(const at::Tensor& x) const;
+  at::Tensor operator()(const at::Tensor& x) const override;
   // The dequantised weight [out, in] float32 (for tests and the fake-quant path).
   at::Tensor dequantized_weight() const;
 
-  std::string implementation() const;  // "int4 tiles of N rows -> onednn:<kernel>" and so on
-  int64_t weight_bytes() const;        // packed codes + fp32 scales and scale*zero terms
+  std::string implementation() const override;  // "int4 tiles of N rows -> onednn:<kernel>" and so on
+  int64_t weight_bytes() const override;        // packed codes + fp32 scales and zeros
 
  private:
   struct Impl;

@@ -1,0 +1,25 @@
+#pragma once
+// One small interface for the encoder's Linear layers, many kernels behind
+// it (faiss's habit): PackedLinear (fp32 / bf16, oneDNN or ATen),
+// Int8Linear (W8A8), WeightOnlyLinear (int8 / int4 weights). The model holds
+// its layers through this, so quantization swaps a kernel without the
+// model knowing which.
+#include <cstdint>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+namespace embeval {
+
+class Linear {
+ public:
+  virtual ~Linear() = default;
+  // x: [..., in] -> [..., out], activation applied.
+  virtual at::Tensor operator()(const at::Tensor& x) const = 0;
+  // What runs, e.g. "onednn:gemm:jit" or "int4 tiles of 384 -> onednn:gemm:jit".
+  virtual std::string implementation() const = 0;
+  // Bytes the layer's weights occupy in memory (packed form, scales included).
+  virtual int64_t weight_bytes() const = 0;
+};
+
+}  // namespace embeval
