@@ -11,6 +11,8 @@
 #include "runners/bert/bert_encoder.h"
 #include "runners/char_ngram_encoder.h"
 #include "runners/precomputed_encoder.h"
+#include "runners/quant/quant_spec.h"
+#include "runners/quant/quantize_model.h"
 
 namespace embeval {
 namespace {
@@ -79,7 +81,18 @@ std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& ar
   if (!is_folder(dir))
     fail("could not parse model spec \"{}\": {} is not a folder; expected a checkpoint folder with config.json", spec,
          dir);
-  return std::make_unique<BertEncoder>(dir, parse_runner_tokens(spec, tokens, flags));
+  const RunnerOptions o = parse_runner_tokens(spec, tokens, flags);
+  ModelTransform transform;
+  if (!o.quant.empty()) {
+    const QuantSpec q = parse_quant_spec(o.quant);
+    const bool fake = o.fake_quant;
+    transform = [q, fake](BertModel& model, const StateDict& weights) {
+      const QuantizeReport r = quantize_model(model, weights, q, fake);
+      return fmt::format("{} ({:.1f} s; Linear weights {:.1f} -> {:.1f} MB)", r.description, r.seconds,
+                         r.bytes_before / 1e6, r.bytes_after / 1e6);
+    };
+  }
+  return std::make_unique<BertEncoder>(dir, o, nullptr, std::filesystem::path(), transform);
 }
 
 // torchscript:FILE[,token]*: the tokenizer (and any sentence-transformers
@@ -102,6 +115,8 @@ RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std
   RunnerOptions o = flags;
   if (!o.dtype.empty()) o.dtype = canonical_dtype(o.dtype);
   if (!o.device.empty()) o.device = canonical_device(o.device);
+  if (!o.quant.empty()) o.quant = parse_quant_spec(o.quant).name();
+  const bool fake_flag = o.fake_quant;
   for (const auto& t : tokens) {
     if (t == "fp32" || t == "fp16" || t == "bf16") {
       set_once<std::string>(spec, "dtype", &o.dtype, t, "");
@@ -113,21 +128,33 @@ RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std
       set_once<int64_t>(spec, "batch size", &o.batch_size, parse_count(spec, t, 6), 0);
     } else if (t.rfind("tokens=", 0) == 0) {
       set_once<int64_t>(spec, "max batch tokens", &o.max_batch_tokens, parse_count(spec, t, 7), 0);
+    } else if (is_quant_token(t)) {
+      try {
+        set_once<std::string>(spec, "quantization", &o.quant, parse_quant_spec(t).name(), "");
+      } catch (const UserError& e) {
+        fail("could not parse model spec \"{}\": {}", spec, e.what());
+      }
+    } else if (t == "fakequant") {
+      o.fake_quant = true;
     } else {
-      std::vector<std::string> known = {"fp32", "fp16", "bf16", "cpu", "cuda", "maxlen=", "batch=", "tokens="};
+      std::vector<std::string> known = {"fp32", "fp16", "bf16", "cpu", "cuda", "maxlen=", "batch=", "tokens=",
+                                        "wo-int8", "wo-int4-g128", "w8a8", "fakequant"};
       fail("could not parse model spec \"{}\": unknown token \"{}\"{}; known tokens: fp32, fp16, bf16, cpu, cuda[:N], "
-           "maxlen=N, batch=N, tokens=N",
+           "maxlen=N, batch=N, tokens=N, a quantization method (wo-int8, wo-int4-g128, w8a8, ...), fakequant",
            spec, t, did_you_mean(t, known));
     }
   }
+  if ((o.fake_quant || fake_flag) && o.quant.empty())
+    fail("could not parse model spec \"{}\": fakequant needs a quantization method (e.g. ,wo-int8,fakequant)", spec);
   return o;
 }
 
 std::vector<std::string> encoder_spec_forms() {
   return {"precomputed:FILE (JSONL lines {\"text\", \"embedding\"})",
           "baseline:char-ngram (hashed character 1-3-gram TF-IDF, no weights)",
-          "hf:DIR[,fp32|fp16|bf16][,cpu|cuda[:N]][,maxlen=N][,batch=N][,tokens=N] or just DIR (a Hugging Face / "
-          "sentence-transformers checkpoint folder, BERT or XLM-R)",
+          "hf:DIR[,fp32|fp16|bf16][,cpu|cuda[:N]][,maxlen=N][,batch=N][,tokens=N][,METHOD[,fakequant]] or just DIR (a "
+          "Hugging Face / sentence-transformers checkpoint folder, BERT or XLM-R; METHOD quantizes it: wo-int8, "
+          "wo-int4-g128, w8a8, ...)",
           "torchscript:FILE[,same tokens as hf] (a module traced as (input_ids, attention_mask) -> vectors or token "
           "states; tokenizer files next to it)"};
 }

@@ -9,9 +9,11 @@
 //                           tokenizer and sentence-transformers files from FILE's folder
 //
 // hf tokens: fp32 | fp16 | bf16, cpu | cuda | cuda:N, maxlen=N, batch=N,
-// tokens=N (padded tokens per batch). RunnerOptions (CLI flags) fill in the
+// tokens=N (padded tokens per batch), a quantization method (wo-int8,
+// wo-int4-g128, w8a8, ...: runners/quant/quant_spec.h) and fakequant (its
+// integers through the fp32 kernels). RunnerOptions (CLI flags) fill in the
 // same settings; a flag that contradicts a spec token is an error. The
-// encoder's info().spec is the canonical form "hf:/abs/dir,fp32[,maxlen=N]",
+// encoder's info().spec is the canonical form "hf:/abs/dir,fp32[,maxlen=N][,METHOD[,fakequant]]",
 // which parses back to the same model; device and batching are not part of
 // it (they do not change the vectors; the device is recorded on its own).
 //

@@ -594,7 +594,8 @@ TEST(EncoderFactory, RunnerTokensMergeWithFlags) {
             "could not parse model spec \"d,fp16\": dtype fp16 contradicts dtype bf16");
   EXPECT_EQ(test::error_of<UserError>([&] { parse_runner_tokens("d,fp6", {"fp6"}, RunnerOptions{}); }),
             "could not parse model spec \"d,fp6\": unknown token \"fp6\"; did you mean fp16?; known tokens: fp32, "
-            "fp16, bf16, cpu, cuda[:N], maxlen=N, batch=N, tokens=N");
+            "fp16, bf16, cpu, cuda[:N], maxlen=N, batch=N, tokens=N, a quantization method (wo-int8, wo-int4-g128, "
+            "w8a8, ...), fakequant");
   EXPECT_NE(test::error_of<UserError>([&] { parse_runner_tokens("d,maxlen=x", {"maxlen=x"}, RunnerOptions{}); })
                 .find("\"maxlen=x\" needs a positive integer"),
             std::string::npos);

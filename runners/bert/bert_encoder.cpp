@@ -71,7 +71,7 @@ struct BertEncoder::Impl {
 };
 
 BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, std::unique_ptr<Tokenizer> tokenizer,
-                         const fs::path& torchscript_in)
+                         const fs::path& torchscript_in, const ModelTransform& transform)
     : impl_(std::make_unique<Impl>()), options_(options) {
   Impl& m = *impl_;
   const bool scripted = !torchscript_in.empty();
@@ -160,7 +160,15 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     m.hidden_size = m.config->hidden_size;
     n_params = m.model->n_parameters();
     fingerprint_files = checkpoint_weight_files(tdir);
+    if (!options.quant.empty()) {
+      EMBEVAL_ASSERT(transform);
+      quant_description_ = transform(*m.model, weights);
+    }
   }
+  if (scripted && !options.quant.empty())
+    fail("{}: a TorchScript module cannot be quantized by embeval (its Linear layers are inside the module); quantize "
+         "the checkpoint folder instead",
+         torchscript.string());
   if (m.config) m.vocab_size = m.config->vocab_size;
 
   // Pooling dimension, then each Dense step, must chain.
@@ -207,12 +215,17 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     h.update(data::sha256_file(f));
   }
   h.update(fmt::format("max_length={}", max_length_));
+  if (!options.quant.empty()) h.update("quant=" + options.quant + (options.fake_quant ? ",fakequant" : "") + '\0');
   if (options_.query_prompt) h.update("query_prompt=" + *options_.query_prompt + '\0');
   if (options_.passage_prompt) h.update("passage_prompt=" + *options_.passage_prompt + '\0');
 
   info_.spec = scripted ? fmt::format("torchscript:{},{}", torchscript.string(), dtype)
                         : fmt::format("hf:{},{}", dir.string(), dtype);
   if (options.max_length > 0 && options.max_length != model_len) info_.spec += fmt::format(",maxlen={}", max_length_);
+  if (!options.quant.empty()) {
+    info_.spec += "," + options.quant + (options.fake_quant ? ",fakequant" : "");
+    info_.quantization = options.quant + (options.fake_quant ? " (fake-quant)" : "");
+  }
   info_.name = scripted ? (dir.filename() / torchscript.filename()).string() : dir.filename().string();
   info_.fingerprint = "sha256:" + h.hex_digest();
   info_.dim = dim;
@@ -468,6 +481,7 @@ nlohmann::ordered_json BertEncoder::describe() const {
   j["dim"] = info_.dim;
   j["similarity"] = similarity_name(info_.similarity);
   j["dtype"] = info_.dtype;
+  if (!quant_description_.empty()) j["quantization"] = quant_description_;
   j["device"] = info_.device;
   if (m.model) j["linear_kernel"] = m.model->linear_implementation();
   nlohmann::ordered_json prompts = nlohmann::ordered_json::object();

@@ -15,6 +15,7 @@
 // rounding (padding is masked out of attention and pooling).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,14 +29,24 @@
 
 namespace embeval {
 
+class BertModel;
+struct StateDict;
+
+// Applied to the loaded model before any text is encoded, when the options
+// name a quantization method: quantization lives above bert/ and comes in
+// through this. Returns what it did, for the run record.
+using ModelTransform = std::function<std::string(BertModel& model, const StateDict& weights)>;
+
 class BertEncoder : public Encoder {
  public:
   // `tokenizer` null: the folder's own (load_tokenizer). With `torchscript`
   // set, that module replaces the folder's weights (torchscript:FILE; the
   // folder is FILE's and needs only the tokenizer files; config.json and the
   // sentence-transformers files are used when present). Errors name the file.
+  // `transform` runs after loading when options.quant is set (required then).
   BertEncoder(const std::filesystem::path& dir, const RunnerOptions& options,
-              std::unique_ptr<Tokenizer> tokenizer = nullptr, const std::filesystem::path& torchscript = {});
+              std::unique_ptr<Tokenizer> tokenizer = nullptr, const std::filesystem::path& torchscript = {},
+              const ModelTransform& transform = nullptr);
   ~BertEncoder() override;
 
   Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) override;
@@ -51,6 +62,8 @@ class BertEncoder : public Encoder {
   std::vector<int32_t> token_ids(const std::string& text, const EncodeOptions& options) const;
   int64_t max_length() const { return max_length_; }
   const StPipeline& pipeline() const { return pipeline_; }
+  // What the quantization transform did ("" when none ran).
+  const std::string& quantization_description() const { return quant_description_; }
   // Everything `embeval models inspect` prints, in display order.
   nlohmann::ordered_json describe() const;
 
@@ -62,6 +75,7 @@ class BertEncoder : public Encoder {
   EncoderInfo info_;
   int64_t max_length_ = 0;
   int64_t last_tokens_ = -1;
+  std::string quant_description_;
 };
 
 // Canonical names of the options the encoder accepts; UserError otherwise.

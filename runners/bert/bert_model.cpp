@@ -234,11 +234,12 @@ const Linear& BertModel::linear(int64_t layer, LinearSlot slot) const {
 LinearParams BertModel::linear_params(const StateDict& weights, int64_t layer, LinearSlot slot) const {
   LinearParams p;
   std::vector<at::Tensor> w, b;
-  for (const std::string& n : slot_tensor_names(layer, slot)) {
+  const std::vector<std::string> names = slot_tensor_names(layer, slot);
+  for (const std::string& n : names) {
     w.push_back(required_tensor(weights, impl_->prefix + n + ".weight", "checkpoint").to(at::kFloat));
     b.push_back(required_tensor(weights, impl_->prefix + n + ".bias", "checkpoint").to(at::kFloat));
-    p.name += (p.name.empty() ? "" : "+") + n;
   }
+  p.name = slot == LinearSlot::qkv ? fmt::format("encoder.layer.{}.attention.self.{{query,key,value}}", layer) : names[0];
   p.weight = at::cat(w, 0).contiguous();
   p.bias = at::cat(b, 0).contiguous();
   p.activation = slot == LinearSlot::ffn_in ? linear_activation(impl_->config.hidden_act) : LinearActivation::none;

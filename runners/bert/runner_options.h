@@ -19,6 +19,10 @@ struct RunnerOptions {
   int64_t tokenize_chunk = 0;
   // Replace the prompt for a role (the task's and the model's); "" means no prompt.
   std::optional<std::string> query_prompt, passage_prompt;
+  // Quantization method, canonical name (runners/quant/quant_spec.h), or "".
+  // fake_quant: its integers run dequantised through the fp32 kernels.
+  std::string quant;
+  bool fake_quant = false;
 };
 
 }  // namespace embeval
