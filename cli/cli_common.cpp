@@ -11,6 +11,8 @@
 #include "datasets/suite.h"
 #include "harness/error.h"
 #include "harness/system_info.h"
+#include "runners/bert/bert_encoder.h"
+#include "runners/quant/quant_spec.h"
 #include "runners/torch_runtime.h"
 
 namespace po = boost::program_options;
@@ -90,7 +92,35 @@ void RunnerFlags::add_to(po::options_description& opts) {
       ("max-length", po::value(&options.max_length), "truncate texts to N tokens, specials included (default: the model's)")
       ("query-prompt", po::value(&query_prompt), "prompt for queries, replacing the task's and the model's (\"\" for none)")
       ("passage-prompt", po::value(&passage_prompt), "prompt for passages, replacing the task's and the model's")
-      ("threads", po::value(&threads)->default_value(0), "CPU threads for the encoder and scoring (0: every CPU this process may use)");
+      ("threads", po::value(&threads)->default_value(0), "CPU threads for the encoder and scoring (0: every CPU this process may use)")
+      ("quant", po::value(&quant),
+       "quantize the checkpoint: one method or a comma-separated list of variants, e.g. "
+       "fp32,bf16,wo-int8,wo-int4-g128,w8a8 (run each; with fp32 in the list the others record their fidelity to it)")
+      ("fake-quant", "run the quantized integers dequantised through the fp32 kernels (accuracy without kernel effects)");
+}
+
+std::vector<RunnerOptions> RunnerFlags::variants(const RunnerOptions& resolved) const {
+  if (quant.empty()) {
+    if (resolved.fake_quant) throw po::error("--fake-quant needs --quant METHOD");
+    return {resolved};
+  }
+  std::vector<RunnerOptions> out;
+  for (const QuantVariant& v : parse_quant_list(quant)) {
+    RunnerOptions o = resolved;
+    if (v.quant) {
+      o.quant = v.quant->name();
+    } else {
+      if (!resolved.dtype.empty() && canonical_dtype(resolved.dtype) != v.dtype)
+        throw po::error(fmt::format("--quant lists {} but --dtype says {}; leave --dtype out with --quant", v.dtype,
+                                    resolved.dtype));
+      o.dtype = v.dtype;
+      o.fake_quant = false;
+    }
+    out.push_back(o);
+  }
+  std::stable_partition(out.begin(), out.end(),
+                        [](const RunnerOptions& o) { return o.quant.empty() && (o.dtype.empty() || o.dtype == "fp32"); });
+  return out;
 }
 
 RunnerOptions RunnerFlags::resolve(const po::variables_map& vm) {
@@ -103,6 +133,7 @@ RunnerOptions RunnerFlags::resolve(const po::variables_map& vm) {
     throw po::error("--max-length must be at least 2");
   if (vm.count("query-prompt")) options.query_prompt = query_prompt;
   if (vm.count("passage-prompt")) options.passage_prompt = passage_prompt;
+  options.fake_quant = vm.count("fake-quant") > 0;
   set_torch_threads(threads);
   return options;
 }

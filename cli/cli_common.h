@@ -34,11 +34,15 @@ bool parse_options(int argc, char** argv, const boost::program_options::options_
 // --threads), shared by run, embed and models.
 struct RunnerFlags {
   RunnerOptions options;
-  std::string query_prompt, passage_prompt;
+  std::string query_prompt, passage_prompt, quant;
   int threads = 0;
   void add_to(boost::program_options::options_description& opts);
   // After parsing: copies the prompts that were given, checks values, sets threads.
   RunnerOptions resolve(const boost::program_options::variables_map& vm);
+  // One RunnerOptions per --quant entry (the resolved options alone without
+  // --quant), the fp32 entry first: it is the reference the others' fidelity
+  // is measured against.
+  std::vector<RunnerOptions> variants(const RunnerOptions& resolved) const;
 };
 
 // Writes rows x cols float32 as NumPy's .npy (format 1.0, little-endian, C order).

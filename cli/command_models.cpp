@@ -40,6 +40,11 @@ int command_models(int argc, char** argv) {
                                                           : "unknown action \"" + action + "\"; expected: inspect DIR");
   if (model.empty()) throw po::error("missing model folder: embeval models inspect DIR");
   RunnerOptions runner_options = runner.resolve(vm);
+  {
+    const std::vector<RunnerOptions> variants = runner.variants(runner_options);
+    if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
+    runner_options = variants.front();
+  }
 
   std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   auto* bert = dynamic_cast<BertEncoder*>(encoder.get());

@@ -1,5 +1,9 @@
-// embeval run: evaluate one model on tasks, record every metric, print a table.
+// embeval run: evaluate one model (or its --quant variants, one after the
+// other) on tasks, record every metric, print a table per variant.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -9,6 +13,7 @@
 #include "cli/commands.h"
 #include "harness/run_loop.h"
 #include "harness/system_info.h"
+#include "runners/bert/bert_encoder.h"
 #include "runners/encoder_factory.h"
 
 namespace po = boost::program_options;
@@ -38,32 +43,64 @@ int command_run(int argc, char** argv) {
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
   RunnerOptions runner_options = runner.resolve(vm);
+  const std::vector<RunnerOptions> variants = runner.variants(runner_options);
 
   std::vector<std::filesystem::path> tasks =
       resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir));
-  std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
+  if (latency_samples < 0) throw po::error("--latency-samples must be >= 0");
+  // Checked before anything runs: a bad variant fails the command, not its fifth run.
+  for (const RunnerOptions& v : variants) (void)parse_runner_tokens(model, {}, v);
   ResultStore store(db);
 
-  if (latency_samples < 0) throw po::error("--latency-samples must be >= 0");
   RunOptions options;
   options.force = vm.count("force") > 0;
   options.latency_samples = latency_samples;
   if (!vm.count("quiet")) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   // Printed even with --quiet: it changes what the timings mean.
   if (const std::string w = blas_warning(); !w.empty()) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  if (options.log)
-    options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),
-                            tasks.size(), db));
-  RunSummary summary = run_tasks(*encoder, tasks, store, describe_run(argc, argv), options);
 
-  std::printf("| Task | Type | Main score | x100 | Time (s) |\n| --- | --- | --- | ---: | ---: |\n");
-  for (const auto& t : summary.tasks) {
-    std::string value = t.main_score ? fmt::format("{:.2f}", *t.main_score * 100) : (t.skipped ? "recorded" : "n/a");
-    std::string secs = t.skipped ? "skipped" : fmt::format("{:.1f}", t.seconds);
-    std::printf("| %s | %s | %s | %s | %s |\n", t.name.c_str(), t.type.c_str(), t.main_score_name.c_str(),
-                value.c_str(), secs.c_str());
+  // With an fp32 reference and quantized variants, each variant's fidelity
+  // to fp32 is measured on the vectors the fp32 run keeps in a scratch folder.
+  const bool has_reference = variants.front().quant.empty() &&
+                             (variants.front().dtype.empty() || variants.front().dtype == "fp32");
+  const bool fidelity = has_reference && variants.size() > 1;
+  std::filesystem::path scratch;
+  if (fidelity) {
+    scratch = std::filesystem::temp_directory_path() / fmt::format("embeval-fp32-vectors-{}", ::getpid());
+    std::filesystem::create_directories(scratch);
   }
-  std::fprintf(stderr, "recorded in %s (run %lld)\n", db.c_str(), static_cast<long long>(summary.run_id));
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{scratch};
+
+  for (size_t v = 0; v < variants.size(); ++v) {
+    std::unique_ptr<Encoder> encoder = make_encoder(model, variants[v]);
+    options.fidelity = !fidelity ? RunOptions::Fidelity::none
+                       : v == 0  ? RunOptions::Fidelity::save_reference
+                                 : RunOptions::Fidelity::compare;
+    options.fidelity_dir = scratch;
+    if (options.log) {
+      options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),
+                              tasks.size(), db));
+      if (auto* bert = dynamic_cast<BertEncoder*>(encoder.get()); bert && !bert->quantization_description().empty())
+        options.log("quantized: " + bert->quantization_description());
+    }
+    RunSummary summary = run_tasks(*encoder, tasks, store, describe_run(argc, argv), options);
+
+    if (variants.size() > 1) std::printf("\n%s\n\n", encoder->spec().c_str());
+    std::printf("| Task | Type | Main score | x100 | Time (s) |\n| --- | --- | --- | ---: | ---: |\n");
+    for (const auto& t : summary.tasks) {
+      std::string value = t.main_score ? fmt::format("{:.2f}", *t.main_score * 100) : (t.skipped ? "recorded" : "n/a");
+      std::string secs = t.skipped ? "skipped" : fmt::format("{:.1f}", t.seconds);
+      std::printf("| %s | %s | %s | %s | %s |\n", t.name.c_str(), t.type.c_str(), t.main_score_name.c_str(),
+                  value.c_str(), secs.c_str());
+    }
+    std::fprintf(stderr, "recorded in %s (run %lld)\n", db.c_str(), static_cast<long long>(summary.run_id));
+  }
   return 0;
 }
 

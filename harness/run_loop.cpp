@@ -131,6 +131,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       encoder.reset_peak_device_bytes();
       Stopwatch clock;
       EvalContext ctx(encoder, spec);
+      ctx.keep_encoded_sets(options.fidelity != RunOptions::Fidelity::none);
       nlohmann::ordered_json scores = tasks[i].type->evaluate(spec, ctx);
       scores["main_score"] = scores.contains(spec.main_score) ? scores[spec.main_score] : nlohmann::ordered_json();
 
@@ -159,6 +160,22 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       rec.timing.peak_device_bytes = encoder.peak_device_bytes();
       if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
       rec.timing.background_cpu_share = background_cpu_share(cpu_before, cpu_sample());
+      // After the timings: neither the file nor the comparison is in them.
+      const fs::path vectors = options.fidelity_dir / (spec.name + ".vectors");
+      if (options.fidelity == RunOptions::Fidelity::save_reference) {
+        save_encoded_sets(vectors, ctx.encoded_sets());
+      } else if (options.fidelity == RunOptions::Fidelity::compare) {
+        std::optional<Fidelity> f;
+        if (fs::exists(vectors)) f = compare_encoded_sets(load_encoded_sets(vectors), ctx.encoded_sets());
+        if (f) {
+          rec.scores["embeval_cosine_to_fp32"] = f->mean_cosine;
+          rec.scores["embeval_min_cosine_to_fp32"] = f->min_cosine;
+        } else {
+          log(where + ": no fp32 vectors of this task to compare with (its fp32 run was already recorded; --force "
+                      "re-encodes it), so no fidelity is recorded");
+        }
+      }
+      ctx.encoded_sets().clear();
       bool written = store.record_result(rec, options.force);
 
       outcome.main_score = rec.main_score;

@@ -21,6 +21,13 @@ struct RunOptions {
   // (queries when it has any), after a warm-up; 0 skips the measurement.
   int latency_samples = 200;
   std::function<void(const std::string&)> log;  // progress lines; may be empty
+  // Fidelity to fp32 (harness/fidelity.h): the fp32 run saves each task's
+  // vectors as <fidelity_dir>/<task>.vectors; a quantized variant's run
+  // compares with them and records embeval_cosine_to_fp32 (mean) and
+  // embeval_min_cosine_to_fp32. A task whose fp32 run was skipped (already
+  // recorded) has no vectors to compare with: the variant records none.
+  enum class Fidelity { none, save_reference, compare } fidelity = Fidelity::none;
+  std::filesystem::path fidelity_dir;
 };
 
 struct TaskOutcome {

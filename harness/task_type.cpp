@@ -98,6 +98,7 @@ Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, con
         fail("{}: encoder {} returned a non-finite value ({}) at dimension {} for {} text \"{}\"", task_.name,
              encoder_.spec(), v[c], c, what, data::utf8_preview(unique[static_cast<size_t>(r)]));
   }
+  if (keep_sets_) sets_.push_back({role, encoded_set_digest(options.prompt, unique), enc});
   if (unique.size() == texts.size()) return enc;
   Matrix out(static_cast<int64_t>(texts.size()), dim);
   for (size_t i = 0; i < texts.size(); ++i)

@@ -11,6 +11,7 @@
 
 #include "datasets/task_spec.h"
 #include "harness/encoder.h"
+#include "harness/fidelity.h"
 
 namespace embeval {
 
@@ -44,12 +45,19 @@ class EvalContext {
   // the task has any, with the role they were encoded with.
   std::vector<std::string> latency_sample(size_t n, Role* role) const;
 
+  // Keep a copy of every set of vectors encode() produces (fidelity to fp32:
+  // harness/fidelity.h); off by default.
+  void keep_encoded_sets(bool keep) { keep_sets_ = keep; }
+  std::vector<EncodedSet>& encoded_sets() { return sets_; }
+
  private:
   Encoder& encoder_;
   const data::TaskSpec& task_;
   EncodeStats stats_;
   std::vector<std::string> seen_queries_, seen_passages_;  // distinct texts, per encode call
   bool encoded_queries_ = false, encoded_passages_ = false;
+  bool keep_sets_ = false;
+  std::vector<EncodedSet> sets_;
 };
 
 class TaskType {

@@ -88,7 +88,7 @@ std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& ar
     const bool fake = o.fake_quant;
     transform = [q, fake](BertModel& model, const StateDict& weights) {
       const QuantizeReport r = quantize_model(model, weights, q, fake);
-      return fmt::format("{} ({:.1f} s; Linear weights {:.1f} -> {:.1f} MB)", r.description, r.seconds,
+      return fmt::format("{} ({:.1f} s; Linear weights {:.2f} -> {:.2f} MB)", r.description, r.seconds,
                          r.bytes_before / 1e6, r.bytes_after / 1e6);
     };
   }
@@ -163,6 +163,10 @@ std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptio
   auto colon = spec.find(':');
   std::string backend = colon == std::string::npos ? spec : spec.substr(0, colon);
   std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if ((backend == "precomputed" || backend == "baseline") && (!options.quant.empty() || options.fake_quant))
+    fail("could not parse model spec \"{}\": --quant applies to checkpoint folders (hf:DIR); a {} model has no "
+         "weights to quantize",
+         spec, backend);
   if (backend == "precomputed") return parse_precomputed(spec, arg);
   if (backend == "baseline") return parse_baseline(spec, arg);
   if (backend == "hf" || backend == "bert") return parse_hf(spec, arg, options);
