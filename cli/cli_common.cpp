@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "build_info.h"
+#include "datasets/calibration_texts.h"
 #include "datasets/suite.h"
 #include "harness/error.h"
 #include "harness/system_info.h"
@@ -96,7 +97,38 @@ void RunnerFlags::add_to(po::options_description& opts) {
       ("quant", po::value(&quant),
        "quantize the checkpoint: one method or a comma-separated list of variants, e.g. "
        "fp32,bf16,wo-int8,wo-int4-g128,w8a8 (run each; with fp32 in the list the others record their fidelity to it)")
-      ("fake-quant", "run the quantized integers dequantised through the fp32 kernels (accuracy without kernel effects)");
+      ("fake-quant", "run the quantized integers dequantised through the fp32 kernels (accuracy without kernel effects)")
+      ("calib", po::value(&calib_file), "calibration texts for sq-w8a8-aX (JSONL lines {\"text\": ...}); default: drawn from the run's tasks")
+      ("calib-samples", po::value(&calib_samples)->default_value(512), "calibration texts drawn from the tasks (seed 0)");
+}
+
+void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const std::vector<fs::path>& task_dirs) const {
+  // The calibrated methods built so far (AWQ and GPTQ join when they are).
+  auto calibrated = [](const RunnerOptions& v) {
+    return !v.quant.empty() && parse_quant_spec(v.quant).method == QuantMethod::smoothquant;
+  };
+  bool needed = false;
+  for (const RunnerOptions& v : variants) needed |= calibrated(v);
+  if (!needed) return;
+  if (calib_samples < 1) throw po::error("--calib-samples must be positive");
+  std::vector<std::string> texts;
+  std::string source;
+  if (!calib_file.empty()) {
+    texts = data::read_text_lines(calib_file);
+    source = fmt::format("{} texts of {}", texts.size(), calib_file);
+  } else {
+    if (task_dirs.empty()) fail("--quant: calibrated methods need texts: give --calib FILE (JSONL {{\"text\": ...}})");
+    texts = data::calibration_texts(task_dirs, calib_samples, 0);
+    source = fmt::format("{} texts drawn from {} task folder(s), seed 0", texts.size(), task_dirs.size());
+  }
+  if (texts.size() < 16)
+    fail("--quant: {} calibration texts ({}); calibrated methods need at least 16", texts.size(),
+         calib_file.empty() ? "the tasks have no more" : calib_file);
+  for (RunnerOptions& v : variants)
+    if (calibrated(v)) {
+      v.calib_texts = texts;
+      v.calib_source = source;
+    }
 }
 
 std::vector<RunnerOptions> RunnerFlags::variants(const RunnerOptions& resolved) const {

@@ -34,7 +34,8 @@ bool parse_options(int argc, char** argv, const boost::program_options::options_
 // --threads), shared by run, embed and models.
 struct RunnerFlags {
   RunnerOptions options;
-  std::string query_prompt, passage_prompt, quant;
+  std::string query_prompt, passage_prompt, quant, calib_file;
+  int64_t calib_samples = 512;
   int threads = 0;
   void add_to(boost::program_options::options_description& opts);
   // After parsing: copies the prompts that were given, checks values, sets threads.
@@ -43,6 +44,10 @@ struct RunnerFlags {
   // --quant), the fp32 entry first: it is the reference the others' fidelity
   // is measured against.
   std::vector<RunnerOptions> variants(const RunnerOptions& resolved) const;
+  // Fills calib_texts / calib_source of the variants whose method needs
+  // calibration: --calib FILE, else --calib-samples texts drawn from
+  // `task_dirs` (seed 0). UserError when none can be had or too few.
+  void add_calibration(std::vector<RunnerOptions>& variants, const std::vector<std::filesystem::path>& task_dirs) const;
 };
 
 // Writes rows x cols float32 as NumPy's .npy (format 1.0, little-endian, C order).

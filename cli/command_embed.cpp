@@ -35,8 +35,9 @@ int command_embed(int argc, char** argv) {
   if (!parse_options(argc, argv, opts, vm)) return 0;
   RunnerOptions runner_options = runner.resolve(vm);
   {
-    const std::vector<RunnerOptions> variants = runner.variants(runner_options);
+    std::vector<RunnerOptions> variants = runner.variants(runner_options);
     if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
+    runner.add_calibration(variants, {});
     runner_options = variants.front();
   }
   if (role != "query" && role != "passage") throw po::error("--role must be query or passage, got \"" + role + "\"");

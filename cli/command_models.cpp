@@ -41,8 +41,9 @@ int command_models(int argc, char** argv) {
   if (model.empty()) throw po::error("missing model folder: embeval models inspect DIR");
   RunnerOptions runner_options = runner.resolve(vm);
   {
-    const std::vector<RunnerOptions> variants = runner.variants(runner_options);
+    std::vector<RunnerOptions> variants = runner.variants(runner_options);
     if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
+    runner.add_calibration(variants, {});
     runner_options = variants.front();
   }
 

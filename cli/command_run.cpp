@@ -43,10 +43,11 @@ int command_run(int argc, char** argv) {
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
   RunnerOptions runner_options = runner.resolve(vm);
-  const std::vector<RunnerOptions> variants = runner.variants(runner_options);
+  std::vector<RunnerOptions> variants = runner.variants(runner_options);
 
   std::vector<std::filesystem::path> tasks =
       resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir));
+  runner.add_calibration(variants, tasks);
   if (latency_samples < 0) throw po::error("--latency-samples must be >= 0");
   // Checked before anything runs: a bad variant fails the command, not its fifth run.
   for (const RunnerOptions& v : variants) (void)parse_runner_tokens(model, {}, v);

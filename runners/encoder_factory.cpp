@@ -86,8 +86,8 @@ std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& ar
   if (!o.quant.empty()) {
     const QuantSpec q = parse_quant_spec(o.quant);
     const bool fake = o.fake_quant;
-    transform = [q, fake](BertModel& model, const StateDict& weights) {
-      const QuantizeReport r = quantize_model(model, weights, q, fake);
+    transform = [q, fake](BertModel& model, const StateDict& weights, const std::vector<CalibrationBatch>& calibration) {
+      const QuantizeReport r = quantize_model(model, weights, q, fake, calibration);
       return fmt::format("{} ({:.1f} s; Linear weights {:.2f} -> {:.2f} MB)", r.description, r.seconds,
                          r.bytes_before / 1e6, r.bytes_after / 1e6);
     };

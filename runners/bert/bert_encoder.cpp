@@ -162,7 +162,25 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     fingerprint_files = checkpoint_weight_files(tdir);
     if (!options.quant.empty()) {
       EMBEVAL_ASSERT(transform);
-      quant_description_ = transform(*m.model, weights);
+      // Calibration texts as the encoder tokenizes them (no prompt), longest
+      // first, in batches of 16 padded to their own longest text.
+      std::vector<std::vector<int32_t>> ids;
+      for (const std::string& t : options.calib_texts) ids.push_back(m.tokenizer->encode(t, max_length_));
+      std::stable_sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+      std::vector<CalibrationBatch> batches;
+      for (size_t i = 0; i < ids.size(); i += 16) {
+        const size_t n = std::min<size_t>(16, ids.size() - i);
+        const int64_t t = static_cast<int64_t>(ids[i].size());
+        at::Tensor input = at::full({static_cast<int64_t>(n), t}, m.tokenizer->pad_id(), at::kLong);
+        at::Tensor mask = at::zeros({static_cast<int64_t>(n), t}, at::kLong);
+        for (size_t r = 0; r < n; ++r) {
+          const auto& row = ids[i + r];
+          for (size_t c = 0; c < row.size(); ++c) input[r][c] = row[c];
+          mask[r].narrow(0, 0, static_cast<int64_t>(row.size())).fill_(1);
+        }
+        batches.push_back({input.to(m.device), mask.to(m.device)});
+      }
+      quant_description_ = transform(*m.model, weights, batches);
     }
   }
   if (scripted && !options.quant.empty())
@@ -215,7 +233,14 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     h.update(data::sha256_file(f));
   }
   h.update(fmt::format("max_length={}", max_length_));
-  if (!options.quant.empty()) h.update("quant=" + options.quant + (options.fake_quant ? ",fakequant" : "") + '\0');
+  if (!options.quant.empty()) {
+    h.update("quant=" + options.quant + (options.fake_quant ? ",fakequant" : "") + '\0');
+    // Calibrated methods depend on their texts: the same texts give the same fingerprint.
+    if (!options.calib_texts.empty()) {
+      h.update(fmt::format("calib={}", options.calib_texts.size()));
+      for (const std::string& t : options.calib_texts) h.update(t + '\0');
+    }
+  }
   if (options_.query_prompt) h.update("query_prompt=" + *options_.query_prompt + '\0');
   if (options_.passage_prompt) h.update("passage_prompt=" + *options_.passage_prompt + '\0');
 
@@ -225,6 +250,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   if (!options.quant.empty()) {
     info_.spec += "," + options.quant + (options.fake_quant ? ",fakequant" : "");
     info_.quantization = options.quant + (options.fake_quant ? " (fake-quant)" : "");
+    if (!options.calib_source.empty()) info_.quantization += "; calibration: " + options.calib_source;
   }
   info_.name = scripted ? (dir.filename() / torchscript.filename()).string() : dir.filename().string();
   info_.fingerprint = "sha256:" + h.hex_digest();

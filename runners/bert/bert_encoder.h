@@ -31,11 +31,14 @@ namespace embeval {
 
 class BertModel;
 struct StateDict;
+struct CalibrationBatch;
 
 // Applied to the loaded model before any text is encoded, when the options
 // name a quantization method: quantization lives above bert/ and comes in
-// through this. Returns what it did, for the run record.
-using ModelTransform = std::function<std::string(BertModel& model, const StateDict& weights)>;
+// through this, with options.calib_texts tokenized as the encoder would
+// (no prompt), in batches. Returns what it did, for the run record.
+using ModelTransform = std::function<std::string(BertModel& model, const StateDict& weights,
+                                                 const std::vector<CalibrationBatch>& calibration)>;
 
 class BertEncoder : public Encoder {
  public:

@@ -59,6 +59,11 @@ struct LinearParams {
   LinearActivation activation = LinearActivation::none;
 };
 
+// Token ids of calibration texts, padded on the right: [b, t] int64 each, on the model's device.
+struct CalibrationBatch {
+  at::Tensor input_ids, attention_mask;
+};
+
 // Called with the input of each Linear as the forward pass reaches it
 // (calibration statistics); `input` is [..., in] in the model's dtype.
 using LinearObserver = std::function<void(int64_t layer, LinearSlot slot, const at::Tensor& input)>;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace embeval {
 
@@ -23,6 +24,10 @@ struct RunnerOptions {
   // fake_quant: its integers run dequantised through the fp32 kernels.
   std::string quant;
   bool fake_quant = false;
+  // Calibration texts for the methods that need them (AWQ, GPTQ,
+  // SmoothQuant), and where they came from (recorded with the run).
+  std::vector<std::string> calib_texts;
+  std::string calib_source;
 };
 
 }  // namespace embeval

@@ -5,8 +5,18 @@
 // transformers head stay in floating point.
 //
 // Built so far: the round-to-nearest methods (wo-int8[-gN], wo-int4[-gN],
-// w8a8). AWQ, GPTQ and SmoothQuant need calibration and are the next step:
-// asking for them is a one-line error, not a silent fallback.
+// w8a8) and SmoothQuant (sq-w8a8-aX), calibrated on `calibration`. AWQ and
+// GPTQ are the next step: asking for them is a one-line error, not a silent
+// fallback.
+//
+// SmoothQuant as its reference code does it (smooth.py smooth_ln_fcs):
+// s_j = max(max|X_j|^a / max(max_i |W_ij|, 1e-5)^(1-a), 1e-5) for the Linears
+// fed by a LayerNorm (Q, K, V together, and the FFN input); the attention
+// output and FFN output Linears are plain W8A8, as in the reference. BERT's
+// LayerNorms also feed the residual, so 1/s is not folded into them (that
+// would change the model): the activation quantization step divides by s
+// and the weights' columns are multiplied by it, which is exact before
+// rounding.
 //
 // `fake`: the same integers dequantised back to fp32 and run through the fp32
 // kernel (activations of w8a8 quantised and dequantised per token), so the
@@ -30,6 +40,10 @@ struct QuantizeReport {
 // The model must run in fp32 on the CPU (the quantized kernels take fp32
 // activations); UserError naming the method otherwise, and for a group size
 // that does not divide a layer's input width (naming the tensor).
-QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake);
+QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake,
+                              const std::vector<CalibrationBatch>& calibration = {});
+
+// SmoothQuant's per-input-channel factors from activation and weight maxima.
+at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& weight, double alpha);
 
 }  // namespace embeval

@@ -274,7 +274,16 @@ expect_error "quant list in embed" "--quant takes one method here" "$EMBEVAL" em
 expect_error "unknown quant method" "did you mean wo-int8?" "$EMBEVAL" run --model "$ck" --quant wo-imt8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db q2.sqlite
 expect_error "quant on a baseline" "--quant applies to checkpoint folders" "$EMBEVAL" run --model baseline:char-ngram --quant wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db q3.sqlite
 expect_error "fake-quant alone" "--fake-quant needs --quant" "$EMBEVAL" embed --model "$ck" --fake-quant --input strings.jsonl --output x.npy
-expect_error "not built yet" "need calibration, which is not built yet" "$EMBEVAL" embed --model "$ck" --quant gptq-int4-g32 --input strings.jsonl --output x.npy
+# SmoothQuant calibrates on texts drawn from the run's tasks (or --calib FILE).
+if "$EMBEVAL" run --model "$ck" --quant fp32,sq-w8a8-a0.5 --calib-samples 64 --task-dir "$src/datasets/cmteb/LCQMC/mini" \
+  --threads 1 --latency-samples 0 --db sq.sqlite --quiet >sq.md 2>err.txt; then ok; else bad "run --quant sq: $(cat err.txt)"; fi
+[ "$(rows "SELECT quantization FROM models WHERE spec LIKE '%sq-w8a8-a0.5'" sq.sqlite)" = \
+  "sq-w8a8-a0.5; calibration: 64 texts drawn from 1 task folder(s), seed 0" ] && ok \
+  || bad "sq calibration record: $(rows "SELECT quantization FROM models" sq.sqlite)"
+[ "$(rows "SELECT count(*) FROM scores WHERE metric = 'embeval_cosine_to_fp32' AND value > 0.99" sq.sqlite)" = 1 ] && ok || bad "sq fidelity"
+expect_error "sq without texts" "give --calib FILE" "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --input strings.jsonl --output x.npy
+if "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --calib strings.jsonl --input strings.jsonl --output vsq.npy --quiet 2>err.txt; then ok; else bad "embed --calib: $(cat err.txt)"; fi
+expect_error "not built yet" "AWQ and GPTQ are not built yet" "$EMBEVAL" embed --model "$ck" --quant gptq-int4-g32 --input strings.jsonl --output x.npy
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
