@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "runners/kernels/cpu_dispatch.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
@@ -94,12 +95,6 @@ bool onednn_int8_gemm_is_exact() {
 }
 
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define EMBEVAL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define EMBEVAL_CLONES
-#endif
 
 // max_k |x[k] / smooth[k]| (no smooth: |x[k]|) over one row, NaN when any
 // element is NaN or infinite. Eight independent lanes so the loop vectorises
@@ -266,12 +261,7 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
       }
     }
   });
-  switch (m.activation) {
-    case LinearActivation::none: break;
-    case LinearActivation::gelu_erf: y = at::gelu(y); break;
-    case LinearActivation::gelu_tanh: y = at::gelu(y, "tanh"); break;
-    case LinearActivation::relu: y.relu_(); break;
-  }
+  y = apply_activation(y, m.activation);
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
   return y.view(shape);

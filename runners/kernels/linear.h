@@ -11,6 +11,12 @@
 
 namespace embeval {
 
+// The activation a Linear applies to its output (BERT's FFN input layer).
+enum class LinearActivation { none, gelu_erf, gelu_tanh, relu };
+
+// y with the activation applied by ATen (the kernels that cannot fuse it).
+at::Tensor apply_activation(at::Tensor y, LinearActivation activation);
+
 class Linear {
  public:
   virtual ~Linear() = default;

@@ -6,6 +6,8 @@
 #include <c10/core/ScalarType.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "runners/kernels/linear.h"
+
 namespace embeval::onednn {
 
 // One CPU engine for the process (oneDNN threads follow OpenMP, i.e. at::set_num_threads).
@@ -27,6 +29,16 @@ inline void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha
 #else
   ops.append_eltwise(1.f, alg, alpha, beta);
 #endif
+}
+
+// The activation as a fused eltwise post-op (none: nothing appended).
+inline void append_activation(dnnl::post_ops& ops, LinearActivation activation) {
+  if (activation == LinearActivation::none) return;
+  append_eltwise(ops,
+                 activation == LinearActivation::gelu_erf    ? dnnl::algorithm::eltwise_gelu_erf
+                 : activation == LinearActivation::gelu_tanh ? dnnl::algorithm::eltwise_gelu_tanh
+                                                             : dnnl::algorithm::eltwise_relu,
+                 0.f, 0.f);
 }
 
 inline dnnl::memory::dims dims_of(const dnnl::memory::desc& md) {

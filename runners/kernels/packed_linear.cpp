@@ -64,10 +64,7 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     const memory::desc bias_md({1, n_out}, dt::f32, tag::ab);
     const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, n_out}, onednn::type_of(type), tag::ab);
     dnnl::post_ops ops;
-    const dnnl::algorithm alg = activation == LinearActivation::gelu_erf    ? dnnl::algorithm::eltwise_gelu_erf
-                                : activation == LinearActivation::gelu_tanh ? dnnl::algorithm::eltwise_gelu_tanh
-                                                                            : dnnl::algorithm::eltwise_relu;
-    if (activation != LinearActivation::none) onednn::append_eltwise(ops, alg, 0.f, 0.f);
+    onednn::append_activation(ops, activation);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
     const dnnl::matmul::primitive_desc pd = onednn::matmul_pd(src_md, weight_any, bias_md, dst_md, attr);
@@ -120,14 +117,7 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
     return dst;
   }
 #endif
-  at::Tensor y = at::linear(x, m.weight, m.bias);
-  switch (m.activation) {
-    case LinearActivation::none: break;
-    case LinearActivation::gelu_erf: y = at::gelu(y); break;
-    case LinearActivation::gelu_tanh: y = at::gelu(y, "tanh"); break;
-    case LinearActivation::relu: y.relu_(); break;
-  }
-  return y;
+  return apply_activation(at::linear(x, m.weight, m.bias), m.activation);
 }
 
 int64_t PackedLinear::weight_bytes() const {

@@ -23,8 +23,6 @@
 
 namespace embeval {
 
-enum class LinearActivation { none, gelu_erf, gelu_tanh, relu };
-
 class PackedLinear : public Linear {
  public:
   PackedLinear();

@@ -8,17 +8,10 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "runners/kernels/cpu_dispatch.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
-#endif
-
-// Dequantisation loops compiled for several instruction sets; the loader
-// picks one for the CPU (GCC function multi-versioning, x86-64 only).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define EMBEVAL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define EMBEVAL_CLONES
 #endif
 
 
@@ -160,12 +153,7 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
       const memory::desc b_md({1, rows}, dt::f32, tag::ab);
       const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, rows}, dt::f32, memory::dims{m.out, 1});
       dnnl::post_ops ops;
-      if (activation != LinearActivation::none)
-        onednn::append_eltwise(ops,
-                               activation == LinearActivation::gelu_erf    ? dnnl::algorithm::eltwise_gelu_erf
-                               : activation == LinearActivation::gelu_tanh ? dnnl::algorithm::eltwise_gelu_tanh
-                                                                           : dnnl::algorithm::eltwise_relu,
-                               0.f, 0.f);
+      onednn::append_activation(ops, activation);
       dnnl::primitive_attr attr;
       attr.set_post_ops(ops);
       const auto pd = onednn::matmul_pd(src_md, w_md, b_md, dst_md, attr);
@@ -234,13 +222,7 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
     }
   });
   if (m.bias.defined()) y.add_(m.bias);
-  switch (m.activation) {
-    case LinearActivation::none: break;
-    case LinearActivation::gelu_erf: y = at::gelu(y); break;
-    case LinearActivation::gelu_tanh: y = at::gelu(y, "tanh"); break;
-    case LinearActivation::relu: y.relu_(); break;
-  }
-  return y.view(shape);
+  return apply_activation(y, m.activation).view(shape);
 }
 
 std::string WeightOnlyLinear::implementation() const {

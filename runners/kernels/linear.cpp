@@ -1,0 +1,17 @@
+#include "runners/kernels/linear.h"
+
+#include <ATen/ATen.h>
+
+namespace embeval {
+
+at::Tensor apply_activation(at::Tensor y, LinearActivation activation) {
+  switch (activation) {
+    case LinearActivation::none: break;
+    case LinearActivation::gelu_erf: return at::gelu(y);
+    case LinearActivation::gelu_tanh: return at::gelu(y, "tanh");
+    case LinearActivation::relu: return y.relu_();
+  }
+  return y;
+}
+
+}  // namespace embeval
