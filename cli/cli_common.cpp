@@ -102,6 +102,13 @@ void RunnerFlags::add_to(po::options_description& opts) {
       ("calib-samples", po::value(&calib_samples)->default_value(512), "calibration texts drawn from the tasks (seed 0)");
 }
 
+RunnerOptions RunnerFlags::single_variant(const RunnerOptions& resolved) const {
+  std::vector<RunnerOptions> variants = this->variants(resolved);
+  if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
+  add_calibration(variants, {});
+  return variants.front();
+}
+
 void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const std::vector<fs::path>& task_dirs) const {
   // The calibrated methods built so far (AWQ and GPTQ join when they are).
   auto calibrated = [](const RunnerOptions& v) {

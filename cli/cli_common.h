@@ -48,6 +48,9 @@ struct RunnerFlags {
   // calibration: --calib FILE, else --calib-samples texts drawn from
   // `task_dirs` (seed 0). UserError when none can be had or too few.
   void add_calibration(std::vector<RunnerOptions>& variants, const std::vector<std::filesystem::path>& task_dirs) const;
+  // For the commands that load one model (embed, models): the one variant
+  // --quant names, calibrated from --calib; a list is an error.
+  RunnerOptions single_variant(const RunnerOptions& resolved) const;
 };
 
 // Writes rows x cols float32 as NumPy's .npy (format 1.0, little-endian, C order).

@@ -33,13 +33,7 @@ int command_embed(int argc, char** argv) {
   runner.add_to(opts);
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
-  RunnerOptions runner_options = runner.resolve(vm);
-  {
-    std::vector<RunnerOptions> variants = runner.variants(runner_options);
-    if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
-    runner.add_calibration(variants, {});
-    runner_options = variants.front();
-  }
+  const RunnerOptions runner_options = runner.single_variant(runner.resolve(vm));
   if (role != "query" && role != "passage") throw po::error("--role must be query or passage, got \"" + role + "\"");
 
   std::vector<std::string> texts;

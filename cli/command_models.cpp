@@ -39,13 +39,7 @@ int command_models(int argc, char** argv) {
   if (action != "inspect") throw po::error(action.empty() ? "missing action; expected: inspect DIR"
                                                           : "unknown action \"" + action + "\"; expected: inspect DIR");
   if (model.empty()) throw po::error("missing model folder: embeval models inspect DIR");
-  RunnerOptions runner_options = runner.resolve(vm);
-  {
-    std::vector<RunnerOptions> variants = runner.variants(runner_options);
-    if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
-    runner.add_calibration(variants, {});
-    runner_options = variants.front();
-  }
+  const RunnerOptions runner_options = runner.single_variant(runner.resolve(vm));
 
   std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   auto* bert = dynamic_cast<BertEncoder*>(encoder.get());
