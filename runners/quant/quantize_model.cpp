@@ -1,9 +1,11 @@
 #include "runners/quant/quantize_model.h"
 
+#include <array>
 #include <chrono>
 #include <memory>
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 
 #include "harness/error.h"
@@ -12,6 +14,7 @@
 #include "runners/kernels/weight_only_linear.h"
 #include "runners/quant/calibration.h"
 #include "runners/quant/fake_quant_linear.h"
+#include "runners/quant/gptq.h"
 #include "runners/quant/quantized_weight.h"
 
 namespace embeval {
@@ -24,10 +27,12 @@ at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& w
 QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake,
                               const std::vector<CalibrationBatch>& calibration) {
   const std::string method = spec.name();
-  if (spec.method == QuantMethod::awq || spec.method == QuantMethod::gptq)
-    fail("{}: AWQ and GPTQ are not built yet; available now: wo-int8[-gN], wo-int4[-gN], w8a8, sq-w8a8-aX", method);
-  if (spec.method == QuantMethod::smoothquant && calibration.empty())
-    fail("{}: SmoothQuant needs calibration texts (run with a suite or --task-dir, or --calib FILE)", method);
+  if (spec.method == QuantMethod::awq)
+    fail("{}: AWQ is not built yet; available now: wo-int8[-gN], wo-int4[-gN], w8a8, sq-w8a8-aX, gptq-int4|int8[-gN][-actorder]",
+         method);
+  if ((spec.method == QuantMethod::smoothquant || spec.method == QuantMethod::gptq) && calibration.empty())
+    fail("{}: {} needs calibration texts (run with a suite or --task-dir, or --calib FILE)", method,
+         spec.method == QuantMethod::gptq ? "GPTQ" : "SmoothQuant");
   if (model.dtype() != at::kFloat)
     fail("{}: quantized models compute their activations in fp32; drop --dtype {} (or the dtype token)", method,
          c10::toString(model.dtype()));
@@ -40,7 +45,35 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
   r.bytes_before = model.linear_weight_bytes();
   std::string kernel;
   const int64_t layers = model.config().num_hidden_layers;
-  for (int64_t i = 0; i < layers; ++i)
+  // GPTQ goes layer by layer (IST-DASLab/gptq's opt_sequential): the
+  // calibration hidden states enter layer i as the already-quantized layers
+  // before it made them; one pass of the float layer i collects H = sum x x^T
+  // over real tokens for each of its Linears; after quantizing them the
+  // hidden states move on through the quantized layer.
+  std::vector<at::Tensor> hidden, masks, valid;
+  int64_t calib_tokens = 0;
+  if (spec.method == QuantMethod::gptq) {
+    c10::InferenceMode guard;
+    for (const CalibrationBatch& b : calibration) {
+      hidden.push_back(model.embed(b.input_ids));
+      masks.push_back(model.mask_bias(b.attention_mask));
+      valid.push_back(b.attention_mask.reshape({-1}).nonzero().squeeze(1));
+      calib_tokens += valid.back().size(0);
+    }
+  }
+  for (int64_t i = 0; i < layers; ++i) {
+    std::array<at::Tensor, 4> hessian;
+    if (spec.method == QuantMethod::gptq) {
+      c10::InferenceMode guard;
+      for (size_t b = 0; b < hidden.size(); ++b) {
+        const LinearObserver observe = [&](int64_t, LinearSlot slot, const at::Tensor& x) {
+          at::Tensor rows = x.reshape({-1, x.size(-1)}).index_select(0, valid[b]).to(at::kDouble);
+          at::Tensor& h = hessian[static_cast<size_t>(slot)];
+          h = h.defined() ? h.addmm_(rows.t(), rows) : at::mm(rows.t(), rows);
+        };
+        model.layer_forward(i, hidden[b], masks[b], &observe);
+      }
+    }
     for (LinearSlot slot : LINEAR_SLOTS) {
       LinearParams p = model.linear_params(weights, i, slot);
       const std::string tensor = model.weight_prefix() + p.name + ".weight";
@@ -59,7 +92,16 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
           op = std::make_unique<Int8Linear>(signed_codes, q.scales.view({-1}), p.bias, p.activation, smooth);
         }
       } else {
-        QuantizedWeight q = quantize_rtn(p.weight, spec.weight_bits, spec.group_size, spec.symmetric, tensor);
+        QuantizedWeight q;
+        if (spec.method == QuantMethod::gptq) {
+          GptqOptions o;
+          o.bits = spec.weight_bits;
+          o.group_size = spec.group_size;
+          o.act_order = spec.act_order;
+          q = gptq_quantize(p.weight, hessian[static_cast<size_t>(slot)], o, tensor);
+        } else {
+          q = quantize_rtn(p.weight, spec.weight_bits, spec.group_size, spec.symmetric, tensor);
+        }
         if (fake)
           op = std::make_unique<PackedLinear>(q.dequantize(), p.bias, p.activation);
         else
@@ -69,11 +111,18 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
       if (kernel.empty()) kernel = op->implementation();
       model.set_linear(i, slot, std::move(op));
     }
+    if (spec.method == QuantMethod::gptq) {
+      c10::InferenceMode guard;
+      for (size_t b = 0; b < hidden.size(); ++b) hidden[b] = model.layer_forward(i, hidden[b], masks[b]);
+    }
+  }
   r.bytes_after = model.linear_weight_bytes();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.description = fmt::format("{}{}: {} Linear layers, kernel {}{}", method, fake ? " (fake-quant)" : "", layers * 4,
                               kernel,
-                              stats.tokens > 0 ? fmt::format(", calibrated on {} tokens", stats.tokens) : "");
+                              stats.tokens + calib_tokens > 0
+                                  ? fmt::format(", calibrated on {} tokens", stats.tokens + calib_tokens)
+                                  : "");
   return r;
 }
 

@@ -5,8 +5,9 @@
 // transformers head stay in floating point.
 //
 // Built so far: the round-to-nearest methods (wo-int8[-gN], wo-int4[-gN],
-// w8a8) and SmoothQuant (sq-w8a8-aX), calibrated on `calibration`. AWQ and
-// GPTQ are the next step: asking for them is a one-line error, not a silent
+// w8a8), SmoothQuant (sq-w8a8-aX) and GPTQ (gptq-int4|int8[-gN][-actorder],
+// layer by layer on the weight-only kernel), calibrated on `calibration`.
+// AWQ is the next step: asking for it is a one-line error, not a silent
 // fallback.
 //
 // SmoothQuant as its reference code does it (smooth.py smooth_ln_fcs):

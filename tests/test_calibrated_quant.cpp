@@ -1,9 +1,11 @@
-// SmoothQuant (sq-w8a8-aX) on a small random BERT: smoothing alone, before
-// any rounding, leaves the model's outputs unchanged; with outlier channels
-// planted in the activations (the embedding LayerNorm's gain on two
-// channels), SmoothQuant's W8A8 stays closer to fp32 than plain W8A8, the
-// effect the paper (arXiv 2211.10438) reports; the fake-quant path agrees
-// with the int8 kernel; calibration is required.
+// The calibrated methods on a small random BERT. SmoothQuant (sq-w8a8-aX):
+// smoothing alone, before any rounding, leaves the model's outputs
+// unchanged; with outlier channels planted in the activations (the embedding
+// LayerNorm's gain on two channels), SmoothQuant's W8A8 stays closer to fp32
+// than plain W8A8, the effect the paper (arXiv 2211.10438) reports. GPTQ
+// (gptq-int4-gN), quantizing layer by layer, stays closer to fp32 than
+// round-to-nearest int4 (arXiv 2210.17323). Fake-quant paths agree with the
+// kernels; calibration is required.
 #include <cmath>
 #include <memory>
 #include <string>
@@ -160,4 +162,27 @@ TEST(SmoothQuant, NeedsCalibrationTexts) {
     EXPECT_NE(std::string(e.what()).find("sq-w8a8-a0.5: SmoothQuant needs calibration texts"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(GptqModel, BeatsRoundToNearestInt4LayerByLayer) {
+  const Loaded l = load(true);
+  const auto ref = model_of(l);
+  const std::vector<CalibrationBatch> cal = batches(8, 8);
+  const CalibrationBatch test = batches(9, 1)[0];
+  const at::Tensor want = encode(*ref, test);
+  auto rtn = model_of(l);
+  quantize_model(*rtn, l.weights, parse_quant_spec("wo-int4-g32"), false);
+  const double err_rtn = (encode(*rtn, test) - want).pow(2).mean().item<double>();
+  for (const char* method : {"gptq-int4-g32", "gptq-int4-g32-actorder"}) {
+    auto g = model_of(l);
+    QuantizeReport r = quantize_model(*g, l.weights, parse_quant_spec(method), false, cal);
+    EXPECT_NE(r.description.find("calibrated on"), std::string::npos) << r.description;
+    const double err = (encode(*g, test) - want).pow(2).mean().item<double>();
+    EXPECT_LT(err, 0.8 * err_rtn) << method << ": " << err << " vs round-to-nearest " << err_rtn;
+    auto fake = model_of(l);
+    quantize_model(*fake, l.weights, parse_quant_spec(method), true, cal);
+    EXPECT_GT(min_cosine(encode(*fake, test), encode(*g, test)), 0.99999) << method;
+  }
+  auto m = model_of(l);
+  EXPECT_THROW(quantize_model(*m, l.weights, parse_quant_spec("gptq-int4-g32"), false), UserError);
 }
