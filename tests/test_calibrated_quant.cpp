@@ -146,10 +146,13 @@ TEST(SmoothQuant, BeatsPlainW8A8WithOutlierChannels) {
   const double err_plain = (encode(*plain, test) - want).pow(2).mean().item<double>();
   const double err_sq = (encode(*sq, test) - want).pow(2).mean().item<double>();
   EXPECT_LT(err_sq, 0.7 * err_plain) << "plain " << err_plain << ", smoothquant " << err_sq;
-  // The same model without outliers: both are fine and close to each other.
+  // Fake-quant against the kernel: the same integers at the first layer;
+  // after it, float rounding that differs by an ulp can move an activation
+  // across a rounding boundary and its code by one step (seen with libtorch
+  // 2.6: min cosine 0.99997), so the bar is 1e-4, not exact equality.
   auto fake = model_of(l);
   quantize_model(*fake, l.weights, parse_quant_spec("sq-w8a8-a0.5"), true, cal);
-  EXPECT_GT(min_cosine(encode(*fake, test), encode(*sq, test)), 0.99999);
+  EXPECT_GT(min_cosine(encode(*fake, test), encode(*sq, test)), 0.9999);
 }
 
 TEST(SmoothQuant, NeedsCalibrationTexts) {

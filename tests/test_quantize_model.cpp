@@ -97,8 +97,10 @@ TEST(QuantizeModel, RealKernelsAndFakeQuantGiveTheSameVectors) {
   for (const char* method : {"wo-int8", "wo-int4-g32", "w8a8"}) {
     const Matrix real = encode(base + "," + method);
     const Matrix fake = encode(base + "," + method + ",fakequant");
-    // Same integers on both paths; only the order of float operations differs.
-    EXPECT_GE(cosines(real, fake).second, 0.999999) << method;
+    // Same weight integers on both paths; only the order of float operations
+    // differs. With int8 activations an ulp upstream can move a code by one
+    // step after the first layer, so w8a8's bar is 1e-4 rather than 1e-6.
+    EXPECT_GE(cosines(real, fake).second, std::string(method) == "w8a8" ? 0.9999 : 0.999999) << method;
   }
   auto fake = make_encoder(base + ",wo-int8,fakequant");
   EXPECT_EQ(fake->info().quantization, "wo-int8 (fake-quant)");
