@@ -83,6 +83,23 @@ std::vector<EncodedSet> load_encoded_sets(const std::filesystem::path& file) {
   return sets;
 }
 
+Fidelity compare_rows(const Matrix& a, const Matrix& b) {
+  EMBEVAL_ASSERT(a.rows == b.rows && a.cols == b.cols);
+  Fidelity f;
+  double sum = 0;
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const float *x = a.row(r), *y = b.row(r);
+    double xy = 0, xx = 0, yy = 0;
+    for (int64_t c = 0; c < a.cols; ++c) xy += double(x[c]) * y[c], xx += double(x[c]) * x[c], yy += double(y[c]) * y[c];
+    const double cos = xx > 0 && yy > 0 ? xy / std::sqrt(xx * yy) : (xx == yy ? 1.0 : 0.0);
+    sum += cos;
+    f.min_cosine = std::min(f.min_cosine, cos);
+  }
+  f.vectors = a.rows;
+  f.mean_cosine = a.rows > 0 ? sum / static_cast<double>(a.rows) : 1.0;
+  return f;
+}
+
 std::optional<Fidelity> compare_encoded_sets(const std::vector<EncodedSet>& reference,
                                              const std::vector<EncodedSet>& variant) {
   if (reference.size() != variant.size() || reference.empty()) return std::nullopt;
@@ -92,15 +109,10 @@ std::optional<Fidelity> compare_encoded_sets(const std::vector<EncodedSet>& refe
     const EncodedSet &a = reference[i], &b = variant[i];
     if (a.role != b.role || a.digest != b.digest || a.vectors.rows != b.vectors.rows) return std::nullopt;
     if (a.vectors.cols != b.vectors.cols) return std::nullopt;  // a Dense head of another width: not comparable
-    for (int64_t r = 0; r < a.vectors.rows; ++r) {
-      const float *x = a.vectors.row(r), *y = b.vectors.row(r);
-      double xy = 0, xx = 0, yy = 0;
-      for (int64_t c = 0; c < a.vectors.cols; ++c) xy += double(x[c]) * y[c], xx += double(x[c]) * x[c], yy += double(y[c]) * y[c];
-      const double cos = xx > 0 && yy > 0 ? xy / std::sqrt(xx * yy) : (xx == yy ? 1.0 : 0.0);
-      sum += cos;
-      f.min_cosine = std::min(f.min_cosine, cos);
-      ++f.vectors;
-    }
+    const Fidelity s = compare_rows(a.vectors, b.vectors);
+    sum += s.mean_cosine * static_cast<double>(s.vectors);
+    f.min_cosine = std::min(f.min_cosine, s.min_cosine);
+    f.vectors += s.vectors;
   }
   if (f.vectors == 0) return std::nullopt;
   f.mean_cosine = sum / static_cast<double>(f.vectors);

@@ -36,6 +36,10 @@ struct Fidelity {
   double mean_cosine = 0, min_cosine = 1;
   int64_t vectors = 0;
 };
+// Row-by-row cosines of two matrices of the same shape (a zero row against
+// a zero row counts as 1, against anything else as 0).
+Fidelity compare_rows(const Matrix& reference, const Matrix& variant);
+
 // Row-by-row cosines of `variant` against `reference`; nullopt when the two
 // did not encode the same texts in the same order (another task version,
 // other prompts): no number is better than a wrong one.

@@ -10,6 +10,7 @@
 
 #include "checkpoint_writer.h"
 #include "harness/error.h"
+#include "harness/fidelity.h"
 #include "runners/bert/bert_encoder.h"
 #include "runners/encoder_factory.h"
 #include "test_util.h"
@@ -44,17 +45,8 @@ Matrix encode(const std::string& spec) {
 
 // Mean and minimum cosine between the rows of two embedding matrices.
 std::pair<double, double> cosines(const Matrix& a, const Matrix& b) {
-  double sum = 0, lo = 1;
-  for (int64_t r = 0; r < a.rows; ++r) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t c = 0; c < a.cols; ++c)
-      ab += double(a.row(r)[c]) * b.row(r)[c], aa += double(a.row(r)[c]) * a.row(r)[c],
-          bb += double(b.row(r)[c]) * b.row(r)[c];
-    const double cos = ab / std::sqrt(aa * bb);
-    sum += cos;
-    lo = std::min(lo, cos);
-  }
-  return {sum / a.rows, lo};
+  const Fidelity f = compare_rows(a, b);
+  return {f.mean_cosine, f.min_cosine};
 }
 
 std::string error_of(const std::string& spec) {

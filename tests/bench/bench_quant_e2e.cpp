@@ -11,7 +11,6 @@
 //
 // Run: ./build/tests/bench_quant_e2e [--texts 400] [--threads 0] [--variants wo-int8,w8a8,...]
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -22,6 +21,7 @@
 
 #include "../checkpoint_writer.h"
 #include "datasets/calibration_texts.h"
+#include "harness/fidelity.h"
 #include "runners/bert/bert_encoder.h"
 #include "runners/encoder_factory.h"
 #include "runners/quant/quant_spec.h"
@@ -33,19 +33,6 @@ using namespace embeval;
 namespace {
 
 const fs::path SOURCE = EMBEVAL_SOURCE_DIR;
-
-std::pair<double, double> cosines(const Matrix& a, const Matrix& b) {
-  double sum = 0, lo = 1;
-  for (int64_t r = 0; r < a.rows; ++r) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t c = 0; c < a.cols; ++c)
-      ab += double(a.row(r)[c]) * b.row(r)[c], aa += double(a.row(r)[c]) * a.row(r)[c],
-          bb += double(b.row(r)[c]) * b.row(r)[c];
-    const double cos = ab / std::sqrt(aa * bb);
-    sum += cos, lo = std::min(lo, cos);
-  }
-  return {sum / a.rows, lo};
-}
 
 }  // namespace
 
@@ -104,9 +91,9 @@ int main(int argc, char** argv) {
     if (!v.quant) continue;
     double t = 0;
     const Matrix m = run(v.quant->name(), &t, &what);
-    auto [mean, lo] = cosines(ref, m);
+    const Fidelity f = compare_rows(ref, m);
     std::printf("| %s | %.2f | %.1f | %.2fx | %.5f | %.5f | %s |\n", v.quant->name().c_str(), t, texts.size() / t,
-                t_ref / t, mean, lo, what.c_str());
+                t_ref / t, f.mean_cosine, f.min_cosine, what.c_str());
     std::fflush(stdout);
   }
   return 0;
