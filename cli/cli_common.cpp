@@ -98,7 +98,7 @@ void RunnerFlags::add_to(po::options_description& opts) {
        "quantize the checkpoint: one method or a comma-separated list of variants, e.g. "
        "fp32,bf16,wo-int8,wo-int4-g128,w8a8 (run each; with fp32 in the list the others record their fidelity to it)")
       ("fake-quant", "run the quantized integers dequantised through the fp32 kernels (accuracy without kernel effects)")
-      ("calib", po::value(&calib_file), "calibration texts for sq-w8a8-aX and gptq-* (JSONL lines {\"text\": ...}); default: drawn from the run's tasks")
+      ("calib", po::value(&calib_file), "calibration texts for sq-w8a8-aX, gptq-* and awq-* (JSONL lines {\"text\": ...}); default: drawn from the run's tasks")
       ("calib-samples", po::value(&calib_samples)->default_value(512), "calibration texts drawn from the tasks (seed 0)");
 }
 
@@ -110,11 +110,9 @@ RunnerOptions RunnerFlags::single_variant(const RunnerOptions& resolved) const {
 }
 
 void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const std::vector<fs::path>& task_dirs) const {
-  // The calibrated methods built so far (AWQ joins when it is).
+  // Every method but round-to-nearest learns from calibration texts.
   auto calibrated = [](const RunnerOptions& v) {
-    if (v.quant.empty()) return false;
-    const QuantMethod m = parse_quant_spec(v.quant).method;
-    return m == QuantMethod::smoothquant || m == QuantMethod::gptq;
+    return !v.quant.empty() && parse_quant_spec(v.quant).method != QuantMethod::rtn;
   };
   bool needed = false;
   for (const RunnerOptions& v : variants) needed |= calibrated(v);

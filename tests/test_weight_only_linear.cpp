@@ -92,6 +92,27 @@ TEST(WeightOnlyLinear, ActOrderGroupsGiveTheSameProduct) {
   EXPECT_EQ(layer(at::randn({0, in})).size(0), 0);
 }
 
+TEST(WeightOnlyLinear, InputDivisorDividesEachInputChannel) {
+  // AWQ's unfoldable scales: act((x / d) W^T + b) against float64.
+  const int64_t out = 40, in = 256;
+  Parts p = random_parts(out, in, 4, 128, false, 45);
+  const at::Tensor d = at::rand({in}) * 4 + 0.25, b = at::randn({out});
+  WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::gelu_erf, d);
+  const at::Tensor x = at::randn({3, 7, in});
+  at::Tensor want = at::matmul(x.to(at::kDouble) / d.to(at::kDouble), reference_weight(p, in, 128).to(at::kDouble).t()) +
+                    b.to(at::kDouble);
+  want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
+  EXPECT_LT(rel_err(layer(x), want), 1e-5);
+  EXPECT_TRUE(layer.input_divisor().equal(d));
+  EXPECT_TRUE(layer.dequantized_weight().equal(reference_weight(p, in, 128)));  // the divisor stays out of W
+  EXPECT_THROW(WeightOnlyLinear(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::none,
+                                at::ones({in - 1})),
+               std::exception);
+  EXPECT_THROW(WeightOnlyLinear(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::none,
+                                at::zeros({in})),
+               std::exception);
+}
+
 TEST(WeightOnlyLinear, HoldsAQuarterOrLessOfTheFp32Bytes) {
   // bert-base's 768 x 768 Linear: int8 per channel <= 0.27x, int4 in groups of 128 <= 0.16x of fp32.
   const int64_t n = 768, fp32 = n * n * 4;

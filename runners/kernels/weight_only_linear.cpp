@@ -76,6 +76,7 @@ struct WeightOnlyLinear::Impl {
   at::Tensor scales, zeros; // float [out, groups]
   at::Tensor gidx;          // int32 [in] or undefined
   at::Tensor bias;          // float [out] or undefined
+  at::Tensor divisor;       // float [in] or undefined
   LinearActivation activation = LinearActivation::none;
   std::string kernel = "aten";
 #ifdef EMBEVAL_HAVE_DNNL
@@ -112,7 +113,7 @@ WeightOnlyLinear& WeightOnlyLinear::operator=(WeightOnlyLinear&&) noexcept = def
 
 WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::Tensor& scales, const at::Tensor& zeros,
                                    int64_t group_size, const at::Tensor& g_idx, const at::Tensor& bias,
-                                   LinearActivation activation)
+                                   LinearActivation activation, const at::Tensor& input_divisor)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   if (bits != 4 && bits != 8) fail("WeightOnlyLinear: {} bits; the kernel takes 4 or 8", bits);
@@ -139,6 +140,12 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
   m.zeros = zeros.to(at::kFloat).contiguous();
   m.bias = bias.defined() ? bias.to(at::kFloat).contiguous() : bias;
   m.activation = activation;
+  if (input_divisor.defined()) {
+    if (input_divisor.dim() != 1 || input_divisor.size(0) != m.in)
+      fail("WeightOnlyLinear: the input divisor must be [in = {}]", m.in);
+    m.divisor = input_divisor.to(at::kFloat).contiguous();
+    if (!(m.divisor > 0).all().item<bool>()) fail("WeightOnlyLinear: the input divisor must be positive");
+  }
   // Output rows per tile, in multiples of 16: at most TILE_FLOATS, and at
   // least two tiles a thread so the threads share the work evenly.
   const int64_t per_thread = (m.out + 2 * at::get_num_threads() - 1) / (2 * at::get_num_threads());
@@ -182,7 +189,7 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   if (x.scalar_type() != at::kFloat || !x.device().is_cpu())
     fail("WeightOnlyLinear: input is {} on {}; the layer takes float32 on cpu", c10::toString(x.scalar_type()),
          x.device().str());
-  const at::Tensor x2 = x.reshape({-1, m.in}).contiguous();
+  const at::Tensor x2 = m.divisor.defined() ? at::div(x.reshape({-1, m.in}), m.divisor) : x.reshape({-1, m.in}).contiguous();
   const int64_t rows = x2.size(0);
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = m.out;
@@ -232,7 +239,10 @@ std::string WeightOnlyLinear::implementation() const {
 
 int64_t WeightOnlyLinear::weight_bytes() const {
   if (!impl_) return 0;
-  return impl_->packed.numel() + impl_->scales.numel() * 8 + (impl_->gidx.defined() ? impl_->in * 4 : 0);
+  return impl_->packed.numel() + impl_->scales.numel() * 8 + (impl_->gidx.defined() ? impl_->in * 4 : 0) +
+         (impl_->divisor.defined() ? impl_->in * 4 : 0);
 }
+
+const at::Tensor& WeightOnlyLinear::input_divisor() const { return impl_->divisor; }
 
 }  // namespace embeval

@@ -32,19 +32,26 @@ class WeightOnlyLinear : public Linear {
   // codes uint8 [out, in] with values < 2^bits; scales float [out, groups];
   // zeros int32 [out, groups]; group_size 0 = one group a row; g_idx int32
   // [in] or undefined; bits 4 or 8; bias [out] or undefined.
+  // input_divisor float [in] or undefined: the layer computes
+  // act((x / input_divisor) W^T + b), the per-input-channel scale AWQ puts
+  // where it cannot be folded into the layer before (BERT's LayerNorms also
+  // feed the residual; GELU is not linear).
   WeightOnlyLinear(const at::Tensor& codes, int bits, const at::Tensor& scales, const at::Tensor& zeros,
-                   int64_t group_size, const at::Tensor& g_idx, const at::Tensor& bias, LinearActivation activation);
+                   int64_t group_size, const at::Tensor& g_idx, const at::Tensor& bias, LinearActivation activation,
+                   const at::Tensor& input_divisor = at::Tensor());
   ~WeightOnlyLinear() override;
   WeightOnlyLinear(WeightOnlyLinear&&) noexcept;
   WeightOnlyLinear& operator=(WeightOnlyLinear&&) noexcept;
 
   // x: float32 [..., in] -> float32 [..., out].
   at::Tensor operator()(const at::Tensor& x) const override;
-  // The dequantised weight [out, in] float32 (for tests and the fake-quant path).
+  // The dequantised weight [out, in] float32 (for tests and the fake-quant
+  // path), without the input divisor.
   at::Tensor dequantized_weight() const;
+  const at::Tensor& input_divisor() const;  // undefined when none
 
   std::string implementation() const override;  // "int4 tiles of N rows -> onednn:<kernel>" and so on
-  int64_t weight_bytes() const override;        // packed codes + fp32 scales and zeros
+  int64_t weight_bytes() const override;        // packed codes + fp32 scales and zeros (+ g_idx, divisor)
 
  private:
   struct Impl;

@@ -7,11 +7,13 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "harness/error.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/kernels/weight_only_linear.h"
+#include "runners/quant/awq.h"
 #include "runners/quant/calibration.h"
 #include "runners/quant/fake_quant_linear.h"
 #include "runners/quant/gptq.h"
@@ -27,12 +29,9 @@ at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& w
 QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake,
                               const std::vector<CalibrationBatch>& calibration) {
   const std::string method = spec.name();
-  if (spec.method == QuantMethod::awq)
-    fail("{}: AWQ is not built yet; available now: wo-int8[-gN], wo-int4[-gN], w8a8, sq-w8a8-aX, gptq-int4|int8[-gN][-actorder]",
-         method);
-  if ((spec.method == QuantMethod::smoothquant || spec.method == QuantMethod::gptq) && calibration.empty())
+  if (spec.method != QuantMethod::rtn && calibration.empty())
     fail("{}: {} needs calibration texts (run with a suite or --task-dir, or --calib FILE)", method,
-         spec.method == QuantMethod::gptq ? "GPTQ" : "SmoothQuant");
+         spec.method == QuantMethod::gptq ? "GPTQ" : spec.method == QuantMethod::awq ? "AWQ" : "SmoothQuant");
   if (model.dtype() != at::kFloat)
     fail("{}: quantized models compute their activations in fp32; drop --dtype {} (or the dtype token)", method,
          c10::toString(model.dtype()));
@@ -50,32 +49,46 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
   // before it made them; one pass of the float layer i collects H = sum x x^T
   // over real tokens for each of its Linears; after quantizing them the
   // hidden states move on through the quantized layer.
-  std::vector<at::Tensor> hidden, masks, valid;
+  //
+  // AWQ goes layer by layer too, but as its reference does: each layer is
+  // calibrated on the float output of the one before.
+  LayerCalibration cal;
   int64_t calib_tokens = 0;
-  if (spec.method == QuantMethod::gptq) {
+  if (spec.method == QuantMethod::gptq || spec.method == QuantMethod::awq) {
     c10::InferenceMode guard;
     for (const CalibrationBatch& b : calibration) {
-      hidden.push_back(model.embed(b.input_ids));
-      masks.push_back(model.mask_bias(b.attention_mask));
-      valid.push_back(b.attention_mask.reshape({-1}).nonzero().squeeze(1));
-      calib_tokens += valid.back().size(0);
+      cal.hidden.push_back(model.embed(b.input_ids));
+      cal.mask_bias.push_back(model.mask_bias(b.attention_mask));
+      cal.valid.push_back(b.attention_mask.reshape({-1}).nonzero().squeeze(1));
+      calib_tokens += cal.valid.back().size(0);
     }
   }
+  AwqOptions awq;
+  awq.bits = spec.weight_bits;
+  awq.group_size = spec.group_size;
+  std::vector<std::string> ratios;
   for (int64_t i = 0; i < layers; ++i) {
     std::array<at::Tensor, 4> hessian;
     if (spec.method == QuantMethod::gptq) {
       c10::InferenceMode guard;
-      for (size_t b = 0; b < hidden.size(); ++b) {
+      for (size_t b = 0; b < cal.hidden.size(); ++b) {
         const LinearObserver observe = [&](int64_t, LinearSlot slot, const at::Tensor& x) {
-          at::Tensor rows = x.reshape({-1, x.size(-1)}).index_select(0, valid[b]).to(at::kDouble);
+          at::Tensor rows = x.reshape({-1, x.size(-1)}).index_select(0, cal.valid[b]).to(at::kDouble);
           at::Tensor& h = hessian[static_cast<size_t>(slot)];
           h = h.defined() ? h.addmm_(rows.t(), rows) : at::mm(rows.t(), rows);
         };
-        model.layer_forward(i, hidden[b], masks[b], &observe);
+        model.layer_forward(i, cal.hidden[b], cal.mask_bias[b], &observe);
       }
     }
+    AwqLayer scaled;
+    if (spec.method == QuantMethod::awq) {
+      scaled = awq_layer(model, weights, i, cal, awq);
+      ratios.push_back(fmt::format("{}", fmt::join(scaled.ratio, "/")));
+    }
     for (LinearSlot slot : LINEAR_SLOTS) {
-      LinearParams p = model.linear_params(weights, i, slot);
+      LinearParams p = spec.method == QuantMethod::awq ? scaled.params[static_cast<size_t>(slot)]
+                                                       : model.linear_params(weights, i, slot);
+      const at::Tensor divisor = scaled.divisor[static_cast<size_t>(slot)];
       const std::string tensor = model.weight_prefix() + p.name + ".weight";
       std::unique_ptr<Linear> op;
       if (spec.act_bits == 8) {
@@ -102,27 +115,31 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
         } else {
           q = quantize_rtn(p.weight, spec.weight_bits, spec.group_size, spec.symmetric, tensor);
         }
-        if (fake)
-          op = std::make_unique<PackedLinear>(q.dequantize(), p.bias, p.activation);
+        if (fake)  // x / d through Q(W) equals x through Q(W) / d: the divisor goes into the columns
+          op = std::make_unique<PackedLinear>(divisor.defined() ? q.dequantize() / divisor.unsqueeze(0) : q.dequantize(),
+                                              p.bias, p.activation);
         else
           op = std::make_unique<WeightOnlyLinear>(q.codes, q.bits, q.scales, q.zeros, q.group_size, q.g_idx, p.bias,
-                                                  p.activation);
+                                                  p.activation, divisor);
       }
       if (kernel.empty()) kernel = op->implementation();
       model.set_linear(i, slot, std::move(op));
     }
     if (spec.method == QuantMethod::gptq) {
       c10::InferenceMode guard;
-      for (size_t b = 0; b < hidden.size(); ++b) hidden[b] = model.layer_forward(i, hidden[b], masks[b]);
+      for (size_t b = 0; b < cal.hidden.size(); ++b)
+        cal.hidden[b] = model.layer_forward(i, cal.hidden[b], cal.mask_bias[b]);
     }
   }
   r.bytes_after = model.linear_weight_bytes();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.description = fmt::format("{}{}: {} Linear layers, kernel {}{}", method, fake ? " (fake-quant)" : "", layers * 4,
+  r.description = fmt::format("{}{}: {} Linear layers, kernel {}{}{}", method, fake ? " (fake-quant)" : "", layers * 4,
                               kernel,
                               stats.tokens + calib_tokens > 0
                                   ? fmt::format(", calibrated on {} tokens", stats.tokens + calib_tokens)
-                                  : "");
+                                  : "",
+                              ratios.empty() ? "" : fmt::format(", AWQ scale exponents per layer (qkv/attn_out/ffn_in/ffn_out) {}",
+                                                                fmt::join(ratios, " ")));
   return r;
 }
 

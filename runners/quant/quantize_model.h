@@ -4,11 +4,11 @@
 // kernel the method names; embeddings, LayerNorms and the sentence-
 // transformers head stay in floating point.
 //
-// Built so far: the round-to-nearest methods (wo-int8[-gN], wo-int4[-gN],
-// w8a8), SmoothQuant (sq-w8a8-aX) and GPTQ (gptq-int4|int8[-gN][-actorder],
-// layer by layer on the weight-only kernel), calibrated on `calibration`.
-// AWQ is the next step: asking for it is a one-line error, not a silent
-// fallback.
+// The round-to-nearest methods (wo-int8[-gN], wo-int4[-gN], w8a8),
+// SmoothQuant (sq-w8a8-aX), GPTQ (gptq-int4|int8[-gN][-actorder], layer by
+// layer on the weight-only kernel) and AWQ (awq-int4[-gN], runners/quant/
+// awq.h: scales searched per layer, the unfoldable ones divided out of the
+// Linear's input, then clipping), calibrated on `calibration`.
 //
 // SmoothQuant as its reference code does it (smooth.py smooth_ln_fcs):
 // s_j = max(max|X_j|^a / max(max_i |W_ij|, 1e-5)^(1-a), 1e-5) for the Linears

@@ -39,7 +39,7 @@ const fs::path SOURCE = EMBEVAL_SOURCE_DIR;
 int main(int argc, char** argv) {
   int64_t n_texts = 400;
   int threads = 0;
-  std::string variants = "wo-int8,wo-int4-g128,w8a8,sq-w8a8-a0.5,gptq-int4-g128,gptq-int4-g128-actorder";
+  std::string variants = "wo-int8,wo-int4-g128,w8a8,sq-w8a8-a0.5,gptq-int4-g128,gptq-int4-g128-actorder,awq-int4-g128";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--texts") n_texts = std::stoll(v);

@@ -283,7 +283,8 @@ if "$EMBEVAL" run --model "$ck" --quant fp32,sq-w8a8-a0.5 --calib-samples 64 --t
 [ "$(rows "SELECT count(*) FROM scores WHERE metric = 'embeval_cosine_to_fp32' AND value > 0.99" sq.sqlite)" = 1 ] && ok || bad "sq fidelity"
 expect_error "sq without texts" "give --calib FILE" "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --input strings.jsonl --output x.npy
 if "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --calib strings.jsonl --input strings.jsonl --output vsq.npy --quiet 2>err.txt; then ok; else bad "embed --calib: $(cat err.txt)"; fi
-expect_error "not built yet" "AWQ is not built yet" "$EMBEVAL" embed --model "$ck" --quant awq-int4-g32 --input strings.jsonl --output x.npy
+expect_error "awq without texts" "give --calib FILE" "$EMBEVAL" embed --model "$ck" --quant awq-int4-g32 --input strings.jsonl --output x.npy
+if "$EMBEVAL" embed --model "$ck" --quant awq-int4-g32 --calib strings.jsonl --input strings.jsonl --output va.npy --quiet 2>err.txt; then ok; else bad "embed awq: $(cat err.txt)"; fi
 if "$EMBEVAL" embed --model "$ck" --quant gptq-int4-g32-actorder --calib strings.jsonl --input strings.jsonl --output vg.npy --quiet 2>err.txt; then ok; else bad "embed gptq: $(cat err.txt)"; fi
 
 echo "$passes passed, $failures failed"
