@@ -22,7 +22,8 @@ void usage(FILE* out) {
                "  report   write the leaderboard (md, html, csv) or MTEB result files (mteb) from a results database\n"
                "  tokenize a checkpoint's tokenizer over texts.jsonl: the ids sentence-transformers would use\n"
                "  embed    encode a JSONL file of texts into a .npy matrix\n"
-               "  models   inspect a checkpoint folder (models inspect DIR)\n\n"
+               "  models   inspect a checkpoint folder (models inspect DIR)\n"
+               "  quantize quantize a checkpoint folder (GPTQ, AWQ, SmoothQuant, round-to-nearest) and save it\n\n"
                "embeval <command> --help shows the options of a command.\n");
 }
 
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return embeval::cli::command_tokenize(argc - 1, argv + 1);
     if (command == "embed") return embeval::cli::command_embed(argc - 1, argv + 1);
     if (command == "models") return embeval::cli::command_models(argc - 1, argv + 1);
-    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize, embed, models\n",
+    if (command == "quantize") return embeval::cli::command_quantize(argc - 1, argv + 1);
+    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize, embed, models, quantize\n",
                  command.c_str());
     return 2;
   } catch (const boost::program_options::error& e) {

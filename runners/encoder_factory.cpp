@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -13,6 +15,7 @@
 #include "runners/precomputed_encoder.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/quant/quantize_model.h"
+#include "runners/quant/quantized_checkpoint.h"
 
 namespace embeval {
 namespace {
@@ -82,17 +85,26 @@ std::unique_ptr<Encoder> parse_hf(const std::string& spec, const std::string& ar
     fail("could not parse model spec \"{}\": {} is not a folder; expected a checkpoint folder with config.json", spec,
          dir);
   const RunnerOptions o = parse_runner_tokens(spec, tokens, flags);
-  ModelTransform transform;
-  if (!o.quant.empty()) {
-    const QuantSpec q = parse_quant_spec(o.quant);
-    const bool fake = o.fake_quant;
-    transform = [q, fake](BertModel& model, const StateDict& weights, const std::vector<CalibrationBatch>& calibration) {
-      const QuantizeReport r = quantize_model(model, weights, q, fake, calibration);
-      return fmt::format("{} ({:.1f} s; Linear weights {:.2f} -> {:.2f} MB)", r.description, r.seconds,
-                         r.bytes_before / 1e6, r.bytes_after / 1e6);
-    };
-  }
-  return std::make_unique<BertEncoder>(dir, o, nullptr, std::filesystem::path(), transform);
+  // A quantized checkpoint (GPTQ / AWQ / W8A8 layouts) is read by `prepare`
+  // and gets its kernels from `transform`; --quant quantizes a float one.
+  auto loaded = std::make_shared<std::optional<LoadedQuantization>>();
+  const WeightsHook prepare = [loaded](StateDict& weights, const std::filesystem::path& tdir) {
+    *loaded = read_quantized_checkpoint(tdir, weights);
+    return *loaded ? (*loaded)->method : std::string();
+  };
+  const QuantSpec q = o.quant.empty() ? QuantSpec() : parse_quant_spec(o.quant);
+  const bool fake = o.fake_quant;
+  const bool quantize = !o.quant.empty();
+  const std::string where = dir;
+  const ModelTransform transform = [=](BertModel& model, const StateDict& weights,
+                                       const std::vector<CalibrationBatch>& calibration) {
+    if (*loaded) return install_quantized_checkpoint(model, weights, **loaded, where);
+    EMBEVAL_ASSERT(quantize);
+    const QuantizeReport r = quantize_model(model, weights, q, fake, calibration);
+    return fmt::format("{} ({:.1f} s; Linear weights {:.2f} -> {:.2f} MB)", r.description, r.seconds,
+                       r.bytes_before / 1e6, r.bytes_after / 1e6);
+  };
+  return std::make_unique<BertEncoder>(dir, o, nullptr, std::filesystem::path(), transform, prepare);
 }
 
 // torchscript:FILE[,token]*: the tokenizer (and any sentence-transformers

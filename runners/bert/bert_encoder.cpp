@@ -71,7 +71,7 @@ struct BertEncoder::Impl {
 };
 
 BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, std::unique_ptr<Tokenizer> tokenizer,
-                         const fs::path& torchscript_in, const ModelTransform& transform)
+                         const fs::path& torchscript_in, const ModelTransform& transform, const WeightsHook& prepare)
     : impl_(std::make_unique<Impl>()), options_(options) {
   Impl& m = *impl_;
   const bool scripted = !torchscript_in.empty();
@@ -137,6 +137,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
   int64_t n_params = 0;
   int64_t dim = 0;
   std::vector<fs::path> fingerprint_files;
+  std::string checkpoint_quant;  // the quantization a checkpoint came with
   if (scripted) {
     m.script = std::make_unique<TorchScriptModel>(torchscript, m.device, st);
     m.weights_format = "TorchScript";
@@ -154,12 +155,22 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
                                 "Normalize modules are not applied");
   } else {
     StateDict weights = load_state_dict(tdir);
+    if (prepare) checkpoint_quant = prepare(weights, tdir);
+    if (!checkpoint_quant.empty() && !options.quant.empty())
+      fail("{}: the checkpoint is already quantized ({}); drop --quant {}", tdir.string(), checkpoint_quant,
+           options.quant);
     m.weights_format = weights.format;
     m.model = std::make_unique<BertModel>(*m.config, weights, st, m.device,
                                           weights.files.empty() ? tdir.string() : weights.files.front().string());
     m.hidden_size = m.config->hidden_size;
     n_params = m.model->n_parameters();
     fingerprint_files = checkpoint_weight_files(tdir);
+    for (const char* name : {"quantize_config.json", "quant_config.json"})
+      if (fs::exists(tdir / name)) fingerprint_files.push_back(tdir / name);
+    if (!checkpoint_quant.empty()) {
+      EMBEVAL_ASSERT(transform);
+      quant_description_ = transform(*m.model, weights, {});
+    }
     if (!options.quant.empty()) {
       EMBEVAL_ASSERT(transform);
       // Calibration texts as the encoder tokenizes them (no prompt), longest
@@ -252,6 +263,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
     info_.quantization = options.quant + (options.fake_quant ? " (fake-quant)" : "");
     if (!options.calib_source.empty()) info_.quantization += "; calibration: " + options.calib_source;
   }
+  if (!checkpoint_quant.empty()) info_.quantization = checkpoint_quant + " (quantized checkpoint)";
   info_.name = scripted ? (dir.filename() / torchscript.filename()).string() : dir.filename().string();
   info_.fingerprint = "sha256:" + h.hex_digest();
   info_.dim = dim;

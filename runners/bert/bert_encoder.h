@@ -40,16 +40,24 @@ struct CalibrationBatch;
 using ModelTransform = std::function<std::string(BertModel& model, const StateDict& weights,
                                                  const std::vector<CalibrationBatch>& calibration)>;
 
+// Runs on the weights as read, before the model is built (quantized
+// checkpoints: packed layers become float weights the model is built from,
+// and the transform swaps in their kernels). Returns the checkpoint's own
+// quantization method ("" when it has none); when not empty, `transform`
+// runs after loading (with no calibration).
+using WeightsHook = std::function<std::string(StateDict& weights, const std::filesystem::path& dir)>;
+
 class BertEncoder : public Encoder {
  public:
   // `tokenizer` null: the folder's own (load_tokenizer). With `torchscript`
   // set, that module replaces the folder's weights (torchscript:FILE; the
   // folder is FILE's and needs only the tokenizer files; config.json and the
   // sentence-transformers files are used when present). Errors name the file.
-  // `transform` runs after loading when options.quant is set (required then).
+  // `transform` runs after loading when options.quant is set (required then)
+  // or `prepare` found a quantized checkpoint.
   BertEncoder(const std::filesystem::path& dir, const RunnerOptions& options,
               std::unique_ptr<Tokenizer> tokenizer = nullptr, const std::filesystem::path& torchscript = {},
-              const ModelTransform& transform = nullptr);
+              const ModelTransform& transform = nullptr, const WeightsHook& prepare = nullptr);
   ~BertEncoder() override;
 
   Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& options) override;

@@ -246,6 +246,12 @@ LinearParams BertModel::linear_params(const StateDict& weights, int64_t layer, L
   return p;
 }
 
+std::vector<std::string> BertModel::linear_names(int64_t layer, LinearSlot slot) const {
+  std::vector<std::string> names = slot_tensor_names(layer, slot);
+  for (std::string& n : names) n = impl_->prefix + n;
+  return names;
+}
+
 void BertModel::set_linear(int64_t layer, LinearSlot slot, std::unique_ptr<Linear> op) {
   EMBEVAL_ASSERT(layer >= 0 && layer < static_cast<int64_t>(impl_->layers.size()) && op);
   impl_->layers[static_cast<size_t>(layer)].linears[static_cast<int>(slot)] = std::move(op);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -103,6 +104,10 @@ class BertModel {
   // from `weights`, which must be the state dict the model was loaded from).
   const Linear& linear(int64_t layer, LinearSlot slot) const;
   LinearParams linear_params(const StateDict& weights, int64_t layer, LinearSlot slot) const;
+  // The checkpoint's names of a slot's Linear layers, weight prefix included
+  // and ".weight" left off (query, key, value for qkv, in row order; one
+  // name for the others).
+  std::vector<std::string> linear_names(int64_t layer, LinearSlot slot) const;
   // Replaces one Linear (quantization); the new one must map the same widths.
   void set_linear(int64_t layer, LinearSlot slot, std::unique_ptr<Linear> op);
   // Bytes the encoder layers' Linear weights occupy as held now.

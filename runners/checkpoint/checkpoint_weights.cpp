@@ -1,7 +1,9 @@
 #include "runners/checkpoint/checkpoint_weights.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -21,6 +23,17 @@ at::ScalarType scalar_type(TensorDtype d) {
     case TENSOR_DTYPE_F16: return at::kHalf;
     case TENSOR_DTYPE_BF16: return at::kBFloat16;
     default: return at::kFloat;
+  }
+}
+
+std::optional<at::ScalarType> integer_type(TensorDtype d) {
+  switch (d) {
+    case TENSOR_DTYPE_I64: return at::kLong;
+    case TENSOR_DTYPE_I32: return at::kInt;
+    case TENSOR_DTYPE_I16: return at::kShort;
+    case TENSOR_DTYPE_I8: return at::kChar;
+    case TENSOR_DTYPE_U8: return at::kByte;
+    default: return std::nullopt;  // U16 / U32 / U64 have no ATen type in libtorch 1.13; bool is no weight
   }
 }
 
@@ -44,6 +57,11 @@ void load_safetensors(const fs::path& file, StateDict* out) {
     // is an error only if the model needs the tensor.
     if (e.dtype != TENSOR_DTYPE_F32 && e.dtype != TENSOR_DTYPE_F16 && e.dtype != TENSOR_DTYPE_BF16) {
       skip_tensor(out, e.name, tensor_dtype_name(e.dtype), file);
+      if (const auto st = integer_type(e.dtype)) {
+        at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(*st));
+        if (e.nbytes) std::memcpy(t.data_ptr(), e.data, e.nbytes);
+        out->integers[e.name] = std::move(t);
+      }
       continue;
     }
     // Copy out of the mapping: the data is not aligned in general and the
@@ -69,6 +87,7 @@ void load_torch_zip(const fs::path& file, StateDict* out) {
     // only if the model needs the tensor.
     if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16) {
       skip_tensor(out, name, c10::toString(t.scalar_type()), file);
+      if (at::isIntegralType(t.scalar_type(), /*includeBool=*/false)) out->integers[name] = std::move(t);
       return;
     }
     add_tensor(out, name, std::move(t), file);
@@ -123,7 +142,36 @@ void load_weight_file(const fs::path& file, StateDict* out) {
   out->files.push_back(file);
 }
 
+// AutoGPTQ saves <model_file_base_name or gptq_model-{bits}bit-{group}g>.safetensors.
+static std::optional<fs::path> autogptq_weight_file(const fs::path& dir) {
+  try {
+    std::ifstream in(dir / "quantize_config.json");
+    if (in) {
+      const nlohmann::json j = nlohmann::json::parse(in);
+      auto base = j.find("model_file_base_name");
+      if (base != j.end() && base->is_string()) {
+        const fs::path p = dir / (base->get<std::string>() + ".safetensors");
+        if (fs::exists(p)) return p;
+      }
+    }
+  } catch (const nlohmann::json::exception&) {
+    // The quantization reader reports a malformed quantize_config.json.
+  }
+  std::optional<fs::path> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("gptq_model-", 0) == 0 && e.path().extension() == ".safetensors") {
+      if (found) fail("{}: two AutoGPTQ weight files ({} and {}); keep one", dir.string(), found->filename().string(), f);
+      found = e.path();
+    }
+  }
+  return found;
+}
+
 std::vector<fs::path> checkpoint_weight_files(const fs::path& dir) {
+  if (std::none_of(std::begin(WEIGHT_NAMES), std::end(WEIGHT_NAMES), [&](const char* n) { return fs::exists(dir / n); }))
+    if (auto p = autogptq_weight_file(dir)) return {*p};
   for (const char* name : WEIGHT_NAMES) {
     fs::path p = dir / name;
     if (!fs::exists(p)) continue;
@@ -155,6 +203,11 @@ StateDict load_state_dict(const fs::path& dir) {
       out.format = p.extension() == ".safetensors" ? "safetensors" : "pytorch_model.bin";
       load_weight_file(p, &out);
     }
+    return out;
+  }
+  if (auto p = autogptq_weight_file(dir)) {
+    out.format = "safetensors (AutoGPTQ's file name)";
+    load_weight_file(*p, &out);
     return out;
   }
   fail("{}: no weights; expected one of model.safetensors, model.safetensors.index.json, pytorch_model.bin, "

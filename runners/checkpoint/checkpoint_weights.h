@@ -4,6 +4,9 @@
 // model.safetensors.index.json, or pytorch_model.bin (torch.save's zip
 // format, runners/checkpoint/torch_zip_reader.h; also sharded via its .index.json).
 // The first of those present wins, in that order, as transformers does.
+// Quantized checkpoints AutoGPTQ saved under its own base name are found
+// through quantize_config.json's model_file_base_name, else the one
+// gptq_model-*.safetensors file (AutoGPTQ's default name).
 #include <filesystem>
 #include <map>
 #include <string>
@@ -23,6 +26,10 @@ struct StateDict {
   // (a pooler head in F64) are harmless; a required one is an error naming
   // its dtype rather than "missing" (required_tensor below).
   std::map<std::string, std::string> skipped;
+  // The integer tensors among them, loaded all the same: quantized
+  // checkpoints keep their packed weights in I32 / I8 / U8 (qweight, qzeros,
+  // g_idx), which the quantization reader takes from here.
+  std::map<std::string, at::Tensor> integers;
 };
 
 // The tensor `name` (or `alt`, an older spelling, when not empty); a UserError

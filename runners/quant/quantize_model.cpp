@@ -26,8 +26,24 @@ at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& w
   return (act_absmax.to(at::kFloat).pow(alpha) / w_max.pow(1 - alpha)).clamp_min(1e-5);
 }
 
+std::unique_ptr<Linear> quantized_kernel(const QuantizedLinear& ql, LinearActivation activation, bool fake) {
+  const QuantizedWeight& q = ql.weight;
+  const at::Tensor& d = ql.input_divisor;
+  if (ql.int8_activations) {
+    EMBEVAL_ASSERT(q.bits == 8 && q.symmetric && q.groups() == 1);
+    if (fake) return std::make_unique<FakeW8A8Linear>(q.dequantize(), ql.bias, activation, d);
+    const at::Tensor signed_codes = (q.codes.to(at::kInt) - 128).to(at::kChar);
+    return std::make_unique<Int8Linear>(signed_codes, q.scales.view({-1}), ql.bias, activation, d);
+  }
+  if (fake)  // x / d through Q(W) equals x through Q(W) / d: the divisor goes into the columns
+    return std::make_unique<PackedLinear>(d.defined() ? q.dequantize() / d.unsqueeze(0) : q.dequantize(), ql.bias,
+                                          activation);
+  return std::make_unique<WeightOnlyLinear>(q.codes, q.bits, q.scales, q.zeros, q.group_size, q.g_idx, ql.bias,
+                                            activation, d);
+}
+
 QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake,
-                              const std::vector<CalibrationBatch>& calibration) {
+                              const std::vector<CalibrationBatch>& calibration, std::vector<QuantizedLinear>* keep) {
   const std::string method = spec.name();
   if (spec.method != QuantMethod::rtn && calibration.empty())
     fail("{}: {} needs calibration texts (run with a suite or --task-dir, or --calib FILE)", method,
@@ -90,37 +106,31 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
                                                        : model.linear_params(weights, i, slot);
       const at::Tensor divisor = scaled.divisor[static_cast<size_t>(slot)];
       const std::string tensor = model.weight_prefix() + p.name + ".weight";
-      std::unique_ptr<Linear> op;
+      QuantizedLinear ql;
+      ql.bias = p.bias;
+      ql.input_divisor = divisor;
       if (spec.act_bits == 8) {
-        at::Tensor smooth;
         if (spec.method == QuantMethod::smoothquant && (slot == LinearSlot::qkv || slot == LinearSlot::ffn_in)) {
-          smooth = smoothquant_factors(stats.of(i, slot), p.weight, spec.alpha);
-          p.weight = p.weight * smooth.unsqueeze(0);
+          ql.input_divisor = smoothquant_factors(stats.of(i, slot), p.weight, spec.alpha);
+          p.weight = p.weight * ql.input_divisor.unsqueeze(0);
         }
-        QuantizedWeight q = quantize_rtn(p.weight, 8, 0, true, tensor);
-        if (fake) {
-          op = std::make_unique<FakeW8A8Linear>(q.dequantize(), p.bias, p.activation, smooth);
-        } else {
-          at::Tensor signed_codes = (q.codes.to(at::kInt) - 128).to(at::kChar);
-          op = std::make_unique<Int8Linear>(signed_codes, q.scales.view({-1}), p.bias, p.activation, smooth);
-        }
+        ql.weight = quantize_rtn(p.weight, 8, 0, true, tensor);
+        ql.int8_activations = true;
+      } else if (spec.method == QuantMethod::gptq) {
+        GptqOptions o;
+        o.bits = spec.weight_bits;
+        o.group_size = spec.group_size;
+        o.act_order = spec.act_order;
+        ql.weight = gptq_quantize(p.weight, hessian[static_cast<size_t>(slot)], o, tensor);
       } else {
-        QuantizedWeight q;
-        if (spec.method == QuantMethod::gptq) {
-          GptqOptions o;
-          o.bits = spec.weight_bits;
-          o.group_size = spec.group_size;
-          o.act_order = spec.act_order;
-          q = gptq_quantize(p.weight, hessian[static_cast<size_t>(slot)], o, tensor);
-        } else {
-          q = quantize_rtn(p.weight, spec.weight_bits, spec.group_size, spec.symmetric, tensor);
-        }
-        if (fake)  // x / d through Q(W) equals x through Q(W) / d: the divisor goes into the columns
-          op = std::make_unique<PackedLinear>(divisor.defined() ? q.dequantize() / divisor.unsqueeze(0) : q.dequantize(),
-                                              p.bias, p.activation);
-        else
-          op = std::make_unique<WeightOnlyLinear>(q.codes, q.bits, q.scales, q.zeros, q.group_size, q.g_idx, p.bias,
-                                                  p.activation, divisor);
+        ql.weight = quantize_rtn(p.weight, spec.weight_bits, spec.group_size, spec.symmetric, tensor);
+      }
+      std::unique_ptr<Linear> op = quantized_kernel(ql, p.activation, fake);
+      if (keep) {
+        const std::vector<std::string> names = model.linear_names(i, slot);
+        const int64_t rows = ql.weight.out_features() / static_cast<int64_t>(names.size());
+        for (size_t k = 0; k < names.size(); ++k)
+          keep->push_back(ql.rows(names[k], static_cast<int64_t>(k) * rows, rows));
       }
       if (kernel.empty()) kernel = op->implementation();
       model.set_linear(i, slot, std::move(op));

@@ -23,11 +23,13 @@
 // kernel (activations of w8a8 quantised and dequantised per token), so the
 // accuracy of a method can be told apart from the effects of its kernel.
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/quant/quant_spec.h"
+#include "runners/quant/quantized_weight.h"
 
 namespace embeval {
 
@@ -41,8 +43,17 @@ struct QuantizeReport {
 // The model must run in fp32 on the CPU (the quantized kernels take fp32
 // activations); UserError naming the method otherwise, and for a group size
 // that does not divide a layer's input width (naming the tensor).
+// `keep`, when given, receives every quantized Linear under its checkpoint
+// name (Q, K and V separately) for saving (quantized_checkpoint.h).
 QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake,
-                              const std::vector<CalibrationBatch>& calibration = {});
+                              const std::vector<CalibrationBatch>& calibration = {},
+                              std::vector<QuantizedLinear>* keep = nullptr);
+
+// The kernel that runs one quantized Linear: Int8Linear for int8
+// activations, WeightOnlyLinear otherwise; with `fake`, the dequantised
+// weights through the fp32 kernel (activations quantised and dequantised per
+// token for W8A8).
+std::unique_ptr<Linear> quantized_kernel(const QuantizedLinear& q, LinearActivation activation, bool fake);
 
 // SmoothQuant's per-input-channel factors from activation and weight maxima.
 at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& weight, double alpha);

@@ -39,6 +39,16 @@ int64_t QuantizedWeight::packed_bytes() const {
   return bytes;
 }
 
+QuantizedLinear QuantizedLinear::rows(const std::string& row_name, int64_t begin, int64_t count) const {
+  QuantizedLinear r = *this;
+  r.name = row_name;
+  r.weight.codes = weight.codes.narrow(0, begin, count).contiguous();
+  r.weight.scales = weight.scales.narrow(0, begin, count).contiguous();
+  r.weight.zeros = weight.zeros.narrow(0, begin, count).contiguous();
+  if (bias.defined()) r.bias = bias.narrow(0, begin, count).contiguous();
+  return r;
+}
+
 QuantizedWeight quantize_rtn(const at::Tensor& weight, int bits, int64_t group_size, bool symmetric,
                              const std::string& tensor) {
   EMBEVAL_ASSERT(weight.dim() == 2);

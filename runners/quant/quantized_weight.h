@@ -40,6 +40,19 @@ struct QuantizedWeight {
   int64_t packed_bytes() const;
 };
 
+// One quantized Linear of a checkpoint, as a method made it and a
+// checkpoint stores it: the layer's name (as in the checkpoint, without
+// ".weight"), its integers, and what its kernel needs beside them.
+struct QuantizedLinear {
+  std::string name;
+  QuantizedWeight weight;
+  at::Tensor bias;                // float32 [out] as the layer now needs it (AWQ rescales V's), or undefined
+  at::Tensor input_divisor;       // float32 [in]: the layer computes (x / d) W^T (AWQ, SmoothQuant); or undefined
+  bool int8_activations = false;  // W8A8: activations quantized per token
+  // Rows [begin, begin + count) as a Linear of their own (Q, K, V of a fused projection).
+  QuantizedLinear rows(const std::string& row_name, int64_t begin, int64_t count) const;
+};
+
 // Groups of `group_size` input columns (0: the whole row). UserError naming
 // `tensor` when group_size does not divide `in`.
 int64_t group_count(int64_t in, int64_t group_size, const char* tensor_kind, const std::string& tensor);

@@ -287,5 +287,21 @@ expect_error "awq without texts" "give --calib FILE" "$EMBEVAL" embed --model "$
 if "$EMBEVAL" embed --model "$ck" --quant awq-int4-g32 --calib strings.jsonl --input strings.jsonl --output va.npy --quiet 2>err.txt; then ok; else bad "embed awq: $(cat err.txt)"; fi
 if "$EMBEVAL" embed --model "$ck" --quant gptq-int4-g32-actorder --calib strings.jsonl --input strings.jsonl --output vg.npy --quiet 2>err.txt; then ok; else bad "embed gptq: $(cat err.txt)"; fi
 
+# embeval quantize: a saved quantized checkpoint that `run` loads like any other.
+if "$EMBEVAL" quantize --model "$ck" --method gptq-int4-g32 --calib-task-dir "$src/datasets/cmteb/LCQMC/mini" --calib-samples 32 \
+  --out ck-gptq >q.txt 2>err.txt; then ok; else bad "quantize: $(cat err.txt)"; fi
+grep -q 'reloaded from disk: min cosine 1.0000000' q.txt && ok || bad "quantize self-check: $(cat q.txt)"
+[ -f ck-gptq/quantize_config.json ] && [ -f ck-gptq/2_Dense/model.safetensors ] && ok || bad "quantized folder: $(ls -R ck-gptq)"
+if "$EMBEVAL" run --model ck-gptq --task-dir "$src/datasets/cmteb/LCQMC/mini" --threads 1 --latency-samples 0 --db qc.sqlite \
+  --quiet >/dev/null 2>err.txt; then ok; else bad "run on a quantized checkpoint: $(cat err.txt)"; fi
+[ "$(rows "SELECT quantization FROM models" qc.sqlite)" = "gptq-int4-g32 (quantized checkpoint)" ] && ok \
+  || bad "quantized checkpoint record: $(rows "SELECT quantization FROM models" qc.sqlite)"
+expect_error "quantize onto an existing folder" "already exists" "$EMBEVAL" quantize --model "$ck" --method wo-int8 --out ck-gptq
+expect_error "quantize a quantized folder" "already quantized" "$EMBEVAL" quantize --model ck-gptq --method wo-int8 --out ck-2
+expect_error "quantize: unknown method" "did you mean gptq-int4-g128?" "$EMBEVAL" quantize --model "$ck" --method gptq-int4-g12 --out ck-3
+expect_error "quantize: bad width" "takes int4 weights, not \"int3\"" "$EMBEVAL" quantize --model "$ck" --method awq-int3 --out ck-3
+expect_error "quantize: no texts" "give --calib FILE" "$EMBEVAL" quantize --model "$ck" --method awq-int4-g32 --out ck-4
+[ ! -e ck-2 ] && [ ! -e ck-4 ] && ok || bad "a failed quantize left a folder"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
