@@ -444,7 +444,9 @@ void quantization(const Leaderboard& lb, std::string& h) {
   h += "<section id=\"quantization\"><h2>Quantization</h2>\n<p class=\"note\">Every spec of a model against its fp32 "
        "run (same device where recorded): score changes in points (x100, green better, red worse), speed-up in "
        "texts/s and peak memory ratio";
-  h += fidelity ? "; fidelity is the mean cosine similarity of each embedding to the fp32 one.</p>\n" : ".</p>\n";
+  h += fidelity ? "; fidelity is the mean cosine similarity of each embedding to the fp32 one (after the slash: the "
+                  "least of any one embedding).</p>\n"
+                : ".</p>\n";
   int n = 0;
   for (const auto& g : lb.quant_groups) {
     std::string id = "t-quant-" + std::to_string(++n);
@@ -479,6 +481,7 @@ void quantization(const Leaderboard& lb, std::string& h) {
       }
       if (fidelity) {
         std::string text = row.fidelity ? fmt::format("{:.4f}", *row.fidelity) : "";
+        if (row.fidelity && row.fidelity_min) text += fmt::format(" / {:.4f}", *row.fidelity_min);
         if (row.fidelity && row.n_fidelity < row.n_tasks) text += fmt::format(" ({}/{} tasks)", row.n_fidelity, row.n_tasks);
         h += td_num(text, row.fidelity);
       }

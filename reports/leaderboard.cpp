@@ -150,6 +150,9 @@ void add_performance(const Leaderboard& lb, const std::map<int64_t, const Stored
       fidelity += fid->get<double>();
       row.n_fidelity++;
     }
+    auto fid_min = r.scores.find(FIDELITY_MIN_METRIC);
+    if (fid_min != r.scores.end() && fid_min->is_number())
+      row.fidelity_min = std::min(row.fidelity_min.value_or(1.0), fid_min->get<double>());
   }
   if (seconds > 0) {
     row.items_per_second = items / seconds;

@@ -22,6 +22,7 @@ namespace embeval::reports {
 // metric (MTEB result files omit every "embeval_" key); the quantization view
 // shows it where recorded.
 constexpr const char* FIDELITY_METRIC = "embeval_cosine_to_fp32";
+constexpr const char* FIDELITY_MIN_METRIC = "embeval_min_cosine_to_fp32";
 
 struct TaskColumn {
   std::string key;    // unique: task name, plus checksum prefix if the data differs
@@ -62,6 +63,8 @@ struct LeaderboardRow {
   // Mean of FIDELITY_METRIC over the tasks that recorded it (n_fidelity).
   std::optional<double> fidelity;
   int n_fidelity = 0;
+  // Smallest FIDELITY_MIN_METRIC over those tasks: the worst single embedding.
+  std::optional<double> fidelity_min;
 };
 
 // One spec of a base model in the quantization view, against the fp32,

@@ -108,7 +108,9 @@ void quantization(const Leaderboard& lb, std::string& md) {
   md += "\n## Quantization\n\n";
   md += "Each spec against the fp32 run of the same model: score differences in points (x100), speed-up in texts/s, "
         "peak memory ratio";
-  md += fidelity ? ", and fidelity (mean cosine of each embedding to the fp32 one).\n" : ".\n";
+  md += fidelity ? ", and fidelity (mean cosine of each embedding to the fp32 one; the least of any one embedding "
+                  "after the slash).\n"
+                : ".\n";
   for (const auto& g : lb.quant_groups) {
     md += "\n### " + markdown_cell(g.name) + (g.revision.empty() ? "" : " @ " + markdown_cell(g.revision)) + "\n\n";
     std::vector<std::string> head = {"Spec", "Device", "Mean (Task)", "Δ Mean (Task)", "Δ Mean (TaskType)"};
@@ -124,7 +126,10 @@ void quantization(const Leaderboard& lb, std::string& md) {
                                         markdown_cell(row.model.info.device), format_score(row.mean_task),
                                         format_delta(v.mean_task_delta), format_delta(v.mean_type_delta)};
       for (const auto& t : lb.types) cells.push_back(format_delta(v.type_delta.count(t.type) ? v.type_delta.at(t.type) : std::nullopt));
-      if (fidelity) cells.push_back(row.fidelity ? fmt::format("{:.4f}", *row.fidelity) : "");
+      if (fidelity)
+        cells.push_back(row.fidelity ? fmt::format("{:.4f}", *row.fidelity) +
+                                           (row.fidelity_min ? fmt::format(" / {:.4f}", *row.fidelity_min) : "")
+                                     : "");
       cells.push_back(format_ratio(v.speedup));
       cells.push_back(format_ratio(v.memory_ratio));
       md += row_line(cells);

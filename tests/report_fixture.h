@@ -143,6 +143,7 @@ inline void report_fixture(const std::filesystem::path& db) {
         r.main_score = scores[m][t];
         r.scores = fixture_scores(tasks[t].type, scores[m][t]);
         if (m == 1) r.scores["embeval_cosine_to_fp32"] = fidelity[t];
+        if (m == 1) r.scores["embeval_min_cosine_to_fp32"] = fidelity[t] - 0.01 * (t + 1);
         r.prompts = nlohmann::json::object();
         if (t == 2 && m < 2) r.prompts["query"] = "Represent this sentence for searching relevant passages: ";
         r.evaluation_seconds = seconds[m] + 1.25;

@@ -352,6 +352,8 @@ TEST(Leaderboard, QuantizationViewAgainstFp32) {
   const LeaderboardRow& b = lb.rows[q.row];
   EXPECT_NEAR(*b.fidelity, 0.9925, 1e-12);
   EXPECT_EQ(b.n_fidelity, 4);
+  // The least single-embedding cosine over the tasks: min(.995 - .01, .993 - .02, .990 - .03, .992 - .04) = .952.
+  EXPECT_NEAR(*b.fidelity_min, 0.952, 1e-12);
   EXPECT_FALSE(lb.rows[ref.row].fidelity);
   EXPECT_TRUE(lb.has_fidelity());
 }
@@ -448,11 +450,11 @@ TEST(CsvReport, Rfc4180QuotingAndRowPerMetric) {
   std::string csv = csv_report(fixture_board("reports/csv"));
   // Scalar metrics without "main_score": STS 3, Retrieval 4, Clustering 2
   // (the v_measures list is not a scalar). A, C, E: 3+3+4+2 = 12 rows; B 12 +
-  // 4 fidelity rows; D 3+3+4 = 10. 62 rows and the header, each ending CRLF.
+  // 4 + 4 fidelity rows (mean, min); D 3+3+4 = 10. 66 rows and the header, each ending CRLF.
   size_t lines = 0;
   for (size_t p = 0; (p = csv.find("\r\n", p)) != std::string::npos; p += 2) ++lines;
-  EXPECT_EQ(lines, 63u);
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 63);  // no bare LF
+  EXPECT_EQ(lines, 67u);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 67);  // no bare LF
   EXPECT_EQ(csv.substr(0, csv.find("\r\n")),
             "model,spec,device,dtype,quantization,fingerprint,task,type,split,dataset_checksum,metric,value,is_main");
   EXPECT_NE(csv.find("\r\nBAAI/bge-small-zh-v1.5,bert:bge-small-zh-v1.5,cpu,fp32,,fp-bert:bge-small-zh-v1.5,"
