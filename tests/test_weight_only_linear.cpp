@@ -68,7 +68,7 @@ TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
       at::Tensor w = reference_weight(p, in, group).to(at::kDouble);
       for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::relu}) {
         WeightOnlyLinear layer(p.codes, bits, p.scales, p.zeros, group, at::Tensor(), b, a);
-        for (int64_t rows : {1, 7, 64, 203}) {
+        for (int64_t rows : {1, 7, 16, 17, 64, 203}) {
           at::Tensor x = at::randn({rows, in});
           at::Tensor want = at::mm(x.to(at::kDouble), w.t()) + b.to(at::kDouble);
           if (a == LinearActivation::gelu_erf) want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));

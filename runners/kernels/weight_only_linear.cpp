@@ -27,6 +27,11 @@ namespace {
 // at 0.90x.
 constexpr int64_t TILE_FLOATS = 524288;
 
+// Up to this many input rows the layer runs the small-batch kernel below
+// instead of dequantised tiles (measured with bench_kern_quant: see the
+// header).
+constexpr int64_t SMALL_M = 16;
+
 // One row of W: w[i] = s[g] * (q[i] - z[g]) over contiguous groups of gs columns.
 EMBEVAL_CLONES void dequant_u8(const uint8_t* __restrict__ q, const float* __restrict__ s, const float* __restrict__ z,
                                int64_t in, int64_t gs, float* __restrict__ w) {
@@ -47,6 +52,123 @@ EMBEVAL_CLONES void dequant_u4(const uint8_t* __restrict__ q, const float* __res
     for (int64_t i = g0; i < std::min(g1, half); ++i) w[i] = (static_cast<float>(q[i] & 15) - zz) * sc;
     for (int64_t i = std::max(g0, half); i < g1; ++i) w[i] = (static_cast<float>(q[i - half] >> 4) - zz) * sc;
   }
+}
+
+// Small batches (a few texts): no tile is dequantised. Codes are widened
+// to floats in registers, eight at a time, and each such vector serves up to
+// four input rows; per group g
+//   y[r][o] = sum_g s[o][g] * (sum_i code[o][i] x[r][i] - z[o][g] * sum_i x[r][i]) + b[o],
+// so scale and zero are applied once a group, not once a weight, and the
+// per-group sums of x are computed once a call. The weights are read once,
+// at 1 or 0.5 byte each where the fp32 product reads 4.
+typedef float v8f __attribute__((vector_size(32)));
+typedef uint8_t v8u8 __attribute__((vector_size(8)));
+typedef int32_t v8i32 __attribute__((vector_size(32)));
+
+// One contiguous run of a group: `n` codes from bytes `q` (low nibbles,
+// high nibbles, or whole bytes) against x columns starting at `xo`.
+struct Run {
+  int64_t byte0, xo, n;  // codes from byte byte0 of the row, against x columns xo ..
+  int64_t g;             // the group
+  v8u8 mask;             // 0x0f, 0xf0 or 0xff in every lane
+  int shift;             // 0 or 4
+};
+
+Run make_run(int64_t byte0, int64_t xo, int64_t n, int nibble, int64_t g) {
+  const uint8_t m = nibble == 0 ? 0x0f : nibble == 1 ? 0xf0 : 0xff;
+  return {byte0, xo, n, g, v8u8{m, m, m, m, m, m, m, m}, nibble == 1 ? 4 : 0};
+}
+
+// The products of one output row with R input rows, written as a macro so
+// that it expands inside each clone of small_m_rows: GCC lowers generic
+// vector code for the target of the function it is written in, and an
+// inlined helper without the clone's target comes out scalar. Codes are
+// masked as bytes, widened to int32 and shifted there: GCC 12 makes scalar
+// code of u8 -> f32, of byte shifts and of u8 -> i32 unless a (run-time)
+// mask precedes it; mask + u8 -> i32 is vpand + vpmovzxbd, i32 -> f32
+// vcvtdq2ps. Each run's vector sums are scaled by its group's scale as
+// vectors; one horizontal sum a row at the end.
+#define EMBEVAL_ROW_TIMES_X(R)                                                                      \
+  do {                                                                                              \
+    v8f tot[R] = {};                                                                                \
+    float tail[R] = {};                                                                             \
+    for (const Run& run : runs) {                                                                   \
+      const uint8_t* qr = q + run.byte0;                                                            \
+      v8f a[R] = {};                                                                                \
+      float t[R] = {};                                                                              \
+      int64_t i = 0;                                                                                \
+      for (; i + 8 <= run.n; i += 8) {                                                              \
+        v8u8 b;                                                                                     \
+        __builtin_memcpy(&b, qr + i, 8);                                                            \
+        const v8i32 w = __builtin_convertvector(b & run.mask, v8i32) >> run.shift;                  \
+        const v8f c = __builtin_convertvector(w, v8f);                                              \
+        for (int k = 0; k < (R); ++k) {                                                             \
+          v8f xv;                                                                                   \
+          __builtin_memcpy(&xv, xr[k] + run.xo + i, 32);                                            \
+          a[k] += c * xv;                                                                           \
+        }                                                                                           \
+      }                                                                                             \
+      for (; i < run.n; ++i) {                                                                      \
+        const float c = static_cast<float>((qr[i] & run.mask[0]) >> run.shift);                     \
+        for (int k = 0; k < (R); ++k) t[k] += c * xr[k][run.xo + i];                                \
+      }                                                                                             \
+      const float sg = so[run.g];                                                                   \
+      for (int k = 0; k < (R); ++k) {                                                               \
+        tot[k] += a[k] * sg;                                                                        \
+        tail[k] += t[k] * sg;                                                                       \
+      }                                                                                             \
+    }                                                                                               \
+    for (int k = 0; k < (R); ++k) {                                                                 \
+      float d = tail[k];                                                                            \
+      for (int l = 0; l < 8; ++l) d += tot[k][l];                                                   \
+      const float* xs = xsum + (r0 + k) * groups;                                                   \
+      for (int64_t g = 0; g < groups; ++g) d -= so[g] * zo[g] * xs[g];                              \
+      y[(r0 + k) * out + o] = d + (bias ? bias[o] : 0.0f);                                          \
+    }                                                                                               \
+  } while (0)
+
+EMBEVAL_CLONES void small_m_rows(const uint8_t* __restrict__ packed, int64_t row_bytes, const std::vector<Run>& runs,
+                                 const float* s, const float* z, const float* bias, int64_t in, int64_t groups,
+                                 const float* __restrict__ x, int64_t m, const float* __restrict__ xsum, int64_t o0,
+                                 int64_t o1, int64_t out, float* __restrict__ y) {
+  for (int64_t o = o0; o < o1; ++o) {
+    const uint8_t* q = packed + o * row_bytes;
+    const float* so = s + o * groups;
+    const float* zo = z + o * groups;
+    for (int64_t r0 = 0; r0 < m;) {
+      const float* xr[4];
+      if (m - r0 >= 4) {
+        for (int k = 0; k < 4; ++k) xr[k] = x + (r0 + k) * in;
+        EMBEVAL_ROW_TIMES_X(4);
+        r0 += 4;
+      } else {
+        xr[0] = x + r0 * in;
+        EMBEVAL_ROW_TIMES_X(1);
+        r0 += 1;
+      }
+    }
+  }
+}
+
+// The runs of every group: int8 one run a group; int4 one or two (column i
+// is the low nibble of byte i for i < in/2, else the high nibble of byte
+// i - in/2, so a group that straddles in/2 has a run in each half).
+std::vector<Run> group_runs(int bits, int64_t in, int64_t gs, int64_t groups) {
+  std::vector<Run> runs;
+  const int64_t half = in / 2;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t g0 = g * gs, g1 = g0 + gs;
+    if (bits == 8) {
+      runs.push_back(make_run(g0, g0, gs, -1, g));
+      continue;
+    }
+    if (g0 < half) runs.push_back(make_run(g0, g0, std::min(g1, half) - g0, 0, g));
+    if (g1 > half) {
+      const int64_t b0 = std::max(g0, half);
+      runs.push_back(make_run(b0 - half, b0, g1 - b0, 1, g));
+    }
+  }
+  return runs;
 }
 
 // Any column-to-group assignment (act-order).
@@ -79,6 +201,7 @@ struct WeightOnlyLinear::Impl {
   at::Tensor divisor;       // float [in] or undefined
   LinearActivation activation = LinearActivation::none;
   std::string kernel = "aten";
+  std::vector<Run> runs;    // the small-batch kernel's runs of each group
 #ifdef EMBEVAL_HAVE_DNNL
   // [M, in] x tile^T -> columns [n0, n0 + rows) of y (row stride out), bias and activation fused.
   struct TileGemm {
@@ -140,6 +263,7 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
   m.zeros = zeros.to(at::kFloat).contiguous();
   m.bias = bias.defined() ? bias.to(at::kFloat).contiguous() : bias;
   m.activation = activation;
+  m.runs = group_runs(bits, m.in, m.group_size, m.groups);
   if (input_divisor.defined()) {
     if (input_divisor.dim() != 1 || input_divisor.size(0) != m.in)
       fail("WeightOnlyLinear: the input divisor must be [in = {}]", m.in);
@@ -195,6 +319,25 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   shape.back() = m.out;
   at::Tensor y = at::empty({rows, m.out}, at::kFloat);
   const int64_t tiles = (m.out + m.tile - 1) / m.tile;
+  if (rows <= SMALL_M && !m.gidx.defined()) {
+    // Per-group sums of each input row, then the rows of W in parallel.
+    std::vector<float> xsum(static_cast<size_t>(rows * m.groups), 0.0f);
+    const float* xp = x2.data_ptr<float>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < m.groups; ++g) {
+        float acc = 0;
+        for (int64_t i = g * m.group_size; i < (g + 1) * m.group_size; ++i) acc += xp[r * m.in + i];
+        xsum[static_cast<size_t>(r * m.groups + g)] = acc;
+      }
+    const int64_t row_bytes = m.packed.size(1);
+    const float* bias = m.bias.defined() ? m.bias.data_ptr<float>() : nullptr;
+    at::parallel_for(0, m.out, 16, [&](int64_t o0, int64_t o1) {
+      small_m_rows(m.packed.data_ptr<uint8_t>(), row_bytes, m.runs, m.scales.data_ptr<float>(),
+                   m.zeros.data_ptr<float>(), bias, m.in, m.groups, xp, rows, xsum.data(), o0, o1, m.out,
+                   y.data_ptr<float>());
+    });
+    return (m.activation == LinearActivation::none ? y : apply_activation(y, m.activation)).view(shape);
+  }
 #ifdef EMBEVAL_HAVE_DNNL
   if (!m.gemms.empty()) {
     if (rows > 0)

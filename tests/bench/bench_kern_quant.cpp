@@ -36,7 +36,11 @@ namespace {
 struct Shape {
   int64_t rows, in, out;
 };
-const Shape SHAPES[] = {{4096, 768, 768}, {4096, 768, 3072}, {4096, 3072, 768}, {16, 768, 768}, {16, 768, 3072}};
+// 0-2: a batch of 32 texts of 128 tokens; 3-4: one 16-token text; 5-7: one
+// token (batch-1 decode-like latency); 8-9: 32 and 64 rows, around where the
+// weight-only layer switches from its small-batch kernel to tiles.
+const Shape SHAPES[] = {{4096, 768, 768}, {4096, 768, 3072}, {4096, 3072, 768}, {16, 768, 768}, {16, 768, 3072},
+                        {1, 768, 768},    {1, 768, 3072},    {1, 3072, 768},    {32, 768, 3072}, {64, 768, 3072}};
 
 void BM_linear(benchmark::State& state) {
   const Shape s = SHAPES[state.range(0)];
@@ -105,7 +109,7 @@ void BM_quantize_per_token(benchmark::State& state) {
 
 BENCHMARK(BM_linear)
     ->ArgNames({"shape", "kind", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(0.5);
