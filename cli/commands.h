@@ -10,5 +10,6 @@ int command_tokenize(int argc, char** argv);
 int command_embed(int argc, char** argv);
 int command_models(int argc, char** argv);
 int command_quantize(int argc, char** argv);
+int command_train(int argc, char** argv);
 
 }  // namespace embeval::cli

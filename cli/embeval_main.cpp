@@ -23,7 +23,8 @@ void usage(FILE* out) {
                "  tokenize a checkpoint's tokenizer over texts.jsonl: the ids sentence-transformers would use\n"
                "  embed    encode a JSONL file of texts into a .npy matrix\n"
                "  models   inspect a checkpoint folder (models inspect DIR)\n"
-               "  quantize quantize a checkpoint folder (GPTQ, AWQ, SmoothQuant, round-to-nearest) and save it\n\n"
+               "  quantize quantize a checkpoint folder (GPTQ, AWQ, SmoothQuant, round-to-nearest) and save it\n"
+               "  train    train a small embedding model from contrastive pairs\n\n"
                "embeval <command> --help shows the options of a command.\n");
 }
 
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     if (command == "embed") return embeval::cli::command_embed(argc - 1, argv + 1);
     if (command == "models") return embeval::cli::command_models(argc - 1, argv + 1);
     if (command == "quantize") return embeval::cli::command_quantize(argc - 1, argv + 1);
-    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize, embed, models, quantize\n",
+    if (command == "train") return embeval::cli::command_train(argc - 1, argv + 1);
+    std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize, embed, models, quantize, train\n",
                  command.c_str());
     return 2;
   } catch (const boost::program_options::error& e) {

@@ -34,8 +34,9 @@ allowed() {
     runners/kernels) echo "datasets harness runners/kernels" ;;
     runners/bert) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert" ;;
     runners/quant) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant" ;;
-    runners) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant runners" ;;
-    cli) echo "datasets harness tasks reports runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant runners cli" ;;
+    runners/train) echo "datasets harness runners/checkpoint runners/tokenizers runners/train" ;;
+    runners) echo "datasets harness runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant runners/train runners" ;;
+    cli) echo "datasets harness tasks reports runners/checkpoint runners/tokenizers runners/kernels runners/bert runners/quant runners/train runners cli" ;;
     *) return 1 ;;
   esac
 }

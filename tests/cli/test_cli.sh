@@ -303,5 +303,26 @@ expect_error "quantize: bad width" "takes int4 weights, not \"int3\"" "$EMBEVAL"
 expect_error "quantize: no texts" "give --calib FILE" "$EMBEVAL" quantize --model "$ck" --method awq-int4-g32 --out ck-4
 [ ! -e ck-2 ] && [ ! -e ck-4 ] && ok || bad "a failed quantize left a folder"
 
+# embeval train: a few steps of a tiny model; the folder it writes loads like any checkpoint.
+python3 - <<'PY' >pairs.jsonl
+import json
+topics = ["苹果", "银行", "足球", "医生", "火车", "电脑", "天气", "音乐"]
+for i, t in enumerate(topics):
+    for f in ["{}怎么样", "关于{}的问题", "请介绍一下{}"]:
+        other = topics[(i + 1) % len(topics)]
+        print(json.dumps({"query": f.format(t), "positive": "我想了解" + t, "negatives": [f.format(other)],
+                          "kind": "qa" if i % 2 else "paraphrase"}, ensure_ascii=False))
+PY
+vocab="$src/tests/data/tokenizer/bert-base-chinese-vocab.txt"
+if "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out tiny-trained --steps 4 --batch-size 8 --layers 1 --hidden 32 \
+  --heads 2 --ffn 64 --max-length 16 --mine-every 2 --mlm-steps 2 --threads 1 --quiet 2>err.txt; then ok; else bad "train: $(cat err.txt)"; fi
+[ -f tiny-trained/model.safetensors ] && [ -f tiny-trained/train_log.jsonl ] && [ -f tiny-trained/README.md ] && ok \
+  || bad "trained folder: $(ls tiny-trained 2>&1)"
+if "$EMBEVAL" embed --model tiny-trained --input strings.jsonl --output vt.npy --quiet 2>err.txt; then ok; else bad "embed a trained model: $(cat err.txt)"; fi
+printf '%s\n' '{"query": "a", "positive": "b", "kind": "paraphrase"}' '{"query": "a", "positive": "b", "kind": "chat"}' >badpairs.jsonl
+expect_error "train: unknown kind" "badpairs.jsonl:2: kind \"chat\"" "$EMBEVAL" train --data badpairs.jsonl --vocab "$vocab" --out x-trained
+expect_error "train: onto an existing folder" "already exists" "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out tiny-trained
+[ ! -e x-trained ] && [ ! -e x-trained.partial ] && ok || bad "a failed train left a folder"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -1,0 +1,77 @@
+#pragma once
+// `embeval train`: a small BERT embedding model trained from scratch with
+// the training ideas of Conan-embedding (arXiv 2408.15710), on one machine:
+//
+//  - Loss: InfoNCE, each query against its positive, the other queries'
+//    positives (in-batch negatives) and every hard negative of the batch,
+//    cosine / temperature (0.05). Candidates that are the same text as the
+//    query's positive (duplicates across pairs) are masked, not negatives.
+//  - Balanced multi-source batches (Conan's cross-GPU balancing, on one
+//    device): every step draws from each kind of pair (paraphrase, NLI, QA,
+//    title-content) in fixed proportions; each kind's loss uses only its own
+//    in-batch negatives; the losses are summed and one backward pass and one
+//    optimizer step follow (not tasks in alternation).
+//  - Dynamic hard-negative mining (Conan section 2.2): every `mine_every`
+//    steps the hard negatives of that step's queries are scored with the
+//    current model (mean cosine, S_cur). A set is first scored when it is
+//    assigned (S_init). When 1.15 * S_cur < S_init and |S_cur| < 0.8 the
+//    negatives have become easy: the i-th replacement takes the candidates
+//    the current model ranks (i-1)n+10 .. in+10 in a sample of the kind's
+//    texts (the top 10 are skipped: likely unlabelled positives), and
+//    S_init becomes their score. Each check is logged (checked, replaced).
+//    The first negatives are the ones the source labelled, topped up with
+//    random texts of the same kind.
+//  - Optional masked-language-model warm-up on the training texts first
+//    (15% of tokens, 80/10/10 as BERT), since the model starts from random
+//    weights.
+//  - AdamW, linear warm-up then linear decay, gradient norm clipped at 1.
+//  - Deterministic for a seed and a thread count: torch's generator for
+//    initialisation and dropout, std::mt19937_64 for sampling.
+//
+// The folder it writes loads with the normal loader; see hf_folder_writer.h.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "datasets/training_pairs.h"
+#include "runners/train/trainable_bert.h"
+
+namespace embeval {
+
+struct TrainOptions {
+  TrainableBertConfig model;
+  std::filesystem::path vocab;  // WordPiece vocab.txt (bert-base-chinese)
+  std::filesystem::path out;    // the model folder (created; must not exist)
+  int64_t steps = 2000;
+  int64_t batch = 64;           // pairs a step, over all kinds
+  int64_t max_length = 64;      // tokens a text, specials included
+  double lr = 5e-4, warmup = 0.1, weight_decay = 0.01, temperature = 0.05;
+  int64_t hard_negatives = 3;   // per query
+  int64_t mine_every = 100;     // steps between checks; 0: never re-mine
+  double mine_ratio = 1.15, mine_max = 0.8;
+  int64_t mine_skip = 10, mine_pool = 2048;
+  // Share of each step's pairs per kind (normalised over the kinds present).
+  std::map<std::string, double> proportions = {{"paraphrase", 0.45}, {"nli", 0.25}, {"qa", 0.25}, {"title-content", 0.05}};
+  int64_t mlm_steps = 0;        // masked-LM warm-up steps before the contrastive ones
+  double mlm_probability = 0.15;
+  uint64_t seed = 0;
+  bool half = true;             // save float16 weights
+  int64_t log_every = 10;
+  // Progress lines (a bar with ETA on a terminal); JSONL log lines go to out/train_log.jsonl.
+  std::function<void(const std::string&)> progress;
+};
+
+struct TrainResult {
+  std::vector<double> losses;        // contrastive loss per step
+  std::vector<double> mlm_losses;    // warm-up loss per step
+  int64_t checked = 0, replaced = 0; // mined-negative sets checked and replaced
+  double seconds = 0;
+  int64_t pairs = 0;                 // training pairs read
+};
+
+TrainResult train_embedding_model(const std::vector<data::TrainingPair>& pairs, const TrainOptions& options);
+
+}  // namespace embeval
