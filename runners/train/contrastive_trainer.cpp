@@ -258,47 +258,38 @@ class Trainer {
     return model_->parameters();
   }
 
-  // Conan's check: re-score the hard negatives of `batch`; replace the easy ones.
-  std::pair<int64_t, int64_t> mine(Kind& k, const std::vector<int32_t>& batch) {
-    if (o_.hard_negatives == 0) return {0, 0};
-    std::vector<int32_t> queries, negs;
-    for (int32_t pi : batch) {
-      const Pair& p = pairs_[static_cast<size_t>(pi)];
-      queries.push_back(p.query);
-      negs.insert(negs.end(), p.negatives.begin(), p.negatives.end());
-    }
-    const torch::Tensor q = embed_eval(queries), n = embed_eval(negs);
-    const int64_t nn = o_.hard_negatives;
+  // Conan's check for the pairs of a step whose negatives were scored when
+  // they were assigned (S_init): `s_cur` holds their mean negative score in
+  // this step. The easy ones get new negatives from the current model's
+  // ranking of a sample of the kind's texts.
+  int64_t remine(Kind& k, const std::vector<int32_t>& batch, const std::vector<double>& s_cur, const torch::Tensor& q) {
     torch::Tensor pool_emb;
     std::vector<int32_t> pool;
+    const int64_t nn = o_.hard_negatives;
     int64_t replaced = 0;
     for (size_t b = 0; b < batch.size(); ++b) {
       Pair& p = pairs_[static_cast<size_t>(batch[b])];
-      const double s_cur =
-          (n.narrow(0, static_cast<int64_t>(b) * nn, nn).matmul(q[static_cast<int64_t>(b)])).mean().item<double>();
-      if (std::isnan(p.s_init)) {
-        p.s_init = s_cur;
-        continue;
-      }
-      if (!(o_.mine_ratio * s_cur < p.s_init && std::abs(s_cur) < o_.mine_max)) continue;
+      if (std::isnan(p.s_init) || !(o_.mine_ratio * s_cur[b] < p.s_init && std::abs(s_cur[b]) < o_.mine_max)) continue;
       if (!pool_emb.defined()) {  // a sample of the kind's texts, ranked by the current model
         pool = k.texts;
         std::shuffle(pool.begin(), pool.end(), rng_);
         pool.resize(std::min<size_t>(pool.size(), static_cast<size_t>(o_.mine_pool)));
         pool_emb = embed_eval(pool);
       }
-      const torch::Tensor scores = pool_emb.matmul(q[static_cast<int64_t>(b)]);
+      const torch::Tensor scores = pool_emb.matmul(q[static_cast<int64_t>(b)].detach());
       std::vector<int64_t> rank(pool.size());
       std::iota(rank.begin(), rank.end(), 0);
       auto sa = scores.accessor<float, 1>();
       std::stable_sort(rank.begin(), rank.end(), [&](int64_t x, int64_t y) { return sa[x] > sa[y]; });
       rank.erase(std::remove_if(rank.begin(), rank.end(),
-                                [&](int64_t x) { return pool[static_cast<size_t>(x)] == p.query || pool[static_cast<size_t>(x)] == p.positive; }),
+                                [&](int64_t x) {
+                                  const int32_t t = pool[static_cast<size_t>(x)];
+                                  return t == p.query || t == p.positive;
+                                }),
                  rank.end());
       if (static_cast<int64_t>(rank.size()) < nn) continue;
       const int i = ++p.times_mined;
-      int64_t from = (i - 1) * nn + o_.mine_skip;
-      from = std::min<int64_t>(from, static_cast<int64_t>(rank.size()) - nn);
+      const int64_t from = std::min<int64_t>((i - 1) * nn + o_.mine_skip, static_cast<int64_t>(rank.size()) - nn);
       double s = 0;
       for (int64_t j = 0; j < nn; ++j) {
         p.negatives[static_cast<size_t>(j)] = pool[static_cast<size_t>(rank[static_cast<size_t>(from + j)])];
@@ -307,7 +298,7 @@ class Trainer {
       p.s_init = s / static_cast<double>(nn);
       ++replaced;
     }
-    return {static_cast<int64_t>(batch.size()), replaced};
+    return replaced;
   }
 
   void contrastive(TrainResult& r, std::chrono::steady_clock::time_point start) {
@@ -325,11 +316,6 @@ class Trainer {
       for (Kind& k : kinds_) {
         if (k.quota == 0) continue;
         const std::vector<int32_t> batch = next_pairs(k);
-        if (check) {
-          auto [c, rep] = mine(k, batch);
-          checked += c;
-          replaced += rep;
-        }
         std::vector<int32_t> queries, cands;
         for (int32_t pi : batch) {
           queries.push_back(pairs_[static_cast<size_t>(pi)].query);
@@ -339,6 +325,23 @@ class Trainer {
           for (int32_t n : pairs_[static_cast<size_t>(pi)].negatives) cands.push_back(n);
         const torch::Tensor q = embed(queries), c = embed(cands);
         torch::Tensor logits = q.matmul(c.t()) / o_.temperature;
+        // Each pair's mean hard-negative score in this step: its S_init the
+        // first time, and what the check compares with S_init afterwards.
+        if (o_.hard_negatives > 0) {
+          const int64_t nb = static_cast<int64_t>(batch.size()), nn = o_.hard_negatives;
+          const torch::Tensor neg = c.detach().narrow(0, nb, nb * nn).view({nb, nn, -1});
+          const torch::Tensor s = (neg * q.detach().unsqueeze(1)).sum(-1).mean(1);
+          std::vector<double> s_cur(static_cast<size_t>(nb));
+          for (int64_t i = 0; i < nb; ++i) s_cur[static_cast<size_t>(i)] = s[i].item<double>();
+          if (check) {
+            for (int32_t pi : batch) checked += !std::isnan(pairs_[static_cast<size_t>(pi)].s_init);
+            replaced += remine(k, batch, s_cur, q);
+          }
+          for (int64_t i = 0; i < nb; ++i) {
+            Pair& p = pairs_[static_cast<size_t>(batch[static_cast<size_t>(i)])];
+            if (std::isnan(p.s_init)) p.s_init = s_cur[static_cast<size_t>(i)];
+          }
+        }
         // A candidate that is the query itself or the same text as its
         // positive (another pair's copy) is not a negative.
         torch::Tensor exclude = torch::zeros(logits.sizes(), torch::kBool);
