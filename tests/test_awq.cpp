@@ -27,9 +27,11 @@
 #include "runners/quant/awq.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/quant/quantize_model.h"
+#include "outlier_model.h"
 #include "test_util.h"
 
 using namespace embeval;
+using namespace embeval::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -108,67 +110,6 @@ TEST(Awq, ClipSearchMatchesTheReferenceCodeUpToTies) {
 
 namespace {
 
-struct Loaded {
-  BertConfig config;
-  StateDict weights;
-};
-
-// A random checkpoint with outlier channels 3 and 40 in every layer-0 input
-// (the embedding LayerNorm's gain multiplied by 40 there).
-Loaded load() {
-  test::TinyCheckpoint c;
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  c.num_layers = 2;
-  c.vocab_size = 200;
-  c.seed = 7;
-  const fs::path dir = test::scratch_dir("awq/tiny");
-  test::write_checkpoint(dir, c);
-  Loaded l{read_bert_config(dir / "config.json"), load_state_dict(dir)};
-  at::Tensor& g = l.weights.tensors.at("embeddings.LayerNorm.weight");
-  g = g.clone();
-  g[3] *= 40;
-  g[40] *= 40;
-  return l;
-}
-
-std::unique_ptr<BertModel> model_of(const Loaded& l) {
-  return std::make_unique<BertModel>(l.config, l.weights, at::kFloat, c10::Device(c10::kCPU), "test");
-}
-
-std::vector<CalibrationBatch> batches(uint64_t seed, int n_batches) {
-  at::manual_seed(seed);
-  std::vector<CalibrationBatch> out;
-  for (int b = 0; b < n_batches; ++b) {
-    at::Tensor ids = at::randint(5, 200, {8, 24}, at::kLong);
-    at::Tensor mask = at::ones({8, 24}, at::kLong);
-    mask[1].narrow(0, 10, 14).zero_();
-    ids[1].narrow(0, 10, 14).zero_();
-    out.push_back({ids, mask});
-  }
-  return out;
-}
-
-// The scaled layer in fp32, no rounding: (x / d) W'^T + b' (d = 1 where folded).
-class ScaledFp32 : public Linear {
- public:
-  ScaledFp32(const LinearParams& p, const at::Tensor& d) : linear_(p.weight, p.bias, p.activation), d_(d) {}
-  at::Tensor operator()(const at::Tensor& x) const override { return linear_(d_.defined() ? x / d_ : x); }
-  std::string implementation() const override { return "scaled fp32"; }
-  int64_t weight_bytes() const override { return linear_.weight_bytes(); }
-
- private:
-  PackedLinear linear_;
-  at::Tensor d_;
-};
-
-double min_cosine(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor x = a.reshape({-1, a.size(-1)}).to(at::kDouble), y = b.reshape({-1, b.size(-1)}).to(at::kDouble);
-  return ((x * y).sum(1) / (x.norm(2, 1) * y.norm(2, 1))).min().item<double>();
-}
-
-at::Tensor encode(const BertModel& m, const CalibrationBatch& b) { return m.forward(b.input_ids, b.attention_mask); }
-
 LayerCalibration calibration_of(const BertModel& m, const std::vector<CalibrationBatch>& cal) {
   LayerCalibration c;
   for (const CalibrationBatch& b : cal) {
@@ -182,10 +123,10 @@ LayerCalibration calibration_of(const BertModel& m, const std::vector<Calibratio
 }  // namespace
 
 TEST(AwqModel, ScalingAloneLeavesTheModelUnchanged) {
-  const Loaded l = load();
+  const OutlierModel l = load_outlier_model(true, "awq/tiny");
   const auto ref = model_of(l);
   auto scaled = model_of(l);
-  LayerCalibration cal = calibration_of(*scaled, batches(1, 4));
+  LayerCalibration cal = calibration_of(*scaled, calibration_batches(1, 4));
   AwqOptions o = options();
   double nontrivial = 0;
   for (int64_t i = 0; i < l.config.num_hidden_layers; ++i) {
@@ -193,22 +134,22 @@ TEST(AwqModel, ScalingAloneLeavesTheModelUnchanged) {
     for (LinearSlot slot : LINEAR_SLOTS) {
       const size_t k = static_cast<size_t>(slot);
       nontrivial = std::max(nontrivial, a.ratio[k]);
-      scaled->set_linear(i, slot, std::make_unique<ScaledFp32>(a.params[k], a.divisor[k]));
+      scaled->set_linear(i, slot, std::make_unique<DividedFp32>(a.params[k].weight, a.params[k].bias, a.params[k].activation, a.divisor[k]));
     }
     EXPECT_FALSE(a.divisor[static_cast<size_t>(LinearSlot::attn_out)].defined()) << "folded into V";
   }
   ASSERT_GT(nontrivial, 0) << "every search chose ratio 0 (s = 1): the test would not see the folds";
-  const CalibrationBatch test = batches(2, 1)[0];
+  const CalibrationBatch test = calibration_batches(2, 1)[0];
   const at::Tensor a = encode(*ref, test), b = encode(*scaled, test);
   EXPECT_LT((a - b).abs().max().item<double>(), 1e-4);
   EXPECT_GT(min_cosine(a, b), 1 - 1e-9);
 }
 
 TEST(AwqModel, BeatsRoundToNearestInt4WithOutlierChannels) {
-  const Loaded l = load();
+  const OutlierModel l = load_outlier_model(true, "awq/tiny");
   const auto ref = model_of(l);
-  const std::vector<CalibrationBatch> cal = batches(8, 8);
-  const CalibrationBatch test = batches(9, 1)[0];
+  const std::vector<CalibrationBatch> cal = calibration_batches(8, 8);
+  const CalibrationBatch test = calibration_batches(9, 1)[0];
   const at::Tensor want = encode(*ref, test);
   auto rtn = model_of(l);
   quantize_model(*rtn, l.weights, parse_quant_spec("wo-int4-g32"), false);

@@ -22,85 +22,19 @@
 #include "runners/quant/calibration.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/quant/quantize_model.h"
+#include "outlier_model.h"
 #include "test_util.h"
 
 using namespace embeval;
+using namespace embeval::test;
 namespace fs = std::filesystem;
 
-namespace {
-
-struct Loaded {
-  BertConfig config;
-  StateDict weights;
-};
-
-// A random checkpoint; with `outliers`, the embedding LayerNorm's gain on
-// channels 3 and 40 is multiplied by 40, so every layer-0 Q/K/V input has two
-// channels ~40x the others (what LLM and BERT activations show).
-Loaded load(bool outliers) {
-  test::TinyCheckpoint c;
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  c.num_layers = 2;
-  c.vocab_size = 200;
-  c.seed = 7;
-  const fs::path dir = test::scratch_dir("sq/tiny");
-  test::write_checkpoint(dir, c);
-  Loaded l{read_bert_config(dir / "config.json"), load_state_dict(dir)};
-  if (outliers) {
-    at::Tensor& g = l.weights.tensors.at("embeddings.LayerNorm.weight");
-    g = g.clone();
-    g[3] *= 40;
-    g[40] *= 40;
-  }
-  return l;
-}
-
-std::unique_ptr<BertModel> model_of(const Loaded& l) {
-  return std::make_unique<BertModel>(l.config, l.weights, at::kFloat, c10::Device(c10::kCPU), "test");
-}
-
-std::vector<CalibrationBatch> batches(uint64_t seed, int n_batches) {
-  at::manual_seed(seed);
-  std::vector<CalibrationBatch> out;
-  for (int b = 0; b < n_batches; ++b) {
-    at::Tensor ids = at::randint(5, 200, {8, 24}, at::kLong);
-    at::Tensor mask = at::ones({8, 24}, at::kLong);
-    mask[1].narrow(0, 10, 14).zero_();  // padded rows: excluded from the statistics
-    ids[1].narrow(0, 10, 14).zero_();
-    out.push_back({ids, mask});
-  }
-  return out;
-}
-
-// The smoothed layer in fp32, no rounding anywhere: (x / s) (W diag(s))^T + b.
-class SmoothedFp32 : public Linear {
- public:
-  SmoothedFp32(const LinearParams& p, const at::Tensor& s)
-      : linear_(p.weight * s.unsqueeze(0), p.bias, p.activation), s_(s) {}
-  at::Tensor operator()(const at::Tensor& x) const override { return linear_(x / s_); }
-  std::string implementation() const override { return "smoothed fp32"; }
-  int64_t weight_bytes() const override { return linear_.weight_bytes(); }
-
- private:
-  PackedLinear linear_;
-  at::Tensor s_;
-};
-
-double min_cosine(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor x = a.reshape({-1, a.size(-1)}).to(at::kDouble), y = b.reshape({-1, b.size(-1)}).to(at::kDouble);
-  return ((x * y).sum(1) / (x.norm(2, 1) * y.norm(2, 1))).min().item<double>();
-}
-
-at::Tensor encode(const BertModel& m, const CalibrationBatch& b) { return m.forward(b.input_ids, b.attention_mask); }
-
-}  // namespace
 
 TEST(SmoothQuant, SmoothingAloneLeavesTheModelUnchanged) {
-  const Loaded l = load(true);
+  const OutlierModel l = load_outlier_model(true, "sq/tiny");
   const auto ref = model_of(l);
   auto smoothed = model_of(l);
-  const ActivationAbsMax stats = collect_activation_absmax(*smoothed, batches(1, 2));
+  const ActivationAbsMax stats = collect_activation_absmax(*smoothed, calibration_batches(1, 2));
   EXPECT_EQ(stats.tokens, 2 * (8 * 24 - 14));
   for (double alpha : {0.5, 0.8}) {
     for (int64_t i = 0; i < l.config.num_hidden_layers; ++i)
@@ -108,9 +42,9 @@ TEST(SmoothQuant, SmoothingAloneLeavesTheModelUnchanged) {
         LinearParams p = smoothed->linear_params(l.weights, i, slot);
         const at::Tensor s = smoothquant_factors(stats.of(i, slot), p.weight, alpha);
         ASSERT_GT(s.max().item<float>() / s.min().item<float>(), 2.0f);  // the factors do something
-        smoothed->set_linear(i, slot, std::make_unique<SmoothedFp32>(p, s));
+        smoothed->set_linear(i, slot, std::make_unique<DividedFp32>(p.weight * s.unsqueeze(0), p.bias, p.activation, s));
       }
-    const CalibrationBatch test = batches(2, 1)[0];
+    const CalibrationBatch test = calibration_batches(2, 1)[0];
     const at::Tensor a = encode(*ref, test), b = encode(*smoothed, test);
     EXPECT_LT((a - b).abs().max().item<double>(), 1e-4) << alpha;
     EXPECT_GT(min_cosine(a, b), 1 - 1e-9) << alpha;
@@ -118,9 +52,9 @@ TEST(SmoothQuant, SmoothingAloneLeavesTheModelUnchanged) {
 }
 
 TEST(SmoothQuant, StatisticsSkipPaddingAndMatchAPlainMax) {
-  const Loaded l = load(false);
+  const OutlierModel l = load_outlier_model(false, "sq/tiny");
   const auto m = model_of(l);
-  std::vector<CalibrationBatch> cal = batches(3, 1);
+  std::vector<CalibrationBatch> cal = calibration_batches(3, 1);
   // Padding positions filled with a token whose embedding is made huge: if they
   // were counted, the layer-0 Q/K/V maxima would show it.
   const ActivationAbsMax stats = collect_activation_absmax(*m, cal);
@@ -133,10 +67,10 @@ TEST(SmoothQuant, StatisticsSkipPaddingAndMatchAPlainMax) {
 }
 
 TEST(SmoothQuant, BeatsPlainW8A8WithOutlierChannels) {
-  const Loaded l = load(true);
+  const OutlierModel l = load_outlier_model(true, "sq/tiny");
   const auto ref = model_of(l);
-  const std::vector<CalibrationBatch> cal = batches(4, 4);
-  const CalibrationBatch test = batches(5, 1)[0];
+  const std::vector<CalibrationBatch> cal = calibration_batches(4, 4);
+  const CalibrationBatch test = calibration_batches(5, 1)[0];
   const at::Tensor want = encode(*ref, test);
   auto plain = model_of(l);
   quantize_model(*plain, l.weights, parse_quant_spec("w8a8"), false);
@@ -156,7 +90,7 @@ TEST(SmoothQuant, BeatsPlainW8A8WithOutlierChannels) {
 }
 
 TEST(SmoothQuant, NeedsCalibrationTexts) {
-  const Loaded l = load(false);
+  const OutlierModel l = load_outlier_model(false, "sq/tiny");
   auto m = model_of(l);
   try {
     quantize_model(*m, l.weights, parse_quant_spec("sq-w8a8-a0.5"), false);
@@ -168,10 +102,10 @@ TEST(SmoothQuant, NeedsCalibrationTexts) {
 }
 
 TEST(GptqModel, BeatsRoundToNearestInt4LayerByLayer) {
-  const Loaded l = load(true);
+  const OutlierModel l = load_outlier_model(true, "sq/tiny");
   const auto ref = model_of(l);
-  const std::vector<CalibrationBatch> cal = batches(8, 8);
-  const CalibrationBatch test = batches(9, 1)[0];
+  const std::vector<CalibrationBatch> cal = calibration_batches(8, 8);
+  const CalibrationBatch test = calibration_batches(9, 1)[0];
   const at::Tensor want = encode(*ref, test);
   auto rtn = model_of(l);
   quantize_model(*rtn, l.weights, parse_quant_spec("wo-int4-g32"), false);
