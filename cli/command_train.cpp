@@ -35,6 +35,8 @@ int command_train(int argc, char** argv) {
       ("steps", po::value(&o.steps)->default_value(o.steps), "contrastive steps")
       ("batch-size", po::value(&o.batch)->default_value(o.batch), "pairs a step, over all kinds")
       ("max-length", po::value(&o.max_length)->default_value(o.max_length), "tokens a text, specials included")
+      ("passage-max-length", po::value(&o.passage_max_length)->default_value(0),
+       "tokens of a qa / title-content passage (0: --max-length); the model's max_seq_length is the larger")
       ("layers", po::value(&o.model.layers)->default_value(o.model.layers), "encoder layers")
       ("hidden", po::value(&o.model.hidden)->default_value(o.model.hidden), "hidden size")
       ("heads", po::value(&o.model.heads)->default_value(o.model.heads), "attention heads")

@@ -127,6 +127,7 @@ TEST(Trainer, TheSavedFolderEncodesAsTheTrainersModel) {
   o.steps = 5;
   o.mlm_steps = 0;
   o.half = true;  // the shipped form: the loader reads float16 weights
+  o.passage_max_length = 40;  // qa passages keep more tokens; the model's max_seq_length is the larger
   train_embedding_model(synthetic_pairs(), o);
   // The trainer's own model with the saved (float16-rounded) weights.
   TrainableBertConfig c = o.model;
@@ -137,6 +138,7 @@ TEST(Trainer, TheSavedFolderEncodesAsTheTrainersModel) {
   model->load_hf_state_dict(w);
   model->eval();
   BertEncoder encoder(root / "m", RunnerOptions());
+  EXPECT_EQ(encoder.max_length(), 40);
   const std::vector<std::string> texts = {"苹果手机怎么样", "银行的问题", "a", "今天天气很好，适合去公园散步。"};
   EncodeOptions eo;
   const Matrix got = encoder.encode(texts, eo);

@@ -45,13 +45,14 @@ class Trainer {
     if (fs::exists(o.out)) fail("{}: already exists; give a new folder for the model", o.out.string());
     tmp_ = o.out.string() + ".partial";
     fs::remove_all(tmp_);
-    write_tokenizer_files(tmp_, o.vocab, o.max_length);
+    long_len_ = std::max(o.max_length, o.passage_max_length);
+    write_tokenizer_files(tmp_, o.vocab, long_len_);
     tokenizer_ = load_tokenizer(tmp_);
     read_specials();
     torch::manual_seed(o.seed);
     TrainableBertConfig mc = o.model;
     mc.vocab_size = tokenizer_->vocab_size();
-    mc.max_positions = std::max(mc.max_positions, o.max_length);
+    mc.max_positions = std::max(mc.max_positions, long_len_);
     model_ = TrainableBert(mc);
     build_tables(input);
   }
@@ -65,7 +66,7 @@ class Trainer {
     contrastive(r, start);
     r.seconds = seconds_since(start);
     model_->eval();
-    write_model_files(tmp_, model_->config(), model_->hf_state_dict(), o_.max_length, o_.half);
+    write_model_files(tmp_, model_->config(), model_->hf_state_dict(), long_len_, o_.half);
     nlohmann::ordered_json card_info = {{"pairs", r.pairs}, {"steps", o_.steps}, {"mlm_steps", o_.mlm_steps},
                                         {"seconds", r.seconds}, {"mined_checked", r.checked}, {"mined_replaced", r.replaced}};
     log_ << nlohmann::ordered_json{{"done", card_info}}.dump() << '\n';
@@ -79,6 +80,7 @@ class Trainer {
   const TrainOptions& o_;
   std::mt19937_64 rng_;
   fs::path tmp_;
+  int64_t long_len_ = 0;  // tokens kept per text (the longer of the two limits)
   std::unique_ptr<Tokenizer> tokenizer_;
   int32_t cls_ = 101, sep_ = 102, pad_ = 0, mask_ = 103;
   TrainableBert model_{nullptr};
@@ -109,9 +111,9 @@ class Trainer {
         "licences. Limits: a small model trained for minutes on a CPU from random weights; no pretrained language "
         "model behind it; Chinese only; texts beyond {} tokens are truncated. `train_log.jsonl` holds the loss per "
         "kind, learning rate, throughput and every mining check.\n",
-        c.layers, c.hidden, c.heads, c.ffn, c.vocab_size, o_.max_length, o_.mlm_steps, o_.steps, o_.batch,
+        c.layers, c.hidden, c.heads, c.ffn, c.vocab_size, long_len_, o_.mlm_steps, o_.steps, o_.batch,
         o_.hard_negatives, o_.temperature, o_.mine_every, r.checked, r.replaced, o_.lr, o_.seed, r.seconds,
-        o_.half ? "float16" : "float32", kinds, r.pairs, o_.max_length);
+        o_.half ? "float16" : "float32", kinds, r.pairs, long_len_);
   }
 
   static double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -132,7 +134,7 @@ class Trainer {
 
   int32_t text_id(std::unordered_map<std::string, int32_t>& ids, const std::string& t) {
     auto [it, inserted] = ids.emplace(t, static_cast<int32_t>(tokens_.size()));
-    if (inserted) tokens_.push_back(tokenizer_->encode(t, o_.max_length));
+    if (inserted) tokens_.push_back(tokenizer_->encode(t, long_len_));
     return it->second;
   }
 
@@ -194,30 +196,40 @@ class Trainer {
     (void)assigned;
   }
 
-  // Texts -> padded ids and mask on the CPU.
-  std::pair<torch::Tensor, torch::Tensor> batch_of(const std::vector<int32_t>& texts) const {
+  // Whether a kind's candidates are passages (longer limit).
+  static bool passages(const Kind& k) { return k.name == "qa" || k.name == "title-content"; }
+
+  // Texts -> padded ids and mask on the CPU, each cut to `limit` tokens
+  // (0: as tokenized) the way the tokenizer truncates: pieces first, the
+  // closing [SEP] kept.
+  std::pair<torch::Tensor, torch::Tensor> batch_of(const std::vector<int32_t>& texts, int64_t limit = 0) const {
+    auto len = [&](int32_t id) {
+      const size_t n = tokens_[static_cast<size_t>(id)].size();
+      return limit > 0 ? std::min(n, static_cast<size_t>(limit)) : n;
+    };
     size_t t = 1;
-    for (int32_t id : texts) t = std::max(t, tokens_[static_cast<size_t>(id)].size());
+    for (int32_t id : texts) t = std::max(t, len(id));
     torch::Tensor ids = torch::full({static_cast<int64_t>(texts.size()), static_cast<int64_t>(t)}, pad_, torch::kLong);
     torch::Tensor mask = torch::zeros_like(ids);
     auto ia = ids.accessor<int64_t, 2>();
     auto ma = mask.accessor<int64_t, 2>();
     for (size_t r = 0; r < texts.size(); ++r) {
       const auto& tok = tokens_[static_cast<size_t>(texts[r])];
-      for (size_t c = 0; c < tok.size(); ++c) {
-        ia[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = tok[c];
+      const size_t n = len(texts[r]);
+      for (size_t c = 0; c < n; ++c) {
+        ia[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = c + 1 == n && n < tok.size() ? tok.back() : tok[c];
         ma[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = 1;
       }
     }
     return {ids, mask};
   }
 
-  torch::Tensor embed(const std::vector<int32_t>& texts) {
-    auto [ids, mask] = batch_of(texts);
+  torch::Tensor embed(const std::vector<int32_t>& texts, int64_t limit) {
+    auto [ids, mask] = batch_of(texts, limit);
     return model_->embed(ids, mask);
   }
 
-  torch::Tensor embed_eval(const std::vector<int32_t>& texts) {
+  torch::Tensor embed_eval(const std::vector<int32_t>& texts, int64_t limit) {
     torch::NoGradGuard g;
     const bool was = model_->is_training();
     model_->eval();
@@ -225,7 +237,7 @@ class Trainer {
     for (size_t i = 0; i < texts.size(); i += 256) {
       std::vector<int32_t> chunk(texts.begin() + static_cast<std::ptrdiff_t>(i),
                                  texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), i + 256)));
-      parts.push_back(embed(chunk));
+      parts.push_back(embed(chunk, limit));
     }
     model_->train(was);
     return torch::cat(parts);
@@ -274,7 +286,7 @@ class Trainer {
         pool = k.texts;
         std::shuffle(pool.begin(), pool.end(), rng_);
         pool.resize(std::min<size_t>(pool.size(), static_cast<size_t>(o_.mine_pool)));
-        pool_emb = embed_eval(pool);
+        pool_emb = embed_eval(pool, passages(k) ? long_len_ : o_.max_length);
       }
       const torch::Tensor scores = pool_emb.matmul(q[static_cast<int64_t>(b)].detach());
       std::vector<int64_t> rank(pool.size());
@@ -323,7 +335,7 @@ class Trainer {
         }
         for (int32_t pi : batch)
           for (int32_t n : pairs_[static_cast<size_t>(pi)].negatives) cands.push_back(n);
-        const torch::Tensor q = embed(queries), c = embed(cands);
+        const torch::Tensor q = embed(queries, o_.max_length), c = embed(cands, passages(k) ? long_len_ : o_.max_length);
         torch::Tensor logits = q.matmul(c.t()) / o_.temperature;
         // Each pair's mean hard-negative score in this step: its S_init the
         // first time, and what the check compares with S_init afterwards.
@@ -395,7 +407,7 @@ class Trainer {
       set_lr(opt, lr_at(step, o_.mlm_steps));
       std::vector<int32_t> texts;
       for (int64_t i = 0; i < 2 * o_.batch; ++i) texts.push_back(static_cast<int32_t>(pick(rng_)));
-      auto [ids, mask] = batch_of(texts);
+      auto [ids, mask] = batch_of(texts, o_.max_length);
       torch::Tensor input = ids.clone();
       std::vector<int64_t> rows, labels;
       auto ia = input.accessor<int64_t, 2>();

@@ -48,6 +48,9 @@ struct TrainOptions {
   int64_t steps = 2000;
   int64_t batch = 64;           // pairs a step, over all kinds
   int64_t max_length = 64;      // tokens a text, specials included
+  // Tokens of a passage (the positives and negatives of qa and title-content
+  // pairs); 0: max_length. The saved model's max_seq_length is the larger.
+  int64_t passage_max_length = 0;
   double lr = 5e-4, warmup = 0.1, weight_decay = 0.01, temperature = 0.05;
   int64_t hard_negatives = 3;   // per query
   int64_t mine_every = 100;     // steps between checks; 0: never re-mine
