@@ -89,6 +89,8 @@ std::string error_of(const std::function<void()>& f) {
 TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
   const fs::path src = test::scratch_dir("qckpt/src");
   test::write_checkpoint(src, tiny());
+  // A second copy of the float weights, as Hugging Face folders often hold (.bin beside .safetensors).
+  fs::copy_file(src / "model.safetensors", src / "pytorch_model.bin");
   const std::vector<std::string> calib = texts(32, 1), probe = texts(24, 2);
   struct Case {
     const char* method;
@@ -108,6 +110,7 @@ TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
     CheckpointQuantization q = quantize_checkpoint(src.string(), o, out, "embeval test");
     ASSERT_TRUE(fs::exists(out / "model.safetensors"));
     ASSERT_TRUE(fs::exists(out / "2_Dense" / "model.safetensors")) << "the sentence-transformers modules are copied";
+    EXPECT_FALSE(fs::exists(out / "pytorch_model.bin")) << "the float weights stay behind";
     EXPECT_EQ(read_json(out / "config.json")["quantization_config"]["quant_method"], c.quant_method);
     EXPECT_EQ(read_json(out / "embeval_quantization.json")["method"], c.method);
     EXPECT_EQ(fs::exists(out / "quantize_config.json"), std::string(c.quant_method) == "gptq");

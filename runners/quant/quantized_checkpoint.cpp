@@ -93,6 +93,15 @@ void save_quantized_checkpoint(const fs::path& source_in, const fs::path& out_in
   for (const fs::path& f : weights.files) skip.insert(fs::weakly_canonical(f));
   for (const char* n : WEIGHT_CONFIGS) skip.insert(tdir / n);
   skip.insert(tdir / "config.json");  // rewritten below
+  // Every other weight file of the transformer folder too (a checkpoint often
+  // holds both model.safetensors and pytorch_model.bin, or shards of both):
+  // the float weights must not ride along in the quantized folder.
+  auto weight_file = [&](const fs::path& p) {
+    if (p.parent_path() != tdir) return false;
+    const std::string name = p.filename().string(), ext = p.extension().string();
+    return ext == ".safetensors" || ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".h5" ||
+           ext == ".msgpack" || (name.size() > 11 && name.compare(name.size() - 11, 11, ".index.json") == 0);
+  };
 
   const fs::path tmp = out.parent_path() / (out.filename().string() + ".tmp-embeval");
   fs::remove_all(tmp);
@@ -102,7 +111,7 @@ void save_quantized_checkpoint(const fs::path& source_in, const fs::path& out_in
     const fs::path target = tmp / p.lexically_relative(source);
     if (e.is_directory()) {
       fs::create_directories(target);
-    } else if (e.is_regular_file() && !skip.count(p)) {
+    } else if (e.is_regular_file() && !skip.count(p) && !weight_file(p)) {
       fs::create_directories(target.parent_path());
       fs::copy_file(p, target);
     }
