@@ -91,6 +91,10 @@ TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
   test::write_checkpoint(src, tiny());
   // A second copy of the float weights, as Hugging Face folders often hold (.bin beside .safetensors).
   fs::copy_file(src / "model.safetensors", src / "pytorch_model.bin");
+  // And files as symlinks into a blob store outside the folder, as a Hugging Face cache snapshot holds them.
+  const fs::path blobs = test::scratch_dir("qckpt/blobs");
+  fs::rename(src / "vocab.txt", blobs / "vocab-blob");
+  fs::create_symlink(blobs / "vocab-blob", src / "vocab.txt");
   const std::vector<std::string> calib = texts(32, 1), probe = texts(24, 2);
   struct Case {
     const char* method;
@@ -111,6 +115,8 @@ TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
     ASSERT_TRUE(fs::exists(out / "model.safetensors"));
     ASSERT_TRUE(fs::exists(out / "2_Dense" / "model.safetensors")) << "the sentence-transformers modules are copied";
     EXPECT_FALSE(fs::exists(out / "pytorch_model.bin")) << "the float weights stay behind";
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(out / "vocab.txt"))) << "a symlinked file is copied as a file";
+    EXPECT_EQ(std::distance(fs::directory_iterator(blobs), fs::directory_iterator()), 1) << "nothing written beside the blobs";
     EXPECT_EQ(read_json(out / "config.json")["quantization_config"]["quant_method"], c.quant_method);
     EXPECT_EQ(read_json(out / "embeval_quantization.json")["method"], c.method);
     EXPECT_EQ(fs::exists(out / "quantize_config.json"), std::string(c.quant_method) == "gptq");

@@ -89,8 +89,10 @@ void save_quantized_checkpoint(const fs::path& source_in, const fs::path& out_in
     fail("{}: the weights were read from {}, outside the checkpoint folder", source_in.string(), tdir.string());
   const fs::path rel = tdir == source ? fs::path() : tdir.lexically_relative(source);
   std::set<fs::path> skip;
-  for (const fs::path& f : checkpoint_weight_files(tdir)) skip.insert(fs::weakly_canonical(f));
-  for (const fs::path& f : weights.files) skip.insert(fs::weakly_canonical(f));
+  // Entries are compared by their path under the folder, never resolved:
+  // a Hugging Face cache snapshot holds its files as symlinks into ../blobs.
+  for (const fs::path& f : checkpoint_weight_files(tdir)) skip.insert(tdir / f.filename());
+  for (const fs::path& f : weights.files) skip.insert(tdir / f.filename());
   for (const char* n : WEIGHT_CONFIGS) skip.insert(tdir / n);
   skip.insert(tdir / "config.json");  // rewritten below
   // Every other weight file of the transformer folder too (a checkpoint often
@@ -107,7 +109,7 @@ void save_quantized_checkpoint(const fs::path& source_in, const fs::path& out_in
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   for (const auto& e : fs::recursive_directory_iterator(source)) {
-    const fs::path p = fs::weakly_canonical(e.path());
+    const fs::path& p = e.path();  // under `source`; a symlink is copied as the file it points to
     const fs::path target = tmp / p.lexically_relative(source);
     if (e.is_directory()) {
       fs::create_directories(target);
