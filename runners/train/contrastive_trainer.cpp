@@ -63,10 +63,10 @@ class Trainer {
     const auto start = std::chrono::steady_clock::now();
     log_.open(tmp_ / "train_log.jsonl");
     if (o_.mlm_steps > 0) mlm_warmup(r);
-    contrastive(r, start);
+    contrastive(r);
     r.seconds = seconds_since(start);
     model_->eval();
-    write_model_files(tmp_, model_->config(), model_->hf_state_dict(), long_len_, o_.half);
+    write_model_files(tmp_, model_->config(), model_->hf_state_dict(), o_.half);
     nlohmann::ordered_json card_info = {{"pairs", r.pairs}, {"steps", o_.steps}, {"mlm_steps", o_.mlm_steps},
                                         {"seconds", r.seconds}, {"mined_checked", r.checked}, {"mined_replaced", r.replaced}};
     log_ << nlohmann::ordered_json{{"done", card_info}}.dump() << '\n';
@@ -185,15 +185,12 @@ class Trainer {
     }
     if (total <= 0) fail("train: no kind of the data has a positive proportion");
     // Quotas: the proportions of the batch, at least one pair for every kind that has a share.
-    int64_t assigned = 0;
     for (Kind& k : kinds_) {
       auto p = o_.proportions.find(k.name);
       const double share = p == o_.proportions.end() ? 0 : p->second / total;
       k.quota = share > 0 ? std::max<int64_t>(1, std::llround(share * static_cast<double>(o_.batch))) : 0;
       k.quota = std::min<int64_t>(k.quota, static_cast<int64_t>(k.pairs.size()));
-      assigned += k.quota;
     }
-    (void)assigned;
   }
 
   // Whether a kind's candidates are passages (longer limit).
@@ -266,10 +263,6 @@ class Trainer {
     return o_.lr * std::max(0.0, (static_cast<double>(steps) - step) / std::max(1.0, steps - warm));
   }
 
-  std::vector<torch::Tensor> trainable_params() {
-    return model_->parameters();
-  }
-
   // Conan's check for the pairs of a step whose negatives were scored when
   // they were assigned (S_init): `s_cur` holds their mean negative score in
   // this step. The easy ones get new negatives from the current model's
@@ -313,9 +306,9 @@ class Trainer {
     return replaced;
   }
 
-  void contrastive(TrainResult& r, std::chrono::steady_clock::time_point start) {
+  void contrastive(TrainResult& r) {
     model_->train();
-    torch::optim::AdamW opt(trainable_params(), torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+    torch::optim::AdamW opt(model_->parameters(), torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
     int64_t texts_seen = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t step = 0; step < o_.steps; ++step) {
@@ -369,7 +362,7 @@ class Trainer {
         texts_seen += static_cast<int64_t>(queries.size() + cands.size());
       }
       total.backward();
-      torch::nn::utils::clip_grad_norm_(trainable_params(), 1.0);
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), 1.0);
       opt.step();
       r.losses.push_back(total.item<double>());
       r.checked += checked;
@@ -390,7 +383,6 @@ class Trainer {
         }
       }
     }
-    (void)start;
   }
 
   // BERT's masked-LM objective on the training texts: 15% of the tokens
@@ -398,7 +390,7 @@ class Trainer {
   // stay.
   void mlm_warmup(TrainResult& r) {
     model_->train();
-    torch::optim::AdamW opt(trainable_params(), torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+    torch::optim::AdamW opt(model_->parameters(), torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
     std::uniform_int_distribution<size_t> pick(0, tokens_.size() - 1);
     std::uniform_real_distribution<double> u(0, 1);
     const int64_t vocab = model_->config().vocab_size;
@@ -428,7 +420,7 @@ class Trainer {
       const torch::Tensor logits = model_->mlm_logits(hidden, torch::tensor(rows, torch::kLong));
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, torch::tensor(labels, torch::kLong));
       loss.backward();
-      torch::nn::utils::clip_grad_norm_(trainable_params(), 1.0);
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), 1.0);
       opt.step();
       r.mlm_losses.push_back(loss.item<double>());
       if (step % o_.log_every == 0 || step + 1 == o_.mlm_steps) {

@@ -45,7 +45,7 @@ void write_tokenizer_files(const fs::path& dir, const fs::path& vocab, int64_t m
 }
 
 void write_model_files(const fs::path& dir, const TrainableBertConfig& c, const std::map<std::string, at::Tensor>& w,
-                       int64_t max_length, bool half) {
+                       bool half) {
   write_json(dir / "config.json", {{"architectures", {"BertModel"}},
                                    {"model_type", "bert"},
                                    {"vocab_size", c.vocab_size},
@@ -89,7 +89,6 @@ void write_model_files(const fs::path& dir, const TrainableBertConfig& c, const 
               {"prompts", ordered_json::object()},
               {"default_prompt_name", nullptr},
               {"similarity_fn_name", "cosine"}});
-  (void)max_length;
 }
 
 }  // namespace embeval

@@ -21,6 +21,6 @@ void write_tokenizer_files(const std::filesystem::path& dir, const std::filesyst
 
 // Everything else: config, weights (fp16 when `half`), sentence-transformers files.
 void write_model_files(const std::filesystem::path& dir, const TrainableBertConfig& config,
-                       const std::map<std::string, at::Tensor>& weights, int64_t max_length, bool half);
+                       const std::map<std::string, at::Tensor>& weights, bool half);
 
 }  // namespace embeval
