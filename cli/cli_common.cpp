@@ -10,8 +10,10 @@
 #include "build_info.h"
 #include "datasets/calibration_texts.h"
 #include "datasets/suite.h"
+#include "datasets/task_spec.h"
 #include "harness/error.h"
 #include "harness/system_info.h"
+#include "harness/task_type.h"
 #include "runners/bert/bert_encoder.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/torch_runtime.h"
@@ -53,6 +55,18 @@ fs::path data_root(const std::string& flag_value) {
   fail("cannot find the bundled datasets; pass --data-dir or set EMBEVAL_DATA_DIR");
 }
 
+std::string default_model_spec() {
+  const fs::path rel = fs::path("models") / "embeval-small-zh";
+  std::error_code ec;
+  auto is_model = [&](const fs::path& p) { return fs::is_regular_file(p / "config.json", ec); };
+  fs::path exe = executable_dir();
+  // Absolute, as the spec a run records is (hf: specs name their folder's
+  // absolute path), so the default shown here is what reports print.
+  for (const fs::path& p : {rel, exe / ".." / rel, exe / ".." / "share" / "embeval" / rel, fs::path(EMBEVAL_SOURCE_DIR) / rel})
+    if (is_model(p)) return "hf:" + fs::weakly_canonical(fs::absolute(p)).string();
+  return "hf:" + rel.string();  // missing: loading it then names the folder
+}
+
 std::vector<fs::path> resolve_tasks(const std::vector<std::string>& suites, const std::vector<std::string>& task_dirs,
                                     const fs::path& root) {
   std::vector<fs::path> out;
@@ -64,6 +78,67 @@ std::vector<fs::path> resolve_tasks(const std::vector<std::string>& suites, cons
     for (const auto& dir : data::find_suite(name, root).task_dirs) add(dir);
   for (const auto& d : task_dirs) add(d);
   if (out.empty()) fail("no tasks given; use --suite NAME or --task-dir DIR (suites: embeval tasks --suites)");
+  return out;
+}
+
+namespace {
+
+// "A,B" and repeated flags alike; blanks dropped.
+std::vector<std::string> split_names(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const std::string& v : values) {
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      if (comma == std::string::npos) comma = v.size();
+      std::string name = v.substr(start, comma - start);
+      name.erase(0, name.find_first_not_of(" \t"));
+      name.erase(name.find_last_not_of(" \t") + 1);
+      if (!name.empty()) out.push_back(name);
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void TaskSelection::add_to(po::options_description& opts) {
+  opts.add_options()
+      ("tasks", po::value(&tasks)->composing(), "only these tasks, by task.json name (comma-separated or repeated)")
+      ("task-types", po::value(&task_types)->composing(), "only tasks of these types, e.g. STS,Retrieval")
+      ("exclude", po::value(&exclude)->composing(), "leave these tasks out, by name");
+}
+
+std::vector<fs::path> TaskSelection::apply(const std::vector<fs::path>& dirs) const {
+  const std::vector<std::string> want = split_names(tasks), types = split_names(task_types), drop = split_names(exclude);
+  if (want.empty() && types.empty() && drop.empty()) return dirs;
+  std::vector<std::string> names, known_types = task_type_names();
+  std::vector<data::TaskSpec> specs;
+  for (const fs::path& d : dirs) {
+    specs.push_back(data::read_task_spec(d));
+    names.push_back(specs.back().name);
+  }
+  auto check = [&](const std::vector<std::string>& given, const std::vector<std::string>& known, const char* flag,
+                   const char* what) {
+    for (const std::string& g : given)
+      if (std::find(known.begin(), known.end(), g) == known.end())
+        fail("{} {}: no such {} among the {} selected task(s){}", flag, g, what, dirs.size(), did_you_mean(g, known));
+  };
+  check(want, names, "--tasks", "task");
+  check(drop, names, "--exclude", "task");
+  check(types, known_types, "--task-types", "task type");
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  std::vector<fs::path> out;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    if (!want.empty() && !has(want, specs[i].name)) continue;
+    if (!types.empty() && !has(types, specs[i].type)) continue;
+    if (has(drop, specs[i].name)) continue;
+    out.push_back(dirs[i]);
+  }
+  if (out.empty()) fail("--tasks / --task-types / --exclude leave none of the {} task(s)", dirs.size());
   return out;
 }
 

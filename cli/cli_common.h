@@ -16,10 +16,28 @@ namespace embeval::cli {
 // <executable>/../datasets, else the source tree the binary was built from.
 std::filesystem::path data_root(const std::string& flag_value);
 
+// The bundled default model (models/embeval-small-zh, trained by the project
+// itself: see models/README.md) as a model spec naming its absolute path:
+// the copy in the current folder's models/ (the README's commands run from
+// the checkout), else beside the executable, else in the source tree the
+// binary was built from (when none exists, the relative spec, which then
+// fails to load with a line naming the folder).
+std::string default_model_spec();
+
 // Task folders from suites and/or explicit folders; duplicates dropped.
 std::vector<std::filesystem::path> resolve_tasks(const std::vector<std::string>& suites,
                                                  const std::vector<std::string>& task_dirs,
                                                  const std::filesystem::path& data_root);
+
+// --tasks, --task-types and --exclude, shared by run and tasks: which of the
+// resolved task folders to keep. Names are task.json names, matched exactly
+// (as MTEB's get_tasks does); an unknown name or type is an error with a
+// suggestion, and so is a selection that leaves nothing.
+struct TaskSelection {
+  std::vector<std::string> tasks, task_types, exclude;
+  void add_to(boost::program_options::options_description& opts);
+  std::vector<std::filesystem::path> apply(const std::vector<std::filesystem::path>& dirs) const;
+};
 
 RunRecord describe_run(int argc, char** argv);
 

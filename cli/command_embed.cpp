@@ -17,7 +17,7 @@ namespace po = boost::program_options;
 namespace embeval::cli {
 
 int command_embed(int argc, char** argv) {
-  std::string model, input, output, role = "passage", prompt;
+  std::string model, input, output, role = "passage", prompt, task_name, task_type;
   RunnerFlags runner;
   po::options_description opts("embeval embed --model SPEC --input texts.jsonl --output vecs.npy [options]");
   std::string forms;
@@ -27,14 +27,19 @@ int command_embed(int argc, char** argv) {
       ("model,m", po::value(&model)->required(), ("model spec:" + forms).c_str())
       ("input,i", po::value(&input)->required(), "JSONL file, one {\"text\": ...} per line")
       ("output,o", po::value(&output)->required(), "float32 .npy file [n, dim], rows in input order")
-      ("role", po::value(&role)->default_value("passage"), "query or passage: which prompt applies")
+      ("role", po::value(&role)->default_value("passage"),
+       "query, passage or none (MTEB's prompt type; none for STS, pair classification, classification and "
+       "clustering texts): which of the model's prompts apply")
       ("prompt", po::value(&prompt), "task prompt for the role (as task.json's query_prompt would give)")
+      ("task", po::value(&task_name), "task name, for models whose prompts are keyed by it (MTEB's lookup)")
+      ("task-type", po::value(&task_type), "task type, for models whose prompts are keyed by it")
       ("quiet,q", "no summary line");
   runner.add_to(opts);
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
   const RunnerOptions runner_options = runner.single_variant(runner.resolve(vm));
-  if (role != "query" && role != "passage") throw po::error("--role must be query or passage, got \"" + role + "\"");
+  if (role != "query" && role != "passage" && role != "none")
+    throw po::error("--role must be query, passage or none, got \"" + role + "\"");
 
   std::vector<std::string> texts;
   data::JsonlReader reader(input);
@@ -43,8 +48,10 @@ int command_embed(int argc, char** argv) {
 
   std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   EncodeOptions options;
-  options.role = role == "query" ? ROLE_QUERY : ROLE_PASSAGE;
+  options.role = role == "query" ? ROLE_QUERY : role == "passage" ? ROLE_PASSAGE : ROLE_NONE;
   options.prompt = prompt;
+  options.task_name = task_name;
+  options.task_type = task_type;
   auto t0 = std::chrono::steady_clock::now();
   Matrix m = encoder->encode(texts, options);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -11,6 +11,8 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "harness/error.h"
+#include "harness/interrupt.h"
 #include "harness/run_loop.h"
 #include "harness/system_info.h"
 #include "runners/bert/bert_encoder.h"
@@ -25,38 +27,48 @@ int command_run(int argc, char** argv) {
   int latency_samples = 200;
   std::vector<std::string> suites, task_dirs;
   RunnerFlags runner;
+  TaskSelection selection;
   po::options_description opts("embeval run [options]");
   std::string forms;
   for (const auto& f : encoder_spec_forms()) forms += "\n  " + f;
   opts.add_options()
       ("help,h", "show this help")
-      ("model,m", po::value(&model)->default_value("baseline:char-ngram"), ("model spec:" + forms).c_str())
+      ("model,m", po::value(&model)->default_value(default_model_spec()), ("model spec:" + forms).c_str())
       ("suite,s", po::value(&suites)->composing(), "suite name (repeatable), e.g. cmteb-mini")
       ("task-dir,t", po::value(&task_dirs)->composing(), "task folder with task.json (repeatable)")
       ("db", po::value(&db)->default_value("results.sqlite"), "results database (created if missing)")
       ("force", "re-evaluate tasks already recorded for this model and dataset")
+      ("cache", po::value<std::string>(), "embedding cache folder: vectors keyed by model fingerprint, prompt and text, "
+       "reused by later runs instead of encoding again (created if missing)")
+      ("fail-fast", "stop at the first task that fails (default: record it as failed, go on, exit 2 at the end)")
       ("data-dir", po::value(&data_dir), "bundled data folder (default: found next to the binary)")
       ("latency-samples", po::value(&latency_samples)->default_value(200),
        "time single-text encoding (batch size 1) on this many of each task's texts, queries first; 0 skips")
       ("quiet,q", "no progress lines");
+  selection.add_to(opts);
   runner.add_to(opts);
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
   RunnerOptions runner_options = runner.resolve(vm);
   std::vector<RunnerOptions> variants = runner.variants(runner_options);
 
-  std::vector<std::filesystem::path> tasks =
-      resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir));
+  std::vector<std::filesystem::path> tasks = selection.apply(
+      resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir)));
   runner.add_calibration(variants, tasks);
   if (latency_samples < 0) throw po::error("--latency-samples must be >= 0");
   // Checked before anything runs: a bad variant fails the command, not its fifth run.
   for (const RunnerOptions& v : variants) (void)parse_runner_tokens(model, {}, v);
   ResultStore store(db);
+  install_interrupt_handlers();
 
   RunOptions options;
   options.force = vm.count("force") > 0;
+  options.fail_fast = vm.count("fail-fast") > 0;
+  if (vm.count("cache")) options.cache_dir = vm["cache"].as<std::string>();
+  std::vector<std::string> failures;  // "spec: task: error", over all variants
   options.latency_samples = latency_samples;
   if (!vm.count("quiet")) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  options.progress = !vm.count("quiet") && ::isatty(STDERR_FILENO);
   // Printed even with --quiet: it changes what the timings mean.
   if (const std::string w = blas_warning(); !w.empty()) std::fprintf(stderr, "warning: %s\n", w.c_str());
 
@@ -95,13 +107,20 @@ int command_run(int argc, char** argv) {
     if (variants.size() > 1) std::printf("\n%s\n\n", encoder->spec().c_str());
     std::printf("| Task | Type | Main score | x100 | Time (s) |\n| --- | --- | --- | ---: | ---: |\n");
     for (const auto& t : summary.tasks) {
-      std::string value = t.main_score ? fmt::format("{:.2f}", *t.main_score * 100) : (t.skipped ? "recorded" : "n/a");
+      std::string value = !t.error.empty() ? "failed"
+                          : t.main_score   ? fmt::format("{:.2f}", *t.main_score * 100)
+                          : t.skipped      ? "recorded"
+                                           : "n/a";
       std::string secs = t.skipped ? "skipped" : fmt::format("{:.1f}", t.seconds);
+      if (!t.error.empty()) failures.push_back(fmt::format("{}: {}: {}", encoder->spec(), t.name, t.error));
       std::printf("| %s | %s | %s | %s | %s |\n", t.name.c_str(), t.type.c_str(), t.main_score_name.c_str(),
                   value.c_str(), secs.c_str());
     }
     std::fprintf(stderr, "recorded in %s (run %lld)\n", db.c_str(), static_cast<long long>(summary.run_id));
   }
+  if (!failures.empty())
+    fail("{} task run(s) failed, the others are recorded (rerun the same command to evaluate only what is missing): {}",
+         failures.size(), fmt::join(failures, "; "));
   return 0;
 }
 

@@ -19,6 +19,7 @@ namespace embeval::cli {
 int command_tasks(int argc, char** argv) {
   std::string data_dir;
   std::vector<std::string> suites, task_dirs;
+  TaskSelection selection;
   po::options_description opts("embeval tasks [options]");
   opts.add_options()
       ("help,h", "show this help")
@@ -26,6 +27,7 @@ int command_tasks(int argc, char** argv) {
       ("task-dir,t", po::value(&task_dirs)->composing(), "list this task folder (repeatable)")
       ("suites", "list the suites")
       ("data-dir", po::value(&data_dir), "bundled data folder");
+  selection.add_to(opts);
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
 
@@ -42,7 +44,8 @@ int command_tasks(int argc, char** argv) {
     std::printf("\n");
     return 0;
   }
-  auto dirs = resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir));
+  auto dirs = selection.apply(
+      resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir)));
   std::printf("| Task | Type | Split | Size | Main score | Folder |\n| --- | --- | --- | --- | --- | --- |\n");
   for (const auto& dir : dirs) {
     data::TaskSpec spec = data::read_task_spec(dir);

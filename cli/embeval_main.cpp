@@ -9,6 +9,7 @@
 
 #include "build_info.h"
 #include "cli/commands.h"
+#include "harness/interrupt.h"
 #include "runners/torch_runtime.h"
 
 namespace {
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "embeval: error: unknown command \"%s\"; commands: run, tasks, report, tokenize, embed, models, quantize, train\n",
                  command.c_str());
     return 2;
+  } catch (const embeval::Interrupted& e) {
+    std::fprintf(stderr, "embeval: %s: what finished before it is recorded; rerun the same command to resume\n", e.what());
+    return 128 + e.signal();
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "embeval %s: error: %s (see embeval %s --help)\n", command.c_str(), e.what(),
                  command.c_str());

@@ -91,6 +91,7 @@ TaskSpec read_task_spec(const fs::path& dir) {
   r.optional_string("query_prompt", &s.query_prompt);
   r.optional_string("passage_prompt", &s.passage_prompt);
   r.optional_string("license", &s.license);
+  r.optional_string("mteb_name", &s.mteb_name);
   if (const auto* v = r.find("label_names")) {
     if (!v->is_array()) r.fail("field \"label_names\" must be an array of strings");
     for (const auto& x : *v) {

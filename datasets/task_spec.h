@@ -29,6 +29,13 @@ struct TaskSpec {
 
   // Provenance, shown in reports.
   std::string source_repo, source_commit, license;
+  // The C-MTEB task this one is the split of, or a subset of (task.json
+  // "mteb_name"): equal to `name` only for a folder that holds the C-MTEB
+  // split itself, whose scores are comparable with the published
+  // leaderboard; a subset is named for what it is (e.g. TNews-sub2k with
+  // mteb_name TNews). Models' task-keyed prompts are looked up by it. Empty
+  // for tasks that are no C-MTEB task's data.
+  std::string mteb_name;
   nlohmann::json raw;  // the whole task.json, unknown fields included
 };
 

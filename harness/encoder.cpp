@@ -12,4 +12,13 @@ const char* similarity_name(Similarity s) {
   return "unknown";
 }
 
+const char* role_name(Role r) {
+  switch (r) {
+    case ROLE_QUERY: return "query";
+    case ROLE_PASSAGE: return "passage";
+    case ROLE_NONE: return "text";
+  }
+  return "unknown";
+}
+
 }  // namespace embeval

@@ -4,6 +4,7 @@
 // a text's vector does not depend on the other texts in the call. Encoders
 // are created from spec strings by runners/encoder_factory.h.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,13 @@
 
 namespace embeval {
 
-enum Role { ROLE_QUERY, ROLE_PASSAGE };
+// The prompt type a text set is encoded with, as MTEB has it: queries and
+// passages of retrieval and reranking; ROLE_NONE for the symmetric task types
+// (STS, PairClassification, Classification, Clustering), which MTEB encodes
+// with no prompt type, so a model's "query" / "passage" prompt does not apply.
+enum Role { ROLE_QUERY, ROLE_PASSAGE, ROLE_NONE };
+// "query", "passage", "text": the key a result's recorded prompts use.
+const char* role_name(Role r);
 
 // How the model compares two vectors (sentence-transformers' similarity_fn_name).
 enum Similarity { SIMILARITY_COSINE, SIMILARITY_DOT, SIMILARITY_EUCLIDEAN, SIMILARITY_MANHATTAN };
@@ -22,6 +29,12 @@ struct EncodeOptions {
   // Task instruction for models that take one; the encoder decides how it is
   // applied (prepended, excluded from pooling, ignored by lexical baselines).
   std::string prompt;
+  // The task being evaluated (task.json name and type), for models whose
+  // prompts are keyed by task name or type; empty outside a task.
+  std::string task_name, task_type;
+  // Called by backends that encode in batches after each one: texts done of
+  // the call's total (progress display); may be empty.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 struct EncoderInfo {

@@ -67,7 +67,9 @@ std::vector<EncodedSet> load_encoded_sets(const std::filesystem::path& file) {
   if (n > (1u << 20)) fail("{}: implausible set count {}", file.string(), n);
   std::vector<EncodedSet> sets(static_cast<size_t>(n));
   for (EncodedSet& s : sets) {
-    s.role = get<uint32_t>(in, file) == ROLE_QUERY ? ROLE_QUERY : ROLE_PASSAGE;
+    const uint32_t role = get<uint32_t>(in, file);
+    if (role > ROLE_NONE) fail("{}: unknown role {}", file.string(), role);
+    s.role = static_cast<Role>(role);
     const uint32_t len = get<uint32_t>(in, file);
     if (len > 256) fail("{}: implausible digest length {}", file.string(), len);
     s.digest.resize(len);

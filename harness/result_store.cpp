@@ -1,8 +1,14 @@
 #include "harness/result_store.h"
 
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "harness/system_info.h"
 
 namespace embeval {
 namespace {
@@ -89,10 +95,64 @@ CREATE TABLE timings (
 )sql",
     // v2: how busy the machine was while a task was timed.
     "ALTER TABLE timings ADD COLUMN background_cpu_share REAL;",
+    // v3: what a result's reuse is keyed on besides model and dataset (NULL in
+    // older rows, which are then never reused); tasks that failed, with their
+    // error; runs may end 'interrupted' (a CHECK cannot be altered in place:
+    // the table is rebuilt, SQLite's documented way, foreign keys off).
+    R"sql(
+ALTER TABLE results ADD COLUMN scoring_version INTEGER;
+ALTER TABLE tasks ADD COLUMN mteb_name TEXT;
+ALTER TABLE results ADD COLUMN prompt_key TEXT;
+CREATE TABLE task_failures (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  model_id INTEGER NOT NULL REFERENCES models(id),
+  task_id INTEGER NOT NULL REFERENCES tasks(id),
+  error TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE runs_v3 (
+  id INTEGER PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+  error TEXT,
+  command TEXT,
+  harness_version TEXT, git_revision TEXT, build_type TEXT,
+  host TEXT, os TEXT, cpu_model TEXT, cpu_threads INTEGER, threads INTEGER,
+  gpu TEXT, libtorch_version TEXT, blas TEXT
+);
+INSERT INTO runs_v3 SELECT * FROM runs;
+CREATE TABLE task_claims (
+  model_id INTEGER NOT NULL REFERENCES models(id),
+  task_id INTEGER NOT NULL REFERENCES tasks(id),
+  run_id INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  pid_start INTEGER,
+  claimed_at TEXT NOT NULL,
+  PRIMARY KEY (model_id, task_id)
+);
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+)sql",
 };
 static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == ResultStore::SCHEMA_VERSION);
 
-const char* const OUR_TABLES[] = {"runs", "models", "tasks", "results", "scores", "timings"};
+const char* const OUR_TABLES[] = {"runs", "models", "tasks", "results", "scores", "timings", "task_failures", "task_claims"};
+
+// Fault injection for the crash tests (tests/cli/test_runs_survive.py), as SQLite's
+// own tests do it: with EMBEVAL_TEST_KILL_IN_WRITE=N the process kills itself
+// with SIGKILL in its N-th result write, after the rows are inserted and
+// before the commit. Unset (always, outside those tests) it does nothing.
+void kill_point_in_write() {
+  static const long at = [] {
+    const char* v = std::getenv("EMBEVAL_TEST_KILL_IN_WRITE");
+    return v && *v ? std::strtol(v, nullptr, 10) : 0L;
+  }();
+  static long writes = 0;
+  if (at > 0 && ++writes == at) ::raise(SIGKILL);
+}
 
 std::string now_utc() {
   // SQLite's own clock keeps every timestamp in one format.
@@ -156,6 +216,9 @@ int ResultStore::schema_version() {
 }
 
 void ResultStore::migrate() {
+  // Off while tables are rebuilt (it cannot change inside a transaction);
+  // the rebuilt schema is checked before the commit.
+  db_->exec("PRAGMA foreign_keys = OFF");
   SqliteTransaction tx(*db_);
   // Re-read inside the write lock: a concurrent process may have migrated.
   int version = schema_version();
@@ -163,7 +226,12 @@ void ResultStore::migrate() {
     db_->fail(fmt::format("schema version {} is newer than this embeval supports ({})", version, SCHEMA_VERSION));
   for (int v = version; v < SCHEMA_VERSION; ++v) db_->exec(MIGRATIONS[v]);
   db_->exec(fmt::format("PRAGMA user_version = {}", SCHEMA_VERSION));
+  {
+    SqliteStatement check(*db_, "PRAGMA foreign_key_check");
+    if (check.step()) db_->fail("migration left a dangling reference in table " + check.column_text(0));
+  }
   tx.commit();
+  db_->exec("PRAGMA foreign_keys = ON");
 }
 
 int64_t ResultStore::begin_run(const RunRecord& r) {
@@ -213,29 +281,119 @@ int64_t ResultStore::upsert_task(const TaskRecord& t) {
   find.bind(1, t.name).bind(2, t.split).bind(3, static_cast<int64_t>(t.version)).bind(4, t.dataset_checksum);
   if (find.step()) return find.column_int(0);
   SqliteStatement ins(*db_, "INSERT INTO tasks (name, type, split, language, main_score, version, dataset_checksum, "
-                            "dataset_revision, source_repo, license, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "dataset_revision, source_repo, license, path, mteb_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                            "?, ?, ?)");
   ins.bind(1, t.name).bind(2, t.type).bind(3, t.split).bind(4, t.language).bind(5, t.main_score);
   ins.bind(6, static_cast<int64_t>(t.version)).bind(7, t.dataset_checksum).bind(8, t.dataset_revision);
-  ins.bind(9, t.source_repo).bind(10, t.license).bind(11, t.path);
+  ins.bind(9, t.source_repo).bind(10, t.license).bind(11, t.path).bind(12, t.mteb_name);
   ins.run();
   int64_t id = db_->last_insert_rowid();
   tx.commit();
   return id;
 }
 
-bool ResultStore::has_result(int64_t model_id, int64_t task_id) {
-  SqliteStatement q(*db_, "SELECT 1 FROM results WHERE model_id = ? AND task_id = ? LIMIT 1");
+ResultStore::Recorded ResultStore::recorded(int64_t model_id, int64_t task_id, int scoring_version,
+                                            const std::string& prompt_key, std::string* why) {
+  SqliteStatement q(*db_,
+                    "SELECT scoring_version, prompt_key FROM results WHERE model_id = ? AND task_id = ? ORDER BY id DESC");
   q.bind(1, model_id).bind(2, task_id);
-  return q.step();
+  bool any = false;
+  while (q.step()) {
+    const std::optional<int64_t> version = q.is_null(0) ? std::nullopt : std::optional<int64_t>(q.column_int(0));
+    const std::optional<std::string> key = q.is_null(1) ? std::nullopt : std::optional<std::string>(q.column_text(1));
+    if (version == scoring_version && key == prompt_key) return Recorded::current;
+    if (!any && why) {
+      if (!version)
+        *why = "recorded before scoring versions were kept";
+      else if (*version != scoring_version)
+        *why = fmt::format("recorded with scoring version {}, now {}", *version, scoring_version);
+      else
+        *why = "recorded with other prompts";
+    }
+    any = true;
+  }
+  return any ? Recorded::stale : Recorded::none;
+}
+
+std::string ResultStore::prompt_key(const std::vector<std::pair<std::string, std::string>>& prompts_by_role) {
+  std::string key;
+  for (const auto& [role, prompt] : prompts_by_role) key += role + "=" + prompt + '\n';
+  return key;
+}
+
+ResultStore::Claim ResultStore::claim_task(int64_t run_id, int64_t model_id, int64_t task_id, int scoring_version,
+                                          const std::string& prompt_key, bool force, std::string* holder) {
+  SqliteTransaction tx(*db_);
+  if (!force && recorded(model_id, task_id, scoring_version, prompt_key) == Recorded::current) return Claim::recorded;
+  const std::string me = host_name();
+  {
+    SqliteStatement q(*db_, "SELECT run_id, host, pid, pid_start FROM task_claims WHERE model_id = ? AND task_id = ?");
+    q.bind(1, model_id).bind(2, task_id);
+    if (q.step()) {
+      const int64_t run = q.column_int(0), pid = q.column_int(2);
+      const std::string host = q.column_text(1);
+      const std::optional<uint64_t> start =
+          q.is_null(3) ? std::nullopt : std::optional<uint64_t>(static_cast<uint64_t>(q.column_int(3)));
+      // A claim lives while its process does: on this host that can be
+      // checked (pid and start time, so a reused pid does not count); a claim
+      // from another host is honoured.
+      const bool alive = run != run_id && (host != me || (start && process_start_ticks(static_cast<int>(pid)) == start));
+      if (alive) {
+        if (holder) *holder = fmt::format("run {} (process {} on {})", run, pid, host);
+        return Claim::held;
+      }
+    }
+  }
+  SqliteStatement ins(*db_, "INSERT OR REPLACE INTO task_claims (model_id, task_id, run_id, host, pid, pid_start, "
+                            "claimed_at) VALUES (?, ?, ?, ?, ?, ?, " + now_utc() + ")");
+  const int pid = static_cast<int>(::getpid());
+  ins.bind(1, model_id).bind(2, task_id).bind(3, run_id).bind(4, me).bind(5, static_cast<int64_t>(pid));
+  if (auto start = process_start_ticks(pid)) ins.bind(6, static_cast<int64_t>(*start));
+  else ins.bind_null(6);
+  ins.run();
+  tx.commit();
+  return Claim::claimed;
+}
+
+void ResultStore::release_claims(int64_t run_id) {
+  SqliteTransaction tx(*db_);
+  SqliteStatement del(*db_, "DELETE FROM task_claims WHERE run_id = ?");
+  del.bind(1, run_id);
+  del.run();
+  tx.commit();
+}
+
+void ResultStore::record_failure(int64_t run_id, int64_t model_id, int64_t task_id, const std::string& error) {
+  SqliteTransaction tx(*db_);
+  {
+    SqliteStatement del(*db_, "DELETE FROM task_claims WHERE model_id = ? AND task_id = ? AND run_id = ?");
+    del.bind(1, model_id).bind(2, task_id).bind(3, run_id);
+    del.run();
+  }
+  SqliteStatement ins(*db_, "INSERT INTO task_failures (run_id, model_id, task_id, error, created_at) VALUES (?, ?, ?, ?, " +
+                                now_utc() + ")");
+  ins.bind(1, run_id).bind(2, model_id).bind(3, task_id).bind(4, error);
+  ins.run();
+  tx.commit();
 }
 
 bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   SqliteTransaction tx(*db_);
-  if (!replace && has_result(r.model_id, r.task_id)) return false;
+  {  // this run's claim ends with the write, whoever's result stays
+    SqliteStatement del(*db_, "DELETE FROM task_claims WHERE model_id = ? AND task_id = ? AND run_id = ?");
+    del.bind(1, r.model_id).bind(2, r.task_id).bind(3, r.run_id);
+    del.run();
+  }
+  if (!replace && recorded(r.model_id, r.task_id, r.scoring_version, r.prompt_key) == Recorded::current) {
+    tx.commit();
+    return false;
+  }
   SqliteStatement ins(*db_, "INSERT INTO results (run_id, model_id, task_id, main_score, scores_json, prompts_json, "
-                            "evaluation_seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, " + now_utc() + ")");
+                            "evaluation_seconds, scoring_version, prompt_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                            "?, ?, " + now_utc() + ")");
   ins.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.task_id).bind(4, r.main_score);
   ins.bind(5, r.scores.dump()).bind(6, r.prompts.dump()).bind(7, r.evaluation_seconds);
+  ins.bind(8, static_cast<int64_t>(r.scoring_version)).bind(9, r.prompt_key);
   ins.run();
   int64_t result_id = db_->last_insert_rowid();
   insert_scalar_scores(*db_, result_id, r.scores);
@@ -258,6 +416,7 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   tim.bind(10, t.latency_samples).bind(11, t.latency_p50_ms).bind(12, t.latency_p95_ms);
   tim.bind(13, t.latency_p99_ms).bind(14, t.latency_mean_ms).bind(15, t.background_cpu_share);
   tim.run();
+  kill_point_in_write();
   tx.commit();
   return true;
 }
@@ -268,7 +427,7 @@ SELECT r.id, r.run_id, r.main_score, r.scores_json, r.prompts_json, r.evaluation
        m.id, m.spec, m.name, m.fingerprint, m.device, m.dimension, m.similarity, m.n_parameters, m.max_tokens,
        m.dtype, m.quantization, m.revision,
        t.id, t.name, t.type, t.split, t.language, t.main_score, t.version, t.dataset_checksum, t.dataset_revision,
-       t.source_repo, t.license, t.path,
+       t.source_repo, t.license, t.path, t.mteb_name,
        g.encode_seconds, g.encoded_items, g.encoded_tokens, g.evaluate_seconds, g.peak_rss_bytes,
        g.peak_device_bytes, g.latency_samples, g.latency_p50_ms, g.latency_p95_ms, g.latency_p99_ms, g.latency_mean_ms,
        g.background_cpu_share
@@ -319,6 +478,7 @@ ORDER BY m.spec, m.device, t.name, t.id
     t.source_repo = q.column_text(c++);
     t.license = q.column_text(c++);
     t.path = q.column_text(c++);
+    t.mteb_name = q.column_text(c++);
     TimingRecord& g = s.timing;
     g.encode_seconds = q.column_double(c++);
     g.encoded_items = q.column_int(c++);

@@ -33,6 +33,10 @@ struct TaskRecord {
   std::string dataset_checksum;
   std::string dataset_revision;  // source commit when known
   std::string source_repo, license, path;
+  std::string mteb_name;  // TaskSpec::mteb_name; "" when none (or recorded before schema v3)
+  // Whether scores on it compare with the published C-MTEB leaderboard: the
+  // folder holds the C-MTEB split itself.
+  bool is_mteb_split() const { return !mteb_name.empty() && mteb_name == name; }
 };
 
 struct TimingRecord {
@@ -54,6 +58,12 @@ struct ResultRecord {
   std::optional<double> main_score;
   nlohmann::ordered_json scores;  // every metric, MTEB layout
   nlohmann::json prompts;         // prompts used, by role
+  // What else the scores depend on: the task type's scoring version (bumped
+  // whenever its metric code changes) and the prompts the encoder gives the
+  // task's text sets (ResultStore::prompt_key). A result is reused only when
+  // both match.
+  int scoring_version = 0;
+  std::string prompt_key;
   double evaluation_seconds = 0;  // wall time of the whole task
   TimingRecord timing;
 };
@@ -88,7 +98,7 @@ struct StoredResult {
 
 class ResultStore {
  public:
-  static constexpr int SCHEMA_VERSION = 2;
+  static constexpr int SCHEMA_VERSION = 3;
 
   // Opens or creates the file and migrates it to SCHEMA_VERSION. A file that
   // is not SQLite, belongs to another program, or has a newer schema throws
@@ -101,11 +111,32 @@ class ResultStore {
   void end_run(int64_t run_id, const std::string& status, const std::string& error = "");
   int64_t upsert_model(const EncoderInfo& info);
   int64_t upsert_task(const TaskRecord& task);
-  bool has_result(int64_t model_id, int64_t task_id);
-  // Records one finished task in one transaction. Without `replace`, a result
-  // that appeared meanwhile (another process) wins and nothing is written:
-  // returns false. With `replace` the new row is added and becomes the latest.
+  // Whether (model, task) has a result computed with this scoring version and
+  // these prompts: `current`; `stale` when it has results but none such
+  // (`why` says what differs in the newest one); else `none`.
+  enum class Recorded { none, current, stale };
+  Recorded recorded(int64_t model_id, int64_t task_id, int scoring_version, const std::string& prompt_key,
+                    std::string* why = nullptr);
+  // A digest-free, readable key of the prompts by role ("query=...\n...").
+  static std::string prompt_key(const std::vector<std::pair<std::string, std::string>>& prompts_by_role);
+  // Records one finished task in one transaction. Without `replace`, a
+  // current result (same scoring version and prompts) that appeared meanwhile
+  // (another process) wins and nothing is written: returns false. With `replace` the new row is added and becomes the latest.
   bool record_result(const ResultRecord& result, bool replace);
+
+  // Claims (model, task) for a run so that no other process evaluates it at
+  // the same time, in one transaction with the check that it is not already
+  // recorded (unless force): `recorded`, `held` (by a live process of another
+  // run; `holder` says which) or `claimed`. A claim of a process that is gone
+  // (killed: same host, pid and start time no longer running) is taken over.
+  // record_result / record_failure of the same run end the claim.
+  enum class Claim { claimed, recorded, held };
+  Claim claim_task(int64_t run_id, int64_t model_id, int64_t task_id, int scoring_version,
+                   const std::string& prompt_key, bool force, std::string* holder);
+  // Drops the claims a run still holds (it stopped: failed or interrupted).
+  void release_claims(int64_t run_id);
+  // A task that failed in a run, with its one-line error (its own transaction).
+  void record_failure(int64_t run_id, int64_t model_id, int64_t task_id, const std::string& error);
 
   // The newest result of every (model, task) pair, by model then task name.
   std::vector<StoredResult> latest_results();

@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <memory>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "datasets/data_error.h"
 #include "datasets/task_spec.h"
+#include "harness/embedding_cache.h"
 #include "harness/error.h"
+#include "harness/interrupt.h"
 #include "harness/system_info.h"
 #include "harness/task_type.h"
 #include "harness/timing.h"
@@ -25,9 +28,7 @@ void measure_latency(Encoder& encoder, const EvalContext& ctx, int samples, Timi
   Role role;
   std::vector<std::string> texts = ctx.latency_sample(static_cast<size_t>(samples), &role);
   if (texts.empty()) return;
-  EncodeOptions options;
-  options.role = role;
-  options.prompt = ctx.prompt_for(role);
+  const EncodeOptions options = ctx.options_for(role);
   for (size_t i = 0; i < std::min<size_t>(3, texts.size()); ++i) encoder.encode({texts[i]}, options);
   std::vector<double> ms;
   for (const auto& t : texts) {
@@ -88,6 +89,7 @@ TaskRecord task_record(const data::TaskSpec& spec, const std::string& checksum) 
   r.source_repo = spec.source_repo;
   r.license = spec.license;
   r.path = spec.dir.string();
+  r.mteb_name = spec.mteb_name;
   return r;
 }
 
@@ -98,7 +100,22 @@ std::optional<double> main_score_of(const nlohmann::ordered_json& scores, const 
   return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
 }
 
+// Marks a run that stops on an exception and drops its claims; a store that
+// fails here too (disk full) must not hide the error that stopped the run.
+void stop_run(ResultStore& store, int64_t run_id, const std::string& status, const std::string& error) {
+  try {
+    store.release_claims(run_id);
+    store.end_run(run_id, status, error);
+  } catch (const std::exception&) {
+  }
+}
+
 }  // namespace
+
+size_t RunSummary::failed() const {
+  return static_cast<size_t>(
+      std::count_if(tasks.begin(), tasks.end(), [](const TaskOutcome& t) { return !t.error.empty(); }));
+}
 
 RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, ResultStore& store,
                      const RunRecord& run, const RunOptions& options) {
@@ -108,6 +125,8 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
   std::vector<PlannedTask> tasks = plan(task_dirs);
 
   RunSummary summary;
+  std::unique_ptr<EmbeddingCache> cache;
+  if (!options.cache_dir.empty()) cache = std::make_unique<EmbeddingCache>(options.cache_dir);
   const int64_t model_id = store.upsert_model(encoder.info());
   summary.run_id = store.begin_run(run);
   try {
@@ -119,82 +138,129 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       outcome.main_score_name = spec.main_score;
       const std::string checksum = data::dataset_checksum(spec);
       const int64_t task_id = store.upsert_task(task_record(spec, checksum));
+      check_interrupt();
       const std::string where = fmt::format("[{}/{}] {} ({})", i + 1, tasks.size(), spec.name, spec.type);
-      if (!options.force && store.has_result(model_id, task_id)) {
+      // Reuse only a result of the same scoring code and prompts.
+      const int scoring_version = tasks[i].type->scoring_version();
+      std::string prompt_key;
+      {
+        EvalContext probe(encoder, spec);
+        std::vector<std::pair<std::string, std::string>> by_role;
+        for (Role role : {ROLE_QUERY, ROLE_PASSAGE, ROLE_NONE})
+          by_role.emplace_back(role_name(role), encoder.prompt_used(probe.options_for(role)));
+        prompt_key = ResultStore::prompt_key(by_role);
+      }
+      // Claimed in one transaction with the check that it is not recorded:
+      // several processes on one database never evaluate a task together.
+      std::string holder;
+      const ResultStore::Claim claim =
+          store.claim_task(summary.run_id, model_id, task_id, scoring_version, prompt_key, options.force, &holder);
+      if (claim != ResultStore::Claim::claimed) {
         outcome.skipped = true;
-        log(where + ": already recorded, skipped (--force reruns)");
+        log(where + (claim == ResultStore::Claim::recorded ? ": already recorded, skipped (--force reruns)"
+                                                           : ": being evaluated by " + holder + ", skipped"));
         summary.tasks.push_back(outcome);
         continue;
       }
-      const CpuSample cpu_before = cpu_sample();
-      reset_peak_rss();
-      encoder.reset_peak_device_bytes();
-      Stopwatch clock;
-      EvalContext ctx(encoder, spec);
-      ctx.keep_encoded_sets(options.fidelity != RunOptions::Fidelity::none);
-      nlohmann::ordered_json scores = tasks[i].type->evaluate(spec, ctx);
-      scores["main_score"] = scores.contains(spec.main_score) ? scores[spec.main_score] : nlohmann::ordered_json();
-
-      ResultRecord rec;
-      rec.run_id = summary.run_id;
-      rec.model_id = model_id;
-      rec.task_id = task_id;
-      rec.main_score = main_score_of(scores, spec.main_score);
-      rec.scores = scores;
-      rec.prompts = nlohmann::json::object();
-      for (Role role : {ROLE_QUERY, ROLE_PASSAGE}) {
-        if (!ctx.encoded(role)) continue;  // an STS task has no queries: no query prompt was used
-        EncodeOptions eo;
-        eo.role = role;
-        eo.prompt = ctx.prompt_for(role);
-        std::string used = encoder.prompt_used(eo);
-        if (!used.empty()) rec.prompts[role == ROLE_QUERY ? "query" : "passage"] = used;
+      if (!options.force) {
+        std::string why;
+        if (store.recorded(model_id, task_id, scoring_version, prompt_key, &why) == ResultStore::Recorded::stale)
+          log(where + ": " + why + ", so evaluated again");
       }
-      rec.evaluation_seconds = clock.seconds();
-      const EncodeStats& st = ctx.stats();
-      rec.timing.encode_seconds = st.seconds;
-      rec.timing.encoded_items = st.items;
-      rec.timing.encoded_tokens = st.tokens;
-      rec.timing.evaluate_seconds = std::max(0.0, rec.evaluation_seconds - st.seconds);
-      rec.timing.peak_rss_bytes = peak_rss_bytes();
-      rec.timing.peak_device_bytes = encoder.peak_device_bytes();
-      if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
-      rec.timing.background_cpu_share = background_cpu_share(cpu_before, cpu_sample());
-      // After the timings: neither the file nor the comparison is in them.
-      const fs::path vectors = options.fidelity_dir / (spec.name + ".vectors");
-      if (options.fidelity == RunOptions::Fidelity::save_reference) {
-        save_encoded_sets(vectors, ctx.encoded_sets());
-      } else if (options.fidelity == RunOptions::Fidelity::compare) {
-        std::optional<Fidelity> f;
-        if (fs::exists(vectors)) f = compare_encoded_sets(load_encoded_sets(vectors), ctx.encoded_sets());
-        if (f) {
-          rec.scores["embeval_cosine_to_fp32"] = f->mean_cosine;
-          rec.scores["embeval_min_cosine_to_fp32"] = f->min_cosine;
-        } else {
-          log(where + ": no fp32 vectors of this task to compare with (its fp32 run was already recorded; --force "
-                      "re-encodes it), so no fidelity is recorded");
+      try {
+        const CpuSample cpu_before = cpu_sample();
+        reset_peak_rss();
+        encoder.reset_peak_device_bytes();
+        Stopwatch clock;
+        EvalContext ctx(encoder, spec);
+        ProgressLine progress(stderr);
+        if (options.progress) ctx.show_progress(&progress, where);
+        if (cache) ctx.use_cache(cache.get());
+        ctx.keep_encoded_sets(options.fidelity != RunOptions::Fidelity::none);
+        nlohmann::ordered_json scores = tasks[i].type->evaluate(spec, ctx);
+        scores["main_score"] = scores.contains(spec.main_score) ? scores[spec.main_score] : nlohmann::ordered_json();
+
+        ResultRecord rec;
+        rec.run_id = summary.run_id;
+        rec.model_id = model_id;
+        rec.task_id = task_id;
+        rec.main_score = main_score_of(scores, spec.main_score);
+        rec.scores = scores;
+        rec.prompts = nlohmann::json::object();
+        rec.scoring_version = scoring_version;
+        rec.prompt_key = prompt_key;
+        for (Role role : {ROLE_QUERY, ROLE_PASSAGE, ROLE_NONE}) {
+          if (!ctx.encoded(role)) continue;  // an STS task has no queries: no query prompt was used
+          std::string used = encoder.prompt_used(ctx.options_for(role));
+          if (!used.empty()) rec.prompts[role_name(role)] = used;
         }
-      }
-      ctx.encoded_sets().clear();
-      bool written = store.record_result(rec, options.force);
+        rec.evaluation_seconds = clock.seconds();
+        const EncodeStats& st = ctx.stats();
+        rec.timing.encode_seconds = st.seconds;
+        rec.timing.encoded_items = st.items;
+        rec.timing.encoded_tokens = st.tokens;
+        rec.timing.evaluate_seconds = std::max(0.0, rec.evaluation_seconds - st.seconds);
+        rec.timing.peak_rss_bytes = peak_rss_bytes();
+        rec.timing.peak_device_bytes = encoder.peak_device_bytes();
+        if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
+        rec.timing.background_cpu_share = background_cpu_share(cpu_before, cpu_sample());
+        // After the timings: neither the file nor the comparison is in them.
+        const fs::path vectors = options.fidelity_dir / (spec.name + ".vectors");
+        if (options.fidelity == RunOptions::Fidelity::save_reference) {
+          save_encoded_sets(vectors, ctx.encoded_sets());
+        } else if (options.fidelity == RunOptions::Fidelity::compare) {
+          std::optional<Fidelity> f;
+          if (fs::exists(vectors)) f = compare_encoded_sets(load_encoded_sets(vectors), ctx.encoded_sets());
+          if (f) {
+            rec.scores["embeval_cosine_to_fp32"] = f->mean_cosine;
+            rec.scores["embeval_min_cosine_to_fp32"] = f->min_cosine;
+          } else {
+            log(where + ": no fp32 vectors of this task to compare with (its fp32 run was already recorded; --force "
+                        "re-encodes it), so no fidelity is recorded");
+          }
+        }
+        ctx.encoded_sets().clear();
+        bool written = store.record_result(rec, options.force);
 
-      outcome.main_score = rec.main_score;
-      outcome.seconds = rec.evaluation_seconds;
-      const std::string busy =
-          rec.timing.background_cpu_share.value_or(0) >= BUSY_CPU_SHARE
-              ? fmt::format("; other processes kept {:.0f}% of its CPUs busy, so its timings are not an idle machine's",
-                            100 * *rec.timing.background_cpu_share)
-              : "";
-      log(fmt::format("{}: {} = {} ({:.1f} s{}){}", where, spec.main_score,
-                      rec.main_score ? fmt::format("{:.5f}", *rec.main_score) : "n/a", rec.evaluation_seconds, busy,
-                      written ? "" : " — another run recorded it first; kept theirs"));
+        outcome.main_score = rec.main_score;
+        outcome.seconds = rec.evaluation_seconds;
+        const std::string busy =
+            rec.timing.background_cpu_share.value_or(0) >= BUSY_CPU_SHARE
+                ? fmt::format("; other processes kept {:.0f}% of its CPUs busy, so its timings are not an idle machine's",
+                              100 * *rec.timing.background_cpu_share)
+                : "";
+        log(fmt::format("{}: {} = {} ({:.1f} s{}){}", where, spec.main_score,
+                        rec.main_score ? fmt::format("{:.5f}", *rec.main_score) : "n/a", rec.evaluation_seconds, busy,
+                        written ? "" : " — another run recorded it first; kept theirs"));
+      } catch (const std::exception& e) {
+        // One bad task (bad data, non-finite vectors) does not sink the run:
+        // recorded with its error, the others go on; the caller reports the
+        // failures at the end. Anything else is a bug or the machine's
+        // failure (e.g. the disk) and ends the run.
+        const bool task_error = dynamic_cast<const UserError*>(&e) || dynamic_cast<const data::DataError*>(&e);
+        if (options.fail_fast || !task_error) throw;
+        outcome.error = e.what();
+        store.record_failure(summary.run_id, model_id, task_id, outcome.error);
+        log(fmt::format("{}: failed: {}", where, outcome.error));
+      }
       summary.tasks.push_back(outcome);
     }
+  } catch (const Interrupted& e) {
+    stop_run(store, summary.run_id, "interrupted", e.what());
+    throw;
   } catch (const std::exception& e) {
-    store.end_run(summary.run_id, "failed", e.what());
+    stop_run(store, summary.run_id, "failed", e.what());
     throw;
   }
-  store.end_run(summary.run_id, "finished");
+  if (const size_t failed = summary.failed(); failed > 0) {
+    std::vector<std::string> names;
+    for (const TaskOutcome& t : summary.tasks)
+      if (!t.error.empty()) names.push_back(t.name);
+    store.end_run(summary.run_id, "failed",
+                  fmt::format("{} of {} task(s) failed: {}", failed, tasks.size(), fmt::join(names, ", ")));
+  } else {
+    store.end_run(summary.run_id, "finished");
+  }
   return summary;
 }
 

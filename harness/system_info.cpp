@@ -41,6 +41,25 @@ std::string cpu_model() {
 
 int64_t hardware_threads() { return static_cast<int64_t>(std::thread::hardware_concurrency()); }
 
+std::optional<uint64_t> process_start_ticks(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+  // count fields after the last ')'; starttime is field 22 overall.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i)
+    if (!(rest >> field)) return std::nullopt;
+  try {
+    return std::stoull(field);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 int64_t peak_rss_bytes() {
   std::ifstream in("/proc/self/status");
   std::string line;

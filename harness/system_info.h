@@ -10,6 +10,10 @@ std::string host_name();
 std::string os_description();   // "Linux 6.1.0 x86_64"
 std::string cpu_model();        // /proc/cpuinfo "model name"
 int64_t hardware_threads();
+// When process `pid` started, in clock ticks since boot (/proc/PID/stat field
+// 22): with the pid it names a process even after the pid is reused.
+// nullopt when no such process runs.
+std::optional<uint64_t> process_start_ticks(int pid);
 // Peak resident set size of this process in bytes (VmHWM), -1 if unknown.
 int64_t peak_rss_bytes();
 // Resets the peak RSS counter (Linux >= 4.0, /proc/self/clear_refs), so the

@@ -8,11 +8,14 @@
 #include <map>
 #include <unordered_map>
 
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "datasets/text_util.h"
+#include "harness/embedding_cache.h"
 #include "harness/error.h"
+#include "harness/interrupt.h"
 
 namespace embeval {
 namespace {
@@ -61,6 +64,15 @@ const std::string& EvalContext::prompt_for(Role role) const {
   return role == ROLE_QUERY ? task_.query_prompt : task_.passage_prompt;
 }
 
+EncodeOptions EvalContext::options_for(Role role) const {
+  EncodeOptions o;
+  o.role = role;
+  o.prompt = prompt_for(role);
+  o.task_name = task_.mteb_name.empty() ? task_.name : task_.mteb_name;  // models' prompts use C-MTEB's names
+  o.task_type = task_.type;
+  return o;
+}
+
 Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, const char* what) {
   // Encode each distinct text once: vectors do not depend on batch-mates.
   std::unordered_map<std::string_view, int64_t> first;
@@ -71,32 +83,58 @@ Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, con
     if (inserted) unique.push_back(texts[i]);
     slot[i] = it->second;
   }
-  auto& seen = role == ROLE_QUERY ? seen_queries_ : seen_passages_;
-  seen.insert(seen.end(), unique.begin(), unique.end());
-  (role == ROLE_QUERY ? encoded_queries_ : encoded_passages_) = true;
-  EncodeOptions options;
-  options.role = role;
-  options.prompt = prompt_for(role);
-
-  auto t0 = std::chrono::steady_clock::now();
-  Matrix enc = encoder_.encode(unique, options);
-  stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  stats_.calls += 1;
-  stats_.items += static_cast<int64_t>(unique.size());
-  int64_t tokens = encoder_.last_token_count();
-  if (tokens >= 0) stats_.tokens = std::max<int64_t>(stats_.tokens, 0) + tokens;
+  check_interrupt();
+  seen_[role].insert(seen_[role].end(), unique.begin(), unique.end());
+  encoded_[role] = true;
+  EncodeOptions options = options_for(role);
+  if (progress_) {
+    progress_->start(progress_label_ + " " + what);
+    options.progress = [this](int64_t done, int64_t total) { progress_->update(done, total); };
+  }
 
   const int64_t dim = encoder_.dim();
-  if (enc.rows != static_cast<int64_t>(unique.size()) || enc.cols != dim ||
-      enc.values.size() != static_cast<size_t>(enc.rows * enc.cols))
-    fail("{}: encoder {} returned a {}x{} matrix for {} {} texts; expected {}x{}", task_.name, encoder_.spec(),
-         enc.rows, enc.cols, unique.size(), what, unique.size(), dim);
-  for (int64_t r = 0; r < enc.rows; ++r) {
-    const float* v = enc.row(r);
-    for (int64_t c = 0; c < dim; ++c)
-      if (!std::isfinite(v[c]))
-        fail("{}: encoder {} returned a non-finite value ({}) at dimension {} for {} text \"{}\"", task_.name,
-             encoder_.spec(), v[c], c, what, data::utf8_preview(unique[static_cast<size_t>(r)]));
+  // With a cache, only the texts it lacks are encoded (and then added to it).
+  Matrix enc(static_cast<int64_t>(unique.size()), dim);
+  std::vector<bool> cached(unique.size(), false);
+  std::string prompt_used;
+  if (cache_) {
+    prompt_used = encoder_.prompt_used(options);
+    cached = cache_->lookup(encoder_.info().fingerprint, role_name(role), prompt_used, dim, unique, enc);
+  }
+  std::vector<std::string> missing;
+  std::vector<size_t> missing_at;
+  for (size_t i = 0; i < unique.size(); ++i)
+    if (!cached[i]) {
+      missing.push_back(unique[i]);
+      missing_at.push_back(i);
+    }
+  if (!missing.empty()) {
+    auto t0 = std::chrono::steady_clock::now();
+    Matrix fresh = encoder_.encode(missing, options);
+    if (progress_) progress_->clear();
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats_.calls += 1;
+    stats_.items += static_cast<int64_t>(missing.size());
+    int64_t tokens = encoder_.last_token_count();
+    if (tokens >= 0) stats_.tokens = std::max<int64_t>(stats_.tokens, 0) + tokens;
+
+    if (fresh.rows != static_cast<int64_t>(missing.size()) || fresh.cols != dim ||
+        fresh.values.size() != static_cast<size_t>(fresh.rows * fresh.cols))
+      fail("{}: encoder {} returned a {}x{} matrix for {} {} texts; expected {}x{}", task_.name, encoder_.spec(),
+           fresh.rows, fresh.cols, missing.size(), what, missing.size(), dim);
+    for (int64_t r = 0; r < fresh.rows; ++r) {
+      const float* v = fresh.row(r);
+      for (int64_t c = 0; c < dim; ++c)
+        if (!std::isfinite(v[c]))
+          fail("{}: encoder {} returned a non-finite value ({}) at dimension {} for {} text \"{}\"", task_.name,
+               encoder_.spec(), v[c], c, what, data::utf8_preview(missing[static_cast<size_t>(r)]));
+    }
+    if (cache_) cache_->store(encoder_.info().fingerprint, role_name(role), prompt_used, missing, fresh);
+    if (missing.size() == unique.size()) enc = std::move(fresh);
+    else
+      for (size_t j = 0; j < missing.size(); ++j)
+        std::copy(fresh.row(static_cast<int64_t>(j)), fresh.row(static_cast<int64_t>(j)) + dim,
+                  enc.row(static_cast<int64_t>(missing_at[j])));
   }
   if (keep_sets_) sets_.push_back({role, encoded_set_digest(options.prompt, unique), enc});
   if (unique.size() == texts.size()) return enc;
@@ -107,8 +145,8 @@ Matrix EvalContext::encode(const std::vector<std::string>& texts, Role role, con
 }
 
 std::vector<std::string> EvalContext::latency_sample(size_t n, Role* role) const {
-  *role = seen_queries_.empty() ? ROLE_PASSAGE : ROLE_QUERY;
-  const auto& pool = seen_queries_.empty() ? seen_passages_ : seen_queries_;
+  *role = !seen_[ROLE_QUERY].empty() ? ROLE_QUERY : !seen_[ROLE_PASSAGE].empty() ? ROLE_PASSAGE : ROLE_NONE;
+  const auto& pool = seen_[*role];
   std::vector<std::string> out;
   if (pool.empty() || n == 0) return out;
   const size_t take = std::min(n, pool.size());

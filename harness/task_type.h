@@ -12,6 +12,7 @@
 #include "datasets/task_spec.h"
 #include "harness/encoder.h"
 #include "harness/fidelity.h"
+#include "harness/progress_line.h"
 
 namespace embeval {
 
@@ -24,6 +25,8 @@ struct EncodeStats {
 };
 
 // What a plugin may use while evaluating one task.
+class EmbeddingCache;
+
 class EvalContext {
  public:
   EvalContext(Encoder& encoder, const data::TaskSpec& task);
@@ -32,18 +35,35 @@ class EvalContext {
   // finiteness. `what` names the texts in errors, e.g. "corpus" or "sentence1".
   Matrix encode(const std::vector<std::string>& texts, Role role, const char* what);
 
-  // Prompt the task gives for a role (task.json query_prompt / passage_prompt).
+  // Prompt the task gives for a role (task.json query_prompt / passage_prompt;
+  // the symmetric types' texts, ROLE_NONE, take passage_prompt).
   const std::string& prompt_for(Role role) const;
+  // What encode() passes the encoder for a role: the role, the task's
+  // prompt, its name and type (for models' task-keyed prompts).
+  EncodeOptions options_for(Role role) const;
   Similarity similarity() const { return encoder_.info().similarity; }
   const EncodeStats& stats() const { return stats_; }
   // Whether the task encoded any text in this role (only those prompts are recorded).
-  bool encoded(Role role) const { return role == ROLE_QUERY ? encoded_queries_ : encoded_passages_; }
+  bool encoded(Role role) const { return encoded_[role]; }
   const data::TaskSpec& task() const { return task_; }
 
   // Texts for single-text latency: up to n distinct texts the task encoded,
-  // spread evenly over them in encoding order (deterministic), queries when
-  // the task has any, with the role they were encoded with.
+  // spread evenly over them in encoding order (deterministic): queries when
+  // the task has any, else passages, else texts of no prompt type; with the
+  // role they were encoded with.
   std::vector<std::string> latency_sample(size_t n, Role* role) const;
+
+  // Progress of each encode() call on a terminal (harness/progress_line.h),
+  // labelled "<label> <what>"; off (nullptr) by default.
+  void show_progress(ProgressLine* line, const std::string& label) {
+    progress_ = line;
+    progress_label_ = label;
+  }
+
+  // Read vectors from, and add new ones to, an embedding cache
+  // (harness/embedding_cache.h); none by default. Cached texts are not
+  // encoded, so they are not in the encoding statistics either.
+  void use_cache(EmbeddingCache* cache) { cache_ = cache; }
 
   // Keep a copy of every set of vectors encode() produces (fidelity to fp32:
   // harness/fidelity.h); off by default.
@@ -54,9 +74,12 @@ class EvalContext {
   Encoder& encoder_;
   const data::TaskSpec& task_;
   EncodeStats stats_;
-  std::vector<std::string> seen_queries_, seen_passages_;  // distinct texts, per encode call
-  bool encoded_queries_ = false, encoded_passages_ = false;
+  std::vector<std::string> seen_[3];  // distinct texts, per encode call, by Role
+  bool encoded_[3] = {false, false, false};
   bool keep_sets_ = false;
+  ProgressLine* progress_ = nullptr;
+  EmbeddingCache* cache_ = nullptr;
+  std::string progress_label_;
   std::vector<EncodedSet> sets_;
 };
 
@@ -64,6 +87,10 @@ class TaskType {
  public:
   virtual ~TaskType() = default;
   virtual std::string name() const = 0;  // the task.json "type" it handles
+  // Version of the type's scoring code: bump it in the plugin whenever a
+  // metric's code changes, so that `embeval run` re-evaluates results that
+  // older code computed instead of reusing them.
+  virtual int scoring_version() const { return 1; }
   // Scalar metrics evaluate() returns; task.json main_score must be one of them.
   virtual std::vector<std::string> metric_names() const = 0;
   // Loads the evaluation split, encodes and scores it. Returns an ordered JSON

@@ -762,6 +762,7 @@ void metadata(const Leaderboard& lb, std::string& h) {
               {"Split", "split", false, "asc"},
               {"Version", "version", true, "asc"},
               {"Language", "language", false, "asc"},
+              {"C-MTEB", "mteb", false, "asc"},
               {"SHA-256 of the files", "checksum", false, "asc"},
               {"Source revision", "revision", false, "asc"},
               {"Source", "source", false, "asc"},
@@ -775,7 +776,7 @@ void metadata(const Leaderboard& lb, std::string& h) {
       if (!r || !seen.insert(r->task.id).second) continue;
       const TaskRecord& d = r->task.task;
       h += "<tr" + type_attr(d.type) + ">" + td_text(d.name) + td_text(d.type) + td_text(d.split) +
-           td_num(std::to_string(d.version), d.version) + td_text(d.language) +
+           td_num(std::to_string(d.version), d.version) + td_text(d.language) + td_text(mteb_relation(d)) +
            "<td class=\"l hash mono\" data-v=\"" + html_escape(d.dataset_checksum) + "\">" + breakable(d.dataset_checksum, 32) +
            "</td><td class=\"l hash mono\" data-v=\"" + html_escape(d.dataset_revision) + "\">" +
            breakable(d.dataset_revision, 20) + "</td><td class=\"l wrap\">" + breakable(d.source_repo, 0) + "</td>" +

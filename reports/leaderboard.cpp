@@ -5,6 +5,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace embeval::reports {
 
@@ -17,6 +18,12 @@ const std::vector<std::string>& cmteb_type_order() {
 std::string variant_label(const EncoderInfo& info) {
   if (!info.quantization.empty()) return info.quantization;
   return info.dtype.empty() ? "fp32" : info.dtype;
+}
+
+std::string mteb_relation(const TaskRecord& t) {
+  if (t.is_mteb_split()) return "the C-MTEB split";
+  if (!t.mteb_name.empty()) return "subset of " + t.mteb_name;
+  return "no";
 }
 
 std::string model_label(const EncoderInfo& info) {
@@ -227,6 +234,30 @@ std::vector<std::string> notices(const Leaderboard& lb) {
                                 "task(s) it recorded so far are shown.",
                                 run.id, run.started_at, n));
   }
+  // What the reader is looking at: baselines without weights, and tasks
+  // whose scores do not compare with the published C-MTEB leaderboard.
+  std::vector<std::string> baselines;
+  for (const auto& row : lb.rows)
+    if (row.model.info.spec.rfind("baseline:", 0) == 0)
+      baselines.push_back(fmt::format("{} ({})", row.model.info.name, row.model.info.spec));
+  if (!baselines.empty())
+    out.push_back(fmt::format("{} {} a lexical baseline without weights, shown for reference.",
+                              fmt::join(baselines, ", "), baselines.size() == 1 ? "is" : "are each"));
+  std::vector<std::string> subsets, others;
+  std::set<std::string> seen;
+  for (const auto& r : lb.results) {
+    const TaskRecord& t = r.task.task;
+    if (t.is_mteb_split() || !seen.insert(t.name).second) continue;
+    (t.mteb_name.empty() ? others : subsets).push_back(t.mteb_name.empty() ? t.name : t.name + " (" + t.mteb_name + ")");
+  }
+  std::sort(subsets.begin(), subsets.end());
+  std::sort(others.begin(), others.end());
+  if (!subsets.empty() || !others.empty())
+    out.push_back(fmt::format(
+        "Not comparable with the published C-MTEB leaderboard:{}{}{}.",
+        subsets.empty() ? "" : fmt::format(" {} are subsets or re-splits of the C-MTEB task in brackets", fmt::join(subsets, ", ")),
+        !subsets.empty() && !others.empty() ? ";" : "",
+        others.empty() ? "" : fmt::format(" {} hold no C-MTEB task's data (substitutes; see their task.json)", fmt::join(others, ", "))));
   int incomplete = 0;
   for (const auto& row : lb.rows) incomplete += row.n_tasks < static_cast<int>(lb.tasks.size());
   if (incomplete > 0)

@@ -124,6 +124,9 @@ std::vector<bool> pareto_front(const std::vector<double>& score, const std::vect
 
 // "fp32", "fp16", or the quantization spec.
 std::string variant_label(const EncoderInfo& info);
+// How a task relates to C-MTEB, for the Datasets tables: "the C-MTEB split",
+// "subset of <name>", or "no" (a substitute holding no C-MTEB task's data).
+std::string mteb_relation(const TaskRecord& t);
 // Name plus whatever tells it apart from the plain fp32 CPU model.
 std::string model_label(const EncoderInfo& info);
 // Peak memory of a row: device memory when measured, else RSS; -1 unknown.

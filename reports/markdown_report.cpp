@@ -1,5 +1,8 @@
 #include "reports/markdown_report.h"
 
+#include <array>
+#include <set>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -166,6 +169,39 @@ void runs(const Leaderboard& lb, std::string& md) {
   }
 }
 
+// The data behind the scores (as the HTML report's Datasets table) and the
+// prompts every task's text sets got.
+void datasets_and_prompts(const Leaderboard& lb, std::string& md) {
+  md += "\n## Datasets\n\n";
+  md += row_line({"Task", "Type", "Split", "C-MTEB", "SHA-256 of the files", "Source", "License"});
+  md += separator(7, 0);
+  std::set<int64_t> seen;
+  std::vector<std::array<std::string, 3>> prompts;  // task, role, prompt
+  std::set<std::string> prompt_seen;
+  for (const auto& t : lb.tasks)
+    for (const auto& row : lb.rows) {
+      const StoredResult* r = lb.result(row, t);
+      if (!r) continue;
+      if (r->prompts.is_object())
+        for (const auto& [role, text] : r->prompts.items()) {
+          std::string s = text.is_string() ? text.get<std::string>() : text.dump();
+          if (prompt_seen.insert(t.key + '\n' + role + '\n' + s).second) prompts.push_back({t.key, role, s});
+        }
+      if (!seen.insert(r->task.id).second) continue;
+      const TaskRecord& d = r->task.task;
+      md += row_line({markdown_cell(d.name), markdown_cell(d.type), markdown_cell(d.split), markdown_cell(mteb_relation(d)),
+                      "`" + d.dataset_checksum + "`", markdown_cell(d.source_repo), markdown_cell(d.license)});
+    }
+  md += "\n## Prompts\n\n";
+  if (prompts.empty()) {
+    md += "No task used a prompt: every text was encoded as it is.\n";
+    return;
+  }
+  md += row_line({"Task", "Text set", "Prompt"}) + separator(3, 0);
+  for (const auto& [task, role, text] : prompts)
+    md += row_line({markdown_cell(task), markdown_cell(role), "`" + markdown_cell(text) + "`"});
+}
+
 }  // namespace
 
 std::string markdown_report(const Leaderboard& lb, const std::string& title) {
@@ -183,6 +219,7 @@ std::string markdown_report(const Leaderboard& lb, const std::string& title) {
   quantization(lb, md);
   per_type(lb, md);
   runs(lb, md);
+  datasets_and_prompts(lb, md);
   return md;
 }
 

@@ -94,6 +94,18 @@ nlohmann::ordered_json mteb_task_result(const StoredResult& r) {
   j["scores"][r.task.task.split] = nlohmann::ordered_json::array({split});
   j["evaluation_time"] = r.evaluation_seconds;
   j["kg_co2_emissions"] = nullptr;
+  // Not an MTEB key: which data the scores belong to, so that a bundled
+  // subset (TNews-sub2k) is not taken for the C-MTEB split of its mteb_name.
+  const TaskRecord& t = r.task.task;
+  nlohmann::ordered_json d;
+  d["name"] = t.name;
+  d["mteb_name"] = t.mteb_name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(t.mteb_name);
+  d["is_mteb_split"] = t.is_mteb_split();
+  d["sha256"] = t.dataset_checksum;
+  d["source"] = t.source_repo;
+  d["source_commit"] = t.dataset_revision;
+  d["license"] = t.license;
+  j["embeval_dataset"] = d;
   return j;
 }
 

@@ -21,6 +21,12 @@ Needs Debian's python3-torch: run with /usr/bin/python3.
 
   /usr/bin/python3 scripts/check_encoder_vs_eager.py [--shapes bge_small,bert_base,conan,xlmr] \\
       [--texts tests/data/checkpoints/texts.jsonl] [--embeval build/embeval] [--work /tmp/embeval-check]
+
+With --model DIR it checks an existing BERT folder instead (mean pooling and
+Normalize, no Dense; float16 or float32 safetensors, read here by hand), e.g.
+the bundled default model:
+
+  /usr/bin/python3 scripts/check_encoder_vs_eager.py --model models/embeval-small-zh
 """
 import argparse
 import json
@@ -139,6 +145,47 @@ def make_checkpoint(d, hidden, layers, heads, ffn, dense_out, seed, texts, xlmr=
         {k: torch.from_numpy(v) for k, v in dense.items()} if dense else None)
 
 
+def read_safetensors(path):
+    """Tensors of a .safetensors file as float32 (the format: u64 header length, JSON header, raw data)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    kinds = {"F16": np.float16, "F32": np.float32, "BF16": None}
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b0, b1 = e["data_offsets"]
+        if kinds.get(e["dtype"]) is None:
+            raise SystemExit(f"{path}: {name}: dtype {e['dtype']} not handled here")
+        a = np.frombuffer(data[b0:b1], dtype=kinds[e["dtype"]]).reshape(e["shape"])
+        out[name[5:] if name.startswith("bert.") else name] = torch.from_numpy(a.astype(np.float32))
+    return out
+
+
+def check_folder(a, text_file, n_texts):
+    """embeval embed on a folder against the eager forward on embeval's ids."""
+    cfg = json.load(open(os.path.join(a.model, "config.json")))
+    w = read_safetensors(os.path.join(a.model, "model.safetensors"))
+    ids_file, npy = os.path.join(a.work, "model.ids.jsonl"), os.path.join(a.work, "model.npy")
+    subprocess.run([a.embeval, "tokenize", "--model", a.model, "--input", text_file, "--output", ids_file], check=True,
+                   capture_output=True)
+    subprocess.run([a.embeval, "embed", "--model", a.model, "--input", text_file, "--output", npy], check=True,
+                   capture_output=True)
+    got = torch.from_numpy(np.load(npy)).double()
+    worst = 1.0
+    with torch.inference_mode():
+        for i, line in enumerate(open(ids_file)):
+            want = eager_vector(w, None, json.loads(line)["input_ids"], cfg["num_hidden_layers"],
+                                cfg["num_attention_heads"]).double()
+            worst = min(worst, float(torch.dot(want, got[i]) / (want.norm() * got[i].norm())))
+    ok = worst >= a.min_cosine
+    print(f"{a.model} ({cfg['hidden_size']} x {cfg['num_hidden_layers']}, {n_texts} texts): min cosine {worst:.10f} "
+          f"(1 - cos {1 - worst:.1e}) {'ok' if ok else 'BELOW ' + str(a.min_cosine)}", flush=True)
+    return ok
+
+
 def eager_vector(w, dense, ids, layers, heads, xlmr=False):
     t = len(ids)
     h = w["embeddings.word_embeddings.weight"].shape[1]
@@ -176,6 +223,7 @@ def main():
     ap.add_argument("--embeval", default=os.path.join(ROOT, "build/embeval"))
     ap.add_argument("--work", default="/tmp/embeval-check")
     ap.add_argument("--min-cosine", type=float, default=0.99999)
+    ap.add_argument("--model", default="", help="check this BERT folder instead of random shapes")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     # Plain-string texts only (the reference file also holds non-string fuzz rows),
@@ -192,6 +240,8 @@ def main():
         for t in texts:
             f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if a.model:
+        sys.exit(0 if check_folder(a, text_file, len(texts)) else 1)
     failed = False
     for seed, name in enumerate(a.shapes.split(",")):
         hidden, layers, heads, ffn, dense_out = SHAPES[name]

@@ -162,8 +162,8 @@ class ClassificationTaskType : public TaskType {
           row_of[i] = static_cast<int64_t>(train_texts.size());
           train_texts.push_back(data.train_text[i]);
         }
-    Matrix train = ctx.encode(train_texts, ROLE_PASSAGE, "train");
-    Matrix test = ctx.encode(data.test_text, ROLE_PASSAGE, "test");
+    Matrix train = ctx.encode(train_texts, ROLE_NONE, "train");
+    Matrix test = ctx.encode(data.test_text, ROLE_NONE, "test");
     const int64_t dim = train.cols;
 
     nlohmann::ordered_json per_experiment = nlohmann::ordered_json::array();

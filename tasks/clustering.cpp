@@ -62,7 +62,7 @@ class ClusteringTaskType : public TaskType {
     std::vector<double> v_measures;
     for (const data::ClusterSet& set : sets) {
       // MTEB encodes clustering sentences without a prompt type, i.e. never as queries.
-      Matrix emb = ctx.encode(set.sentences, ROLE_PASSAGE, "sentences");
+      Matrix emb = ctx.encode(set.sentences, ROLE_NONE, "sentences");
       int64_t n_clusters = 0;
       std::vector<int64_t> gold = label_ids(set.labels, &n_clusters);
 

@@ -79,7 +79,7 @@ class PairClassificationTaskType : public TaskType {
     // MTEB encodes pair sentences without a prompt type, i.e. never as queries.
     std::vector<std::string> texts = data.sentence1;
     texts.insert(texts.end(), data.sentence2.begin(), data.sentence2.end());
-    Matrix emb = ctx.encode(texts, ROLE_PASSAGE, "sentence");
+    Matrix emb = ctx.encode(texts, ROLE_NONE, "sentence");
     const float* x = emb.row(0);
     const float* y = emb.row(static_cast<int64_t>(n));
     const int64_t count = static_cast<int64_t>(n), dim = emb.cols;

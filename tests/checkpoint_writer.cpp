@@ -172,7 +172,9 @@ void write_checkpoint(const fs::path& dir, const TinyCheckpoint& c) {
   if (!c.similarity_fn_name.empty() || !c.prompts_json.empty()) {
     nlohmann::ordered_json st = {{"prompts", c.prompts_json.empty() ? nlohmann::ordered_json::object()
                                                                     : nlohmann::ordered_json::parse(c.prompts_json)},
-                                 {"default_prompt_name", nullptr}};
+                                 {"default_prompt_name", c.default_prompt_name.empty()
+                                                             ? nlohmann::ordered_json()
+                                                             : nlohmann::ordered_json(c.default_prompt_name)}};
     st["similarity_fn_name"] = c.similarity_fn_name.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(c.similarity_fn_name);
     write_json(dir / "config_sentence_transformers.json", st);
   }

@@ -35,6 +35,7 @@ struct TinyCheckpoint {
   uint32_t seed = 1;
   std::string similarity_fn_name;  // config_sentence_transformers.json when non-empty
   std::string prompts_json;        // its "prompts" object, e.g. {"query": "q: "}
+  std::string default_prompt_name;  // its "default_prompt_name" ("" writes null)
 };
 
 void write_checkpoint(const std::filesystem::path& dir, const TinyCheckpoint& c);

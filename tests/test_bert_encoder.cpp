@@ -412,6 +412,54 @@ TEST(BertEncoder, LoaderFormatsAndPrefixesGiveIdenticalVectors) {
   }
 }
 
+// mteb 1.39.7's order (mteb/models/wrapper.py get_prompt_name): "<task
+// name>-<prompt type>", "<task name>", "<task type>-<prompt type>", "<task
+// type>", "<prompt type>"; STS, PairClassification, Classification and
+// Clustering encode with no prompt type, so only the task-name and task-type
+// keys can apply to them; then sentence-transformers' default_prompt_name.
+// Expectations worked out by hand from that rule.
+TEST(BertEncoder, PromptLookupFollowsMteb) {
+  TinyCheckpoint c;
+  c.prompts_json = R"({"query": "q: ", "passage": "p: ", "LCQMC": "lcqmc: ", "T2Retrieval-query": "t2q: ",
+                       "Retrieval-passage": "rp: ", "Retrieval": "r: ", "Clustering": "clu: ", "STS-query": "never: ",
+                       "Ocnli-passage": "never2: "})";
+  fs::path dir = make("prompt_lookup", c);
+  auto enc = open(dir, c);
+  auto o = [](Role r, const char* name, const char* type, const char* prompt = "") {
+    EncodeOptions e;
+    e.role = r;
+    e.prompt = prompt;
+    e.task_name = name;
+    e.task_type = type;
+    return e;
+  };
+  EXPECT_EQ(enc->prompt_used(o(ROLE_QUERY, "T2Retrieval", "Retrieval")), "t2q: ");     // task-query
+  EXPECT_EQ(enc->prompt_used(o(ROLE_PASSAGE, "T2Retrieval", "Retrieval")), "rp: ");    // type-passage
+  EXPECT_EQ(enc->prompt_used(o(ROLE_QUERY, "CMRC2018", "Retrieval")), "r: ");          // type beats "query"
+  EXPECT_EQ(enc->prompt_used(o(ROLE_QUERY, "LCQMC", "Retrieval")), "lcqmc: ");        // task beats type-query
+  EXPECT_EQ(enc->prompt_used(o(ROLE_NONE, "LCQMC", "STS")), "lcqmc: ");              // task, no prompt type
+  EXPECT_EQ(enc->prompt_used(o(ROLE_NONE, "ATEC", "STS")), "");                      // no "STS-query", "query"
+  EXPECT_EQ(enc->prompt_used(o(ROLE_NONE, "Ocnli", "PairClassification")), "");      // nor "Ocnli-passage"
+  EXPECT_EQ(enc->prompt_used(o(ROLE_NONE, "CLS", "Clustering")), "clu: ");           // type
+  EXPECT_EQ(enc->prompt_used(o(ROLE_QUERY, "Med", "Reranking")), "q: ");             // prompt type
+  EXPECT_EQ(enc->prompt_used(o(ROLE_PASSAGE, "Med", "Reranking")), "p: ");
+  EXPECT_EQ(enc->prompt_used(o(ROLE_NONE, "ATEC", "STS", "inst: ")), "inst: ");      // the task's own, last
+  EXPECT_EQ(enc->prompt_used(o(ROLE_QUERY, "Med", "Reranking", "inst: ")), "q: ");
+  // The flags override their own role only.
+  RunnerOptions ro;
+  ro.query_prompt = "Q! ";
+  auto over = open(dir, c, ro);
+  EXPECT_EQ(over->prompt_used(o(ROLE_QUERY, "T2Retrieval", "Retrieval")), "Q! ");
+  EXPECT_EQ(over->prompt_used(o(ROLE_PASSAGE, "T2Retrieval", "Retrieval")), "rp: ");
+  EXPECT_EQ(over->prompt_used(o(ROLE_NONE, "LCQMC", "STS")), "lcqmc: ");
+  // Nothing found: default_prompt_name, as sentence-transformers applies it.
+  TinyCheckpoint d = c;
+  d.default_prompt_name = "passage";
+  auto def = open(make("prompt_lookup_default", d), d);
+  EXPECT_EQ(def->prompt_used(o(ROLE_NONE, "ATEC", "STS")), "p: ");
+  EXPECT_EQ(def->prompt_used(o(ROLE_QUERY, "Med", "Reranking")), "q: ");
+}
+
 TEST(BertEncoder, PromptsAndIncludePrompt) {
   TinyCheckpoint c;
   c.prompts_json = R"({"query": "q: ", "passage": "p: "})";
@@ -421,7 +469,11 @@ TEST(BertEncoder, PromptsAndIncludePrompt) {
   EncodeOptions q{ROLE_QUERY, ""}, p{ROLE_PASSAGE, ""}, task{ROLE_QUERY, "为这个句子生成表示："};
   EXPECT_EQ(enc->prompt_used(q), "q: ");
   EXPECT_EQ(enc->prompt_used(p), "p: ");
-  EXPECT_EQ(enc->prompt_used(task), "为这个句子生成表示：");  // a task's prompt beats the model's generic one
+  // The model's own prompt comes first (MTEB's lookup); a task's instruction
+  // only where the model has none for the text set.
+  EXPECT_EQ(enc->prompt_used(task), "q: ");
+  EncodeOptions sts{ROLE_NONE, "为这个句子生成表示："};
+  EXPECT_EQ(enc->prompt_used(sts), "为这个句子生成表示：");
   RunnerOptions o;
   o.query_prompt = "";
   o.passage_prompt = "doc: ";

@@ -32,6 +32,18 @@ using namespace embeval::reports;
 
 namespace {
 
+// The notices about runs and missing results, without the two that say what
+// the reader looks at (baselines; tasks not comparable with C-MTEB), which
+// their own test checks.
+std::vector<std::string> run_notices(const embeval::reports::Leaderboard& lb) {
+  std::vector<std::string> out;
+  for (const auto& n : lb.notices)
+    if (n.find("lexical baseline without weights") == std::string::npos &&
+        n.rfind("Not comparable with the published C-MTEB leaderboard", 0) != 0)
+      out.push_back(n);
+  return out;
+}
+
 // Two models, three tasks (two STS, one Clustering); model "b" lacks one STS task.
 std::vector<StoredResult> small_results(const fs::path& db) {
   ResultStore s(db);
@@ -191,8 +203,9 @@ TEST(Leaderboard, MeansByHandAndBlanksForMissingTasks) {
   EXPECT_FALSE(b.type_mean.at("STS").has_value());
   EXPECT_NEAR(*b.type_mean.at("Clustering"), 0.4, 1e-12);
   EXPECT_FALSE(b.mean_type.has_value());
-  ASSERT_EQ(lb.notices.size(), 1u);  // the incomplete model; the run finished
-  EXPECT_NE(lb.notices[0].find("1 of 2 models lack results"), std::string::npos) << lb.notices[0];
+  const auto notices = run_notices(lb);
+  ASSERT_EQ(notices.size(), 1u);  // the incomplete model; the run finished
+  EXPECT_NE(notices[0].find("1 of 2 models lack results"), std::string::npos) << notices[0];
 }
 
 TEST(Leaderboard, FixtureRanksMeansAndPerformance) {
@@ -245,12 +258,13 @@ TEST(Leaderboard, FixtureRanksMeansAndPerformance) {
   EXPECT_FALSE(c.latency_p50_ms);
 
   // Notices: the failed run and the incomplete model.
-  ASSERT_EQ(lb.notices.size(), 2u);
-  EXPECT_NE(lb.notices[0].find("Run 2 (started 2025-01-02T10:00:00.000Z) failed: CLSClusteringS2S-mini: out of "
+  const auto notices = run_notices(lb);
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_NE(notices[0].find("Run 2 (started 2025-01-02T10:00:00.000Z) failed: CLSClusteringS2S-mini: out of "
                                "memory. The 3 task(s)"),
             std::string::npos)
-      << lb.notices[0];
-  EXPECT_NE(lb.notices[1].find("1 of 5 models lack results for some of the 4 tasks"), std::string::npos);
+      << notices[0];
+  EXPECT_NE(notices[1].find("1 of 5 models lack results for some of the 4 tasks"), std::string::npos);
   EXPECT_EQ(lb.runs.size(), 2u);
 }
 
@@ -316,12 +330,13 @@ TEST(Leaderboard, RunStillRunningOrKilledIsCalledOut) {
   }
   auto store = ResultStore::open_existing(db);
   Leaderboard lb = build_leaderboard(store->latest_results(), store->runs());
-  ASSERT_EQ(lb.notices.size(), 1u);
-  EXPECT_NE(lb.notices[0].find("Run 1 (started "), std::string::npos);
-  EXPECT_NE(lb.notices[0].find(") has not finished: it is still running or was killed. The 1 task(s) it recorded so "
+  const auto notices = run_notices(lb);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("Run 1 (started "), std::string::npos);
+  EXPECT_NE(notices[0].find(") has not finished: it is still running or was killed. The 1 task(s) it recorded so "
                                "far are shown."),
             std::string::npos)
-      << lb.notices[0];
+      << notices[0];
   EXPECT_NE(markdown_report(lb, "t").find("> **Note:** Run 1 (started "), std::string::npos);
   EXPECT_NE(html_report(lb, {}).find("<p class=\"notice\">Run 1 (started "), std::string::npos);
 }
@@ -635,4 +650,48 @@ TEST(ReportPerformance, FiftyModelsThirtyTasksRenderInUnderASecond) {
   // The goal is under a second; the bound is generous because the test
   // machine is shared and the MTEB files go through the file system.
   EXPECT_LT(total, 3000.0);
+}
+
+// Every report says what the reader looks at: which rows are baselines
+// without weights, and which tasks do not compare with the published C-MTEB
+// leaderboard (subsets of a C-MTEB task, named for what they are, and
+// substitutes); a folder holding the C-MTEB split itself is not listed.
+TEST(Leaderboard, BaselinesAndNonComparableTasksAreCalledOut) {
+  fs::path db = test::scratch_dir("reports/honest") / "r.sqlite";
+  {
+    ResultStore s(db);
+    const int64_t run = s.begin_run(RunRecord{});
+    EncoderInfo base, neural;
+    base.spec = "baseline:char-ngram", base.name = "char-ngram-tfidf", base.fingerprint = "a", base.dim = 4;
+    neural.spec = "hf:/m/x,fp32", neural.name = "x", neural.fingerprint = "b", neural.dim = 4;
+    const int64_t mb = s.upsert_model(base), mn = s.upsert_model(neural);
+    for (const auto& [name, mteb] : std::vector<std::pair<std::string, std::string>>{
+             {"TNews-sub2k", "TNews"}, {"LCQMC", "LCQMC"}, {"CMRC2018Retrieval", ""}}) {
+      TaskRecord t;
+      t.name = name, t.mteb_name = mteb, t.type = "STS", t.split = "test", t.main_score = "cosine_spearman";
+      t.dataset_checksum = "sum" + name;
+      const int64_t id = s.upsert_task(t);
+      for (int64_t m : {mb, mn}) {
+        ResultRecord r;
+        r.run_id = run, r.model_id = m, r.task_id = id, r.main_score = 0.5;
+        r.scores = {{"cosine_spearman", 0.5}, {"main_score", 0.5}};
+        s.record_result(r, false);
+      }
+    }
+    s.end_run(run, "finished");
+  }
+  auto store = ResultStore::open_existing(db);
+  Leaderboard lb = build_leaderboard(store->latest_results(), store->runs());
+  ASSERT_EQ(lb.notices.size(), 2u);
+  EXPECT_EQ(lb.notices[0], "char-ngram-tfidf (baseline:char-ngram) is a lexical baseline without weights, shown for "
+                           "reference.");
+  EXPECT_EQ(lb.notices[1], "Not comparable with the published C-MTEB leaderboard: TNews-sub2k (TNews) are subsets or "
+                           "re-splits of the C-MTEB task in brackets; CMRC2018Retrieval hold no C-MTEB task's data "
+                           "(substitutes; see their task.json).");
+  // The Markdown report names the relation of each dataset, as the HTML one does.
+  const std::string md = markdown_report(lb, "t");
+  EXPECT_NE(md.find("| LCQMC | STS | test | the C-MTEB split |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| TNews-sub2k | STS | test | subset of TNews |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| CMRC2018Retrieval | STS | test | no |"), std::string::npos) << md;
+  EXPECT_NE(md.find("## Prompts\n\nNo task used a prompt"), std::string::npos) << md;
 }

@@ -70,6 +70,12 @@ int64_t count_rows(const fs::path& db, const std::string& sql) {
   return n;
 }
 
+// What migration v3 added, taken away again: a file as schema v2 left it
+// (the runs table's wider CHECK stays; v2 files hold no status it rejects).
+constexpr const char* UNDO_V3 =
+    "ALTER TABLE results DROP COLUMN scoring_version; ALTER TABLE results DROP COLUMN prompt_key; "
+    "ALTER TABLE tasks DROP COLUMN mteb_name; DROP TABLE task_failures; DROP TABLE task_claims; ";
+
 }  // namespace
 
 TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
@@ -81,7 +87,7 @@ TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
     int64_t m = s.upsert_model(model_info("baseline:x"));
     EXPECT_EQ(s.upsert_model(model_info("baseline:x")), m);  // same key, same row
     int64_t t = s.upsert_task(task_record("LCQMC"));
-    EXPECT_FALSE(s.has_result(m, t));
+    EXPECT_EQ(s.recorded(m, t, 0, ""), ResultStore::Recorded::none);
     EXPECT_TRUE(s.record_result(result(run, m, t, 0.25), false));
     s.end_run(run, "finished");
   }
@@ -113,14 +119,15 @@ TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
   {  // what version 1 left: the same tables without the v2 column
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, "ALTER TABLE timings DROP COLUMN background_cpu_share; PRAGMA user_version = 1", nullptr,
-                           nullptr, nullptr),
+    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V3) + "ALTER TABLE timings DROP COLUMN background_cpu_share; "
+                                                   "PRAGMA user_version = 1").c_str(),
+                           nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(h);
   }
   ASSERT_EQ(count_rows(db, "PRAGMA user_version"), 1);
   ResultStore s(db);
-  EXPECT_EQ(s.schema_version(), 2);
+  EXPECT_EQ(s.schema_version(), ResultStore::SCHEMA_VERSION);
   auto before = s.latest_results();
   ASSERT_EQ(before.size(), 1u);
   EXPECT_DOUBLE_EQ(*before[0].main_score, 0.5);
@@ -134,6 +141,47 @@ TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
     if (row.model.info.spec == "new") EXPECT_DOUBLE_EQ(row.timing.background_cpu_share.value_or(-1), 0.375);
     else EXPECT_FALSE(row.timing.background_cpu_share.has_value());
   }
+}
+
+// Reuse is keyed on the scoring version and the prompts too: a result of
+// older scoring code, of other prompts, or from before the key was kept
+// (schema v2 rows, NULL) is stale, and a new one may be recorded beside it.
+TEST(ResultStore, ResultsOfOtherScoringCodeOrPromptsAreStale) {
+  fs::path db = test::scratch_dir("store/stale") / "r.sqlite";
+  {
+    ResultStore s(db);
+    int64_t run = s.begin_run(RunRecord{});
+    EXPECT_TRUE(s.record_result(result(run, s.upsert_model(model_info("old")), s.upsert_task(task_record("T")), 0.5), false));
+  }
+  {  // a row as schema v2 left it: no key columns
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V3) + "PRAGMA user_version = 2").c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(h);
+  }
+  ResultStore s(db);
+  const int64_t m = s.upsert_model(model_info("old")), t = s.upsert_task(task_record("T"));
+  const std::string key = ResultStore::prompt_key({{"query", "q: "}, {"passage", ""}, {"text", ""}});
+  EXPECT_EQ(key, "query=q: \npassage=\ntext=\n");
+  std::string why;
+  EXPECT_EQ(s.recorded(m, t, 1, key, &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(why, "recorded before scoring versions were kept");
+  ResultRecord r = result(s.begin_run(RunRecord{}), m, t, 0.6);
+  r.scoring_version = 1;
+  r.prompt_key = key;
+  EXPECT_TRUE(s.record_result(r, false));  // beside the stale row, not instead of it
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results"), 2);
+  EXPECT_EQ(s.recorded(m, t, 1, key), ResultStore::Recorded::current);
+  EXPECT_FALSE(s.record_result(r, false));  // now a current one exists
+  EXPECT_EQ(s.recorded(m, t, 2, key, &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(why, "recorded with scoring version 1, now 2");
+  EXPECT_EQ(s.recorded(m, t, 1, ResultStore::prompt_key({{"query", ""}}), &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(why, "recorded with other prompts");
+  EXPECT_EQ(s.recorded(m, s.upsert_task(task_record("U")), 1, key), ResultStore::Recorded::none);
+  auto rs = s.latest_results();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_DOUBLE_EQ(*rs[0].main_score, 0.6);
 }
 
 TEST(ResultStore, NoDuplicatesUnlessReplacing) {

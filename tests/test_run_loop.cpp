@@ -31,8 +31,11 @@ class DeviceMemoryEncoder : public Encoder {
     return m;
   }
   const EncoderInfo& info() const override { return info_; }
-  // Like an encoder with --query-prompt / --passage-prompt overrides.
-  std::string prompt_used(const EncodeOptions& o) const override { return o.role == ROLE_QUERY ? "Q: " : "P: "; }
+  // A prompt per role and task (as a model with task-keyed prompts has).
+  std::string prompt_used(const EncodeOptions& o) const override {
+    return tag + std::string(role_name(o.role)) + "@" + o.task_name + "/" + o.task_type + ": ";
+  }
+  std::string tag;  // another prompt rule behind the same fingerprint
   int64_t peak_device_bytes() const override { return on_device_ ? peak_ : Encoder::peak_device_bytes(); }
   void reset_peak_device_bytes() override {
     ++resets;
@@ -78,9 +81,39 @@ TEST(RunLoop, RecordsThePromptsOfTheRolesATaskEncodedOnly) {
   auto results = store.latest_results();
   ASSERT_EQ(results.size(), 2u);
   for (const auto& r : results) {
-    if (r.task.task.type == "STS")  // sentences only: the passage role
-      EXPECT_EQ(r.prompts, nlohmann::json({{"passage", "P: "}})) << r.prompts.dump();
+    if (r.task.task.type == "STS")  // sentences only, with no prompt type (as MTEB encodes them)
+      EXPECT_EQ(r.prompts, nlohmann::json({{"text", "text@STSB/STS: "}})) << r.prompts.dump();
     else  // queries and corpus
-      EXPECT_EQ(r.prompts, nlohmann::json({{"query", "Q: "}, {"passage", "P: "}})) << r.prompts.dump();
+      EXPECT_EQ(r.prompts, nlohmann::json({{"query", "query@CMRC2018Retrieval-mini/Retrieval: "},
+                                           {"passage", "passage@CMRC2018Retrieval-mini/Retrieval: "}}))
+          << r.prompts.dump();
   }
+}
+
+// Code that changes the prompts a model gets (the fingerprint unchanged)
+// must not reuse results computed with the old ones: the rerun says why and
+// records a new row; an unchanged rerun skips.
+TEST(RunLoop, ReevaluatesWhenThePromptsChangedAndSaysWhy) {
+  ResultStore store(test::scratch_dir("run_loop") / "stale.sqlite");
+  const auto task = test::source_dir() / "datasets/cmteb/STSB/mini";
+  DeviceMemoryEncoder encoder(false);
+  RunOptions options;
+  options.latency_samples = 0;
+  std::vector<std::string> lines;
+  options.log = [&](const std::string& l) { lines.push_back(l); };
+  run_tasks(encoder, {task}, store, RunRecord(), options);
+  lines.clear();
+  run_tasks(encoder, {task}, store, RunRecord(), options);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines[0].find("already recorded, skipped"), std::string::npos) << lines[0];
+  encoder.tag = "new ";
+  lines.clear();
+  RunSummary s = run_tasks(encoder, {task}, store, RunRecord(), options);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines[0].find("recorded with other prompts, so evaluated again"), std::string::npos) << lines[0];
+  ASSERT_EQ(s.tasks.size(), 1u);
+  EXPECT_FALSE(s.tasks[0].skipped);
+  auto results = store.latest_results();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].prompts, nlohmann::json({{"text", "new text@STSB/STS: "}}));
 }

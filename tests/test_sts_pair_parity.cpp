@@ -110,13 +110,13 @@ ordered_json evaluate_as(const std::string& name, Similarity similarity, std::ve
   return out;
 }
 
-// MTEB encodes STS and pair sentences without a query prompt.
-TEST(StsPairParity, EncodesAsPassages) {
+// MTEB encodes STS and pair sentences with no prompt type (neither query nor passage).
+TEST(StsPairParity, EncodesWithNoPromptType) {
   std::vector<Role> roles;
   evaluate_as("LCQMC-mini", SIMILARITY_COSINE, &roles);
-  EXPECT_EQ(roles, std::vector<Role>{ROLE_PASSAGE});
+  EXPECT_EQ(roles, std::vector<Role>{ROLE_NONE});
   evaluate_as("Ocnli-mini", SIMILARITY_COSINE, &roles);
-  EXPECT_EQ(roles, std::vector<Role>{ROLE_PASSAGE});
+  EXPECT_EQ(roles, std::vector<Role>{ROLE_NONE});
 }
 
 // "pearson"/"spearman" and "similarity_*" follow the model's similarity;

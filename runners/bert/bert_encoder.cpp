@@ -17,6 +17,7 @@
 #include "datasets/sha256.h"
 #include "datasets/text_util.h"
 #include "harness/error.h"
+#include "harness/interrupt.h"
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/bert/cuda_memory.h"
@@ -285,13 +286,31 @@ void BertEncoder::reset_peak_device_bytes() {
 }
 
 std::string BertEncoder::prompt_used(const EncodeOptions& options) const {
-  const auto& override = options.role == ROLE_QUERY ? options_.query_prompt : options_.passage_prompt;
-  if (override) return *override;
-  if (!options.prompt.empty()) return options.prompt;
+  // --query-prompt / --passage-prompt override everything, each for its role.
+  if (options.role == ROLE_QUERY && options_.query_prompt) return *options_.query_prompt;
+  if (options.role == ROLE_PASSAGE && options_.passage_prompt) return *options_.passage_prompt;
+  // The model's own prompts, looked up as mteb 1.39.7 does
+  // (mteb/models/wrapper.py get_prompt_name): "<task>-<type>", "<task>",
+  // "<task type>-<type>", "<task type>", "<type>", where <type> is query or
+  // passage and the forms with it are skipped for text sets encoded without
+  // one (ROLE_NONE: STS, PairClassification, Classification, Clustering).
   const auto& prompts = pipeline_.prompts;
-  auto it = prompts.find(options.role == ROLE_QUERY ? "query" : "passage");
-  if (it == prompts.end() && options.role == ROLE_PASSAGE) it = prompts.find("document");
-  if (it != prompts.end()) return it->second;
+  const std::string kind = options.role == ROLE_NONE ? "" : role_name(options.role);
+  std::vector<std::string> keys;
+  if (!options.task_name.empty()) {
+    if (!kind.empty()) keys.push_back(options.task_name + "-" + kind);
+    keys.push_back(options.task_name);
+  }
+  if (!options.task_type.empty()) {
+    if (!kind.empty()) keys.push_back(options.task_type + "-" + kind);
+    keys.push_back(options.task_type);
+  }
+  if (!kind.empty()) keys.push_back(kind);
+  for (const std::string& k : keys)
+    if (auto it = prompts.find(k); it != prompts.end()) return it->second;
+  // Then the task's own instruction (task.json), then what
+  // sentence-transformers applies when no prompt name is given.
+  if (!options.prompt.empty()) return options.prompt;
   if (!pipeline_.default_prompt_name.empty()) return prompts.at(pipeline_.default_prompt_name);
   return "";
 }
@@ -343,6 +362,7 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
   // queueing work (and tokenizing) instead of waiting for every batch.
   std::vector<at::Tensor> pending;
   std::vector<int64_t> pending_rows;  // output row of each pending vector, in order
+  int64_t done = 0;                   // texts through the model, for options.progress
   auto flush = [&]() {
     if (pending.empty()) return;
     at::Tensor all = (pending.size() == 1 ? pending[0] : at::cat(pending, 0)).to(at::kCPU).contiguous();
@@ -359,6 +379,8 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
            fmt::join(emb.sizes(), ", "), b, info_.dim);
     pending.push_back(emb.to(at::kFloat));
     pending_rows.insert(pending_rows.end(), rows.begin(), rows.end());
+    done += b;
+    if (options.progress) options.progress(done, n);
     if (static_cast<int64_t>(pending_rows.size()) >= FLUSH_ROWS) flush();
   };
 
@@ -382,6 +404,7 @@ Matrix BertEncoder::encode(const std::vector<std::string>& texts, const EncodeOp
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
 
     for (int64_t start = 0; start < cn;) {
+      check_interrupt();  // Ctrl-C abandons the call between batches
       const int64_t t = static_cast<int64_t>(ids[order[start]].size());  // longest of the batch
       int64_t end = start + 1;
       // A text shorter than half the batch's longest starts a new batch (above

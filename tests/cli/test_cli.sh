@@ -35,10 +35,14 @@ expect_error() {
   ok
 }
 
-# 1. The main job, as the README's first command runs it: default model on
-# the mini suite, then the Markdown and the HTML leaderboard, each report
-# saying where it wrote its file.
+# 1. The main job, as the README's first command runs it: the default model
+# (the bundled one, whatever the current folder) on the mini suite, then the
+# Markdown and the HTML leaderboard, each report saying where it wrote its file.
+help_here=$("$EMBEVAL" run --help); help_src=$(cd "$src" && "$EMBEVAL" run --help)
+grep -qF -- "--model ] arg (=hf:$src/models/embeval-small-zh)" <<<"$help_here" && ok || bad "default model elsewhere: $(grep -- --model <<<"$help_here")"
+grep -qF -- "--model ] arg (=hf:$src/models/embeval-small-zh)" <<<"$help_src" && ok || bad "default model in the checkout"
 if "$EMBEVAL" run --suite cmteb-mini --quiet >table.md 2>log.txt; then ok; else bad "run --suite cmteb-mini: $(cat log.txt)"; fi
+grep -q $'\r' log.txt && bad "progress line written to a file: $(cat -A log.txt | head -3)" || ok
 n=$(rows "SELECT COUNT(*) FROM results")
 [ "$n" = 14 ] && ok || bad "expected 14 results, got $n"
 grep -q "| LCQMC-mini | STS | cosine_spearman |" table.md && ok || bad "run table lacks LCQMC-mini: $(cat table.md)"
@@ -62,8 +66,9 @@ grep -q '<table id="t-summary"' leaderboard.html && grep -q "LCQMC-mini" leaderb
 
 # 4. Reports.
 "$EMBEVAL" report --format md --out lb.md 2>/dev/null || bad "report md failed"
-grep -q "## Summary" lb.md && grep -q "char-ngram-tfidf" lb.md && grep -q "LCQMC-mini" lb.md && ok || bad "markdown report content"
-"$EMBEVAL" report --format md 2>/dev/null | grep -q "^| 1 | char-ngram-tfidf |" && ok || bad "markdown to stdout"
+grep -q "## Summary" lb.md && grep -qF "hf:$src/models/embeval-small-zh" lb.md && grep -q "LCQMC-mini" lb.md && ok || bad "markdown report content"
+md_out=$("$EMBEVAL" report --format md 2>/dev/null)
+grep -q "^| 1 | embeval-small-zh |" <<<"$md_out" && ok || bad "markdown to stdout: $(grep '^| 1 ' <<<"$md_out")"
 "$EMBEVAL" report --format csv --out scores.csv 2>/dev/null || bad "report csv failed"
 python3 - scores.csv <<'PY' && ok || bad "CSV report"
 import csv, sys
@@ -80,7 +85,9 @@ import json, pathlib, sys
 files = list(pathlib.Path(sys.argv[1]).glob("*/*/LCQMC-mini.json"))
 assert len(files) == 1, files
 j = json.load(open(files[0]))
-assert set(j) == {"dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time", "kg_co2_emissions"}, j.keys()
+assert set(j) == {"dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time", "kg_co2_emissions", "embeval_dataset"}, j.keys()
+d = j["embeval_dataset"]
+assert d["name"] == "LCQMC-mini" and d["mteb_name"] == "LCQMC" and d["is_mteb_split"] is False and len(d["sha256"]) == 64, d
 s = j["scores"]["test"][0]
 assert s["hf_subset"] == "default" and s["languages"] == ["cmn-Hans"], s
 assert s["main_score"] == s["cosine_spearman"] and 0 < s["main_score"] < 1, s
@@ -131,13 +138,33 @@ expect_error "report of a database without runs" "norun.sqlite: no runs recorded
 expect_error "unknown option" "unrecognised option '--bogus'" "$EMBEVAL" run --bogus
 [ "$(rows "SELECT COUNT(*) FROM results")" = "$before" ] && ok || bad "bad input changed the recorded results"
 
-# 6. A failure mid-suite keeps the tasks finished before it.
+# 6. A task that fails does not sink the run: the others are evaluated and
+# recorded, the failure too (with its error), the exit status is 2 with one
+# line naming it; --fail-fast stops at it.
 mkdir -p suite_data/suites
-mk suite_data/good; mk suite_data/broken; sed -i '3s/.*/not json/' suite_data/broken/test.jsonl
-echo '{"name": "s", "tasks": ["good", "broken"]}' >suite_data/suites/s.json
-expect_error "mid-suite failure" "broken/test.jsonl:3: malformed JSON" "$EMBEVAL" run --data-dir suite_data --suite s --db mid.sqlite
-[ "$(rows "SELECT COUNT(*) FROM results" mid.sqlite)" = 1 ] && ok || bad "finished task lost after a later failure"
-[ "$(rows "SELECT status FROM runs" mid.sqlite)" = failed ] && ok || bad "failed run not marked failed"
+mk suite_data/good; mk suite_data/broken; mk suite_data/after; sed -i '3s/.*/not json/' suite_data/broken/test.jsonl
+sed -i 's/"name": "[^"]*"/"name": "after"/' suite_data/after/task.json
+echo '{"name": "s", "tasks": ["good", "broken", "after"]}' >suite_data/suites/s.json
+expect_error "mid-suite failure" "1 task run(s) failed, the others are recorded" "$EMBEVAL" run --model baseline:char-ngram --data-dir suite_data --suite s --db mid.sqlite
+grep -q "broken/test.jsonl:3: malformed JSON" err.txt && ok || bad "failure line lacks the task's error: $(cat err.txt)"
+[ "$(rows "SELECT COUNT(*) FROM results" mid.sqlite)" = 2 ] && ok || bad "tasks around a failing one not recorded"
+[ "$(rows "SELECT COUNT(*) FROM task_failures WHERE error LIKE '%broken/test.jsonl:3: malformed JSON%'" mid.sqlite)" = 1 ] && ok || bad "failure not recorded"
+[ "$(rows "SELECT status FROM runs" mid.sqlite)" = failed ] && ok || bad "run with a failed task not marked failed"
+"$EMBEVAL" run --model baseline:char-ngram --data-dir suite_data --suite s --db mid.sqlite >/dev/null 2>err.txt
+[ "$(grep -c 'already recorded, skipped' err.txt)" = 2 ] && ok || bad "rerun redid finished tasks: $(cat err.txt)"
+expect_error "--fail-fast" "broken/test.jsonl:3: malformed JSON" "$EMBEVAL" run --model baseline:char-ngram --fail-fast --data-dir suite_data --suite s --db fast.sqlite
+[ "$(rows "SELECT COUNT(*) FROM results" fast.sqlite)" = 1 ] && ok || bad "--fail-fast went on after the failure"
+
+# 6b. Picking tasks: --tasks, --task-types, --exclude, in `tasks` and `run` alike.
+n=$("$EMBEVAL" tasks --suite cmteb-mini --task-types STS,PairClassification | grep -c '^| [A-Za-z]*-mini |')
+[ "$n" = 5 ] && ok || bad "--task-types STS,PairClassification listed $n tasks"
+out=$("$EMBEVAL" tasks --suite cmteb-mini --tasks LCQMC-mini,Ocnli-mini --exclude Ocnli-mini)
+[ "$(grep -c -- '-mini |' <<<"$out")" = 1 ] && grep -q '^| LCQMC-mini |' <<<"$out" && ok || bad "--tasks / --exclude: $out"
+expect_error "unknown task name" "--tasks LCQMC-mni: no such task among the 14 selected task(s); did you mean LCQMC-mini?" "$EMBEVAL" tasks --suite cmteb-mini --tasks LCQMC-mni
+expect_error "unknown task type" "--task-types Sts: no such task type" "$EMBEVAL" run --suite cmteb-mini --task-types Sts --db sel.sqlite
+expect_error "nothing left" "leave none of the 14 task(s)" "$EMBEVAL" run --suite cmteb-mini --tasks LCQMC-mini --exclude LCQMC-mini --db sel.sqlite
+"$EMBEVAL" run --model baseline:char-ngram --suite cmteb-mini --task-types Clustering --db sel.sqlite --quiet >/dev/null 2>&1 || bad "run --task-types"
+[ "$(rows "SELECT COUNT(*) FROM results" sel.sqlite)" = 3 ] && ok || bad "run --task-types Clustering did not run the 3 clustering tasks"
 
 # 7. embeval tokenize: Hugging Face's ids on the reference texts, then bad input.
 tokdata="$src/tests/data/tokenizer"
@@ -255,7 +282,7 @@ expect_error "cuda without gpu or bad index" "cuda:9" "$EMBEVAL" embed --model "
 expect_error "bad spec token" "unknown token \"fp61\"" "$EMBEVAL" embed --model "$ck,fp61" --input strings.jsonl --output x.npy
 printf '{"text": ["a", "b"]}\n' >listtext.jsonl
 expect_error "non-string text" "listtext.jsonl:1: field \"text\" must be a string" "$EMBEVAL" embed --model "$ck" --input listtext.jsonl --output x.npy
-expect_error "bad role" "--role must be query or passage" "$EMBEVAL" embed --model "$ck" --role doc --input strings.jsonl --output x.npy
+expect_error "bad role" "--role must be query, passage or none" "$EMBEVAL" embed --model "$ck" --role doc --input strings.jsonl --output x.npy
 
 # Quantized variants side by side: one command, fp32 first as the reference,
 # each variant recorded under its own spec with its fidelity to fp32.
