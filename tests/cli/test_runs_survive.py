@@ -55,9 +55,15 @@ def run(cmd, env=None):
 
 
 def rows(db, sql):
+    """The query's rows; none while the file has no schema yet (a run killed, or
+    still busy, before its first transaction committed)."""
     c = sqlite3.connect(db)
     try:
         return c.execute(sql).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return []
+        raise
     finally:
         c.close()
 
@@ -143,7 +149,7 @@ def interrupt(work, model):
         # Wait until one task is recorded, then signal during the next ones.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and p.poll() is None:
-            if os.path.exists(db) and rows(db, "SELECT COUNT(*) FROM results")[0][0] >= 1:
+            if os.path.exists(db) and rows(db, "SELECT COUNT(*) FROM results") not in ([], [(0,)]):
                 break
             time.sleep(0.05)
         p.send_signal(sig)
