@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "datasets/scoring_protocol.h"
 #include "harness/error.h"
 #include "harness/interrupt.h"
 #include "harness/run_loop.h"
@@ -40,6 +42,9 @@ int command_run(int argc, char** argv) {
       ("force", "re-evaluate tasks already recorded for this model and dataset")
       ("cache", po::value<std::string>(), "embedding cache folder: vectors keyed by model fingerprint, prompt and text, "
        "reused by later runs instead of encoding again (created if missing)")
+      ("protocol", po::value<std::string>(),
+       ("scoring protocol of the Classification and Clustering tasks, instead of each task.json's: which "
+        "scikit-learn release's numerics MTEB's scores reproduce; " + data::scoring_protocol_choices()).c_str())
       ("fail-fast", "stop at the first task that fails (default: record it as failed, go on, exit 2 at the end)")
       ("data-dir", po::value(&data_dir), "bundled data folder (default: found next to the binary)")
       ("latency-samples", po::value(&latency_samples)->default_value(200),
@@ -49,6 +54,14 @@ int command_run(int argc, char** argv) {
   runner.add_to(opts);
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
+  std::optional<data::ScoringProtocol> protocol;
+  if (vm.count("protocol")) {
+    const std::string name = vm["protocol"].as<std::string>();
+    protocol = data::parse_scoring_protocol(name);
+    if (!protocol)
+      throw po::error(fmt::format("--protocol {}: not a scoring protocol; expected {}", name,
+                                  data::scoring_protocol_choices()));
+  }
   RunnerOptions runner_options = runner.resolve(vm);
   std::vector<RunnerOptions> variants = runner.variants(runner_options);
 
@@ -65,6 +78,7 @@ int command_run(int argc, char** argv) {
   options.force = vm.count("force") > 0;
   options.fail_fast = vm.count("fail-fast") > 0;
   if (vm.count("cache")) options.cache_dir = vm["cache"].as<std::string>();
+  options.protocol = protocol;
   std::vector<std::string> failures;  // "spec: task: error", over all variants
   options.latency_samples = latency_samples;
   if (!vm.count("quiet")) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };

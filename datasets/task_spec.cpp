@@ -92,6 +92,13 @@ TaskSpec read_task_spec(const fs::path& dir) {
   r.optional_string("passage_prompt", &s.passage_prompt);
   r.optional_string("license", &s.license);
   r.optional_string("mteb_name", &s.mteb_name);
+  if (const auto* v = r.find("protocol")) {
+    if (!scoring_protocol_applies(s.type))
+      r.fail(fmt::format("field \"protocol\" applies to Classification and Clustering tasks only, not {}", s.type));
+    std::optional<ScoringProtocol> p = v->is_string() ? parse_scoring_protocol(v->get<std::string>()) : std::nullopt;
+    if (!p) r.fail(fmt::format("field \"protocol\" = {} is not a scoring protocol; expected {}", v->dump(), scoring_protocol_choices()));
+    s.protocol = *p;
+  }
   if (const auto* v = r.find("label_names")) {
     if (!v->is_array()) r.fail("field \"label_names\" must be an array of strings");
     for (const auto& x : *v) {

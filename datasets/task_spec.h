@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "datasets/scoring_protocol.h"
+
 namespace embeval::data {
 
 struct TaskSpec {
@@ -22,6 +24,9 @@ struct TaskSpec {
   int samples_per_label = 8;  // Classification
   int n_experiments = 10;     // Classification
   int batch_size = 500;       // Clustering: mini-batch k-means batch size
+  // Classification and Clustering: which scikit-learn release's numerics the
+  // scores reproduce (task.json "protocol", canonical name; datasets/scoring_protocol.h).
+  ScoringProtocol protocol = DEFAULT_SCORING_PROTOCOL;
   bool ignore_identical_ids = false;  // Retrieval
   std::string query_prompt;           // instruction for models that take one
   std::string passage_prompt;

@@ -136,6 +136,14 @@ CREATE TABLE task_claims (
 DROP TABLE runs;
 ALTER TABLE runs_v3 RENAME TO runs;
 )sql",
+    // v4: the scoring protocol a result was computed under ('' where none
+    // applies). Classification and Clustering results of older versions were
+    // all computed with sklearn 1.2's numerics, the only protocol there was.
+    R"sql(
+ALTER TABLE results ADD COLUMN protocol TEXT NOT NULL DEFAULT '';
+UPDATE results SET protocol = 'sklearn-1.2'
+  WHERE task_id IN (SELECT id FROM tasks WHERE type IN ('Classification', 'Clustering'));
+)sql",
 };
 static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == ResultStore::SCHEMA_VERSION);
 
@@ -292,23 +300,27 @@ int64_t ResultStore::upsert_task(const TaskRecord& t) {
   return id;
 }
 
-ResultStore::Recorded ResultStore::recorded(int64_t model_id, int64_t task_id, int scoring_version,
-                                            const std::string& prompt_key, std::string* why) {
-  SqliteStatement q(*db_,
-                    "SELECT scoring_version, prompt_key FROM results WHERE model_id = ? AND task_id = ? ORDER BY id DESC");
+ResultStore::Recorded ResultStore::recorded(int64_t model_id, int64_t task_id, const ScoringKey& want,
+                                            std::string* why) {
+  SqliteStatement q(*db_, "SELECT scoring_version, prompt_key, protocol FROM results WHERE model_id = ? AND task_id = ? "
+                          "ORDER BY id DESC");
   q.bind(1, model_id).bind(2, task_id);
   bool any = false;
   while (q.step()) {
     const std::optional<int64_t> version = q.is_null(0) ? std::nullopt : std::optional<int64_t>(q.column_int(0));
     const std::optional<std::string> key = q.is_null(1) ? std::nullopt : std::optional<std::string>(q.column_text(1));
-    if (version == scoring_version && key == prompt_key) return Recorded::current;
+    const std::string protocol = q.column_text(2);
+    if (version == want.scoring_version && key == want.prompt_key && protocol == want.protocol) return Recorded::current;
     if (!any && why) {
       if (!version)
         *why = "recorded before scoring versions were kept";
-      else if (*version != scoring_version)
-        *why = fmt::format("recorded with scoring version {}, now {}", *version, scoring_version);
-      else
+      else if (*version != want.scoring_version)
+        *why = fmt::format("recorded with scoring version {}, now {}", *version, want.scoring_version);
+      else if (key != want.prompt_key)
         *why = "recorded with other prompts";
+      else
+        *why = fmt::format("recorded with scoring protocol {}, now {}", protocol.empty() ? "(none)" : protocol,
+                           want.protocol.empty() ? "(none)" : want.protocol);
     }
     any = true;
   }
@@ -321,10 +333,12 @@ std::string ResultStore::prompt_key(const std::vector<std::pair<std::string, std
   return key;
 }
 
-ResultStore::Claim ResultStore::claim_task(int64_t run_id, int64_t model_id, int64_t task_id, int scoring_version,
-                                          const std::string& prompt_key, bool force, std::string* holder) {
+ResultStore::Claim ResultStore::claim_task(int64_t run_id, int64_t model_id, int64_t task_id, const ScoringKey& key,
+                                          bool force, std::string* holder, std::string* stale_why) {
   SqliteTransaction tx(*db_);
-  if (!force && recorded(model_id, task_id, scoring_version, prompt_key) == Recorded::current) return Claim::recorded;
+  std::string why;
+  const Recorded state = force ? Recorded::none : recorded(model_id, task_id, key, &why);
+  if (state == Recorded::current) return Claim::recorded;
   const std::string me = host_name();
   {
     SqliteStatement q(*db_, "SELECT run_id, host, pid, pid_start FROM task_claims WHERE model_id = ? AND task_id = ?");
@@ -352,6 +366,7 @@ ResultStore::Claim ResultStore::claim_task(int64_t run_id, int64_t model_id, int
   else ins.bind_null(6);
   ins.run();
   tx.commit();
+  if (state == Recorded::stale && stale_why) *stale_why = why;
   return Claim::claimed;
 }
 
@@ -384,16 +399,16 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
     del.bind(1, r.model_id).bind(2, r.task_id).bind(3, r.run_id);
     del.run();
   }
-  if (!replace && recorded(r.model_id, r.task_id, r.scoring_version, r.prompt_key) == Recorded::current) {
+  if (!replace && recorded(r.model_id, r.task_id, r.key) == Recorded::current) {
     tx.commit();
     return false;
   }
   SqliteStatement ins(*db_, "INSERT INTO results (run_id, model_id, task_id, main_score, scores_json, prompts_json, "
-                            "evaluation_seconds, scoring_version, prompt_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                            "?, ?, " + now_utc() + ")");
+                            "evaluation_seconds, scoring_version, prompt_key, protocol, created_at) VALUES (?, ?, ?, ?, "
+                            "?, ?, ?, ?, ?, ?, " + now_utc() + ")");
   ins.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.task_id).bind(4, r.main_score);
   ins.bind(5, r.scores.dump()).bind(6, r.prompts.dump()).bind(7, r.evaluation_seconds);
-  ins.bind(8, static_cast<int64_t>(r.scoring_version)).bind(9, r.prompt_key);
+  ins.bind(8, static_cast<int64_t>(r.key.scoring_version)).bind(9, r.key.prompt_key).bind(10, r.key.protocol);
   ins.run();
   int64_t result_id = db_->last_insert_rowid();
   insert_scalar_scores(*db_, result_id, r.scores);
@@ -423,7 +438,7 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
 
 std::vector<StoredResult> ResultStore::latest_results() {
   SqliteStatement q(*db_, R"sql(
-SELECT r.id, r.run_id, r.main_score, r.scores_json, r.prompts_json, r.evaluation_seconds, r.created_at,
+SELECT r.id, r.run_id, r.main_score, r.scores_json, r.prompts_json, r.evaluation_seconds, r.created_at, r.protocol,
        m.id, m.spec, m.name, m.fingerprint, m.device, m.dimension, m.similarity, m.n_parameters, m.max_tokens,
        m.dtype, m.quantization, m.revision,
        t.id, t.name, t.type, t.split, t.language, t.main_score, t.version, t.dataset_checksum, t.dataset_revision,
@@ -450,6 +465,7 @@ ORDER BY m.spec, m.device, t.name, t.id
     s.prompts = prompts.empty() ? nlohmann::json::object() : nlohmann::json::parse(prompts);
     s.evaluation_seconds = q.column_double(c++);
     s.created_at = q.column_text(c++);
+    s.protocol = q.column_text(c++);
     EncoderInfo& m = s.model.info;
     s.model.id = q.column_int(c++);
     m.spec = q.column_text(c++);

@@ -53,17 +53,23 @@ struct TimingRecord {
   std::optional<double> background_cpu_share;
 };
 
+// What a result's scores depend on besides model and dataset; a result is
+// reused only when all of it matches: the task type's scoring version
+// (bumped whenever its metric code changes), the prompts the encoder gives
+// the task's text sets (ResultStore::prompt_key), and the scoring protocol
+// (datasets/scoring_protocol.h; "" for types it does not apply to).
+struct ScoringKey {
+  int scoring_version = 0;
+  std::string prompt_key;
+  std::string protocol;
+};
+
 struct ResultRecord {
   int64_t run_id = 0, model_id = 0, task_id = 0;
   std::optional<double> main_score;
   nlohmann::ordered_json scores;  // every metric, MTEB layout
   nlohmann::json prompts;         // prompts used, by role
-  // What else the scores depend on: the task type's scoring version (bumped
-  // whenever its metric code changes) and the prompts the encoder gives the
-  // task's text sets (ResultStore::prompt_key). A result is reused only when
-  // both match.
-  int scoring_version = 0;
-  std::string prompt_key;
+  ScoringKey key;
   double evaluation_seconds = 0;  // wall time of the whole task
   TimingRecord timing;
 };
@@ -91,6 +97,7 @@ struct StoredResult {
   std::optional<double> main_score;
   nlohmann::ordered_json scores;
   nlohmann::json prompts;
+  std::string protocol;  // scoring protocol ("" where none applies)
   double evaluation_seconds = 0;
   std::string created_at;
   TimingRecord timing;
@@ -98,7 +105,7 @@ struct StoredResult {
 
 class ResultStore {
  public:
-  static constexpr int SCHEMA_VERSION = 3;
+  static constexpr int SCHEMA_VERSION = 4;
 
   // Opens or creates the file and migrates it to SCHEMA_VERSION. A file that
   // is not SQLite, belongs to another program, or has a newer schema throws
@@ -111,16 +118,15 @@ class ResultStore {
   void end_run(int64_t run_id, const std::string& status, const std::string& error = "");
   int64_t upsert_model(const EncoderInfo& info);
   int64_t upsert_task(const TaskRecord& task);
-  // Whether (model, task) has a result computed with this scoring version and
-  // these prompts: `current`; `stale` when it has results but none such
-  // (`why` says what differs in the newest one); else `none`.
+  // Whether (model, task) has a result computed under this key: `current`;
+  // `stale` when it has results but none such (`why` says what differs in
+  // the newest one); else `none`.
   enum class Recorded { none, current, stale };
-  Recorded recorded(int64_t model_id, int64_t task_id, int scoring_version, const std::string& prompt_key,
-                    std::string* why = nullptr);
+  Recorded recorded(int64_t model_id, int64_t task_id, const ScoringKey& key, std::string* why = nullptr);
   // A digest-free, readable key of the prompts by role ("query=...\n...").
   static std::string prompt_key(const std::vector<std::pair<std::string, std::string>>& prompts_by_role);
   // Records one finished task in one transaction. Without `replace`, a
-  // current result (same scoring version and prompts) that appeared meanwhile
+  // current result (same ScoringKey) that appeared meanwhile
   // (another process) wins and nothing is written: returns false. With `replace` the new row is added and becomes the latest.
   bool record_result(const ResultRecord& result, bool replace);
 
@@ -131,8 +137,10 @@ class ResultStore {
   // (killed: same host, pid and start time no longer running) is taken over.
   // record_result / record_failure of the same run end the claim.
   enum class Claim { claimed, recorded, held };
-  Claim claim_task(int64_t run_id, int64_t model_id, int64_t task_id, int scoring_version,
-                   const std::string& prompt_key, bool force, std::string* holder);
+  // When it claims a task that has only stale results, `stale_why` (if
+  // given) says what differs, as recorded() does; it is left alone otherwise.
+  Claim claim_task(int64_t run_id, int64_t model_id, int64_t task_id, const ScoringKey& key, bool force,
+                   std::string* holder, std::string* stale_why = nullptr);
   // Drops the claims a run still holds (it stopped: failed or interrupted).
   void release_claims(int64_t run_id);
   // A task that failed in a run, with its one-line error (its own transaction).

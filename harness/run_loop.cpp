@@ -52,11 +52,13 @@ struct PlannedTask {
 
 // Everything that can be checked without encoding is checked before the
 // first task runs, so a typo in the last task.json does not waste a run.
-std::vector<PlannedTask> plan(const std::vector<fs::path>& task_dirs) {
+std::vector<PlannedTask> plan(const std::vector<fs::path>& task_dirs,
+                              std::optional<data::ScoringProtocol> protocol) {
   std::vector<PlannedTask> tasks;
   for (const auto& dir : task_dirs) {
     PlannedTask t;
     t.spec = data::read_task_spec(dir);
+    if (protocol && data::scoring_protocol_applies(t.spec.type)) t.spec.protocol = *protocol;
     fs::path json = dir / "task.json";
     try {
       t.type = &find_task_type(t.spec.type);
@@ -122,7 +124,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
-  std::vector<PlannedTask> tasks = plan(task_dirs);
+  std::vector<PlannedTask> tasks = plan(task_dirs, options.protocol);
 
   RunSummary summary;
   std::unique_ptr<EmbeddingCache> cache;
@@ -140,21 +142,22 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
       const int64_t task_id = store.upsert_task(task_record(spec, checksum));
       check_interrupt();
       const std::string where = fmt::format("[{}/{}] {} ({})", i + 1, tasks.size(), spec.name, spec.type);
-      // Reuse only a result of the same scoring code and prompts.
-      const int scoring_version = tasks[i].type->scoring_version();
-      std::string prompt_key;
+      // Reuse only a result of the same scoring code, prompts and protocol.
+      ScoringKey key;
+      key.scoring_version = tasks[i].type->scoring_version();
+      if (data::scoring_protocol_applies(spec.type)) key.protocol = data::scoring_protocol_name(spec.protocol);
       {
         EvalContext probe(encoder, spec);
         std::vector<std::pair<std::string, std::string>> by_role;
         for (Role role : {ROLE_QUERY, ROLE_PASSAGE, ROLE_NONE})
           by_role.emplace_back(role_name(role), encoder.prompt_used(probe.options_for(role)));
-        prompt_key = ResultStore::prompt_key(by_role);
+        key.prompt_key = ResultStore::prompt_key(by_role);
       }
       // Claimed in one transaction with the check that it is not recorded:
       // several processes on one database never evaluate a task together.
-      std::string holder;
+      std::string holder, stale_why;
       const ResultStore::Claim claim =
-          store.claim_task(summary.run_id, model_id, task_id, scoring_version, prompt_key, options.force, &holder);
+          store.claim_task(summary.run_id, model_id, task_id, key, options.force, &holder, &stale_why);
       if (claim != ResultStore::Claim::claimed) {
         outcome.skipped = true;
         log(where + (claim == ResultStore::Claim::recorded ? ": already recorded, skipped (--force reruns)"
@@ -162,11 +165,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
         summary.tasks.push_back(outcome);
         continue;
       }
-      if (!options.force) {
-        std::string why;
-        if (store.recorded(model_id, task_id, scoring_version, prompt_key, &why) == ResultStore::Recorded::stale)
-          log(where + ": " + why + ", so evaluated again");
-      }
+      if (!stale_why.empty()) log(where + ": " + stale_why + ", so evaluated again");
       try {
         const CpuSample cpu_before = cpu_sample();
         reset_peak_rss();
@@ -187,8 +186,7 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
         rec.main_score = main_score_of(scores, spec.main_score);
         rec.scores = scores;
         rec.prompts = nlohmann::json::object();
-        rec.scoring_version = scoring_version;
-        rec.prompt_key = prompt_key;
+        rec.key = key;
         for (Role role : {ROLE_QUERY, ROLE_PASSAGE, ROLE_NONE}) {
           if (!ctx.encoded(role)) continue;  // an STS task has no queries: no query prompt was used
           std::string used = encoder.prompt_used(ctx.options_for(role));

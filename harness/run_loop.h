@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/scoring_protocol.h"
 #include "harness/encoder.h"
 #include "harness/result_store.h"
 
@@ -31,6 +32,9 @@ struct RunOptions {
   // Texts encoded, rate and ETA inside each task, redrawn on one stderr line
   // (for a terminal: the caller checks that).
   bool progress = false;
+  // Scoring protocol of every task it applies to (--protocol), instead of
+  // each task.json's; none: the task.json's (datasets/scoring_protocol.h).
+  std::optional<data::ScoringProtocol> protocol;
   // Embedding cache folder (--cache DIR); empty: none.
   std::filesystem::path cache_dir;
   // Fidelity to fp32 (harness/fidelity.h): the fp32 run saves each task's

@@ -26,6 +26,25 @@ SqliteDb::SqliteDb(const std::filesystem::path& file, bool create) : path_(file)
 
 SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
 
+namespace {
+
+// What a failed statement tells the user: the cases a user can fix first
+// (a read-only file, a full disk), SQLite's own words in brackets; other
+// errors as SQLite gives them, with the statement.
+std::string statement_error(sqlite3* db, const std::string& sql) {
+  const int code = sqlite3_extended_errcode(db) & 0xff;
+  const std::string msg = sqlite3_errmsg(db);
+  if (code == SQLITE_READONLY)
+    return fmt::format("cannot write: the database is read-only ({}); check the file's and its folder's "
+                       "permissions, or pass another --db",
+                       msg);
+  if (code == SQLITE_FULL) return fmt::format("cannot write: the disk is full ({})", msg);
+  if (code == SQLITE_IOERR) return fmt::format("cannot write: input/output error, e.g. a full disk ({})", msg);
+  return fmt::format("SQL error: {} in: {}", msg, sql);
+}
+
+}  // namespace
+
 void SqliteDb::fail(const std::string& what) const {
   std::string msg = what;
   if (db_ && sqlite3_errcode(db_) == SQLITE_NOTADB) msg = "not an SQLite database (or it is encrypted or corrupt)";
@@ -37,10 +56,9 @@ void SqliteDb::fail(const std::string& what) const {
 void SqliteDb::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
+    sqlite3_free(err);  // sqlite3_errmsg still has it
     if (sqlite3_errcode(db_) == SQLITE_NOTADB) fail("not an SQLite database");
-    fail(fmt::format("SQL error: {}", msg));
+    fail(statement_error(db_, sql));
   }
 }
 
@@ -49,7 +67,7 @@ int64_t SqliteDb::last_insert_rowid() const { return sqlite3_last_insert_rowid(d
 SqliteStatement::SqliteStatement(SqliteDb& db, const std::string& sql) : db_(db), sql_(sql) {
   if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
     if (sqlite3_errcode(db.handle()) == SQLITE_NOTADB) db.fail("not an SQLite database");
-    db.fail(fmt::format("SQL error: {} in: {}", sqlite3_errmsg(db.handle()), sql));
+    db.fail(statement_error(db.handle(), sql));
   }
 }
 
@@ -71,7 +89,7 @@ bool SqliteStatement::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  db_.fail(fmt::format("SQL error: {} in: {}", sqlite3_errmsg(db_.handle()), sql_));
+  db_.fail(statement_error(db_.handle(), sql_));
 }
 
 void SqliteStatement::run() {

@@ -28,8 +28,11 @@ void line(std::string& out, const std::vector<std::string>& fields) {
 
 std::string csv_report(const Leaderboard& lb) {
   std::string out;
+  // mteb_name: the C-MTEB task the data is the split of (== task) or a
+  // subset of; empty for substitutes. protocol: the scoring protocol of
+  // Classification and Clustering results (datasets/scoring_protocol.h).
   line(out, {"model", "spec", "device", "dtype", "quantization", "fingerprint", "task", "type", "split",
-             "dataset_checksum", "metric", "value", "is_main"});
+             "dataset_checksum", "mteb_name", "protocol", "metric", "value", "is_main"});
   for (const auto& row : lb.rows) {
     const EncoderInfo& m = row.model.info;
     for (const auto& t : lb.tasks) {
@@ -41,7 +44,7 @@ std::string csv_report(const Leaderboard& lb) {
         std::string v = value.is_null() ? "" : value.is_number_float() ? fmt::format("{}", value.get<double>())
                                                                         : value.dump();
         line(out, {m.name, m.spec, m.device, m.dtype, m.quantization, m.fingerprint, t.name, t.type,
-                   r->task.task.split, r->task.task.dataset_checksum, metric, v,
+                   r->task.task.split, r->task.task.dataset_checksum, r->task.task.mteb_name, r->protocol, metric, v,
                    metric == t.main_score ? "1" : "0"});
       }
     }

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "datasets/scoring_protocol.h"
+
 namespace embeval::reports {
 
 const std::vector<std::string>& cmteb_type_order() {
@@ -258,6 +260,25 @@ std::vector<std::string> notices(const Leaderboard& lb) {
         subsets.empty() ? "" : fmt::format(" {} are subsets or re-splits of the C-MTEB task in brackets", fmt::join(subsets, ", ")),
         !subsets.empty() && !others.empty() ? ";" : "",
         others.empty() ? "" : fmt::format(" {} hold no C-MTEB task's data (substitutes; see their task.json)", fmt::join(others, ", "))));
+  // Classification and Clustering scores under another scikit-learn
+  // release's numerics than the default differ by the solver and the random
+  // draws, not by the model: say so whenever any appears.
+  std::map<std::string, std::set<std::string>> models_by_protocol;
+  for (const auto& r : lb.results)
+    if (!r.protocol.empty()) models_by_protocol[r.protocol].insert(model_label(r.model.info));
+  const std::string default_protocol = data::scoring_protocol_name(data::DEFAULT_SCORING_PROTOCOL);
+  if (models_by_protocol.size() > 1 || (models_by_protocol.size() == 1 && !models_by_protocol.count(default_protocol))) {
+    std::vector<std::string> parts;
+    for (const auto& [protocol, models] : models_by_protocol) {
+      auto known = data::parse_scoring_protocol(protocol);
+      parts.push_back(fmt::format("{} ({}) for {}", protocol, known ? data::scoring_protocol_releases(*known) : "unknown",
+                                  fmt::join(models, ", ")));
+    }
+    out.push_back(fmt::format("Classification and Clustering scores follow the scoring protocol {}; MTEB's reference "
+                              "scores follow {}. Scores under different protocols differ by the solver's stopping "
+                              "point and k-means' random draws, not only by the model.",
+                              fmt::join(parts, "; "), default_protocol));
+  }
   int incomplete = 0;
   for (const auto& row : lb.rows) incomplete += row.n_tasks < static_cast<int>(lb.tasks.size());
   if (incomplete > 0)

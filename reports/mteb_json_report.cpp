@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "datasets/scoring_protocol.h"
 #include "harness/error.h"
 
 namespace embeval::reports {
@@ -106,6 +107,15 @@ nlohmann::ordered_json mteb_task_result(const StoredResult& r) {
   d["source_commit"] = t.dataset_revision;
   d["license"] = t.license;
   j["embeval_dataset"] = d;
+  // Also not MTEB's: which scikit-learn release's numerics a Classification
+  // or Clustering score reproduces (other releases give other scores).
+  if (!r.protocol.empty()) {
+    nlohmann::ordered_json p;
+    p["protocol"] = r.protocol;
+    if (auto known = data::parse_scoring_protocol(r.protocol))
+      p["reproduces"] = "MTEB " + std::string(MTEB_FORMAT_VERSION) + " with " + data::scoring_protocol_releases(*known);
+    j["embeval_scoring"] = p;
+  }
   return j;
 }
 

@@ -4,6 +4,11 @@ installed numpy/scikit-learn on the synthetic tasks (tests/data/synthetic),
 printed as JSON: the expected values of tests/test_synthetic_parity.cpp.
 
     /usr/bin/python3 scripts/sklearn_protocol_expectations.py tests/data/synthetic > expected.json
+    /usr/bin/python3 scripts/sklearn_protocol_expectations.py --release 1.4 tests/data/synthetic > expected_1.4.json
+
+--release 1.3 / 1.4 runs the installed scikit-learn 1.2.1 patched with those
+releases' changes to k-means++ and the logistic loss (scripts/sklearn_releases.py):
+the expected values of embeval's sklearn-1.3 and sklearn-1.4 protocols.
 
 Protocols, as MTEB's code runs them:
 - Classification: one index array over the training split; before each of
@@ -20,6 +25,9 @@ from collections import defaultdict
 
 import numpy as np
 import sklearn
+import os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sklearn_releases  # noqa: E402
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, v_measure_score
@@ -79,17 +87,24 @@ def clustering(root, name, vec):
     return {"v_measure": float(np.mean(v)), "v_measure_std": float(np.std(v)), "v_measures": v}
 
 
-def main(root):
+def main(root, release):
     import warnings
     warnings.simplefilter("ignore")
     vec = load(root)
-    out = {"produced_by": f"scripts/sklearn_protocol_expectations.py with numpy {np.__version__}, "
-                          f"scikit-learn {sklearn.__version__}",
-           "SynthBinary": classification(root, "SynthBinary", vec),
-           "SynthMulti": classification(root, "SynthMulti", vec),
-           "SynthClusters": clustering(root, "SynthClusters", vec)}
+    patched = "" if release == "1.2" else f", patched to {release}'s numerics (scripts/sklearn_releases.py)"
+    with sklearn_releases.release(release):
+        out = {"produced_by": f"scripts/sklearn_protocol_expectations.py with numpy {np.__version__}, "
+                              f"scikit-learn {sklearn.__version__}{patched}",
+               "SynthBinary": classification(root, "SynthBinary", vec),
+               "SynthMulti": classification(root, "SynthMulti", vec),
+               "SynthClusters": clustering(root, "SynthClusters", vec)}
     json.dump(out, sys.stdout, indent=1)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "tests/data/synthetic")
+    args = sys.argv[1:]
+    release = "1.2"
+    if args[:1] == ["--release"]:
+        release, args = args[1], args[2:]
+    sklearn_releases.self_check()
+    main(args[0] if args else "tests/data/synthetic", release)

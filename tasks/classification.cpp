@@ -3,7 +3,8 @@
 // samples_per_label texts per label, fit sklearn's LogisticRegression
 // (lbfgs, C=1, max_iter=100) on their embeddings, predict the whole
 // evaluation split and score the predictions; report the mean of each score
-// and the per-experiment scores.
+// and the per-experiment scores. task.protocol picks the fit of scikit-learn
+// 1.2-1.3 or of 1.4-1.6 (datasets/scoring_protocol.h).
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
@@ -175,8 +176,11 @@ class ClassificationTaskType : public TaskType {
         std::copy_n(train.row(row_of[sample[r]]), dim, x.data() + r * dim);
         y[r] = data.train_label[sample[r]];
       }
+      metrics::LogisticRegressionOptions lr;
+      lr.protocol = task.protocol == data::ScoringProtocol::sklearn_1_4 ? metrics::LOGISTIC_PROTOCOL_SKLEARN_1_4
+                                                                        : metrics::LOGISTIC_PROTOCOL_SKLEARN_1_2;
       metrics::LogisticRegressionModel model =
-          metrics::fit_logistic_regression(x.data(), static_cast<int64_t>(sample.size()), dim, y.data());
+          metrics::fit_logistic_regression(x.data(), static_cast<int64_t>(sample.size()), dim, y.data(), lr);
       std::vector<int> pred = metrics::predict(model, test.values.data(), test.rows);
       per_experiment.push_back(score_experiment(data.test_label, pred, binary ? &ap_labels : nullptr));
     }

@@ -9,9 +9,10 @@
 // population std (np.std) and the list.
 //
 // Differences from MTEB:
-// - k-means follows sklearn <= 1.2's random protocol (KMEANS_PROTOCOL_SKLEARN_1_2),
-//   with which MTEB's reference scores were computed; sklearn 1.3-1.7 draw the
-//   first k-means++ center differently and give other (equally valid) clusterings.
+// - k-means follows task.protocol (datasets/scoring_protocol.h): by default
+//   sklearn <= 1.2's random draws (KMEANS_PROTOCOL_SKLEARN_1_2), with which
+//   MTEB's reference scores were computed; sklearn 1.3-1.6 draw the first
+//   k-means++ center differently and give other (equally valid) clusterings.
 // - Distances are summed in double and rounded to float32 where sklearn
 //   stores float32: an assignment can only differ where sklearn's own float32
 //   rounding flips a near tie (see tasks/metrics/minibatch_kmeans.h).
@@ -69,6 +70,8 @@ class ClusteringTaskType : public TaskType {
       metrics::MiniBatchKMeansParams params;
       params.n_clusters = n_clusters;
       params.batch_size = task.batch_size;
+      params.protocol = task.protocol == data::ScoringProtocol::sklearn_1_2 ? metrics::KMEANS_PROTOCOL_SKLEARN_1_2
+                                                                            : metrics::KMEANS_PROTOCOL_SKLEARN_1_3;
       metrics::NumpyRandomState random_state(kMtebEvaluatorSeed);
       metrics::MiniBatchKMeansResult fit =
           metrics::minibatch_kmeans(emb.values.data(), emb.rows, emb.cols, params, random_state);

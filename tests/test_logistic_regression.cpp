@@ -199,6 +199,8 @@ struct FitCase {
   std::vector<int> pred;  // on make_data(seed + 100, 30, ...)
 };
 
+void check_fits(const std::vector<FitCase>& cases, LogisticProtocol protocol);
+
 }  // namespace
 
 // Expected: sklearn 1.2.1 LogisticRegression(max_iter=100).fit(X, labels[y]),
@@ -228,6 +230,45 @@ TEST(LogisticRegression, FitMatchesSklearn) {
        {0.76116246472523208},
        {7, 3, 3, 7, 3, 3, 7, 7, 3, 7, 3, 3, 3, 7, 3, 7, 3, 7, 7, 7, 3, 7, 3, 7, 3, 7, 3, 3, 3, 7}},
   };
+  check_fits(cases, LOGISTIC_PROTOCOL_SKLEARN_1_2);
+}
+
+// sklearn 1.4-1.6 minimise the mean loss with l2 = 1/(C n), ftol 64 eps and
+// maxls 50: the same optimum, but gtol meets an n times smaller gradient, so
+// every fit stops earlier, at coefficients 1e-5 to 1e-3 away from 1.2's (far
+// outside the tolerance). Expected: scikit-learn 1.2.1 patched with 1.4's
+// loss_gradient and lbfgs call (scripts/sklearn_releases.py), the same
+// data and calls as above; mc5 is 120 rows, 16 dims, 5 classes, shift 0.1,
+// seed 6.
+TEST(LogisticRegression, FitMatchesSklearn14Protocol) {
+  std::vector<FitCase> cases = {
+      {"mc_easy", 1, 60, 8, 3, 0.3, 1.0, {0, 1, 2}, 21, 1e-9,
+       {0.9765076289548399, -0.6246340927373952, -0.9309991013010035, -0.49610792165614415, 0.9611700594388191,
+        -0.08636079409719831, -0.4803997072986963, -0.3365359667014237, 1.0173598953982015},
+       {0.7691634568170633, -0.35476472268004583, -0.4143987341370138},
+       {0, 2, 2, 1, 2, 2, 0, 0, 1, 0, 0, 1, 2, 0, 2, 1, 1, 0, 2, 1, 1, 2, 1, 2, 2, 0, 2, 2, 1, 0}},
+      {"bin_37", 3, 40, 6, 2, 0.2, 10.0, {3, 7}, 19, 1e-9,
+       {-0.39454263361111946, 0.09566949380812007, 0.07980052533940132},
+       {0.7612659216755593},
+       {7, 3, 3, 7, 3, 3, 7, 7, 3, 7, 3, 3, 3, 7, 3, 7, 3, 7, 7, 7, 3, 7, 3, 7, 3, 7, 3, 3, 3, 7}},
+      {"mc5", 6, 120, 16, 5, 0.1, 1.0, {0, 1, 2, 3, 4}, 36, 1e-9,
+       {0.6814123904514764, -0.5334269598288203, -0.014004169031608029, -0.756106149832995, 0.5305782189787775,
+        -0.251877723687201, -0.5585169734073132, -0.0505889541710231, 0.6572996782177005, 0.37794389227927067,
+        0.4975242304901734, -0.40666611483051046, 0.2552668405095609, -0.4440865354691075, 0.015248329331618961},
+       {0.7183123059681074, 1.2166611092006818, 0.7396413082755453, -1.6881534332082817, -0.9864612902360561},
+       {2, 3, 1, 4, 2, 1, 4, 1, 2, 3, 0, 4, 1, 2, 2, 1, 2, 0, 3, 4, 4, 1, 2, 2, 1, 1, 3, 4, 0, 0}},
+  };
+  check_fits(cases, LOGISTIC_PROTOCOL_SKLEARN_1_4);
+  // And 1.2's fit of the same data stops elsewhere (30 iterations for mc_easy).
+  std::vector<float> x;
+  std::vector<int> y;
+  make_data(1, 60, 8, 3, 0.3, 1.0, x, y);
+  EXPECT_EQ(fit_logistic_regression(x.data(), 60, 8, y.data()).n_iter, 30);
+}
+
+namespace {
+
+void check_fits(const std::vector<FitCase>& cases, LogisticProtocol protocol) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     std::vector<float> x, xt;
@@ -235,7 +276,9 @@ TEST(LogisticRegression, FitMatchesSklearn) {
     make_data(c.seed, c.n, c.d, c.K, c.shift, c.scale, x, y);
     make_data(c.seed + 100, 30, c.d, c.K, c.shift, c.scale, xt, yt);
     for (int& v : y) v = c.labels[v];
-    LogisticRegressionModel m = fit_logistic_regression(x.data(), c.n, c.d, y.data());
+    LogisticRegressionOptions options;
+    options.protocol = protocol;
+    LogisticRegressionModel m = fit_logistic_regression(x.data(), c.n, c.d, y.data(), options);
     EXPECT_EQ(m.classes, std::vector<int>(c.labels));
     EXPECT_EQ(m.n_iter, c.n_iter);
     EXPECT_EQ(m.converged, c.n_iter < 100);
@@ -248,6 +291,8 @@ TEST(LogisticRegression, FitMatchesSklearn) {
     EXPECT_EQ(predict(m, xt.data(), 30), c.pred);
   }
 }
+
+}  // namespace
 
 // Perfectly separable 1-d data. With C=1 the penalty bounds the weights;
 // with C=1e6 they grow until L-BFGS-B's relative-reduction test stops the

@@ -471,7 +471,8 @@ TEST(CsvReport, Rfc4180QuotingAndRowPerMetric) {
   EXPECT_EQ(lines, 67u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 67);  // no bare LF
   EXPECT_EQ(csv.substr(0, csv.find("\r\n")),
-            "model,spec,device,dtype,quantization,fingerprint,task,type,split,dataset_checksum,metric,value,is_main");
+            "model,spec,device,dtype,quantization,fingerprint,task,type,split,dataset_checksum,mteb_name,protocol,metric,"
+            "value,is_main");
   EXPECT_NE(csv.find("\r\nBAAI/bge-small-zh-v1.5,bert:bge-small-zh-v1.5,cpu,fp32,,fp-bert:bge-small-zh-v1.5,"
                      "CMRC2018Retrieval-mini,Retrieval,dev,"),
             std::string::npos);

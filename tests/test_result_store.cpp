@@ -70,9 +70,12 @@ int64_t count_rows(const fs::path& db, const std::string& sql) {
   return n;
 }
 
-// What migration v3 added, taken away again: a file as schema v2 left it
-// (the runs table's wider CHECK stays; v2 files hold no status it rejects).
+// What migration v4 added, taken away again: a file as schema v3 left it.
+constexpr const char* UNDO_V4 = "ALTER TABLE results DROP COLUMN protocol; ";
+// What migrations v4 and v3 added, taken away again: a file as schema v2 left
+// it (the runs table's wider CHECK stays; v2 files hold no status it rejects).
 constexpr const char* UNDO_V3 =
+    "ALTER TABLE results DROP COLUMN protocol; "
     "ALTER TABLE results DROP COLUMN scoring_version; ALTER TABLE results DROP COLUMN prompt_key; "
     "ALTER TABLE tasks DROP COLUMN mteb_name; DROP TABLE task_failures; DROP TABLE task_claims; ";
 
@@ -87,7 +90,7 @@ TEST(ResultStore, CreatesVersionedSchemaAndRoundTrips) {
     int64_t m = s.upsert_model(model_info("baseline:x"));
     EXPECT_EQ(s.upsert_model(model_info("baseline:x")), m);  // same key, same row
     int64_t t = s.upsert_task(task_record("LCQMC"));
-    EXPECT_EQ(s.recorded(m, t, 0, ""), ResultStore::Recorded::none);
+    EXPECT_EQ(s.recorded(m, t, ScoringKey{}), ResultStore::Recorded::none);
     EXPECT_TRUE(s.record_result(result(run, m, t, 0.25), false));
     s.end_run(run, "finished");
   }
@@ -165,23 +168,78 @@ TEST(ResultStore, ResultsOfOtherScoringCodeOrPromptsAreStale) {
   const std::string key = ResultStore::prompt_key({{"query", "q: "}, {"passage", ""}, {"text", ""}});
   EXPECT_EQ(key, "query=q: \npassage=\ntext=\n");
   std::string why;
-  EXPECT_EQ(s.recorded(m, t, 1, key, &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(s.recorded(m, t, {1, key, ""}, &why), ResultStore::Recorded::stale);
   EXPECT_EQ(why, "recorded before scoring versions were kept");
   ResultRecord r = result(s.begin_run(RunRecord{}), m, t, 0.6);
-  r.scoring_version = 1;
-  r.prompt_key = key;
+  r.key = {1, key, ""};
   EXPECT_TRUE(s.record_result(r, false));  // beside the stale row, not instead of it
   EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results"), 2);
-  EXPECT_EQ(s.recorded(m, t, 1, key), ResultStore::Recorded::current);
+  EXPECT_EQ(s.recorded(m, t, {1, key, ""}), ResultStore::Recorded::current);
   EXPECT_FALSE(s.record_result(r, false));  // now a current one exists
-  EXPECT_EQ(s.recorded(m, t, 2, key, &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(s.recorded(m, t, {2, key, ""}, &why), ResultStore::Recorded::stale);
   EXPECT_EQ(why, "recorded with scoring version 1, now 2");
-  EXPECT_EQ(s.recorded(m, t, 1, ResultStore::prompt_key({{"query", ""}}), &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(s.recorded(m, t, {1, ResultStore::prompt_key({{"query", ""}}), ""}, &why), ResultStore::Recorded::stale);
   EXPECT_EQ(why, "recorded with other prompts");
-  EXPECT_EQ(s.recorded(m, s.upsert_task(task_record("U")), 1, key), ResultStore::Recorded::none);
+  EXPECT_EQ(s.recorded(m, t, {1, key, "sklearn-1.4"}, &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(why, "recorded with scoring protocol (none), now sklearn-1.4");
+  EXPECT_EQ(s.recorded(m, s.upsert_task(task_record("U")), {1, key, ""}), ResultStore::Recorded::none);
   auto rs = s.latest_results();
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_DOUBLE_EQ(*rs[0].main_score, 0.6);
+}
+
+// Schema v4 keys reuse on the scoring protocol as well. A v3 file's
+// Classification and Clustering results were all computed with sklearn 1.2's
+// numerics, so the migration marks them so and they stay reusable under the
+// default protocol; other types get none. A result under another protocol
+// is stale, and the claim that re-evaluates it says why.
+TEST(ResultStore, ProtocolIsPartOfTheKeyAndV3ResultsKeepTheirs) {
+  fs::path db = test::scratch_dir("store/protocol") / "r.sqlite";
+  const std::string key = ResultStore::prompt_key({{"text", ""}});
+  TaskRecord cls = task_record("C"), sts = task_record("S");
+  cls.type = "Classification";
+  cls.main_score = "accuracy";
+  {
+    ResultStore s(db);
+    const int64_t run = s.begin_run(RunRecord{}), m = s.upsert_model(model_info("m"));
+    for (int64_t t : {s.upsert_task(cls), s.upsert_task(sts)}) {
+      ResultRecord r = result(run, m, t, 0.5);
+      r.key = {1, key, ""};
+      EXPECT_TRUE(s.record_result(r, false));
+    }
+  }
+  {  // as schema v3 left it
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V4) + "PRAGMA user_version = 3").c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(h);
+  }
+  ResultStore s(db);
+  EXPECT_EQ(s.schema_version(), ResultStore::SCHEMA_VERSION);
+  const int64_t m = s.upsert_model(model_info("m")), c = s.upsert_task(cls), t = s.upsert_task(sts);
+  EXPECT_EQ(s.recorded(m, c, {1, key, "sklearn-1.2"}), ResultStore::Recorded::current);
+  EXPECT_EQ(s.recorded(m, t, {1, key, ""}), ResultStore::Recorded::current);
+  std::string why;
+  EXPECT_EQ(s.recorded(m, c, {1, key, "sklearn-1.4"}, &why), ResultStore::Recorded::stale);
+  EXPECT_EQ(why, "recorded with scoring protocol sklearn-1.2, now sklearn-1.4");
+  const int64_t run = s.begin_run(RunRecord{});
+  std::string holder, stale_why;
+  EXPECT_EQ(s.claim_task(run, m, c, {1, key, "sklearn-1.2"}, false, &holder, &stale_why), ResultStore::Claim::recorded);
+  EXPECT_EQ(s.claim_task(run, m, c, {1, key, "sklearn-1.4"}, false, &holder, &stale_why), ResultStore::Claim::claimed);
+  EXPECT_EQ(stale_why, "recorded with scoring protocol sklearn-1.2, now sklearn-1.4");
+  ResultRecord r = result(run, m, c, 0.75);
+  r.key = {1, key, "sklearn-1.4"};
+  EXPECT_TRUE(s.record_result(r, false));
+  bool seen = false;
+  for (const auto& row : s.latest_results())
+    if (row.task.task.name == "C") {
+      seen = true;
+      EXPECT_EQ(row.protocol, "sklearn-1.4");
+      EXPECT_DOUBLE_EQ(*row.main_score, 0.75);
+    }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(count_rows(db, "SELECT COUNT(*) FROM results WHERE protocol = 'sklearn-1.2'"), 1);
 }
 
 TEST(ResultStore, NoDuplicatesUnlessReplacing) {

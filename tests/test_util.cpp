@@ -63,8 +63,10 @@ void write_file(const fs::path& file, const std::string& text) {
 
 namespace embeval::test {
 
-nlohmann::ordered_json evaluate_with_vectors(const fs::path& task_dir, const fs::path& vectors_jsonl) {
+nlohmann::ordered_json evaluate_with_vectors(const fs::path& task_dir, const fs::path& vectors_jsonl,
+                                             std::optional<data::ScoringProtocol> protocol) {
   data::TaskSpec spec = data::read_task_spec(task_dir);
+  if (protocol) spec.protocol = *protocol;
   PrecomputedEncoder encoder(vectors_jsonl);
   EvalContext ctx(encoder, spec);
   return find_task_type(spec.type).evaluate(spec, ctx);

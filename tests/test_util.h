@@ -2,9 +2,12 @@
 // Paths and small helpers shared by the tests.
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "datasets/scoring_protocol.h"
 
 namespace embeval::test {
 
@@ -25,8 +28,10 @@ void write_file(const std::filesystem::path& file, const std::string& text);
 namespace embeval::test {
 // Runs the registered task type named in <task_dir>/task.json on the task,
 // with precomputed vectors from `vectors_jsonl`; returns the metrics object.
+// `protocol`, when given, replaces the task.json's scoring protocol.
 nlohmann::ordered_json evaluate_with_vectors(const std::filesystem::path& task_dir,
-                                             const std::filesystem::path& vectors_jsonl);
+                                             const std::filesystem::path& vectors_jsonl,
+                                             std::optional<data::ScoringProtocol> protocol = std::nullopt);
 // tests/data/mteb_reference/<name>/: MTEB's scores and the task folder they
 // were computed on (mapped from ../shared/datasets to the bundled copy).
 struct MtebReference {

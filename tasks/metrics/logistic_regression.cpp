@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <limits>
 #include <cfloat>
 #include <cmath>
 #include <stdexcept>
@@ -660,7 +661,9 @@ LbfgsbResult lbfgsb_minimize(const LbfgsbObjective& objective, std::vector<doubl
 // ---------------------------------------------------------------------------
 
 double logistic_loss_gradient(const double* coef, const double* x, int64_t n, int64_t dim, const int* y,
-                              int n_classes, double l2, double* grad) {
+                              int n_classes, double l2, double* grad, bool mean) {
+  // sklearn >= 1.4: loss.sum() / sw_sum, then grad_pointwise /= sw_sum.
+  const double sw_sum = static_cast<double>(n);
   at::Tensor X = wrap(x, {n, dim});
   if (n_classes == 2) {
     // HalfBinomialLoss: raw = X w + b; closs_grad_half_binomial per sample.
@@ -681,6 +684,10 @@ double logistic_loss_gradient(const double* coef, const double* x, int64_t n, in
       }
     }
     double total = numpy_sum(loss.data(), n);
+    if (mean) {
+      total /= sw_sum;
+      for (double& g : gp) g /= sw_sum;
+    }
     total += 0.5 * l2 * blas_dot(dim, coef, coef);
     at::Tensor gw = at::mv(X.t(), wrap(gp.data(), {n}));
     const double* gwp = gw.data_ptr<double>();
@@ -716,6 +723,10 @@ double logistic_loss_gradient(const double* coef, const double* x, int64_t n, in
     loss[i] = li;
   }
   double total = numpy_sum(loss.data(), n);
+  if (mean) {
+    total /= sw_sum;
+    for (double& g : gp) g /= sw_sum;
+  }
   total += 0.5 * l2 * blas_dot(dim * K, coef, coef);
   // grad_pointwise.T @ X + l2 * weights, stored back in the F layout.
   at::Tensor G = at::mm(wrap(gp.data(), {n, K}).t(), X);
@@ -753,7 +764,9 @@ LogisticRegressionModel fit_logistic_regression(const float* x, int64_t n, int64
   std::vector<double> xd(x, x + n * dim);  // lbfgs fits in float64
   const int64_t rows = K == 2 ? 1 : K;
   std::vector<double> w0(static_cast<size_t>(rows * (dim + 1)), 0.0);
-  const double l2 = 1.0 / options.C;
+  const bool mean = options.protocol == LOGISTIC_PROTOCOL_SKLEARN_1_4;
+  // 1.4: l2_reg_strength = 1.0 / (C * sw_sum), sw_sum = n (no sample weights).
+  const double l2 = mean ? 1.0 / (options.C * static_cast<double>(n)) : 1.0 / options.C;
 
   // One BLAS thread for the fit: its products are small and many, where
   // OpenMP hand-offs cost more than they save, and sklearn under MTEB runs
@@ -768,9 +781,13 @@ LogisticRegressionModel fit_logistic_regression(const float* x, int64_t n, int64
   LbfgsbOptions lbfgs;
   lbfgs.maxiter = options.max_iter;
   lbfgs.gtol = options.tol;
+  if (mean) {  // _logistic_regression_path's options from 1.4 on
+    lbfgs.maxls = 50;
+    lbfgs.ftol = 64 * std::numeric_limits<double>::epsilon();
+  }
   LbfgsbResult res = lbfgsb_minimize(
       [&](const double* w, double* grad) {
-        return logistic_loss_gradient(w, xd.data(), n, dim, yk.data(), K, l2, grad);
+        return logistic_loss_gradient(w, xd.data(), n, dim, yk.data(), K, l2, grad, mean);
       },
       std::move(w0), lbfgs);
 

@@ -40,20 +40,34 @@ LbfgsbResult lbfgsb_minimize(const LbfgsbObjective& objective, std::vector<doubl
 // ---- sklearn's loss: LinearModelLoss(HalfBinomialLoss | HalfMultinomialLoss) ----
 
 // loss_gradient(coef, X, y, sample_weight=ones, l2_reg_strength=l2) with
-// fit_intercept=True: the summed per-sample loss plus l2/2 * ||weights||^2.
+// fit_intercept=True: the summed per-sample loss plus l2/2 * ||weights||^2
+// (sklearn 1.2-1.3), or with `mean` (sklearn >= 1.4, PR #26721) the mean
+// loss, the pointwise gradients divided by n before the products.
 // x is n x dim row-major. n_classes == 2: y[i] in {0, 1}, coef = [w (dim), b].
 // n_classes > 2: y[i] in [0, n_classes), coef is sklearn's ravel(order="F") of
 // the n_classes x (dim + 1) matrix, i.e. coef[j * n_classes + k] is feature j
 // (j == dim: the intercept) of class k. grad has coef's layout.
 double logistic_loss_gradient(const double* coef, const double* x, int64_t n, int64_t dim, const int* y,
-                              int n_classes, double l2, double* grad);
+                              int n_classes, double l2, double* grad, bool mean = false);
 
 // ---- LogisticRegression(C, max_iter, tol).fit / .predict ----
+
+// Which release's objective and stopping rules the fit follows.
+enum LogisticProtocol {
+  // sklearn 1.2-1.3: summed loss, l2 = 1/C, scipy's L-BFGS-B defaults (ftol
+  // 2.2e-9, maxls 20).
+  LOGISTIC_PROTOCOL_SKLEARN_1_2,
+  // sklearn 1.4-1.6: mean loss, l2 = 1/(C n), ftol = 64 eps, maxls = 50. The
+  // minimiser is the same, but gtol now meets an n times smaller gradient, so
+  // the 100 iterations stop elsewhere.
+  LOGISTIC_PROTOCOL_SKLEARN_1_4,
+};
 
 struct LogisticRegressionOptions {
   double C = 1.0;
   int max_iter = 100;
   double tol = 1e-4;
+  LogisticProtocol protocol = LOGISTIC_PROTOCOL_SKLEARN_1_2;
 };
 
 struct LogisticRegressionModel {

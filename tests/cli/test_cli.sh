@@ -166,6 +166,53 @@ expect_error "nothing left" "leave none of the 14 task(s)" "$EMBEVAL" run --suit
 "$EMBEVAL" run --model baseline:char-ngram --suite cmteb-mini --task-types Clustering --db sel.sqlite --quiet >/dev/null 2>&1 || bad "run --task-types"
 [ "$(rows "SELECT COUNT(*) FROM results" sel.sqlite)" = 3 ] && ok || bad "run --task-types Clustering did not run the 3 clustering tasks"
 
+# 6c. Scoring protocols: --protocol re-evaluates the Classification and
+# Clustering results of another protocol (saying why), not the others; with
+# --cache nothing is encoded again; the protocol is recorded in its canonical
+# name and reported; bad names are one-line errors that create nothing.
+pick=(--model baseline:char-ngram --suite cmteb-mini --tasks CLSClusteringS2S-mini,ThuNewsClusteringS2S-mini,Waimai-mini,LCQMC-mini --cache pcache)
+"$EMBEVAL" run "${pick[@]}" --db prot.sqlite >/dev/null 2>err.txt || bad "run for protocols: $(cat err.txt)"
+[ "$(rows "SELECT COUNT(*) FROM results WHERE protocol = 'sklearn-1.2'" prot.sqlite)" = 3 ] && ok || bad "default protocol not recorded"
+"$EMBEVAL" run "${pick[@]}" --db prot.sqlite --protocol sklearn-1.6 >/dev/null 2>err.txt || bad "run --protocol: $(cat err.txt)"
+[ "$(grep -c 'recorded with scoring protocol sklearn-1.2, now sklearn-1.4, so evaluated again' err.txt)" = 3 ] \
+  && grep -q 'LCQMC-mini (STS): already recorded, skipped' err.txt && ok || bad "--protocol reuse: $(cat err.txt)"
+[ "$(rows "SELECT COUNT(*) FROM results r JOIN timings g ON g.result_id = r.id WHERE r.protocol = 'sklearn-1.4' AND g.encoded_items = 0" prot.sqlite)" = 3 ] \
+  && ok || bad "--protocol with --cache encoded again"
+# k-means' first center moved, so the clustering scores differ (the same embeddings).
+[ "$(rows "SELECT COUNT(DISTINCT r.main_score) FROM results r JOIN tasks t ON t.id = r.task_id WHERE t.name = 'CLSClusteringS2S-mini'" prot.sqlite)" = 2 ] \
+  && ok || bad "sklearn-1.4 clustering scored the same as 1.2"
+"$EMBEVAL" report --db prot.sqlite --format md --out prot.md 2>/dev/null && grep -q "scoring protocol sklearn-1.4 (scikit-learn 1.4.x-1.6.x) for char-ngram" prot.md \
+  && ok || bad "markdown lacks the protocol notice: $(grep -i protocol prot.md)"
+"$EMBEVAL" report --db prot.sqlite --format csv --out prot.csv 2>/dev/null
+python3 - prot.csv <<'PY' && ok || bad "CSV protocol / mteb_name columns"
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1], newline="")) if r["is_main"] == "1"]
+by = {r["task"]: r for r in rows}
+assert by["Waimai-mini"]["protocol"] == "sklearn-1.4" and by["LCQMC-mini"]["protocol"] == "", by
+assert by["LCQMC-mini"]["mteb_name"] == "LCQMC", by["LCQMC-mini"]
+PY
+"$EMBEVAL" report --db prot.sqlite --format mteb --out prot_mteb 2>/dev/null
+python3 - prot_mteb <<'PY' && ok || bad "MTEB export lacks embeval_scoring"
+import json, pathlib, sys
+j = json.load(open(next(pathlib.Path(sys.argv[1]).glob("*/*/Waimai-mini.json"))))
+assert j["embeval_scoring"] == {"protocol": "sklearn-1.4", "reproduces": "MTEB 1.39.7 with scikit-learn 1.4.x-1.6.x"}, j.get("embeval_scoring")
+j = json.load(open(next(pathlib.Path(sys.argv[1]).glob("*/*/LCQMC-mini.json"))))
+assert "embeval_scoring" not in j
+PY
+expect_error "unknown protocol" "--protocol sklearn-1.9: not a scoring protocol; expected sklearn-1.2 (the default)" \
+  "$EMBEVAL" run "${pick[@]}" --protocol sklearn-1.9 --db noprot.sqlite
+[ ! -e noprot.sqlite ] && ok || bad "a bad --protocol created the database"
+mk tp1; sed -i 's/"type": "STS"/"type": "STS", "protocol": "sklearn-1.4"/' tp1/task.json
+expect_error "protocol on STS" "tp1/task.json: field \"protocol\" applies to Classification and Clustering tasks only, not STS" \
+  "$EMBEVAL" run --model baseline:char-ngram --task-dir tp1 --db noprot.sqlite
+rm -rf tp2; cp -r "$src/datasets/cmteb/Waimai/mini" tp2; chmod -R u+w tp2
+sed -i 's/"type": "Classification"/"type": "Classification", "protocol": 1.4/' tp2/task.json
+expect_error "protocol not a name" "tp2/task.json: field \"protocol\" = 1.4 is not a scoring protocol" \
+  "$EMBEVAL" run --model baseline:char-ngram --task-dir tp2 --db noprot.sqlite
+sed -i 's/"protocol": 1.4/"protocol": "sklearn-1.3"/' tp2/task.json
+"$EMBEVAL" run --model baseline:char-ngram --task-dir tp2 --db tp2.sqlite --quiet >/dev/null 2>err.txt || bad "task.json protocol: $(cat err.txt)"
+[ "$(rows "SELECT protocol FROM results" tp2.sqlite)" = sklearn-1.3 ] && ok || bad "task.json protocol not recorded"
+
 # 7. embeval tokenize: Hugging Face's ids on the reference texts, then bad input.
 tokdata="$src/tests/data/tokenizer"
 for case in uncased cased; do

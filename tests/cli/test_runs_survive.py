@@ -13,8 +13,9 @@
    resume, is marked interrupted, keeps what finished, leaves no claim.
 3. Four processes on one database (two models, two processes each) finish
    with every result present once, and no task evaluated by two processes.
-4. A full disk (a file-size limit) and a read-only database (not as root):
-   one error line naming the file, its content unchanged.
+4. A full disk (a file-size limit) and a read-only database (as root, run
+   as user nobody, for whom the file is read-only): one error line naming
+   the file, its content unchanged.
 
 Usage: EMBEVAL=path/to/embeval python3 test_runs_survive.py [--kills N]
 Only the standard library; Python's sqlite3 reads the database.
@@ -210,22 +211,33 @@ def unwritable(work):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
     cases.append(("full.sqlite", limited))
-    if os.geteuid() != 0:  # root writes a read-only file anyway
-        cases.append(("ro.sqlite", None))
-    else:
-        print("read-only database: skipped as root (root may write a read-only file)")
+    # A read-only file (0444) in a writable folder. Root writes one anyway, so
+    # as root the run is made as user nobody (the folders on the way only
+    # need to be searchable by it).
+    as_nobody = None
+    if os.geteuid() == 0:
+        os.chmod(work, 0o711)
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+    ro_dir = os.path.join(work, "ro")
+    os.mkdir(ro_dir)
+    os.chmod(ro_dir, 0o777)
+    cases.append((os.path.join("ro", "ro.sqlite"), as_nobody or (lambda: None)))
     for name, preexec in cases:
         db = os.path.join(work, name)
         shutil.copy(base, db)
-        if preexec is None:
+        read_only = name.startswith("ro")
+        if read_only:
             os.chmod(db, 0o444)
         before = dump(db)
         p = subprocess.run(command(db, extra=("--force",)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=preexec)
         errors = [l for l in p.stderr.splitlines() if "error:" in l]
-        check(p.returncode == 2 and len(errors) == 1 and name in errors[0],
+        check(p.returncode == 2 and len(errors) == 1 and db in errors[0],
               f"{name}: rc {p.returncode}, expected 2 and one error line naming the file: {p.stderr}")
-        if preexec is None:
+        if read_only:
+            check(len(errors) == 1 and "read-only" in errors[0], f"{name}: the error does not say read-only: {errors}")
             os.chmod(db, 0o644)
         check(dump(db) == before, f"{name}: the database changed")
         print(f"{name}: {errors[0] if errors else '(no error line)'}")

@@ -18,8 +18,6 @@ import sklearn
 import sklearn.cluster
 import sklearn.cluster._kmeans as K
 import sklearn.metrics
-from sklearn.metrics.pairwise import _euclidean_distances
-from sklearn.utils.extmath import stable_cumsum
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -34,35 +32,11 @@ def make_blobs(seed, n, dim, k_true, spread, noise):
     return (centers[y] + (u - 0.5) * noise).astype(np.float32), y
 
 
-def kmeans_plusplus_sklearn_1_3(X, n_clusters, x_squared_norms, random_state, n_local_trials=None):
-    """sklearn 1.3-1.7's _kmeans_plusplus with unit sample weights, transcribed
-    (its only change to the random stream: the first center is
-    random_state.choice(n, p=w / w.sum()) instead of random_state.randint(n))."""
-    n_samples, n_features = X.shape
-    sample_weight = np.ones(n_samples, dtype=X.dtype)
-    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))
-    center_id = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
-    indices = np.full(n_clusters, -1, dtype=int)
-    centers[0] = X[center_id]
-    indices[0] = center_id
-    closest_dist_sq = _euclidean_distances(centers[0, np.newaxis], X, Y_norm_squared=x_squared_norms, squared=True)
-    current_pot = closest_dist_sq @ sample_weight
-    for c in range(1, n_clusters):
-        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
-        candidate_ids = np.searchsorted(stable_cumsum(sample_weight * closest_dist_sq), rand_vals)
-        np.clip(candidate_ids, None, closest_dist_sq.size - 1, out=candidate_ids)
-        distance_to_candidates = _euclidean_distances(X[candidate_ids], X, Y_norm_squared=x_squared_norms, squared=True)
-        np.minimum(closest_dist_sq, distance_to_candidates, out=distance_to_candidates)
-        candidates_pot = distance_to_candidates @ sample_weight.reshape(-1, 1)
-        best_candidate = np.argmin(candidates_pot)
-        current_pot = candidates_pot[best_candidate]
-        closest_dist_sq = distance_to_candidates[best_candidate]
-        best_candidate = candidate_ids[best_candidate]
-        centers[c] = X[best_candidate]
-        indices[c] = best_candidate
-    return centers, indices
+# sklearn 1.3-1.6's _kmeans_plusplus with unit sample weights, transcribed
+# (its only change to the random stream: the first center is
+# random_state.choice(n, p=w / w.sum()) instead of random_state.randint(n)).
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from sklearn_releases import kmeans_plusplus_1_3 as kmeans_plusplus_sklearn_1_3  # noqa: E402
 
 
 ORIGINAL_PP = K._kmeans_plusplus
