@@ -257,9 +257,14 @@ std::vector<std::string> notices(const Leaderboard& lb) {
   if (!subsets.empty() || !others.empty())
     out.push_back(fmt::format(
         "Not comparable with the published C-MTEB leaderboard:{}{}{}.",
-        subsets.empty() ? "" : fmt::format(" {} are subsets or re-splits of the C-MTEB task in brackets", fmt::join(subsets, ", ")),
+        subsets.empty() ? ""
+        : subsets.size() == 1
+            ? fmt::format(" {} is a subset or re-split of the C-MTEB task in brackets", subsets[0])
+            : fmt::format(" {} are subsets or re-splits of the C-MTEB task in brackets", fmt::join(subsets, ", ")),
         !subsets.empty() && !others.empty() ? ";" : "",
-        others.empty() ? "" : fmt::format(" {} hold no C-MTEB task's data (substitutes; see their task.json)", fmt::join(others, ", "))));
+        others.empty() ? ""
+        : fmt::format(" {} {} no C-MTEB task's data (substitutes; see {} task.json)", fmt::join(others, ", "),
+                      others.size() == 1 ? "holds" : "hold", others.size() == 1 ? "its" : "their")));
   // Classification and Clustering scores under another scikit-learn
   // release's numerics than the default differ by the solver and the random
   // draws, not by the model: say so whenever any appears.

@@ -466,13 +466,14 @@ TEST(BertEncoder, PromptsAndIncludePrompt) {
   c.include_prompt = false;
   fs::path dir = make("prompts", c);
   auto enc = open(dir, c);
-  EncodeOptions q{ROLE_QUERY, ""}, p{ROLE_PASSAGE, ""}, task{ROLE_QUERY, "为这个句子生成表示："};
+  EncodeOptions q{ROLE_QUERY, "", "", "", {}}, p{ROLE_PASSAGE, "", "", "", {}},
+      task{ROLE_QUERY, "为这个句子生成表示：", "", "", {}};
   EXPECT_EQ(enc->prompt_used(q), "q: ");
   EXPECT_EQ(enc->prompt_used(p), "p: ");
   // The model's own prompt comes first (MTEB's lookup); a task's instruction
   // only where the model has none for the text set.
   EXPECT_EQ(enc->prompt_used(task), "q: ");
-  EncodeOptions sts{ROLE_NONE, "为这个句子生成表示："};
+  EncodeOptions sts{ROLE_NONE, "为这个句子生成表示：", "", "", {}};
   EXPECT_EQ(enc->prompt_used(sts), "为这个句子生成表示：");
   RunnerOptions o;
   o.query_prompt = "";

@@ -68,7 +68,7 @@ TEST(CharNgramEncoder, UnitNormAndZeroForEmptyText) {
 TEST(CharNgramEncoder, VectorDependsOnTheTextAlone) {
   CharNgramEncoder e;
   Matrix alone = e.encode({"银行卡怎么挂失"}, EncodeOptions{});
-  Matrix batch = e.encode({"别的句子", "银行卡怎么挂失"}, EncodeOptions{ROLE_QUERY, "prompt ignored"});
+  Matrix batch = e.encode({"别的句子", "银行卡怎么挂失"}, EncodeOptions{ROLE_QUERY, "prompt ignored", "", "", {}});
   EXPECT_EQ(std::vector<float>(alone.row(0), alone.row(0) + e.dim()),
             std::vector<float>(batch.row(1), batch.row(1) + e.dim()));
 }

@@ -125,8 +125,9 @@ TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
     // The same integers through the same kernels.
     EXPECT_GT(min_cosine(*q.encoder, *loaded, probe), 0.999999);
     // And the file is smaller than the float one for the weight-only methods.
-    if (std::string(c.quant_method) != "embeval-w8a8")
+    if (std::string(c.quant_method) != "embeval-w8a8") {
       EXPECT_LT(fs::file_size(out / "model.safetensors"), fs::file_size(src / "model.safetensors"));
+    }
     // Quantizing it again is refused.
     EXPECT_NE(error_of([&] { make_encoder(out.string() + ",wo-int8"); }).find("already quantized"), std::string::npos);
     EXPECT_NE(error_of([&] { quantize_checkpoint(src.string(), o, out, "t"); }).find("already exists"),

@@ -686,9 +686,9 @@ TEST(Leaderboard, BaselinesAndNonComparableTasksAreCalledOut) {
   ASSERT_EQ(lb.notices.size(), 2u);
   EXPECT_EQ(lb.notices[0], "char-ngram-tfidf (baseline:char-ngram) is a lexical baseline without weights, shown for "
                            "reference.");
-  EXPECT_EQ(lb.notices[1], "Not comparable with the published C-MTEB leaderboard: TNews-sub2k (TNews) are subsets or "
-                           "re-splits of the C-MTEB task in brackets; CMRC2018Retrieval hold no C-MTEB task's data "
-                           "(substitutes; see their task.json).");
+  EXPECT_EQ(lb.notices[1], "Not comparable with the published C-MTEB leaderboard: TNews-sub2k (TNews) is a subset or "
+                           "re-split of the C-MTEB task in brackets; CMRC2018Retrieval holds no C-MTEB task's data "
+                           "(substitutes; see its task.json).");
   // The Markdown report names the relation of each dataset, as the HTML one does.
   const std::string md = markdown_report(lb, "t");
   EXPECT_NE(md.find("| LCQMC | STS | test | the C-MTEB split |"), std::string::npos) << md;
