@@ -46,7 +46,7 @@ int command_tasks(int argc, char** argv) {
   }
   auto dirs = selection.apply(
       resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir)));
-  std::printf("| Task | Type | Split | Size | Main score | Folder |\n| --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| Task | Type | Split | Size | Main score | Protocol | Folder |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   for (const auto& dir : dirs) {
     data::TaskSpec spec = data::read_task_spec(dir);
     const TaskType* type = nullptr;
@@ -55,8 +55,10 @@ int command_tasks(int argc, char** argv) {
     } catch (const UserError& e) {
       fail("{}: {}", (dir / "task.json").string(), e.what());
     }
-    std::printf("| %s | %s | %s | %s | %s | %s |\n", spec.name.c_str(), spec.type.c_str(), spec.eval_split.c_str(),
-                type->describe(spec).c_str(), spec.main_score.c_str(), dir.string().c_str());
+    // The scikit-learn release whose numerics the scores reproduce, where the type has one.
+    const std::string protocol = data::scoring_protocol_applies(spec.type) ? data::scoring_protocol_name(spec.protocol) : "";
+    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", spec.name.c_str(), spec.type.c_str(), spec.eval_split.c_str(),
+                type->describe(spec).c_str(), spec.main_score.c_str(), protocol.c_str(), dir.string().c_str());
   }
   return 0;
 }

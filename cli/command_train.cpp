@@ -41,6 +41,8 @@ int command_train(int argc, char** argv) {
       ("hidden", po::value(&o.model.hidden)->default_value(o.model.hidden), "hidden size")
       ("heads", po::value(&o.model.heads)->default_value(o.model.heads), "attention heads")
       ("ffn", po::value(&o.model.ffn)->default_value(o.model.ffn), "feed-forward size")
+      ("dropout", po::value(&o.model.dropout)->default_value(o.model.dropout),
+       "dropout on hidden states and attention probabilities while training")
       ("lr", po::value(&o.lr)->default_value(o.lr), "peak learning rate (AdamW)")
       ("warmup", po::value(&o.warmup)->default_value(o.warmup), "share of the steps spent warming up")
       ("temperature", po::value(&o.temperature)->default_value(o.temperature), "InfoNCE temperature")

@@ -118,6 +118,10 @@ TEST(Trainer, LossFallsNegativesAreReminedAndTheSeedFixesTheWeights) {
   train_embedding_model(pairs, other);
   EXPECT_NE(bytes_of(root / "a" / "model.safetensors"), bytes_of(root / "c" / "model.safetensors"));
   EXPECT_THROW(train_embedding_model(pairs, tiny_options(root / "a")), UserError);  // the folder exists
+  TrainOptions bad = tiny_options(root / "d");
+  bad.model.dropout = 1;
+  EXPECT_THROW(train_embedding_model(pairs, bad), UserError);
+  EXPECT_FALSE(fs::exists(root / "d"));
 }
 
 TEST(Trainer, TheSavedFolderEncodesAsTheTrainersModel) {

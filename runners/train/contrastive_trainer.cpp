@@ -42,6 +42,7 @@ class Trainer {
   Trainer(const std::vector<data::TrainingPair>& input, const TrainOptions& o) : o_(o), rng_(o.seed) {
     if (o.hard_negatives < 0 || o.batch < 1 || o.steps < 0 || o.max_length < 4 || o.temperature <= 0)
       fail("train: batch, steps, max length, temperature and hard negatives must be positive");
+    if (!(o.model.dropout >= 0 && o.model.dropout < 1)) fail("train: dropout must be in [0, 1); got {}", o.model.dropout);
     if (fs::exists(o.out)) fail("{}: already exists; give a new folder for the model", o.out.string());
     tmp_ = o.out.string() + ".partial";
     fs::remove_all(tmp_);
@@ -104,7 +105,7 @@ class Trainer {
         "in-batch and {} hard negatives a query at temperature {}, every step drawing from each kind of pair in fixed "
         "proportions (one loss per kind, summed; Conan-embedding's balancing on one machine), hard negatives re-mined "
         "with the current model every {} steps (Conan's rule: replaced when 1.15 x their score < their score when "
-        "mined and |score| < 0.8; {} sets checked, {} replaced). AdamW, peak learning rate {}, seed {}, {:.0f} s.\n\n"
+        "mined and |score| < 0.8; {} sets checked, {} replaced). AdamW, peak learning rate {}, dropout {}, seed {}, {:.0f} s.\n\n"
         "Pipeline: mean pooling over tokens, L2 normalisation; cosine similarity. Weights in {}.\n\n"
         "| kind | pairs | per step |\n| --- | ---: | ---: |{}\n\n"
         "Data: {} pairs (JSON Lines with query, positive, negatives, kind); see the data's own README for sources and "
@@ -112,7 +113,7 @@ class Trainer {
         "model behind it; Chinese only; texts beyond {} tokens are truncated. `train_log.jsonl` holds the loss per "
         "kind, learning rate, throughput and every mining check.\n",
         c.layers, c.hidden, c.heads, c.ffn, c.vocab_size, long_len_, o_.mlm_steps, o_.steps, o_.batch,
-        o_.hard_negatives, o_.temperature, o_.mine_every, r.checked, r.replaced, o_.lr, o_.seed, r.seconds,
+        o_.hard_negatives, o_.temperature, o_.mine_every, r.checked, r.replaced, o_.lr, c.dropout, o_.seed, r.seconds,
         o_.half ? "float16" : "float32", kinds, r.pairs, long_len_);
   }
 
@@ -221,9 +222,33 @@ class Trainer {
     return {ids, mask};
   }
 
+  // Embeddings of `texts` in their order. They go through the model in
+  // chunks of similar length (sorted, kBucket texts a chunk), each padded
+  // only to its own longest: a batch padded to its longest text spends half
+  // its tokens on padding (short paraphrases next to long ones), and a
+  // text's embedding does not depend on what it is batched with.
   torch::Tensor embed(const std::vector<int32_t>& texts, int64_t limit) {
-    auto [ids, mask] = batch_of(texts, limit);
-    return model_->embed(ids, mask);
+    constexpr size_t kBucket = 16;
+    if (texts.size() <= kBucket) {
+      auto [ids, mask] = batch_of(texts, limit);
+      return model_->embed(ids, mask);
+    }
+    std::vector<int64_t> order(texts.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return tokens_[static_cast<size_t>(texts[static_cast<size_t>(a)])].size() <
+             tokens_[static_cast<size_t>(texts[static_cast<size_t>(b)])].size();
+    });
+    std::vector<torch::Tensor> parts;
+    for (size_t i = 0; i < order.size(); i += kBucket) {
+      std::vector<int32_t> chunk;
+      for (size_t j = i; j < std::min(order.size(), i + kBucket); ++j) chunk.push_back(texts[static_cast<size_t>(order[j])]);
+      auto [ids, mask] = batch_of(chunk, limit);
+      parts.push_back(model_->embed(ids, mask));
+    }
+    std::vector<int64_t> back(order.size());  // position of each text in the sorted order
+    for (size_t r = 0; r < order.size(); ++r) back[static_cast<size_t>(order[r])] = static_cast<int64_t>(r);
+    return torch::cat(parts).index_select(0, torch::tensor(back, torch::kLong));
   }
 
   torch::Tensor embed_eval(const std::vector<int32_t>& texts, int64_t limit) {

@@ -5,7 +5,8 @@
 // GELU), parameters named as Hugging Face's BertModel names them, so
 // state_dict() is a checkpoint the normal loader takes. Initialised as
 // transformers does (normal(0, 0.02) weights, zero biases, LayerNorm 1 / 0);
-// dropout 0.1 on hidden states and attention probabilities while training.
+// dropout (config, default 0.1) on hidden states and attention probabilities
+// while training.
 #include <cstdint>
 #include <map>
 #include <string>

@@ -223,7 +223,7 @@ def unwritable(work):
     ro_dir = os.path.join(work, "ro")
     os.mkdir(ro_dir)
     os.chmod(ro_dir, 0o777)
-    cases.append((os.path.join("ro", "ro.sqlite"), as_nobody or (lambda: None)))
+    cases.append((os.path.join("ro", "ro.sqlite"), as_nobody))  # None: run as we are
     for name, preexec in cases:
         db = os.path.join(work, name)
         shutil.copy(base, db)
