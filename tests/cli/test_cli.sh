@@ -161,7 +161,7 @@ n=$("$EMBEVAL" tasks --suite cmteb-mini --task-types STS,PairClassification | gr
 out=$("$EMBEVAL" tasks --suite cmteb-mini --tasks LCQMC-mini,Ocnli-mini --exclude Ocnli-mini)
 [ "$(grep -c -- '-mini |' <<<"$out")" = 1 ] && grep -q '^| LCQMC-mini |' <<<"$out" && ok || bad "--tasks / --exclude: $out"
 out=$("$EMBEVAL" tasks --suite cmteb-mini --tasks TNews-mini,LCQMC-mini)  # the protocol column: Classification has one, STS none
-grep -q '^| TNews-mini | Classification |.*| sklearn-1.2 |' <<<"$out" && grep -q '^| LCQMC-mini | STS |.*|  |' <<<"$out" && ok || bad "tasks protocol column: $out"
+grep -q '^| TNews-mini | Classification | .* | accuracy | sklearn-1.2 | /' <<<"$out" && grep -q '^| LCQMC-mini | STS | .* | cosine_spearman |  | /' <<<"$out" && ok || bad "tasks protocol column: $out"
 expect_error "unknown task name" "--tasks LCQMC-mni: no such task among the 14 selected task(s); did you mean LCQMC-mini?" "$EMBEVAL" tasks --suite cmteb-mini --tasks LCQMC-mni
 expect_error "unknown task type" "--task-types Sts: no such task type" "$EMBEVAL" run --suite cmteb-mini --task-types Sts --db sel.sqlite
 expect_error "nothing left" "leave none of the 14 task(s)" "$EMBEVAL" run --suite cmteb-mini --tasks LCQMC-mini --exclude LCQMC-mini --db sel.sqlite
