@@ -37,6 +37,9 @@ int command_train(int argc, char** argv) {
       ("max-length", po::value(&o.max_length)->default_value(o.max_length), "tokens a text, specials included")
       ("passage-max-length", po::value(&o.passage_max_length)->default_value(0),
        "tokens of a qa / title-content passage (0: --max-length); the model's max_seq_length is the larger")
+      ("passage-positions", po::value(&o.passage_positions)->default_value(0),
+       "read passages up to N tokens and train on a window of --passage-max-length tokens at a random place in each, "
+       "keeping its positions; the model's max_seq_length becomes N (0: passages are cut at their start)")
       ("layers", po::value(&o.model.layers)->default_value(o.model.layers), "encoder layers")
       ("hidden", po::value(&o.model.hidden)->default_value(o.model.hidden), "hidden size")
       ("heads", po::value(&o.model.heads)->default_value(o.model.heads), "attention heads")
@@ -46,6 +49,7 @@ int command_train(int argc, char** argv) {
       ("lr", po::value(&o.lr)->default_value(o.lr), "peak learning rate (AdamW)")
       ("warmup", po::value(&o.warmup)->default_value(o.warmup), "share of the steps spent warming up")
       ("temperature", po::value(&o.temperature)->default_value(o.temperature), "InfoNCE temperature")
+      ("symmetric", "also the positive-to-query direction of the loss, averaged with the query-to-candidates one")
       ("hard-negatives", po::value(&o.hard_negatives)->default_value(o.hard_negatives), "hard negatives a query")
       ("mine-every", po::value(&o.mine_every)->default_value(o.mine_every), "steps between hard-negative checks (0: never)")
       ("mine-pool", po::value(&o.mine_pool)->default_value(o.mine_pool), "texts of a kind ranked when re-mining")
@@ -77,6 +81,7 @@ int command_train(int argc, char** argv) {
   o.vocab = vocab;
   o.out = out;
   o.half = !vm.count("fp32");
+  o.symmetric = vm.count("symmetric") > 0;
   const bool tty = isatty(fileno(stderr));
   if (!vm.count("quiet"))
     o.progress = [tty](const std::string& line) {

@@ -118,6 +118,12 @@ TEST(Trainer, LossFallsNegativesAreReminedAndTheSeedFixesTheWeights) {
   train_embedding_model(pairs, other);
   EXPECT_NE(bytes_of(root / "a" / "model.safetensors"), bytes_of(root / "c" / "model.safetensors"));
   EXPECT_THROW(train_embedding_model(pairs, tiny_options(root / "a")), UserError);  // the folder exists
+  // The two-way loss trains too, and is a different loss.
+  TrainOptions sym = tiny_options(root / "s");
+  sym.symmetric = true;
+  const TrainResult s = train_embedding_model(pairs, sym);
+  EXPECT_LT(mean(s.losses, 30, 40), 0.6 * mean(s.losses, 0, 10));
+  EXPECT_NE(s.losses, a.losses);
   TrainOptions bad = tiny_options(root / "d");
   bad.model.dropout = 1;
   EXPECT_THROW(train_embedding_model(pairs, bad), UserError);
@@ -155,4 +161,61 @@ TEST(Trainer, TheSavedFolderEncodesAsTheTrainersModel) {
     std::copy(e.data_ptr<float>(), e.data_ptr<float>() + c.hidden, want.row(static_cast<int64_t>(i)));
   }
   EXPECT_GT(compare_rows(want, got).min_cosine, 0.99999);
+}
+
+TEST(Trainer, TokenWindowKeepsPositionsAndTheEnds) {
+  // [CLS]=101 pieces 1..8 [SEP]=102: ten tokens.
+  const std::vector<int32_t> text = {101, 1, 2, 3, 4, 5, 6, 7, 8, 102};
+  TokenWindow w = token_window(text, 5, 1);  // as the tokenizer truncates
+  EXPECT_EQ(w.ids, (std::vector<int32_t>{101, 1, 2, 3, 102}));
+  EXPECT_EQ(w.positions, (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  w = token_window(text, 5, 4);
+  EXPECT_EQ(w.ids, (std::vector<int32_t>{101, 4, 5, 6, 102}));
+  EXPECT_EQ(w.positions, (std::vector<int64_t>{0, 4, 5, 6, 7}));
+  w = token_window(text, 5, 6);  // the last window that fits: pieces 6..8, [SEP] where it is in the text
+  EXPECT_EQ(w.ids, (std::vector<int32_t>{101, 6, 7, 8, 102}));
+  EXPECT_EQ(w.positions, (std::vector<int64_t>{0, 6, 7, 8, 9}));
+  EXPECT_THROW(token_window(text, 5, 7), UserError);
+  EXPECT_THROW(token_window(text, 5, 0), UserError);
+  w = token_window(text, 12, 3);  // fits: the whole text
+  EXPECT_EQ(w.ids, text);
+  EXPECT_EQ(w.positions, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+TEST(Trainer, PassageWindowsTrainPositionsBeyondThePassageLength) {
+  torch::set_num_threads(1);
+  const fs::path root = test::scratch_dir("trainer-windows");
+  // Long passages: each qa positive padded to ~60 characters with its topic.
+  std::vector<data::TrainingPair> pairs = synthetic_pairs();
+  for (data::TrainingPair& p : pairs)
+    if (p.kind == "qa")
+      while (p.positive.size() < 180) p.positive += p.query;  // UTF-8: 3 bytes a character
+  auto options = [&](const fs::path& out, int64_t positions) {
+    TrainOptions o = tiny_options(out);
+    o.steps = 12;
+    o.mlm_steps = 0;
+    o.max_length = 16;
+    o.passage_max_length = 20;
+    o.passage_positions = positions;
+    return o;
+  };
+  train_embedding_model(pairs, options(root / "cut", 0));
+  train_embedding_model(pairs, options(root / "win", 60));
+  // Both start from the same weights (same seed, same table of 64
+  // positions). Cut at their start, no text reaches position 20, so those
+  // rows only decay (AdamW) alike in both; windows train them.
+  const StateDict cut = load_state_dict(root / "cut"), win = load_state_dict(root / "win");
+  const torch::Tensor pc = cut.tensors.at("embeddings.position_embeddings.weight").to(torch::kFloat);
+  const torch::Tensor pw = win.tensors.at("embeddings.position_embeddings.weight").to(torch::kFloat);
+  ASSERT_EQ(pc.size(0), 64);
+  const torch::Tensor moved = (pw - pc).abs().amax(1);  // per position
+  int64_t trained = 0;
+  for (int64_t i = 20; i < 60; ++i) trained += moved[i].item<float>() > 1e-4;
+  EXPECT_GE(trained, 30) << "positions 20..59 trained by the windows: " << trained;
+  EXPECT_LT(moved.narrow(0, 60, 4).max().item<float>(), 1e-6) << "nothing reaches positions 60..63";
+  // The saved model reads 60 tokens; the cut one 20.
+  std::ifstream sb(root / "win" / "sentence_bert_config.json");
+  EXPECT_NE(std::string(std::istreambuf_iterator<char>(sb), {}).find("\"max_seq_length\": 60"), std::string::npos);
+  TrainOptions bad = options(root / "bad", 20);  // not longer than the passages
+  EXPECT_THROW(train_embedding_model(pairs, bad), UserError);
 }

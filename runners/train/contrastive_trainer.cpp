@@ -15,6 +15,7 @@
 #include "harness/error.h"
 #include "runners/tokenizers/tokenizer.h"
 #include "runners/train/hf_folder_writer.h"
+#include "runners/train/info_nce_loss.h"
 
 namespace embeval {
 namespace fs = std::filesystem;
@@ -47,13 +48,17 @@ class Trainer {
     tmp_ = o.out.string() + ".partial";
     fs::remove_all(tmp_);
     long_len_ = std::max(o.max_length, o.passage_max_length);
-    write_tokenizer_files(tmp_, o.vocab, long_len_);
+    if (o.passage_positions != 0 && (o.passage_positions <= long_len_ || o.passage_positions > o.model.max_positions))
+      fail("train: passage positions must be 0 or more than the passage length ({}) and at most the position table ({}); "
+           "got {}", long_len_, o.model.max_positions, o.passage_positions);
+    read_len_ = std::max(long_len_, o.passage_positions);
+    write_tokenizer_files(tmp_, o.vocab, read_len_);
     tokenizer_ = load_tokenizer(tmp_);
     read_specials();
     torch::manual_seed(o.seed);
     TrainableBertConfig mc = o.model;
     mc.vocab_size = tokenizer_->vocab_size();
-    mc.max_positions = std::max(mc.max_positions, long_len_);
+    mc.max_positions = std::max(mc.max_positions, read_len_);
     model_ = TrainableBert(mc);
     build_tables(input);
   }
@@ -81,7 +86,8 @@ class Trainer {
   const TrainOptions& o_;
   std::mt19937_64 rng_;
   fs::path tmp_;
-  int64_t long_len_ = 0;  // tokens kept per text (the longer of the two limits)
+  int64_t long_len_ = 0;  // tokens a text has in a step (the longer of the two limits)
+  int64_t read_len_ = 0;  // tokens kept per text: long_len_, or passage_positions
   std::unique_ptr<Tokenizer> tokenizer_;
   int32_t cls_ = 101, sep_ = 102, pad_ = 0, mask_ = 103;
   TrainableBert model_{nullptr};
@@ -94,6 +100,12 @@ class Trainer {
   // are added by whoever evaluates it (`embeval run`), not guessed here.
   void write_card(const TrainResult& r) const {
     const TrainableBertConfig& c = model_->config();
+    const std::string windows =
+        o_.passage_positions > 0
+            ? fmt::format(" Passages were trained as windows of {} tokens at random places in their first {}, keeping "
+                          "their positions, so positions beyond {} saw fewer tokens than the first ones.",
+                          long_len_, read_len_, long_len_)
+            : "";
     std::string kinds;
     for (const Kind& k : kinds_)
       kinds += fmt::format("\n| {} | {} | {} |", k.name, k.pairs.size(), k.quota);
@@ -102,7 +114,7 @@ class Trainer {
         "# embeval-trained Chinese embedding model\n\n"
         "A BERT encoder ({} layers, hidden {}, {} heads, FFN {}, vocabulary {}, {} tokens at most) trained from random "
         "weights by `embeval train`: masked-LM warm-up ({} steps), then {} contrastive steps of {} pairs, InfoNCE with "
-        "in-batch and {} hard negatives a query at temperature {}, every step drawing from each kind of pair in fixed "
+        "in-batch and {} hard negatives a query at temperature {}{}, every step drawing from each kind of pair in fixed "
         "proportions (one loss per kind, summed; Conan-embedding's balancing on one machine), hard negatives re-mined "
         "with the current model every {} steps (Conan's rule: replaced when 1.15 x their score < their score when "
         "mined and |score| < 0.8; {} sets checked, {} replaced). AdamW, peak learning rate {}, dropout {}, seed {}, {:.0f} s.\n\n"
@@ -110,11 +122,12 @@ class Trainer {
         "| kind | pairs | per step |\n| --- | ---: | ---: |{}\n\n"
         "Data: {} pairs (JSON Lines with query, positive, negatives, kind); see the data's own README for sources and "
         "licences. Limits: a small model trained for minutes on a CPU from random weights; no pretrained language "
-        "model behind it; Chinese only; texts beyond {} tokens are truncated. `train_log.jsonl` holds the loss per "
+        "model behind it; Chinese only; texts beyond {} tokens are truncated.{} `train_log.jsonl` holds the loss per "
         "kind, learning rate, throughput and every mining check.\n",
-        c.layers, c.hidden, c.heads, c.ffn, c.vocab_size, long_len_, o_.mlm_steps, o_.steps, o_.batch,
-        o_.hard_negatives, o_.temperature, o_.mine_every, r.checked, r.replaced, o_.lr, c.dropout, o_.seed, r.seconds,
-        o_.half ? "float16" : "float32", kinds, r.pairs, long_len_);
+        c.layers, c.hidden, c.heads, c.ffn, c.vocab_size, read_len_, o_.mlm_steps, o_.steps, o_.batch,
+        o_.hard_negatives, o_.temperature,
+        o_.symmetric ? " (and each positive against the queries, the two directions averaged)" : "", o_.mine_every, r.checked, r.replaced, o_.lr, c.dropout, o_.seed, r.seconds,
+        o_.half ? "float16" : "float32", kinds, r.pairs, read_len_, windows);
   }
 
   static double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -135,7 +148,7 @@ class Trainer {
 
   int32_t text_id(std::unordered_map<std::string, int32_t>& ids, const std::string& t) {
     auto [it, inserted] = ids.emplace(t, static_cast<int32_t>(tokens_.size()));
-    if (inserted) tokens_.push_back(tokenizer_->encode(t, long_len_));
+    if (inserted) tokens_.push_back(tokenizer_->encode(t, read_len_));
     return it->second;
   }
 
@@ -200,7 +213,16 @@ class Trainer {
   // Texts -> padded ids and mask on the CPU, each cut to `limit` tokens
   // (0: as tokenized) the way the tokenizer truncates: pieces first, the
   // closing [SEP] kept.
-  std::pair<torch::Tensor, torch::Tensor> batch_of(const std::vector<int32_t>& texts, int64_t limit = 0) const {
+  //
+  // windows: a text longer than `limit` gives a window at a random place
+  // instead of its start ([CLS], limit - 2 consecutive pieces, [SEP]), and
+  // the third tensor holds each token's position in the whole text (the
+  // [SEP] right after the window's last piece); without, it is undefined
+  // and positions are 0 .. t-1.
+  struct Batch {
+    torch::Tensor ids, mask, positions;
+  };
+  Batch batch_of(const std::vector<int32_t>& texts, int64_t limit = 0, bool windows = false) {
     auto len = [&](int32_t id) {
       const size_t n = tokens_[static_cast<size_t>(id)].size();
       return limit > 0 ? std::min(n, static_cast<size_t>(limit)) : n;
@@ -208,18 +230,25 @@ class Trainer {
     size_t t = 1;
     for (int32_t id : texts) t = std::max(t, len(id));
     torch::Tensor ids = torch::full({static_cast<int64_t>(texts.size()), static_cast<int64_t>(t)}, pad_, torch::kLong);
-    torch::Tensor mask = torch::zeros_like(ids);
+    torch::Tensor mask = torch::zeros_like(ids), pos;
+    if (windows) pos = torch::zeros_like(ids);
     auto ia = ids.accessor<int64_t, 2>();
     auto ma = mask.accessor<int64_t, 2>();
     for (size_t r = 0; r < texts.size(); ++r) {
       const auto& tok = tokens_[static_cast<size_t>(texts[r])];
       const size_t n = len(texts[r]);
+      // The window's first piece: 1 (the start) unless a window is drawn
+      // (any of the tok.size() - n + 1 windows that fit).
+      size_t first = 1;
+      if (windows && n < tok.size()) first = std::uniform_int_distribution<size_t>(1, tok.size() - n + 1)(rng_);
+      const TokenWindow w = token_window(tok, n, first);
       for (size_t c = 0; c < n; ++c) {
-        ia[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = c + 1 == n && n < tok.size() ? tok.back() : tok[c];
+        ia[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = w.ids[c];
         ma[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = 1;
+        if (windows) pos[static_cast<int64_t>(r)][static_cast<int64_t>(c)] = w.positions[c];
       }
     }
-    return {ids, mask};
+    return {ids, mask, pos};
   }
 
   // Embeddings of `texts` in their order. They go through the model in
@@ -228,11 +257,14 @@ class Trainer {
   // tokens of the shared training data's batches are padding (1.51x the real
   // ones; 1.08x in chunks), and a text's embedding does not depend on what
   // it is batched with.
-  torch::Tensor embed(const std::vector<int32_t>& texts, int64_t limit) {
+  //
+  // windows: see batch_of; only training steps draw windows (the mining
+  // checks compare scores over time, so they read each text's start).
+  torch::Tensor embed(const std::vector<int32_t>& texts, int64_t limit, bool windows = false) {
     constexpr size_t kBucket = 16;
     if (texts.size() <= kBucket) {
-      auto [ids, mask] = batch_of(texts, limit);
-      return model_->embed(ids, mask);
+      const Batch b = batch_of(texts, limit, windows);
+      return model_->embed(b.ids, b.mask, b.positions);
     }
     std::vector<int64_t> order(texts.size());
     std::iota(order.begin(), order.end(), 0);
@@ -244,8 +276,8 @@ class Trainer {
     for (size_t i = 0; i < order.size(); i += kBucket) {
       std::vector<int32_t> chunk;
       for (size_t j = i; j < std::min(order.size(), i + kBucket); ++j) chunk.push_back(texts[static_cast<size_t>(order[j])]);
-      auto [ids, mask] = batch_of(chunk, limit);
-      parts.push_back(model_->embed(ids, mask));
+      const Batch b = batch_of(chunk, limit, windows);
+      parts.push_back(model_->embed(b.ids, b.mask, b.positions));
     }
     std::vector<int64_t> back(order.size());  // position of each text in the sorted order
     for (size_t r = 0; r < order.size(); ++r) back[static_cast<size_t>(order[r])] = static_cast<int64_t>(r);
@@ -354,8 +386,8 @@ class Trainer {
         }
         for (int32_t pi : batch)
           for (int32_t n : pairs_[static_cast<size_t>(pi)].negatives) cands.push_back(n);
-        const torch::Tensor q = embed(queries, o_.max_length), c = embed(cands, passages(k) ? long_len_ : o_.max_length);
-        torch::Tensor logits = q.matmul(c.t()) / o_.temperature;
+        const torch::Tensor q = embed(queries, o_.max_length), c = embed(cands, passages(k) ? long_len_ : o_.max_length,
+                                                                         passages(k) && o_.passage_positions > 0);
         // Each pair's mean hard-negative score in this step: its S_init the
         // first time, and what the check compares with S_init afterwards.
         if (o_.hard_negatives > 0) {
@@ -373,16 +405,7 @@ class Trainer {
             if (std::isnan(p.s_init)) p.s_init = s_cur[static_cast<size_t>(i)];
           }
         }
-        // A candidate that is the query itself or the same text as its
-        // positive (another pair's copy) is not a negative.
-        torch::Tensor exclude = torch::zeros(logits.sizes(), torch::kBool);
-        auto ex = exclude.accessor<bool, 2>();
-        for (size_t i = 0; i < queries.size(); ++i)
-          for (size_t j = 0; j < cands.size(); ++j)
-            if (j != i && (cands[j] == cands[i] || cands[j] == queries[i])) ex[static_cast<int64_t>(i)][static_cast<int64_t>(j)] = true;
-        logits = logits.masked_fill(exclude, -1e4);
-        const torch::Tensor loss =
-            torch::nn::functional::cross_entropy(logits, torch::arange(static_cast<int64_t>(queries.size()), torch::kLong));
+        const torch::Tensor loss = info_nce_loss(q, c, queries, cands, o_.temperature, o_.symmetric);
         per_kind[k.name] = loss.item<double>();
         total = total.defined() ? total + loss : loss;
         texts_seen += static_cast<int64_t>(queries.size() + cands.size());
@@ -425,7 +448,9 @@ class Trainer {
       set_lr(opt, lr_at(step, o_.mlm_steps));
       std::vector<int32_t> texts;
       for (int64_t i = 0; i < 2 * o_.batch; ++i) texts.push_back(static_cast<int32_t>(pick(rng_)));
-      auto [ids, mask] = batch_of(texts, o_.max_length);
+      const Batch batch = batch_of(texts, o_.max_length);
+      const torch::Tensor& ids = batch.ids;
+      const torch::Tensor& mask = batch.mask;
       torch::Tensor input = ids.clone();
       std::vector<int64_t> rows, labels;
       auto ia = input.accessor<int64_t, 2>();
@@ -465,6 +490,27 @@ class Trainer {
 };
 
 }  // namespace
+
+TokenWindow token_window(const std::vector<int32_t>& tokens, size_t limit, size_t first) {
+  TokenWindow w;
+  const size_t n = tokens.size();
+  if (n <= limit) {
+    w.ids = tokens;
+    for (size_t i = 0; i < n; ++i) w.positions.push_back(static_cast<int64_t>(i));
+    return w;
+  }
+  if (limit < 2 || first < 1 || first + (limit - 2) > n - 1)
+    fail("train: a window of {} tokens from piece {} does not fit a text of {}", limit, first, n);
+  w.ids.push_back(tokens[0]);
+  w.positions.push_back(0);
+  for (size_t i = first; i < first + (limit - 2); ++i) {
+    w.ids.push_back(tokens[i]);
+    w.positions.push_back(static_cast<int64_t>(i));
+  }
+  w.ids.push_back(tokens[n - 1]);
+  w.positions.push_back(static_cast<int64_t>(first + limit - 2));
+  return w;
+}
 
 TrainResult train_embedding_model(const std::vector<data::TrainingPair>& pairs, const TrainOptions& options) {
   Trainer t(pairs, options);

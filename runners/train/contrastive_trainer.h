@@ -2,10 +2,11 @@
 // `embeval train`: a small BERT embedding model trained from scratch with
 // the training ideas of Conan-embedding (arXiv 2408.15710), on one machine:
 //
-//  - Loss: InfoNCE, each query against its positive, the other queries'
-//    positives (in-batch negatives) and every hard negative of the batch,
-//    cosine / temperature (0.05). Candidates that are the same text as the
-//    query's positive (duplicates across pairs) are masked, not negatives.
+//  - Loss (info_nce_loss.h): InfoNCE, each query against its positive, the
+//    other queries' positives (in-batch negatives) and every hard negative
+//    of the batch, cosine / temperature (0.05). Candidates that are the same
+//    text as the query's positive (duplicates across pairs) are masked, not
+//    negatives. Optionally symmetric (each positive against the queries too).
 //  - Balanced multi-source batches (Conan's cross-GPU balancing, on one
 //    device): every step draws from each kind of pair (paraphrase, NLI, QA,
 //    title-content) in fixed proportions; each kind's loss uses only its own
@@ -24,6 +25,9 @@
 //  - Optional masked-language-model warm-up on the training texts first
 //    (15% of tokens, 80/10/10 as BERT), since the model starts from random
 //    weights.
+//  - Optional passage windows (passage_positions below): long passages are
+//    read as a window at a random place that keeps its positions, so the
+//    model learns positions beyond what one step's passages cost.
 //  - AdamW, linear warm-up then linear decay, gradient norm clipped at 1.
 //  - Deterministic for a seed and a thread count: torch's generator for
 //    initialisation and dropout, std::mt19937_64 for sampling.
@@ -51,7 +55,18 @@ struct TrainOptions {
   // Tokens of a passage (the positives and negatives of qa and title-content
   // pairs); 0: max_length. The saved model's max_seq_length is the larger.
   int64_t passage_max_length = 0;
+  // 0: a passage is cut to its first passage_max_length tokens. N (larger
+  // than that): passages are read up to N tokens, and each time one goes
+  // through the model in a training step a window of passage_max_length
+  // tokens is taken at a random place in it, its tokens keeping the
+  // positions they have in the whole text ([CLS] at 0, [SEP] right after the
+  // window). A step costs what passage_max_length tokens cost, every
+  // position up to N is trained, and the saved model reads N tokens.
+  int64_t passage_positions = 0;
   double lr = 5e-4, warmup = 0.1, weight_decay = 0.01, temperature = 0.05;
+  // Also the positive-to-query direction of InfoNCE, averaged with the
+  // query-to-candidates one (as GTE's and E5's symmetric losses).
+  bool symmetric = false;
   int64_t hard_negatives = 3;   // per query
   int64_t mine_every = 100;     // steps between checks; 0: never re-mine
   double mine_ratio = 1.15, mine_max = 0.8;
@@ -76,5 +91,16 @@ struct TrainResult {
 };
 
 TrainResult train_embedding_model(const std::vector<data::TrainingPair>& pairs, const TrainOptions& options);
+
+// What the model sees of a tokenized text ([CLS] pieces [SEP]) cut to
+// `limit` tokens: [CLS], the limit - 2 pieces from index `first` (1: the
+// start, as the tokenizer truncates), and the text's [SEP], with the
+// positions those tokens have in the whole text. A text of at most `limit`
+// tokens is itself at positions 0 .. n-1 (`first` ignored).
+struct TokenWindow {
+  std::vector<int32_t> ids;
+  std::vector<int64_t> positions;
+};
+TokenWindow token_window(const std::vector<int32_t>& tokens, size_t limit, size_t first);
 
 }  // namespace embeval

@@ -73,12 +73,20 @@ TrainableBertImpl::TrainableBertImpl(const TrainableBertConfig& c) : config_(c) 
   mlm_bias = register_parameter("mlm_bias", torch::zeros({c.vocab_size}));
 }
 
-torch::Tensor TrainableBertImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+torch::Tensor TrainableBertImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions) {
   const TrainableBertConfig& c = config_;
   const int64_t b = ids.size(0), t = ids.size(1), d = c.hidden / c.heads;
-  TORCH_CHECK(t <= c.max_positions, "sequence longer than the position table");
-  const torch::Tensor pos = torch::arange(t, ids.options());
-  torch::Tensor x = word(ids) + position(pos).unsqueeze(0) + token_type->weight[0];
+  torch::Tensor pe;
+  if (positions.defined()) {
+    TORCH_CHECK(positions.sizes() == ids.sizes(), "position ids of shape ", positions.sizes(), " for ids of shape ", ids.sizes());
+    TORCH_CHECK(positions.numel() == 0 || positions.max().item<int64_t>() < c.max_positions,
+                "a position beyond the position table");
+    pe = position(positions);
+  } else {
+    TORCH_CHECK(t <= c.max_positions, "sequence longer than the position table");
+    pe = position(torch::arange(t, ids.options())).unsqueeze(0);
+  }
+  torch::Tensor x = word(ids) + pe + token_type->weight[0];
   x = torch::dropout(emb_ln(x), c.dropout, is_training());
   // Additive mask as transformers builds it: 0 on tokens, finfo.min on padding.
   const torch::Tensor bias =
@@ -96,8 +104,8 @@ torch::Tensor TrainableBertImpl::forward(const torch::Tensor& ids, const torch::
   return x;
 }
 
-torch::Tensor TrainableBertImpl::embed(const torch::Tensor& ids, const torch::Tensor& mask) {
-  const torch::Tensor h = forward(ids, mask);
+torch::Tensor TrainableBertImpl::embed(const torch::Tensor& ids, const torch::Tensor& mask, const torch::Tensor& positions) {
+  const torch::Tensor h = forward(ids, mask, positions);
   const torch::Tensor m = mask.to(h.dtype()).unsqueeze(-1);
   const torch::Tensor mean = (h * m).sum(1) / m.sum(1).clamp_min(1e-9);
   return torch::nn::functional::normalize(mean, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1));

@@ -24,10 +24,14 @@ class TrainableBertImpl : public torch::nn::Module {
  public:
   explicit TrainableBertImpl(const TrainableBertConfig& config);
   // input_ids, attention_mask [b, t] int64 -> last hidden state [b, t, hidden].
-  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+  // position_ids [b, t] int64, where given, replace 0 .. t-1 (a window cut
+  // from a longer text keeps the positions its tokens have in that text).
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        const torch::Tensor& position_ids = {});
   // Mean over the real tokens, L2-normalised: [b, hidden] (the shipped
   // pipeline: Pooling mean + Normalize).
-  torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+  torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                      const torch::Tensor& position_ids = {});
   // The MLM head's logits over the vocabulary (tied to the word embeddings)
   // for the hidden states of the positions `rows` (flattened [b * t] indices).
   torch::Tensor mlm_logits(const torch::Tensor& hidden, const torch::Tensor& rows);

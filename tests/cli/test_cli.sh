@@ -398,6 +398,14 @@ if "$EMBEVAL" embed --model tiny-trained --input strings.jsonl --output vt.npy -
 printf '%s\n' '{"query": "a", "positive": "b", "kind": "paraphrase"}' '{"query": "a", "positive": "b", "kind": "chat"}' >badpairs.jsonl
 expect_error "train: unknown kind" "badpairs.jsonl:2: kind \"chat\"" "$EMBEVAL" train --data badpairs.jsonl --vocab "$vocab" --out x-trained
 expect_error "train: onto an existing folder" "already exists" "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out tiny-trained
+# The two-way loss and passage windows: the model reads --passage-positions tokens.
+if "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out tiny-win --steps 3 --batch-size 8 --layers 1 --hidden 32 \
+  --heads 2 --ffn 64 --max-length 16 --passage-max-length 12 --passage-positions 40 --symmetric --threads 1 --quiet 2>err.txt
+then ok; else bad "train with windows: $(cat err.txt)"; fi
+grep -q '"max_seq_length": 40' tiny-win/sentence_bert_config.json && grep -q "both directions\|two directions" tiny-win/README.md && ok \
+  || bad "windowed model: $(cat tiny-win/sentence_bert_config.json)"
+expect_error "train: windows no longer than the passages" "passage positions must be 0 or more than the passage length (16)" \
+  "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out x-trained --passage-positions 16 --max-length 16
 [ ! -e x-trained ] && [ ! -e x-trained.partial ] && ok || bad "a failed train left a folder"
 
 echo "$passes passed, $failures failed"
