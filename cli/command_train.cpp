@@ -55,7 +55,8 @@ int command_train(int argc, char** argv) {
       ("mine-pool", po::value(&o.mine_pool)->default_value(o.mine_pool), "texts of a kind ranked when re-mining")
       ("mlm-steps", po::value(&o.mlm_steps)->default_value(o.mlm_steps), "masked-LM warm-up steps first")
       ("proportions", po::value(&proportions),
-       "share of each kind in a step, e.g. paraphrase=0.45,nli=0.25,qa=0.25,title-content=0.05")
+       "share of each kind in a step, e.g. paraphrase=0.45,nli=0.25,qa=0.25,title-content=0.05; a share for ict adds "
+       "inverse-cloze pairs made from the qa / title-content passages (a sentence against the rest of its passage)")
       ("seed", po::value(&o.seed)->default_value(o.seed), "random seed")
       ("fp32", "save float32 weights (default float16)")
       ("threads", po::value(&threads)->default_value(0), "CPU threads (0: every CPU this process may use)")

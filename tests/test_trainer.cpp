@@ -20,6 +20,7 @@
 #include "runners/bert/bert_encoder.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/train/contrastive_trainer.h"
+#include "runners/train/inverse_cloze.h"
 #include "runners/train/trainable_bert.h"
 #include "test_util.h"
 
@@ -218,4 +219,36 @@ TEST(Trainer, PassageWindowsTrainPositionsBeyondThePassageLength) {
   EXPECT_NE(std::string(std::istreambuf_iterator<char>(sb), {}).find("\"max_seq_length\": 60"), std::string::npos);
   TrainOptions bad = options(root / "bad", 20);  // not longer than the passages
   EXPECT_THROW(train_embedding_model(pairs, bad), UserError);
+}
+
+TEST(Trainer, InverseClozePairsAreOneMoreKind) {
+  torch::set_num_threads(1);
+  const fs::path root = test::scratch_dir("trainer-ict");
+  TrainOptions o = tiny_options(root / "m");
+  o.mlm_steps = 0;
+  o.proportions = {{"paraphrase", 0.5}, {"qa", 0.25}, {"ict", 0.25}};
+  // The synthetic qa positives are one sentence each: nothing to make pairs of.
+  EXPECT_THROW(train_embedding_model(synthetic_pairs(), o), UserError);
+  EXPECT_FALSE(fs::exists(root / "m"));
+  EXPECT_FALSE(fs::exists(root / "m.partial")) << "a failed run left its half-written folder";
+  // Passages of three sentences: the positive, the query and a sentence on the topic.
+  std::vector<data::TrainingPair> pairs = synthetic_pairs();
+  for (data::TrainingPair& p : pairs)
+    if (p.kind == "qa") p.positive += "。" + p.query + "。这一段说的是" + p.query.substr(0, 6) + "的事情。";
+  InverseClozeOptions io;
+  io.seed = o.seed;
+  const size_t made = inverse_cloze_pairs(pairs, io).size();
+  ASSERT_GT(made, 0u);
+  const TrainResult r = train_embedding_model(pairs, o);
+  EXPECT_EQ(r.pairs, static_cast<int64_t>(pairs.size() + made));
+  EXPECT_LT(mean(r.losses, 30, 40), 0.6 * mean(r.losses, 0, 10));
+  std::ifstream log(root / "m" / "train_log.jsonl");
+  std::string line;
+  int with_ict = 0;
+  while (std::getline(log, line)) with_ict += line.find("\"ict\":") != std::string::npos;
+  EXPECT_GT(with_ict, 0) << "no loss of the ict kind in the log";
+  std::ifstream card(root / "m" / "README.md");
+  const std::string text(std::istreambuf_iterator<char>(card), {});
+  EXPECT_NE(text.find(std::to_string(made) + " inverse-cloze pairs"), std::string::npos) << text;
+  EXPECT_NE(text.find("| ict | " + std::to_string(made) + " |"), std::string::npos) << text;
 }

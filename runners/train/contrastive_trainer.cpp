@@ -16,6 +16,7 @@
 #include "runners/tokenizers/tokenizer.h"
 #include "runners/train/hf_folder_writer.h"
 #include "runners/train/info_nce_loss.h"
+#include "runners/train/inverse_cloze.h"
 
 namespace embeval {
 namespace fs = std::filesystem;
@@ -60,7 +61,12 @@ class Trainer {
     mc.vocab_size = tokenizer_->vocab_size();
     mc.max_positions = std::max(mc.max_positions, read_len_);
     model_ = TrainableBert(mc);
-    build_tables(input);
+    try {
+      build_tables(input);
+    } catch (...) {
+      fs::remove_all(tmp_);  // bad data or proportions leave no half-written folder
+      throw;
+    }
   }
 
   TrainResult run() {
@@ -94,6 +100,7 @@ class Trainer {
   std::vector<std::vector<int32_t>> tokens_;  // per text id
   std::vector<Pair> pairs_;
   std::vector<Kind> kinds_;
+  int64_t ict_pairs_ = 0;  // inverse-cloze pairs made from the passages (inverse_cloze.h)
   std::ofstream log_;
 
   // README.md: what the model is, how it was trained, and its limits. Scores
@@ -120,14 +127,18 @@ class Trainer {
         "mined and |score| < 0.8; {} sets checked, {} replaced). AdamW, peak learning rate {}, dropout {}, seed {}, {:.0f} s.\n\n"
         "Pipeline: mean pooling over tokens, L2 normalisation; cosine similarity. Weights in {}.\n\n"
         "| kind | pairs | per step |\n| --- | ---: | ---: |{}\n\n"
-        "Data: {} pairs (JSON Lines with query, positive, negatives, kind); see the data's own README for sources and "
+        "Data: {} pairs (JSON Lines with query, positive, negatives, kind){}; see the data's own README for sources and "
         "licences. Limits: a small model trained for minutes on a CPU from random weights; no pretrained language "
         "model behind it; Chinese only; texts beyond {} tokens are truncated.{} `train_log.jsonl` holds the loss per "
         "kind, learning rate, throughput and every mining check.\n",
         c.layers, c.hidden, c.heads, c.ffn, c.vocab_size, read_len_, o_.mlm_steps, o_.steps, o_.batch,
         o_.hard_negatives, o_.temperature,
         o_.symmetric ? " (and each positive against the queries, the two directions averaged)" : "", o_.mine_every, r.checked, r.replaced, o_.lr, c.dropout, o_.seed, r.seconds,
-        o_.half ? "float16" : "float32", kinds, r.pairs, read_len_, windows);
+        o_.half ? "float16" : "float32", kinds, r.pairs - ict_pairs_,
+        ict_pairs_ > 0 ? fmt::format(", and {} inverse-cloze pairs (ict) made from their passages: a sentence against "
+                                     "the rest of its passage (Lee et al. 2019)", ict_pairs_)
+                       : "",
+        read_len_, windows);
   }
 
   static double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -152,15 +163,27 @@ class Trainer {
     return it->second;
   }
 
-  void build_tables(const std::vector<data::TrainingPair>& input) {
-    if (input.empty()) fail("train: no training pairs");
+  void build_tables(const std::vector<data::TrainingPair>& given) {
+    if (given.empty()) fail("train: no training pairs");
     std::unordered_map<std::string, int32_t> ids;
     std::map<std::string, size_t> kind_index;
-    for (const std::string& k : data::training_kinds()) {
-      auto p = o_.proportions.find(k);
-      if (p != o_.proportions.end() && p->second < 0) fail("train: proportion of {} is negative", k);
+    for (const auto& [k, share] : o_.proportions)
+      if (share < 0) fail("train: proportion of {} is negative", k);
+    // A share for "ict": inverse-cloze pairs made from the data's passages.
+    std::vector<data::TrainingPair> ict;
+    if (auto p = o_.proportions.find(kInverseClozeKind); p != o_.proportions.end() && p->second > 0) {
+      InverseClozeOptions io;
+      io.seed = o_.seed;
+      ict = inverse_cloze_pairs(given, io);
+      if (ict.empty())
+        fail("train: ict has a share but the data has no qa or title-content passage of two sentences or more");
+      ict_pairs_ = static_cast<int64_t>(ict.size());
     }
-    for (const data::TrainingPair& tp : input) {
+    std::vector<const data::TrainingPair*> input;
+    for (const data::TrainingPair& tp : given) input.push_back(&tp);
+    for (const data::TrainingPair& tp : ict) input.push_back(&tp);
+    for (const data::TrainingPair* in : input) {
+      const data::TrainingPair& tp = *in;
       auto [it, inserted] = kind_index.emplace(tp.kind, kinds_.size());
       if (inserted) kinds_.push_back(Kind{tp.kind});
       Kind& k = kinds_[it->second];
@@ -178,7 +201,7 @@ class Trainer {
       for (int32_t n : p.negatives) k.texts.push_back(n);
       pairs_.push_back(std::move(p));
     }
-    // Kinds in the fixed order, their texts unique, negatives topped up at random.
+    // Kinds in the fixed order (ict last), their texts unique, negatives topped up at random.
     std::sort(kinds_.begin(), kinds_.end(), [](const Kind& a, const Kind& b) {
       const auto& order = data::training_kinds();
       return std::find(order.begin(), order.end(), a.name) < std::find(order.begin(), order.end(), b.name);
@@ -208,7 +231,7 @@ class Trainer {
   }
 
   // Whether a kind's candidates are passages (longer limit).
-  static bool passages(const Kind& k) { return k.name == "qa" || k.name == "title-content"; }
+  static bool passages(const Kind& k) { return k.name == "qa" || k.name == "title-content" || k.name == kInverseClozeKind; }
 
   // Texts -> padded ids and mask on the CPU, each cut to `limit` tokens
   // (0: as tokenized) the way the tokenizer truncates: pieces first, the

@@ -22,6 +22,10 @@
 //    S_init becomes their score. Each check is logged (checked, replaced).
 //    The first negatives are the ones the source labelled, topped up with
 //    random texts of the same kind.
+//  - Optional inverse-cloze pairs (inverse_cloze.h): with a share for the
+//    kind "ict" in the proportions, each sentence of the data's passages
+//    becomes a query against the rest of its passage, one more kind of the
+//    balanced batches, read with the passage length.
 //  - Optional masked-language-model warm-up on the training texts first
 //    (15% of tokens, 80/10/10 as BERT), since the model starts from random
 //    weights.
@@ -71,7 +75,8 @@ struct TrainOptions {
   int64_t mine_every = 100;     // steps between checks; 0: never re-mine
   double mine_ratio = 1.15, mine_max = 0.8;
   int64_t mine_skip = 10, mine_pool = 2048;
-  // Share of each step's pairs per kind (normalised over the kinds present).
+  // Share of each step's pairs per kind (normalised over the kinds present);
+  // "ict" adds inverse-cloze pairs made from the qa / title-content passages.
   std::map<std::string, double> proportions = {{"paraphrase", 0.45}, {"nli", 0.25}, {"qa", 0.25}, {"title-content", 0.05}};
   int64_t mlm_steps = 0;        // masked-LM warm-up steps before the contrastive ones
   double mlm_probability = 0.15;
@@ -87,7 +92,7 @@ struct TrainResult {
   std::vector<double> mlm_losses;    // warm-up loss per step
   int64_t checked = 0, replaced = 0; // mined-negative sets checked and replaced
   double seconds = 0;
-  int64_t pairs = 0;                 // training pairs read
+  int64_t pairs = 0;                 // training pairs: those read and the inverse-cloze ones made
 };
 
 TrainResult train_embedding_model(const std::vector<data::TrainingPair>& pairs, const TrainOptions& options);

@@ -407,6 +407,10 @@ grep -q '"max_seq_length": 40' tiny-win/sentence_bert_config.json && grep -q "bo
 expect_error "train: windows no longer than the passages" "passage positions must be 0 or more than the passage length (16)" \
   "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out x-trained --passage-positions 16 --max-length 16
 [ ! -e x-trained ] && [ ! -e x-trained.partial ] && ok || bad "a failed train left a folder"
+# Inverse-cloze pairs need passages of two sentences or more; these positives are one sentence each.
+expect_error "train: ict without passages to cut" "ict has a share but the data has no qa or title-content passage" \
+  "$EMBEVAL" train --data pairs.jsonl --vocab "$vocab" --out x-trained --proportions paraphrase=0.5,qa=0.3,ict=0.2
+[ ! -e x-trained ] && [ ! -e x-trained.partial ] && ok || bad "a failed ict train left a folder"
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
