@@ -80,12 +80,12 @@ std::vector<data::TrainingPair> inverse_cloze_pairs(const std::vector<data::Trai
     const std::vector<std::string> sentences = split_sentences(passages[p]);
     if (sentences.size() < 2) continue;  // nothing would be left of the passage
     for (size_t s = 0; s < sentences.size(); ++s) {
-      const size_t n = visible_chars(decode_utf8(sentences[s]));
+      const std::u32string q = decode_utf8(sentences[s]);
+      const size_t n = visible_chars(q);
       if (n < o.min_chars || n > o.max_chars) continue;
       data::TrainingPair tp;
       tp.kind = kInverseClozeKind;
       // The query without the spaces and line breaks around it.
-      const std::u32string q = decode_utf8(sentences[s]);
       size_t b = 0, e = q.size();
       while (b < e && space(q[b])) ++b;
       while (e > b && space(q[e - 1])) --e;
