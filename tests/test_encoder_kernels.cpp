@@ -74,7 +74,7 @@ TEST(PackedLinear, MatchesFloat64ReferenceForEveryActivationAndRowCount) {
       if (PackedLinear::have_onednn() && type == at::kFloat) {
         EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
       }
-      for (int64_t rows : {1, 7, 64, 203}) {
+      for (int64_t rows : {1, 7, 64, 203, 512, 7}) {  // 512: the probe's primitive; 7 again: a cached one
         at::Tensor x = at::randn({rows, in}, at::kDouble).to(type);
         at::Tensor y = layer(x);
         ASSERT_EQ(y.scalar_type(), type);

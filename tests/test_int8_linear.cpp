@@ -70,7 +70,7 @@ TEST(Int8Linear, MatchesTheQuantizedReferenceForEveryActivationAndRowCount) {
     if (onednn_int8_gemm_is_exact()) {
       EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
     }
-    for (int64_t rows : {1, 7, 64, 203}) {
+    for (int64_t rows : {1, 7, 64, 203, 512, 7}) {  // 512: the probe's primitive; 7 again: a cached one
       at::Tensor x = at::randn({rows, in}) * 3;
       at::Tensor y = layer(x);
       ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));

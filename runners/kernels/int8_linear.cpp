@@ -25,39 +25,53 @@ using onednn::cpu_engine;
 
 namespace {
 
-// s8 [M (runtime), K] x s8 [K, N] (packed) -> s32 [M, N].
+// s8 [M, K] x s8 [K, N] (packed) -> s32 [M, N], or, given per-column
+// scales, f32 acc * scale[n] (oneDNN's output scales, applied inside the
+// kernel at no measurable cost). A primitive per M (onednn::RowsMatmul: a
+// runtime M never gets the AMX kernel).
 struct S8Gemm {
-  dnnl::matmul matmul;
+  std::unique_ptr<onednn::RowsMatmul> matmul;
   memory packed_weight;
   at::Tensor packed_storage;
   std::string kernel;
   int64_t k = 0, n = 0;
+  bool scaled = false;
 
-  // weight: int8 [n, k] row-major. Throws dnnl::error when oneDNN has no kernel.
-  explicit S8Gemm(const at::Tensor& weight) : k(weight.size(1)), n(weight.size(0)) {
-    const memory::desc src_md({DNNL_RUNTIME_DIM_VAL, k}, dt::s8, tag::ab);
-    const memory::desc weight_any({k, n}, dt::s8, tag::any);
-    const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, n}, dt::s32, tag::ab);
-    const dnnl::matmul::primitive_desc pd = onednn::matmul_pd(src_md, weight_any, memory::desc(), dst_md, {});
-    kernel = pd.impl_info_str();
+  // weight: int8 [n, k] row-major; column_scales float [n] or undefined.
+  // Throws dnnl::error when oneDNN has no kernel.
+  explicit S8Gemm(const at::Tensor& weight, const at::Tensor& column_scales = at::Tensor())
+      : k(weight.size(1)), n(weight.size(0)), scaled(column_scales.defined()) {
+    const memory::dim kk = k, nn = n;
+    dnnl::primitive_attr attr;
+    if (scaled) {
+      const at::Tensor sc = column_scales.to(at::kFloat).contiguous();
+      attr.set_output_scales(1 << 1, std::vector<float>(sc.data_ptr<float>(), sc.data_ptr<float>() + n));
+    }
+    const dt out = scaled ? dt::f32 : dt::s32;
+    matmul = std::make_unique<onednn::RowsMatmul>(
+        [kk, nn, out, attr](memory::dim rows, const memory::desc& weights) {
+          return onednn::matmul_pd(memory::desc({rows, kk}, dt::s8, tag::ab), weights, memory::desc(),
+                                   memory::desc({rows, nn}, out, tag::ab), attr);
+        },
+        memory::desc({k, n}, dt::s8, tag::any));
+    kernel = matmul->kernel();
     memory plain(memory::desc({k, n}, dt::s8, tag::ba), cpu_engine(), weight.data_ptr());
-    packed_storage = at::empty({static_cast<int64_t>(pd.weights_desc().get_size())}, at::kByte);
-    packed_weight = memory(pd.weights_desc(), cpu_engine(), packed_storage.data_ptr());
+    packed_storage = at::empty({static_cast<int64_t>(matmul->weights_desc().get_size())}, at::kByte);
+    packed_weight = memory(matmul->weights_desc(), cpu_engine(), packed_storage.data_ptr());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(plain, packed_weight).execute(stream, plain, packed_weight);
     stream.wait();
-    matmul = dnnl::matmul(pd);
   }
 
-  // src int8 [rows, k] contiguous -> int32 [rows, n].
+  // src int8 [rows, k] contiguous -> int32 (float when scaled) [rows, n].
   at::Tensor operator()(const at::Tensor& src) const {
     const int64_t rows = src.size(0);
-    at::Tensor dst = at::empty({rows, n}, at::kInt);
+    at::Tensor dst = at::empty({rows, n}, scaled ? at::kFloat : at::kInt);
     if (rows == 0) return dst;
     memory src_m(memory::desc({rows, k}, dt::s8, tag::ab), cpu_engine(), src.data_ptr());
-    memory dst_m(memory::desc({rows, n}, dt::s32, tag::ab), cpu_engine(), dst.data_ptr());
+    memory dst_m(memory::desc({rows, n}, scaled ? dt::f32 : dt::s32, tag::ab), cpu_engine(), dst.data_ptr());
     dnnl::stream stream(cpu_engine());
-    matmul.execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, packed_weight}, {DNNL_ARG_DST, dst_m}});
+    matmul->get(rows).execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, packed_weight}, {DNNL_ARG_DST, dst_m}});
     stream.wait();
     return dst;
   }
@@ -136,6 +150,25 @@ EMBEVAL_CLONES void row_quantize(const float* __restrict__ x, const float* __res
   }
 }
 
+// y[n] = y[n] * sx + b[n], in place: y holds acc[n] * sw[n] already.
+EMBEVAL_CLONES void finish_row(float* __restrict__ y, int64_t out, float sx, const float* __restrict__ bias) {
+  if (bias) {
+    for (int64_t n = 0; n < out; ++n) y[n] = y[n] * sx + bias[n];
+  } else {
+    for (int64_t n = 0; n < out; ++n) y[n] = y[n] * sx;
+  }
+}
+
+// The activation over `part`, in place (the functions apply_activation uses).
+void activate_in_place(at::Tensor& part, LinearActivation activation) {
+  switch (activation) {
+    case LinearActivation::none: break;
+    case LinearActivation::gelu_erf: at::gelu_out(part, part); break;
+    case LinearActivation::gelu_tanh: at::gelu_out(part, part, "tanh"); break;
+    case LinearActivation::relu: part.relu_(); break;
+  }
+}
+
 }  // namespace
 
 std::pair<at::Tensor, at::Tensor> quantize_per_token(const at::Tensor& x_in, const at::Tensor& smooth_in) {
@@ -208,7 +241,7 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
 #ifdef EMBEVAL_HAVE_DNNL
   if (onednn_int8_gemm_is_exact()) {
     try {
-      m.gemm = std::make_unique<S8Gemm>(m.weight);
+      m.gemm = std::make_unique<S8Gemm>(m.weight, m.weight_scales);
       if (onednn::is_reference_kernel(m.gemm->kernel.c_str())) {
         m.why = "oneDNN has only its reference int8 kernel here";
         m.gemm.reset();
@@ -234,34 +267,33 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
     fail("Int8Linear: input is {} on {}; the layer takes float32 on cpu", c10::toString(x.scalar_type()), x.device().str());
   const at::Tensor x2 = x.reshape({-1, m.in});
   auto [codes, sx] = quantize_per_token(x2, m.smooth);
-  at::Tensor acc;  // [rows, out], int32 or float
+  at::Tensor acc;  // [rows, out] float: acc * sw from the int8 GEMM, the bare sums when emulated
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.use_int8) acc = (*m.gemm)(codes);
 #endif
   if (!acc.defined()) acc = m.emulated(codes.to(at::kFloat));
   const int64_t rows = x2.size(0), out = m.out;
-  at::Tensor y = at::empty({rows, out}, at::kFloat);
+  // acc * sw came from the GEMM (oneDNN's output scales; the emulated path
+  // multiplies here, in the same order); the per-token scale, the bias and
+  // the activation are applied over it in place, in blocks of ROW_BLOCK rows
+  // finished while they are still in cache: one pass over the output, and
+  // no second [rows, out] buffer to fault in.
+  constexpr int64_t ROW_BLOCK = 16;
+  at::Tensor y = m.use_int8 ? acc : acc.mul_(m.weight_scales);
   const float* sxp = sx.data_ptr<float>();
-  const float* swp = m.weight_scales.data_ptr<float>();
   const float* bp = m.bias.defined() ? m.bias.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  const bool int_acc = acc.scalar_type() == at::kInt;
-  const int32_t* ai = int_acc ? acc.data_ptr<int32_t>() : nullptr;
-  const float* af = int_acc ? nullptr : acc.data_ptr<float>();
-  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float s = sxp[r];
-      float* yr = yp + r * out;
-      if (int_acc) {
-        const int32_t* a = ai + r * out;
-        for (int64_t n = 0; n < out; ++n) yr[n] = static_cast<float>(a[n]) * (s * swp[n]) + (bp ? bp[n] : 0.f);
-      } else {
-        const float* a = af + r * out;
-        for (int64_t n = 0; n < out; ++n) yr[n] = a[n] * (s * swp[n]) + (bp ? bp[n] : 0.f);
+  at::parallel_for(0, rows, ROW_BLOCK, [&](int64_t begin, int64_t end) {
+    for (int64_t b0 = begin; b0 < end; b0 += ROW_BLOCK) {
+      const int64_t b1 = std::min(end, b0 + ROW_BLOCK);
+      for (int64_t r = b0; r < b1; ++r) finish_row(yp + r * out, out, sxp[r], bp);
+      if (m.activation != LinearActivation::none) {
+        // Inside parallel_for ATen runs single-threaded: this thread's block only.
+        at::Tensor part = y.narrow(0, b0, b1 - b0);
+        activate_in_place(part, m.activation);
       }
     }
   });
-  y = apply_activation(y, m.activation);
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
   return y.view(shape);

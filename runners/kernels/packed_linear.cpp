@@ -23,7 +23,7 @@ struct PackedLinear::Impl {
 #ifdef EMBEVAL_HAVE_DNNL
   bool packed = false;
   at::ScalarType type = at::kFloat;  // what was packed; inputs must match
-  dnnl::matmul matmul;
+  std::unique_ptr<onednn::RowsMatmul> matmul;
   memory packed_weight;
   at::Tensor packed_storage, bias_f32;
   std::string kernel;
@@ -57,29 +57,32 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
   if (!weight.device().is_cpu() || (type != at::kFloat && type != at::kBFloat16)) return;
   const memory::dim n_out = weight.size(0), n_in = weight.size(1);
   try {
-    // M (rows of x) is a runtime dimension: one primitive serves every batch
-    // shape, and the weights are packed for it once.
-    const memory::desc src_md({DNNL_RUNTIME_DIM_VAL, n_in}, onednn::type_of(type), tag::ab);
+    // One primitive per count of rows of x (onednn::RowsMatmul says why),
+    // the weights packed for them once.
     const memory::desc weight_any({n_in, n_out}, onednn::type_of(type), tag::any);
     const memory::desc bias_md({1, n_out}, dt::f32, tag::ab);
-    const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, n_out}, onednn::type_of(type), tag::ab);
     dnnl::post_ops ops;
     onednn::append_activation(ops, activation);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
-    const dnnl::matmul::primitive_desc pd = onednn::matmul_pd(src_md, weight_any, bias_md, dst_md, attr);
-    m.kernel = pd.impl_info_str();
-    if (onednn::is_reference_kernel(pd.impl_info_str())) return;  // e.g. bf16 without AVX-512
+    const dt io = onednn::type_of(type);
+    m.matmul = std::make_unique<onednn::RowsMatmul>(
+        [n_in, n_out, io, bias_md, attr](memory::dim rows, const memory::desc& weights) {
+          return onednn::matmul_pd(memory::desc({rows, n_in}, io, tag::ab), weights, bias_md,
+                                   memory::desc({rows, n_out}, io, tag::ab), attr);
+        },
+        weight_any);
+    m.kernel = m.matmul->kernel();
+    if (onednn::is_reference_kernel(m.kernel.c_str())) return;  // e.g. bf16 without AVX-512
 
     // W is [out, in] row-major: the [in, out] matrix oneDNN multiplies by, with "ba" strides.
     memory plain(memory::desc({n_in, n_out}, onednn::type_of(type), tag::ba), cpu_engine(), m.weight.data_ptr());
-    m.packed_storage = at::empty({static_cast<int64_t>(pd.weights_desc().get_size())}, at::kByte);
-    m.packed_weight = memory(pd.weights_desc(), cpu_engine(), m.packed_storage.data_ptr());
+    m.packed_storage = at::empty({static_cast<int64_t>(m.matmul->weights_desc().get_size())}, at::kByte);
+    m.packed_weight = memory(m.matmul->weights_desc(), cpu_engine(), m.packed_storage.data_ptr());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(plain, m.packed_weight).execute(stream, plain, m.packed_weight);
     stream.wait();
     m.bias_f32 = m.bias.defined() ? m.bias.to(at::kFloat).contiguous() : at::zeros({n_out}, at::kFloat);
-    m.matmul = dnnl::matmul(pd);
     m.packed = true;
     m.type = type;
     m.weight = at::Tensor();  // the packed copy is all the CPU path needs
@@ -109,7 +112,7 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
     memory dst_m(memory::desc({rows, n_out}, type, tag::ab), cpu_engine(), dst.data_ptr());
     memory bias_m(memory::desc({1, n_out}, dt::f32, tag::ab), cpu_engine(), m.bias_f32.data_ptr());
     dnnl::stream stream(cpu_engine());
-    m.matmul.execute(stream, {{DNNL_ARG_SRC, src_m},
+    m.matmul->get(rows).execute(stream, {{DNNL_ARG_SRC, src_m},
                               {DNNL_ARG_WEIGHTS, m.packed_weight},
                               {DNNL_ARG_BIAS, bias_m},
                               {DNNL_ARG_DST, dst_m}});
