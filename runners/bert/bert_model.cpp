@@ -13,6 +13,7 @@
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/checkpoint/json_config.h"
 #include "runners/kernels/attention.h"
+#include "runners/kernels/layer_norm.h"
 #include "runners/kernels/packed_linear.h"
 
 namespace embeval {
@@ -301,16 +302,14 @@ at::Tensor BertModel::layer_forward(int64_t layer, const at::Tensor& x, const at
   const BertConfig& c = m.config;
   c10::InferenceMode guard;
   const Layer& l = m.layers[static_cast<size_t>(layer)];
-  const int64_t h = c.hidden_size;
   auto run = [&](LinearSlot s, const at::Tensor& in) {
     if (observer) (*observer)(layer, s, in);
     return l[s](in);
   };
   at::Tensor ctx = fused_qkv_attention(run(LinearSlot::qkv, x), mask, c.num_attention_heads);
-  at::Tensor attn = run(LinearSlot::attn_out, ctx).add_(x);
-  at::Tensor y = at::layer_norm(attn, {h}, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
-  at::Tensor out = run(LinearSlot::ffn_out, run(LinearSlot::ffn_in, y)).add_(y);
-  return at::layer_norm(out, {h}, l.ffn_ln_w, l.ffn_ln_b, c.layer_norm_eps);
+  at::Tensor y = add_layer_norm(run(LinearSlot::attn_out, ctx), x, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
+  return add_layer_norm(run(LinearSlot::ffn_out, run(LinearSlot::ffn_in, y)), y, l.ffn_ln_w, l.ffn_ln_b,
+                        c.layer_norm_eps);
 }
 
 at::Tensor BertModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

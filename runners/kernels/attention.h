@@ -8,8 +8,12 @@
 // context straight into [b, t, heads * d], in tiles of batch rows or of query
 // rows so the scores stay in cache (and memory grows with t, not t^2). The
 // scores stay fp32 for the softmax (bf16 models round the probabilities to
-// bf16 for the second product, as PyTorch does). Elsewhere (CUDA, fp16, no
-// oneDNN) it is aten_qkv_attention below.
+// bf16 for the second product, as PyTorch does). bf16 on a CPU with AMX
+// instead copies Q, K and V out per head and runs both products on the AMX
+// kernels, with the scale, mask, softmax and rounding in one pass of its own
+// (oneDNN 2.6 runs the strided products only with gemm:jit; attention.cpp
+// has the numbers). Elsewhere (CUDA, fp16, no oneDNN) it is
+// aten_qkv_attention below.
 #include <ATen/core/Tensor.h>
 
 namespace embeval {

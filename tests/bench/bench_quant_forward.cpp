@@ -32,7 +32,7 @@
 // layer per batch, averaged): qkv_ms (the fused Q/K/V Linear), attention_ms
 // (runners/kernels/attention.h), attn_out_ms, ffn_in_ms (GELU included: fused
 // where the kernel can) and ffn_out_ms (Linears), add_ln_ms (both residual
-// adds and LayerNorms). The LayerNorm parameters are ones / zeros of the right
+// adds and LayerNorms: runners/kernels/layer_norm.h). The LayerNorm parameters are ones / zeros of the right
 // shape (same cost as the model's). The whole forward adds the embeddings.
 //
 // BM_int8_gemm_peak/shape/threads: embeval's Int8Linear (W8A8, per-token
@@ -76,6 +76,7 @@
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/kernels/attention.h"
+#include "runners/kernels/layer_norm.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/quant/quantize_model.h"
@@ -358,13 +359,13 @@ void BM_layer_breakdown(benchmark::State& state) {
     lap(ATTN);
     at::Tensor a = attn_out(ctx);
     lap(ATTN_OUT);
-    at::Tensor y = at::layer_norm(a.add_(x), {h}, ln_w, ln_b, eps);
+    at::Tensor y = add_layer_norm(a, x, ln_w, ln_b, eps);
     lap(ADD_LN);
     at::Tensor f = ffn_in(y);
     lap(FFN_IN);
     at::Tensor o = ffn_out(f);
     lap(FFN_OUT);
-    at::Tensor z = at::layer_norm(o.add_(y), {h}, ln_w, ln_b, eps);
+    at::Tensor z = add_layer_norm(o, y, ln_w, ln_b, eps);
     lap(ADD_LN);
     benchmark::DoNotOptimize(z.data_ptr());
   }

@@ -1,0 +1,95 @@
+#include "runners/kernels/layer_norm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "runners/kernels/cpu_dispatch.h"
+
+namespace embeval {
+namespace {
+
+// bf16 bits -> float: the bf16 is the float's upper half.
+EMBEVAL_CLONES void widen_sum(const uint16_t* __restrict__ a, const uint16_t* __restrict__ r, float* __restrict__ out,
+                              int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t ua = uint32_t{a[i]} << 16, ur = uint32_t{r[i]} << 16;
+    float fa, fr;
+    std::memcpy(&fa, &ua, 4);
+    std::memcpy(&fr, &ur, 4);
+    out[i] = fa + fr;
+  }
+}
+
+// Mean and biased variance of v (two passes over a row in cache: no
+// cancellation from sum-of-squares), in eight independent lanes so the loops
+// vectorise without reassociation flags.
+EMBEVAL_CLONES void row_moments(const float* __restrict__ v, int64_t n, float* mean, float* var) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += v[i + j];
+  float tail = 0;
+  for (; i < n; ++i) tail += v[i];
+  const float m = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail) / static_cast<float>(n);
+  float q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const float d = v[i + j] - m;
+      q[j] += d * d;
+    }
+  tail = 0;
+  for (; i < n; ++i) tail += (v[i] - m) * (v[i] - m);
+  *mean = m;
+  *var = ((((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) + tail) / static_cast<float>(n);
+}
+
+// out = bf16((v - mean) * rstd * w + b), rounded to nearest even; NaN stays NaN.
+EMBEVAL_CLONES void normalize_round(const float* __restrict__ v, int64_t n, float mean, float rstd,
+                                    const float* __restrict__ w, const float* __restrict__ b,
+                                    uint16_t* __restrict__ out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float y = (v[i] - mean) * rstd * w[i] + b[i];
+    uint32_t u;
+    std::memcpy(&u, &y, 4);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    out[i] = static_cast<uint16_t>(y != y ? 0x7fc0u : rounded);  // y != y: NaN (vectorises; std::isnan need not)
+  }
+}
+
+}  // namespace
+
+at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
+                          double eps) {
+  const int64_t h = x.size(-1);
+  if (x.scalar_type() != at::kBFloat16 || residual.scalar_type() != at::kBFloat16 || !x.device().is_cpu() ||
+      !x.is_contiguous() || !residual.is_contiguous() || x.sizes() != residual.sizes() || h == 0)
+    return at::layer_norm(x.add_(residual), {h}, weight, bias, eps);
+  const at::Tensor w = weight.to(at::kFloat).contiguous(), b = bias.to(at::kFloat).contiguous();
+  at::Tensor out = at::empty_like(x);
+  const int64_t rows = x.numel() / h;
+  const auto* xp = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
+  const auto* rp = reinterpret_cast<const uint16_t*>(residual.data_ptr<at::BFloat16>());
+  auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  const float* wp = w.data_ptr<float>();
+  const float* bp = b.data_ptr<float>();
+  const float feps = static_cast<float>(eps);
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> v(static_cast<size_t>(h));
+    for (int64_t r = begin; r < end; ++r) {
+      widen_sum(xp + r * h, rp + r * h, v.data(), h);
+      float mean, var;
+      row_moments(v.data(), h, &mean, &var);
+      normalize_round(v.data(), h, mean, 1.0f / std::sqrt(var + feps), wp, bp, op + r * h);
+    }
+  });
+  return out;
+}
+
+}  // namespace embeval

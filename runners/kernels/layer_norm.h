@@ -1,0 +1,24 @@
+#pragma once
+// LayerNorm(x + residual) over the last dimension, as BERT's post-LN layers
+// apply it after each sublayer: y = (v - mean) / sqrt(var + eps) * weight +
+// bias with v = x + residual, mean and biased variance over the row.
+//
+// Why a kernel of our own: libtorch 1.13's CPU LayerNorm in bfloat16 is
+// slow. At bert-base, batch 32 x 128, 2 threads, on an AMX Xeon, the two
+// adds and LayerNorms of one layer took 23.6 ms in bf16 against 4.3 ms in
+// fp32, a third of the whole bf16 layer (69 ms), more than its four GEMMs.
+// Here a bf16 row is widened to fp32 once, the statistics and the
+// normalisation run in fp32 (as ATen's do), and the result is rounded to
+// bf16 once (round to nearest even, as c10::BFloat16). Other dtypes and
+// devices, and non-contiguous inputs, keep ATen (x.add_(residual) then
+// at::layer_norm), so fp32 numbers are exactly what they were.
+#include <ATen/core/Tensor.h>
+
+namespace embeval {
+
+// x and residual [..., h] of one dtype; weight, bias [h]. x may be
+// overwritten (it is a sublayer's fresh output). Returns [..., h] in x's dtype.
+at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
+                          double eps);
+
+}  // namespace embeval

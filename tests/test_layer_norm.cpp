@@ -1,0 +1,85 @@
+// runners/kernels/layer_norm.h against a float64 reference written here from
+// the definition: v = x + residual, y = (v - mean(v)) / sqrt(var(v) + eps) *
+// w + b, variance biased (divided by h), per row.
+// bf16 tolerance: the result is rounded to bf16 once (relative error <= 2^-8)
+// after fp32 arithmetic (relative ~1e-6 on O(1) outputs): |y - ref| <=
+// 2^-8 |ref| + 1e-4.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "runners/kernels/layer_norm.h"
+
+using namespace embeval;
+
+namespace {
+
+at::Tensor reference(const at::Tensor& x, const at::Tensor& r, const at::Tensor& w, const at::Tensor& b, double eps) {
+  const int64_t h = x.size(-1);
+  at::Tensor v = (x.to(at::kDouble) + r.to(at::kDouble)).reshape({-1, h});
+  at::Tensor wd = w.to(at::kDouble), bd = b.to(at::kDouble);
+  at::Tensor y = at::empty_like(v);
+  auto V = v.accessor<double, 2>();
+  auto Y = y.accessor<double, 2>();
+  for (int64_t row = 0; row < v.size(0); ++row) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < h; ++i) mean += V[row][i];
+    mean /= double(h);
+    for (int64_t i = 0; i < h; ++i) var += (V[row][i] - mean) * (V[row][i] - mean);
+    var /= double(h);
+    for (int64_t i = 0; i < h; ++i)
+      Y[row][i] = (V[row][i] - mean) / std::sqrt(var + eps) * wd[i].item<double>() + bd[i].item<double>();
+  }
+  return y.view(x.sizes());
+}
+
+}  // namespace
+
+TEST(AddLayerNorm, Bf16IsTheFloat64ReferenceRoundedOnce) {
+  at::manual_seed(11);
+  for (int64_t h : {768, 13, 1}) {  // 13: a tail after the 8-lane loops; 1: var 0
+    at::Tensor x = (at::randn({3, 5, h}) * 2 + 0.5).to(at::kBFloat16);
+    at::Tensor r = at::randn({3, 5, h}).to(at::kBFloat16);
+    at::Tensor w = (at::rand({h}) + 0.5).to(at::kBFloat16), b = at::randn({h}).to(at::kBFloat16);
+    const at::Tensor want = reference(x, r, w, b, 1e-12);
+    at::Tensor y = add_layer_norm(x.clone(), r, w, b, 1e-12);
+    ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+    ASSERT_EQ(y.sizes(), x.sizes());
+    const at::Tensor err = (y.to(at::kDouble) - want).abs() - (want.abs() * std::ldexp(1.0, -8) + 1e-4);
+    EXPECT_LE(err.max().item<double>(), 0.0) << "h " << h;
+  }
+}
+
+TEST(AddLayerNorm, Bf16LeavesItsInputsAndPropagatesNan) {
+  at::manual_seed(12);
+  at::Tensor x = at::randn({4, 64}).to(at::kBFloat16), r = at::randn({4, 64}).to(at::kBFloat16);
+  at::Tensor w = at::ones({64}, at::kBFloat16), b = at::zeros({64}, at::kBFloat16);
+  const at::Tensor x0 = x.clone(), r0 = r.clone();
+  x[2][5] = std::numeric_limits<float>::quiet_NaN();
+  at::Tensor y = add_layer_norm(x, r, w, b, 1e-12);
+  EXPECT_TRUE(at::isnan(y[2]).all().item<bool>());  // NaN in, NaN out for its row ...
+  EXPECT_FALSE(at::isnan(y[0]).any().item<bool>());  // ... and only its row
+  EXPECT_TRUE(r.equal(r0));
+  x[2][5] = x0[2][5];
+  EXPECT_TRUE(x.equal(x0));  // the bf16 path writes a new tensor
+}
+
+TEST(AddLayerNorm, OtherDtypesAreAtensOwn) {
+  at::manual_seed(13);
+  at::Tensor x = at::randn({6, 40}), r = at::randn({6, 40}), w = at::rand({40}), b = at::randn({40});
+  const at::Tensor want = at::layer_norm(x + r, {40}, w, b, 1e-5);
+  EXPECT_TRUE(add_layer_norm(x.clone(), r, w, b, 1e-5).equal(want));  // bit for bit: the same ATen calls
+  EXPECT_LT((add_layer_norm(x.clone(), r, w, b, 1e-5).to(at::kDouble) - reference(x, r, w, b, 1e-5)).abs().max().item<double>(),
+            1e-5);
+  // Non-contiguous bf16 input falls back to ATen too and still normalises.
+  at::Tensor xt = at::randn({40, 6}).to(at::kBFloat16).t(), rt = at::randn({6, 40}).to(at::kBFloat16);
+  const at::Tensor wb = w.to(at::kBFloat16), bb = b.to(at::kBFloat16);
+  EXPECT_LT((add_layer_norm(xt.clone(), rt, wb, bb, 1e-5).to(at::kDouble) - reference(xt, rt, wb, bb, 1e-5))
+                .abs()
+                .max()
+                .item<double>(),
+            0.1);
+}
