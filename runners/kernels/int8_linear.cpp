@@ -43,10 +43,14 @@ struct S8Gemm {
       : k(weight.size(1)), n(weight.size(0)), scaled(column_scales.defined()) {
     const memory::dim kk = k, nn = n;
     dnnl::primitive_attr attr;
+#if DNNL_VERSION_MAJOR >= 3
+    scaled = false;  // oneDNN 3 dropped output scales for scales passed at run time; Int8Linear scales after
+#else
     if (scaled) {
       const at::Tensor sc = column_scales.to(at::kFloat).contiguous();
       attr.set_output_scales(1 << 1, std::vector<float>(sc.data_ptr<float>(), sc.data_ptr<float>() + n));
     }
+#endif
     const dt out = scaled ? dt::f32 : dt::s32;
     matmul = std::make_unique<onednn::RowsMatmul>(
         [kk, nn, out, attr](memory::dim rows, const memory::desc& weights) {
@@ -267,19 +271,23 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
     fail("Int8Linear: input is {} on {}; the layer takes float32 on cpu", c10::toString(x.scalar_type()), x.device().str());
   const at::Tensor x2 = x.reshape({-1, m.in});
   auto [codes, sx] = quantize_per_token(x2, m.smooth);
-  at::Tensor acc;  // [rows, out] float: acc * sw from the int8 GEMM, the bare sums when emulated
+  at::Tensor acc;  // [rows, out]: float acc * sw from the int8 GEMM where it scales, else the bare sums
+  bool scaled_by_gemm = false;
 #ifdef EMBEVAL_HAVE_DNNL
-  if (m.use_int8) acc = (*m.gemm)(codes);
+  if (m.use_int8) {
+    acc = (*m.gemm)(codes);
+    scaled_by_gemm = m.gemm->scaled;
+  }
 #endif
   if (!acc.defined()) acc = m.emulated(codes.to(at::kFloat));
   const int64_t rows = x2.size(0), out = m.out;
-  // acc * sw came from the GEMM (oneDNN's output scales; the emulated path
-  // multiplies here, in the same order); the per-token scale, the bias and
+  // acc * sw came from the GEMM (oneDNN 2's output scales; otherwise it is
+  // multiplied here, in the same order); the per-token scale, the bias and
   // the activation are applied over it in place, in blocks of ROW_BLOCK rows
   // finished while they are still in cache: one pass over the output, and
   // no second [rows, out] buffer to fault in.
   constexpr int64_t ROW_BLOCK = 16;
-  at::Tensor y = m.use_int8 ? acc : acc.mul_(m.weight_scales);
+  at::Tensor y = scaled_by_gemm ? acc : acc.to(at::kFloat).mul_(m.weight_scales);
   const float* sxp = sx.data_ptr<float>();
   const float* bp = m.bias.defined() ? m.bias.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();

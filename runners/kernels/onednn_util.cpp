@@ -1,6 +1,8 @@
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
 
+#include "harness/error.h"
+
 namespace embeval::onednn {
 
 dnnl::engine& cpu_engine() {
@@ -53,7 +55,12 @@ dnnl::matmul RowsMatmul::get(dnnl::memory::dim rows) const {
   }
   // Given the packed layout, oneDNN picks a kernel that reads it (brgemm for
   // every M tried; its reference kernel otherwise, slow but exact).
-  dnnl::matmul made(make_(rows, weights_));
+  dnnl::matmul made;
+  try {
+    made = dnnl::matmul(make_(rows, weights_));
+  } catch (const dnnl::error& e) {
+    fail("oneDNN: no kernel for a product of {} rows with the packed weights ({})", rows, e.what());
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   if (by_rows_.size() >= MAX_CACHED_ROWS) by_rows_.clear();
   by_rows_.emplace(rows, made);
