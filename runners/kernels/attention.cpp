@@ -167,41 +167,40 @@ bool make_dense_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, Dens
   } while (0)
 
 // probs = bf16(softmax(scores * scale + mask)) for `rows` rows of `t`,
-// scores overwritten. Round to nearest even, as c10::BFloat16.
+// scores overwritten. Round to nearest even, as c10::BFloat16. Simple loops,
+// each one vectorisable, the two reductions in 16-lane GCC vectors (eight
+// scalar lanes came out scalar: a tile of 5 x 12 x 128 rows of 128 took
+// 1.15 ms on one thread, these loops 0.76-0.81 ms).
+typedef float Floats16 __attribute__((vector_size(64)));
 EMBEVAL_CLONES void softmax_rows_bf16(float* __restrict__ scores, const float* __restrict__ mask, int64_t rows,
                                       int64_t t, float scale, uint16_t* __restrict__ probs) {
   for (int64_t r = 0; r < rows; ++r) {
-    float* s = scores + r * t;
-    float mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    float* __restrict__ s = scores + r * t;
+    for (int64_t j = 0; j < t; ++j) s[j] = s[j] * scale + mask[j];
+    Floats16 lanes;
+    for (int l = 0; l < 16; ++l) lanes[l] = -INFINITY;
     int64_t j = 0;
-    for (; j + 8 <= t; j += 8)
-      for (int l = 0; l < 8; ++l) {
-        const float v = s[j + l] * scale + mask[j + l];
-        s[j + l] = v;
-        mx[l] = mx[l] > v ? mx[l] : v;
-      }
-    for (; j < t; ++j) {
-      s[j] = s[j] * scale + mask[j];
-      mx[0] = mx[0] > s[j] ? mx[0] : s[j];
+    for (; j + 16 <= t; j += 16) {
+      Floats16 x;
+      std::memcpy(&x, s + j, sizeof x);
+      lanes = lanes > x ? lanes : x;
     }
-    float m = mx[0];
-    for (int l = 1; l < 8; ++l) m = m > mx[l] ? m : mx[l];
-    float sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float m = -INFINITY;
+    for (; j < t; ++j) m = m > s[j] ? m : s[j];
+    for (int l = 0; l < 16; ++l) m = m > lanes[l] ? m : lanes[l];
+    for (j = 0; j < t; ++j) EMBEVAL_EXP_NONPOSITIVE(s[j] - m, s[j]);
+    Floats16 sums = {};
     j = 0;
-    for (; j + 8 <= t; j += 8)
-      for (int l = 0; l < 8; ++l) {
-        float e;
-        EMBEVAL_EXP_NONPOSITIVE(s[j + l] - m, e);
-        s[j + l] = e;
-        sum[l] += e;
-      }
-    float tail = 0;
-    for (; j < t; ++j) {
-      EMBEVAL_EXP_NONPOSITIVE(s[j] - m, s[j]);
-      tail += s[j];
+    for (; j + 16 <= t; j += 16) {
+      Floats16 x;
+      std::memcpy(&x, s + j, sizeof x);
+      sums += x;
     }
-    const float inv = 1.0f / ((((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]))) + tail);
-    uint16_t* out = probs + r * t;
+    float total = 0;
+    for (; j < t; ++j) total += s[j];
+    for (int l = 0; l < 16; ++l) total += sums[l];
+    const float inv = 1.0f / total;
+    uint16_t* __restrict__ out = probs + r * t;
     for (j = 0; j < t; ++j) {
       const float pj = s[j] * inv;
       uint32_t u;
