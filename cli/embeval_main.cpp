@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   embeval::tune_malloc_for_inference();
+  // Before any thread exists (harness/interrupt.h says why); `run` is the
+  // command that stops cleanly on the first signal.
+  if (command == "run") embeval::install_interrupt_handlers();
   try {
     if (command == "run") return embeval::cli::command_run(argc - 1, argv + 1);
     if (command == "tasks") return embeval::cli::command_tasks(argc - 1, argv + 1);

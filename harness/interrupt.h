@@ -18,7 +18,10 @@ class Interrupted : public std::runtime_error {
   int signal_;
 };
 
-// Installs the handlers (idempotent). Without them the flag never rises.
+// Blocks SIGINT and SIGTERM in the calling thread (and so in the threads it
+// starts later) and starts a thread that takes them (idempotent). Call it
+// before any worker thread exists: a thread started earlier could still be
+// handed the signal. Without it the flag never rises.
 void install_interrupt_handlers();
 // The signal received (SIGINT, SIGTERM), 0 when none.
 int interrupt_signal();
