@@ -163,16 +163,6 @@ EMBEVAL_CLONES void finish_row(float* __restrict__ y, int64_t out, float sx, con
   }
 }
 
-// The activation over `part`, in place (the functions apply_activation uses).
-void activate_in_place(at::Tensor& part, LinearActivation activation) {
-  switch (activation) {
-    case LinearActivation::none: break;
-    case LinearActivation::gelu_erf: at::gelu_out(part, part); break;
-    case LinearActivation::gelu_tanh: at::gelu_out(part, part, "tanh"); break;
-    case LinearActivation::relu: part.relu_(); break;
-  }
-}
-
 }  // namespace
 
 std::pair<at::Tensor, at::Tensor> quantize_per_token(const at::Tensor& x_in, const at::Tensor& smooth_in) {
@@ -298,7 +288,7 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
       if (m.activation != LinearActivation::none) {
         // Inside parallel_for ATen runs single-threaded: this thread's block only.
         at::Tensor part = y.narrow(0, b0, b1 - b0);
-        activate_in_place(part, m.activation);
+        apply_activation_in_place(part, m.activation);
       }
     }
   });

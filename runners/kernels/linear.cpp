@@ -14,4 +14,13 @@ at::Tensor apply_activation(at::Tensor y, LinearActivation activation) {
   return y;
 }
 
+void apply_activation_in_place(at::Tensor& y, LinearActivation activation) {
+  switch (activation) {
+    case LinearActivation::none: break;
+    case LinearActivation::gelu_erf: at::gelu_out(y, y); break;
+    case LinearActivation::gelu_tanh: at::gelu_out(y, y, "tanh"); break;
+    case LinearActivation::relu: y.relu_(); break;
+  }
+}
+
 }  // namespace embeval

@@ -16,6 +16,8 @@ enum class LinearActivation { none, gelu_erf, gelu_tanh, relu };
 
 // y with the activation applied by ATen (the kernels that cannot fuse it).
 at::Tensor apply_activation(at::Tensor y, LinearActivation activation);
+// The same, written over y (e.g. a block of rows still in cache).
+void apply_activation_in_place(at::Tensor& y, LinearActivation activation);
 
 class Linear {
  public:
