@@ -44,16 +44,22 @@ double rel_err(const at::Tensor& got, const at::Tensor& want) {
 
 TEST(Int8Linear, PerTokenCodesAreSmoothQuantsAbsmax) {
   at::manual_seed(5);
-  at::Tensor x = at::randn({37, 96}) * at::rand({37, 1}) * 10;
-  x[4].zero_();  // an all-zero row: the 1e-5 floor, codes 0
-  at::Tensor smooth = at::rand({96}) + 0.5;
-  for (bool use_smooth : {false, true}) {
-    at::Tensor s = use_smooth ? smooth : at::Tensor();
-    auto [codes, scales] = quantize_per_token(x, s);
-    auto [ref_codes, ref_scales] = reference_codes(x, s);
-    EXPECT_TRUE(codes.to(at::kFloat).equal(ref_codes)) << use_smooth;
-    EXPECT_TRUE(scales.equal(ref_scales)) << use_smooth;
+  // 96: whole 16-lane vectors only; 100 and 7: a scalar tail after them, or only one.
+  for (int64_t width : {96, 100, 7}) {
+    at::Tensor x = at::randn({37, width}) * at::rand({37, 1}) * 10;
+    x[4].zero_();  // an all-zero row: the 1e-5 floor, codes 0
+    x[9][width - 1] = 40;  // the row's maximum in the tail
+    at::Tensor smooth = at::rand({width}) + 0.5;
+    for (bool use_smooth : {false, true}) {
+      at::Tensor s = use_smooth ? smooth : at::Tensor();
+      auto [codes, scales] = quantize_per_token(x, s);
+      auto [ref_codes, ref_scales] = reference_codes(x, s);
+      EXPECT_TRUE(codes.to(at::kFloat).equal(ref_codes)) << use_smooth << " width " << width;
+      EXPECT_TRUE(scales.equal(ref_scales)) << use_smooth << " width " << width;
+    }
   }
+  at::Tensor x = at::randn({37, 96});
+  x[4].zero_();
   EXPECT_EQ(std::get<1>(quantize_per_token(x, at::Tensor()))[4].item<float>(), 1e-5f / 127.f);
 }
 
@@ -116,9 +122,17 @@ TEST(Int8Linear, SmoothingIsAppliedBeforeQuantizationAndNanPropagates) {
   x.select(1, 5).mul_(50);  // an outlier channel
   EXPECT_LT(rel_err(layer(x), reference(x, wq, sw, at::Tensor(), LinearActivation::none, smooth)), 1e-5);
   x[3][7] = NAN;
+  x[5][60] = INFINITY;  // in the last 16-lane vector
   at::Tensor y = layer(x);
   EXPECT_TRUE(at::isnan(y[3]).all().item<bool>());
+  EXPECT_TRUE(at::isnan(y[5]).all().item<bool>());
   EXPECT_TRUE(at::isfinite(y[2]).all().item<bool>());
+  // A NaN in a scalar tail (width 70 = four vectors and 6 more).
+  at::Tensor x70 = at::randn({3, 70});
+  x70[1][68] = NAN;
+  auto [codes, scales] = quantize_per_token(x70, at::Tensor());
+  EXPECT_TRUE(std::isnan(scales[1].item<float>()));
+  EXPECT_TRUE(std::isfinite(scales[0].item<float>()) && std::isfinite(scales[2].item<float>()));
 }
 
 TEST(Int8Linear, BadShapesAreOneLineErrors) {
