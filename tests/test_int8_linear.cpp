@@ -143,3 +143,31 @@ TEST(Int8Linear, BadShapesAreOneLineErrors) {
   EXPECT_THROW(layer(at::randn({2, 9})), std::exception);
   EXPECT_THROW(layer(at::randn({2, 8}, at::kDouble)), std::exception);
 }
+
+// The epilogue's own activations against float64: erf's stated error
+// (Abramowitz & Stegun 7.1.26, 1.5e-7 absolute, so |x|/2 * 1.5e-7 on GELU),
+// exp's ~1e-7 relative, and a few float roundings of the result.
+TEST(Int8Linear, EpilogueActivationsMatchFloat64WithinTheirStatedError) {
+  at::Tensor x = at::cat({at::linspace(-12, 12, 4001), at::randn({1003}) * 3, at::randn({7}) * 1e-3}).to(at::kFloat);
+  const at::Tensor xd = x.to(at::kDouble);
+  const double bound_x[] = {0, 0.5 * 1.5e-7 + 1e-7, 2.5e-7, 0};  // none, gelu_erf, gelu_tanh, relu
+  for (LinearActivation a : {LinearActivation::gelu_erf, LinearActivation::gelu_tanh, LinearActivation::relu}) {
+    at::Tensor got = x.clone();
+    apply_activation_in_place(got.data_ptr<float>(), got.numel(), a);
+    at::Tensor want = a == LinearActivation::gelu_erf    ? 0.5 * xd * (1 + at::erf(xd / std::sqrt(2.0)))
+                      : a == LinearActivation::gelu_tanh ? 0.5 * xd * (1 + at::tanh(std::sqrt(2 / M_PI) * (xd + 0.044715 * xd.pow(3))))
+                                                         : xd.relu();
+    at::Tensor err = (got.to(at::kDouble) - want).abs();
+    at::Tensor allowed = bound_x[static_cast<int>(a)] * xd.abs() + 4 * std::ldexp(1.0, -24) * want.abs() + 1e-38;
+    EXPECT_TRUE((err <= allowed).all().item<bool>())
+        << static_cast<int>(a) << ": worst excess " << (err - allowed).max().item<double>() << " at x = "
+        << x[(err - allowed).argmax()].item<float>();
+  }
+  // NaN stays NaN; +inf maps to +inf.
+  for (LinearActivation a : {LinearActivation::gelu_erf, LinearActivation::gelu_tanh, LinearActivation::relu}) {
+    float v[3] = {NAN, INFINITY, -3.0f};
+    apply_activation_in_place(v, 3, a);
+    EXPECT_TRUE(std::isnan(v[0])) << static_cast<int>(a);
+    EXPECT_EQ(v[1], INFINITY) << static_cast<int>(a);
+  }
+}

@@ -18,6 +18,7 @@
 
 #include "harness/error.h"
 #include "runners/kernels/cpu_dispatch.h"
+#include "runners/kernels/vec_math.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
@@ -141,30 +142,6 @@ bool make_dense_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, Dens
   p->context = dnnl::matmul(ctx_pd);
   return true;
 }
-
-// OUT = exp(X) for X <= 0 (softmax after subtracting the row maximum):
-// Cephes' expf reduction and polynomial (relative error ~1e-7), 0 below -87
-// where the float would go subnormal. A macro, not a function: GCC 12 lowers
-// a helper inlined into a target_clones function for the default target,
-// and the loop would not vectorise (runners/kernels/cpu_dispatch.h).
-#define EMBEVAL_EXP_NONPOSITIVE(X, OUT)                                                   \
-  do {                                                                                    \
-    const float x_ = (X);                                                                 \
-    const float xc_ = x_ < -87.0f ? -87.0f : x_;                                          \
-    const float k_ = (xc_ * 1.44269504088896341f + 12582912.f) - 12582912.f;              \
-    const float r_ = (xc_ - k_ * 0.693359375f) + k_ * 2.12194440e-4f;                     \
-    float y_ = 1.9875691500e-4f;                                                          \
-    y_ = y_ * r_ + 1.3981999507e-3f;                                                      \
-    y_ = y_ * r_ + 8.3334519073e-3f;                                                      \
-    y_ = y_ * r_ + 4.1665795894e-2f;                                                      \
-    y_ = y_ * r_ + 1.6666665459e-1f;                                                      \
-    y_ = y_ * r_ + 5.0000001201e-1f;                                                      \
-    y_ = y_ * r_ * r_ + r_ + 1.0f;                                                        \
-    const int32_t bits_ = (static_cast<int32_t>(k_) + 127) << 23;                         \
-    float two_k_;                                                                         \
-    std::memcpy(&two_k_, &bits_, 4);                                                      \
-    (OUT) = x_ < -87.0f ? 0.0f : y_ * two_k_;                                             \
-  } while (0)
 
 // probs = bf16(softmax(scores * scale + mask)) for `rows` rows of `t`,
 // scores overwritten. Round to nearest even, as c10::BFloat16. Simple loops,

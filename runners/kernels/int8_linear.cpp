@@ -315,11 +315,7 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
     for (int64_t b0 = begin; b0 < end; b0 += ROW_BLOCK) {
       const int64_t b1 = std::min(end, b0 + ROW_BLOCK);
       for (int64_t r = b0; r < b1; ++r) finish_row(yp + r * out, out, sxp[r], bp);
-      if (m.activation != LinearActivation::none) {
-        // Inside parallel_for ATen runs single-threaded: this thread's block only.
-        at::Tensor part = y.narrow(0, b0, b1 - b0);
-        apply_activation_in_place(part, m.activation);
-      }
+      apply_activation_in_place(yp + b0 * out, (b1 - b0) * out, m.activation);
     }
   });
   std::vector<int64_t> shape = x.sizes().vec();

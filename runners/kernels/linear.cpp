@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include "runners/kernels/cpu_dispatch.h"
+#include "runners/kernels/vec_math.h"
+
 namespace embeval {
 
 at::Tensor apply_activation(at::Tensor y, LinearActivation activation) {
@@ -14,12 +17,28 @@ at::Tensor apply_activation(at::Tensor y, LinearActivation activation) {
   return y;
 }
 
-void apply_activation_in_place(at::Tensor& y, LinearActivation activation) {
+namespace {
+
+EMBEVAL_CLONES void gelu_erf_in_place(float* __restrict__ y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) EMBEVAL_GELU_ERF(y[i], y[i]);
+}
+
+EMBEVAL_CLONES void gelu_tanh_in_place(float* __restrict__ y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) EMBEVAL_GELU_TANH(y[i], y[i]);
+}
+
+EMBEVAL_CLONES void relu_in_place(float* __restrict__ y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];  // NaN stays NaN, as torch.relu
+}
+
+}  // namespace
+
+void apply_activation_in_place(float* y, int64_t n, LinearActivation activation) {
   switch (activation) {
     case LinearActivation::none: break;
-    case LinearActivation::gelu_erf: at::gelu_out(y, y); break;
-    case LinearActivation::gelu_tanh: at::gelu_out(y, y, "tanh"); break;
-    case LinearActivation::relu: y.relu_(); break;
+    case LinearActivation::gelu_erf: gelu_erf_in_place(y, n); break;
+    case LinearActivation::gelu_tanh: gelu_tanh_in_place(y, n); break;
+    case LinearActivation::relu: relu_in_place(y, n); break;
   }
 }
 
