@@ -27,27 +27,35 @@ EMBEVAL_CLONES void widen_sum(const uint16_t* __restrict__ a, const uint16_t* __
 }
 
 // Mean and biased variance of v (two passes over a row in cache: no
-// cancellation from sum-of-squares), in eight independent lanes so the loops
-// vectorise without reassociation flags.
+// cancellation from sum-of-squares), the sums in 16-lane GCC vectors: eight
+// scalar "lanes" came out scalar in the v4 clone, and the bf16 add +
+// LayerNorm of bert-base took 7.6 ms a layer (batch 32 x 128, 2 threads).
+typedef float F16 __attribute__((vector_size(64)));
 EMBEVAL_CLONES void row_moments(const float* __restrict__ v, int64_t n, float* mean, float* var) {
-  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  F16 s = {};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) s[j] += v[i + j];
-  float tail = 0;
-  for (; i < n; ++i) tail += v[i];
-  const float m = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail) / static_cast<float>(n);
-  float q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 16 <= n; i += 16) {
+    F16 x;
+    std::memcpy(&x, v + i, sizeof x);
+    s += x;
+  }
+  float total = 0;
+  for (; i < n; ++i) total += v[i];
+  for (int j = 0; j < 16; ++j) total += s[j];
+  const float m = total / static_cast<float>(n);
+  F16 q = {};
   i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) {
-      const float d = v[i + j] - m;
-      q[j] += d * d;
-    }
-  tail = 0;
-  for (; i < n; ++i) tail += (v[i] - m) * (v[i] - m);
+  for (; i + 16 <= n; i += 16) {
+    F16 x;
+    std::memcpy(&x, v + i, sizeof x);
+    const F16 d = x - m;
+    q += d * d;
+  }
+  float sq = 0;
+  for (; i < n; ++i) sq += (v[i] - m) * (v[i] - m);
+  for (int j = 0; j < 16; ++j) sq += q[j];
   *mean = m;
-  *var = ((((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) + tail) / static_cast<float>(n);
+  *var = sq / static_cast<float>(n);
 }
 
 // out = bf16((v - mean) * rstd * w + b), rounded to nearest even; NaN stays NaN.
