@@ -221,13 +221,15 @@ std::vector<RunnerOptions> RunnerFlags::variants(const RunnerOptions& resolved) 
   std::vector<RunnerOptions> out;
   for (const QuantVariant& v : parse_quant_list(quant)) {
     RunnerOptions o = resolved;
+    if (!v.dtype.empty()) {
+      if (!resolved.dtype.empty() && canonical_dtype(resolved.dtype) != v.dtype)
+        throw po::error(fmt::format("--quant lists {} but --dtype says {}; leave --dtype out with --quant", v.name(),
+                                    resolved.dtype));
+      o.dtype = v.dtype;
+    }
     if (v.quant) {
       o.quant = v.quant->name();
     } else {
-      if (!resolved.dtype.empty() && canonical_dtype(resolved.dtype) != v.dtype)
-        throw po::error(fmt::format("--quant lists {} but --dtype says {}; leave --dtype out with --quant", v.dtype,
-                                    resolved.dtype));
-      o.dtype = v.dtype;
       o.fake_quant = false;
     }
     out.push_back(o);

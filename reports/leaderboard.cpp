@@ -18,7 +18,8 @@ const std::vector<std::string>& cmteb_type_order() {
 }
 
 std::string variant_label(const EncoderInfo& info) {
-  if (!info.quantization.empty()) return info.quantization;
+  if (!info.quantization.empty())  // "bf16+wo-int8" as --quant spells it when the method ran in bf16
+    return info.dtype.empty() || info.dtype == "fp32" ? info.quantization : info.dtype + "+" + info.quantization;
   return info.dtype.empty() ? "fp32" : info.dtype;
 }
 

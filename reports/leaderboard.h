@@ -122,7 +122,7 @@ std::vector<int> min_rank_descending(const std::vector<double>& values);
 // duplicates of a front point are on the front too (as in MTEB's _pareto.py).
 std::vector<bool> pareto_front(const std::vector<double>& score, const std::vector<double>& speed);
 
-// "fp32", "fp16", or the quantization spec.
+// "fp32", "fp16", or the quantization spec ("bf16+" before it when it ran in bf16).
 std::string variant_label(const EncoderInfo& info);
 // How a task relates to C-MTEB, for the Datasets tables: "the C-MTEB split",
 // "subset of <name>", or "no" (a substitute holding no C-MTEB task's data).

@@ -56,6 +56,12 @@ TEST(Int8Linear, PerTokenCodesAreSmoothQuantsAbsmax) {
       auto [ref_codes, ref_scales] = reference_codes(x, s);
       EXPECT_TRUE(codes.to(at::kFloat).equal(ref_codes)) << use_smooth << " width " << width;
       EXPECT_TRUE(scales.equal(ref_scales)) << use_smooth << " width " << width;
+      // bf16 rows are quantized as their exact fp32 widening.
+      const at::Tensor x16 = x.to(at::kBFloat16);
+      auto [codes16, scales16] = quantize_per_token(x16, s);
+      auto [codes_w, scales_w] = quantize_per_token(x16.to(at::kFloat), s);
+      EXPECT_TRUE(codes16.equal(codes_w)) << use_smooth << " width " << width;
+      EXPECT_TRUE(scales16.equal(scales_w)) << use_smooth << " width " << width;
     }
   }
   at::Tensor x = at::randn({37, 96});
@@ -88,6 +94,28 @@ TEST(Int8Linear, MatchesTheQuantizedReferenceForEveryActivationAndRowCount) {
   EXPECT_EQ(layer(at::randn({2, 3, in})).sizes(), (std::vector<int64_t>{2, 3, out}));
   EXPECT_EQ(layer(at::randn({0, in})).size(0), 0);
   EXPECT_EQ(layer.weight_bytes(), in * out + out * 4);
+}
+
+TEST(Int8Linear, Bf16InputsGiveTheFp32ResultRoundedOnce) {
+  // bf16 in: the same integer codes as the widened input in fp32, so the
+  // output is the fp32 layer's on that input, rounded once to bf16.
+  at::manual_seed(8);
+  const int64_t in = 160, out = 48;
+  at::Tensor wq = at::randint(-127, 128, {out, in}, at::kLong).to(at::kChar);
+  at::Tensor sw = at::rand({out}) * 0.01 + 1e-3, b = at::randn({out}), smooth = at::rand({in}) + 0.5;
+  for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf})
+    for (bool use_smooth : {false, true}) {
+      Int8Linear layer(wq, sw, b, a, use_smooth ? smooth : at::Tensor());
+      for (int64_t rows : {1, 7, 203}) {
+        at::Tensor x = (at::randn({rows, in}) * 3).to(at::kBFloat16);
+        at::Tensor y = layer(x);
+        ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+        EXPECT_TRUE(y.equal(layer(x.to(at::kFloat)).to(at::kBFloat16))) << static_cast<int>(a) << " rows " << rows;
+      }
+    }
+  Int8Linear layer(wq, sw, at::Tensor(), LinearActivation::none);
+  EXPECT_EQ(layer(at::randn({2, 3, in}).to(at::kBFloat16)).sizes(), (std::vector<int64_t>{2, 3, out}));
+  EXPECT_THROW(layer(at::randn({2, in}).to(at::kHalf)), std::exception);
 }
 
 TEST(Int8Linear, ExtremeCodesSumExactlyOnEveryCpu) {

@@ -115,6 +115,18 @@ TEST(QuantSpec, ListsMixDtypesAndMethodsOnce) {
   EXPECT_THROW(parse_quant_list("wo-int8,fp32,wo-int8"), UserError);
   EXPECT_THROW(parse_quant_list("sq-w8a8-a0.5,sq-w8a8-a.5"), UserError);  // the same method twice
   EXPECT_THROW(parse_quant_list("fp32,int4"), UserError);
+  // bf16+METHOD: both set; fp32+METHOD is the method itself; another dtype or method is an error.
+  auto b = parse_quant_list("wo-int8,bf16+wo-int8,bf16+sq-w8a8-a0.5");
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b[1].dtype, "bf16");
+  EXPECT_EQ(b[1].quant->name(), "wo-int8");
+  EXPECT_EQ(b[1].name(), "bf16+wo-int8");
+  EXPECT_EQ(b[2].name(), "bf16+sq-w8a8-a0.5");
+  EXPECT_EQ(parse_quant_list("fp32+wo-int8")[0].name(), "wo-int8");
+  EXPECT_THROW(parse_quant_list("wo-int8,fp32+wo-int8"), UserError);  // the same variant twice
+  EXPECT_THROW(parse_quant_list("fp16+wo-int8"), UserError);
+  EXPECT_THROW(parse_quant_list("bf16+int4"), UserError);
+  EXPECT_THROW(parse_quant_list("bf16+"), UserError);
   EXPECT_TRUE(is_quant_token("awq-int4-g128"));
   EXPECT_TRUE(is_quant_token("w8a8"));
   EXPECT_FALSE(is_quant_token("bf16"));

@@ -84,6 +84,30 @@ TEST(QuantizeModel, EveryRoundToNearestMethodStaysCloseToFp32) {
   }
 }
 
+TEST(QuantizeModel, Bf16VariantsRunTheSameMethodInBf16) {
+  // hf:DIR,bf16,METHOD: the method's kernels take and give bf16 and the rest
+  // of the model runs in bf16; the vectors stay within bf16 rounding of the
+  // fp32 model with the same method, and the record says bf16.
+  const std::string dir = fs::weakly_canonical(checkpoint()).string();
+  const std::string base = "hf:" + dir;
+  for (const char* method : {"wo-int8", "wo-int4-g32", "w8a8"}) {
+    const Matrix fp32 = encode(base + "," + method);
+    auto enc = make_encoder(base + ",bf16," + method);
+    const Matrix bf16 = enc->encode(TEXTS, EncodeOptions{});
+    auto [mean, lo] = cosines(fp32, bf16);
+    EXPECT_GE(lo, 0.999) << method << " mean " << mean;
+    EXPECT_LT(lo, 1.0 - 1e-9) << method << ": bf16 changed nothing";
+    EXPECT_EQ(enc->info().dtype, "bf16");
+    EXPECT_EQ(enc->info().quantization, method);
+    EXPECT_EQ(enc->info().spec, base + ",bf16," + method);
+    // As for unquantized models, the fingerprint covers weights and method, the dtype is recorded beside it.
+    EXPECT_EQ(enc->info().fingerprint, make_encoder(base + "," + method)->info().fingerprint);
+    auto* bert = dynamic_cast<BertEncoder*>(enc.get());
+    ASSERT_NE(bert, nullptr);
+    EXPECT_NE(bert->quantization_description().find("bf16"), std::string::npos) << bert->quantization_description();
+  }
+}
+
 TEST(QuantizeModel, RealKernelsAndFakeQuantGiveTheSameVectors) {
   const std::string base = "hf:" + checkpoint().string();
   for (const char* method : {"wo-int8", "wo-int4-g32", "w8a8"}) {
@@ -127,8 +151,9 @@ TEST(QuantizeModel, BadRequestsAreOneLineErrors) {
             std::string::npos)
       << e96;
   EXPECT_NO_THROW(make_encoder("hf:" + d96.string() + ",wo-int4-g32"));
-  EXPECT_NE(error_of(base + ",bf16,wo-int8").find("compute their activations in fp32"), std::string::npos)
-      << error_of(base + ",bf16,wo-int8");
+  EXPECT_NE(error_of(base + ",bf16,wo-int8,fakequant").find("fakequant runs the dequantised weights through the fp32"),
+            std::string::npos)
+      << error_of(base + ",bf16,wo-int8,fakequant");
   EXPECT_NE(error_of(base + ",awq-int4-g32").find("awq-int4-g32: AWQ needs calibration texts"), std::string::npos)
       << error_of(base + ",awq-int4-g32");
   EXPECT_NE(error_of(base + ",fakequant").find("fakequant needs a quantization method"), std::string::npos);
@@ -138,6 +163,6 @@ TEST(QuantizeModel, BadRequestsAreOneLineErrors) {
   EXPECT_NE(error_of(base + ",wo-int3").find("wo takes int8 or int4 weights"), std::string::npos)
       << error_of(base + ",wo-int3");
   EXPECT_NE(error_of(base + ",awq-int4-g12").find("did you mean awq-int4-g128?"), std::string::npos);
-  for (const char* bad : {",bf16,wo-int8", ",awq-int4-g32", ",fakequant", ",wo-int3"})
+  for (const char* bad : {",bf16,wo-int8,fakequant", ",awq-int4-g32", ",fakequant", ",wo-int3"})
     EXPECT_EQ(error_of(base + bad).find('\n'), std::string::npos) << bad;
 }

@@ -113,6 +113,44 @@ TEST(WeightOnlyLinear, InputDivisorDividesEachInputChannel) {
                std::exception);
 }
 
+TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
+  // bf16 in, bf16 out: the product of the bf16 input with the dequantised
+  // weights rounded once to bf16 (plus bias, activation), rounded to bf16 at
+  // the end: within 2^-8 of the largest output (one rounding) plus fp32 sums.
+  struct Case {
+    int bits;
+    int64_t group;
+    bool act_order, divisor;
+  };
+  for (Case c : {Case{8, 0, false, false}, Case{4, 128, false, false}, Case{4, 32, true, false},
+                 Case{4, 128, false, true}})
+    for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf}) {
+      const int64_t out = 72, in = 256;
+      Parts p = random_parts(out, in, c.bits, c.group, c.act_order, 60 + c.bits);
+      const at::Tensor b = at::randn({out}), d = c.divisor ? at::rand({in}) * 4 + 0.25 : at::Tensor();
+      WeightOnlyLinear layer(p.codes, c.bits, p.scales, p.zeros, c.group, p.g_idx, b, a, d);
+      const at::Tensor w16 = reference_weight(p, in, c.group).to(at::kBFloat16).to(at::kDouble);
+      for (int64_t rows : {1, 7, 203}) {
+        const at::Tensor x = at::randn({rows, in}).to(at::kBFloat16);
+        const at::Tensor xin = d.defined() ? (x.to(at::kFloat) / d).to(at::kBFloat16) : x;
+        at::Tensor want = at::mm(xin.to(at::kDouble), w16.t()) + b.to(at::kDouble);
+        if (a == LinearActivation::gelu_erf) want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
+        const at::Tensor y = layer(x);
+        ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+        ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+        EXPECT_LT(rel_err(y, want), std::ldexp(1.0, -8) + 1e-4)
+            << c.bits << " bits, group " << c.group << (c.act_order ? " act-order" : "") << (c.divisor ? " divisor" : "")
+            << ", act " << static_cast<int>(a) << ", rows " << rows << ": " << layer.bf16_implementation();
+      }
+      EXPECT_FALSE(layer.bf16_implementation().empty());
+    }
+  // Leading dimensions are kept; zero rows are fine.
+  Parts p = random_parts(16, 64, 8, 0, false, 70);
+  WeightOnlyLinear layer(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none);
+  EXPECT_EQ(layer(at::randn({2, 3, 64}).to(at::kBFloat16)).sizes(), (std::vector<int64_t>{2, 3, 16}));
+  EXPECT_EQ(layer(at::randn({0, 64}).to(at::kBFloat16)).size(0), 0);
+}
+
 TEST(WeightOnlyLinear, HoldsAQuarterOrLessOfTheFp32Bytes) {
   // bert-base's 768 x 768 Linear: int8 per channel <= 0.27x, int4 in groups of 128 <= 0.16x of fp32.
   const int64_t n = 768, fp32 = n * n * 4;

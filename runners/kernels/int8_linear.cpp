@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 #include <ATen/ATen.h>
@@ -121,18 +122,41 @@ namespace {
 typedef float F16 __attribute__((vector_size(64)));
 typedef int32_t I16 __attribute__((vector_size(64)));
 typedef int8_t B16 __attribute__((vector_size(16)));
+typedef uint16_t H16 __attribute__((vector_size(32)));
+
+// bf16 bits -> float (the bf16 is the float's upper half): exact.
+inline float widen(float x) { return x; }
+inline float widen(uint16_t h) {
+  const uint32_t u = uint32_t{h} << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// OUT (F16) = 16 floats at P, from float or bf16 (a macro so that it expands
+// inside each clone; runners/kernels/vec_math.h says why).
+#define EMBEVAL_LOAD16(OUT, P)                                                                           \
+  do {                                                                                                   \
+    if constexpr (sizeof(*(P)) == sizeof(float)) { /* float; else bf16 bits */                        \
+      __builtin_memcpy(&(OUT), (P), sizeof(F16));                                                        \
+    } else {                                                                                             \
+      H16 h_;                                                                                            \
+      __builtin_memcpy(&h_, (P), sizeof h_);                                                             \
+      (OUT) = reinterpret_cast<F16>(__builtin_convertvector(h_, I16) << 16);                             \
+    }                                                                                                    \
+  } while (0)
 
 // max_k |x[k] / smooth[k]| (no smooth: |x[k]|) over one row, NaN when any
 // element is NaN or infinite (v * 0 is NaN exactly then; the sum of such
 // probes stays NaN).
-template <bool SMOOTH>
-EMBEVAL_CLONES float row_absmax(const float* __restrict__ x, const float* __restrict__ sm, int64_t n) {
+template <bool SMOOTH, typename T>
+EMBEVAL_CLONES float row_absmax(const T* __restrict__ x, const float* __restrict__ sm, int64_t n) {
   F16 m = {}, probe = {};
   const I16 abs_mask = I16{} + 0x7fffffff;
   int64_t k = 0;
   for (; k + 16 <= n; k += 16) {
     F16 v;
-    __builtin_memcpy(&v, x + k, sizeof v);
+    EMBEVAL_LOAD16(v, x + k);
     if (SMOOTH) {
       F16 d;
       __builtin_memcpy(&d, sm + k, sizeof d);
@@ -144,7 +168,7 @@ EMBEVAL_CLONES float row_absmax(const float* __restrict__ x, const float* __rest
   }
   float r = 0, p = 0;
   for (; k < n; ++k) {
-    const float v = SMOOTH ? x[k] / sm[k] : x[k];
+    const float v = SMOOTH ? widen(x[k]) / sm[k] : widen(x[k]);
     r = std::max(r, std::fabs(v));
     p += v * 0.f;
   }
@@ -157,14 +181,14 @@ EMBEVAL_CLONES float row_absmax(const float* __restrict__ x, const float* __rest
 // nearest integer, ties to even, in the default rounding mode: what
 // torch.round does, without a libm call per element. The division (not a
 // multiplication by 1 / scale) keeps the quotient torch computes.
-template <bool SMOOTH>
-EMBEVAL_CLONES void row_quantize(const float* __restrict__ x, const float* __restrict__ sm, int64_t n, float scale,
+template <bool SMOOTH, typename T>
+EMBEVAL_CLONES void row_quantize(const T* __restrict__ x, const float* __restrict__ sm, int64_t n, float scale,
                                  int8_t* __restrict__ out) {
   const float magic = 12582912.f;
   int64_t k = 0;
   for (; k + 16 <= n; k += 16) {
     F16 v;
-    __builtin_memcpy(&v, x + k, sizeof v);
+    EMBEVAL_LOAD16(v, x + k);
     if (SMOOTH) {
       F16 d;
       __builtin_memcpy(&d, sm + k, sizeof d);
@@ -177,7 +201,7 @@ EMBEVAL_CLONES void row_quantize(const float* __restrict__ x, const float* __res
     __builtin_memcpy(out + k, &c, sizeof c);
   }
   for (; k < n; ++k) {
-    const float v = (SMOOTH ? x[k] / sm[k] : x[k]) / scale;
+    const float v = (SMOOTH ? widen(x[k]) / sm[k] : widen(x[k])) / scale;
     float q = (v + magic) - magic;
     q = q > 127.f ? 127.f : (q < -127.f ? -127.f : q);
     out[k] = static_cast<int8_t>(q);
@@ -196,34 +220,40 @@ EMBEVAL_CLONES void finish_row(float* __restrict__ y, int64_t out, float sx, con
 }  // namespace
 
 std::pair<at::Tensor, at::Tensor> quantize_per_token(const at::Tensor& x_in, const at::Tensor& smooth_in) {
-  EMBEVAL_ASSERT(x_in.dim() == 2 && x_in.scalar_type() == at::kFloat);
+  EMBEVAL_ASSERT(x_in.dim() == 2 && (x_in.scalar_type() == at::kFloat || x_in.scalar_type() == at::kBFloat16));
   at::Tensor x = x_in.contiguous();
   const int64_t rows = x.size(0), in = x.size(1);
   at::Tensor smooth = smooth_in.defined() ? smooth_in.to(at::kFloat).contiguous() : smooth_in;
   EMBEVAL_ASSERT(!smooth.defined() || smooth.numel() == in);
   at::Tensor codes = at::empty({rows, in}, at::kChar), scales = at::empty({rows}, at::kFloat);
-  const float* xp = x.data_ptr<float>();
   const float* sp = smooth.defined() ? smooth.data_ptr<float>() : nullptr;
   int8_t* cp = codes.data_ptr<int8_t>();
   float* scp = scales.data_ptr<float>();
-  at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = xp + r * in;
-      int8_t* cr = cp + r * in;
-      const float amax = sp ? row_absmax<true>(xr, sp, in) : row_absmax<false>(xr, nullptr, in);
-      if (std::isnan(amax)) {  // NaN in, NaN out: never a silently finite vector
-        std::fill(cr, cr + in, int8_t{0});
-        scp[r] = NAN;
-        continue;
+  // bf16 rows are read as they are, widened in registers: no fp32 copy.
+  auto run = [&](const auto* xp) {
+    at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const auto* xr = xp + r * in;
+        int8_t* cr = cp + r * in;
+        const float amax = sp ? row_absmax<true>(xr, sp, in) : row_absmax<false>(xr, nullptr, in);
+        if (std::isnan(amax)) {  // NaN in, NaN out: never a silently finite vector
+          std::fill(cr, cr + in, int8_t{0});
+          scp[r] = NAN;
+          continue;
+        }
+        const float scale = std::max(amax, 1e-5f) / 127.f;
+        if (sp)
+          row_quantize<true>(xr, sp, in, scale, cr);
+        else
+          row_quantize<false>(xr, nullptr, in, scale, cr);
+        scp[r] = scale;
       }
-      const float scale = std::max(amax, 1e-5f) / 127.f;
-      if (sp)
-        row_quantize<true>(xr, sp, in, scale, cr);
-      else
-        row_quantize<false>(xr, nullptr, in, scale, cr);
-      scp[r] = scale;
-    }
-  });
+    });
+  };
+  if (x.scalar_type() == at::kBFloat16)
+    run(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()));
+  else
+    run(x.data_ptr<float>());
   return {codes, scales};
 }
 
@@ -287,8 +317,12 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
 at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
   const Impl& m = *impl_;
   if (x.size(-1) != m.in) fail("Int8Linear: input has {} features, the layer takes {}", x.size(-1), m.in);
-  if (x.scalar_type() != at::kFloat || !x.device().is_cpu())
-    fail("Int8Linear: input is {} on {}; the layer takes float32 on cpu", c10::toString(x.scalar_type()), x.device().str());
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  if ((x.scalar_type() != at::kFloat && !bf16) || !x.device().is_cpu())
+    fail("Int8Linear: input is {} on {}; the layer takes float32 or bfloat16 on cpu", c10::toString(x.scalar_type()),
+         x.device().str());
+  // bf16 in: quantized as it is (widened in registers), bf16 out: each
+  // finished block rounded while in cache.
   const at::Tensor x2 = x.reshape({-1, m.in});
   auto [codes, sx] = quantize_per_token(x2, m.smooth);
   at::Tensor acc;  // [rows, out]: float acc * sw from the int8 GEMM where it scales, else the bare sums
@@ -311,16 +345,19 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
   const float* sxp = sx.data_ptr<float>();
   const float* bp = m.bias.defined() ? m.bias.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
+  at::Tensor y16 = bf16 ? at::empty({rows, out}, at::kBFloat16) : at::Tensor();
+  auto* y16p = bf16 ? reinterpret_cast<uint16_t*>(y16.data_ptr<at::BFloat16>()) : nullptr;
   at::parallel_for(0, rows, ROW_BLOCK, [&](int64_t begin, int64_t end) {
     for (int64_t b0 = begin; b0 < end; b0 += ROW_BLOCK) {
       const int64_t b1 = std::min(end, b0 + ROW_BLOCK);
       for (int64_t r = b0; r < b1; ++r) finish_row(yp + r * out, out, sxp[r], bp);
       apply_activation_in_place(yp + b0 * out, (b1 - b0) * out, m.activation);
+      if (bf16) round_to_bf16(yp + b0 * out, (b1 - b0) * out, y16p + b0 * out);
     }
   });
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
-  return y.view(shape);
+  return (bf16 ? y16 : y).view(shape);
 }
 
 std::string Int8Linear::implementation() const {

@@ -35,7 +35,8 @@ class Int8Linear : public Linear {
   Int8Linear(Int8Linear&&) noexcept;
   Int8Linear& operator=(Int8Linear&&) noexcept;
 
-  // x: float32 [..., in] -> float32 [..., out].
+  // x: float32 [..., in] -> float32 [..., out], or bfloat16 -> bfloat16 (the
+  // same integer product; the input widened exactly, the output rounded once).
   at::Tensor operator()(const at::Tensor& x) const override;
 
   // "onednn:<kernel> s8s8s32", or "fp32-emulated (...)" and why.

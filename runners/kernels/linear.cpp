@@ -1,5 +1,7 @@
 #include "runners/kernels/linear.h"
 
+#include <cstring>
+
 #include <ATen/ATen.h>
 
 #include "runners/kernels/cpu_dispatch.h"
@@ -31,7 +33,18 @@ EMBEVAL_CLONES void relu_in_place(float* __restrict__ y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];  // NaN stays NaN, as torch.relu
 }
 
+EMBEVAL_CLONES void round_bf16_loop(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ out) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, 4);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    out[i] = static_cast<uint16_t>(x[i] != x[i] ? 0x7fc0u : rounded);  // x != x: NaN (vectorises)
+  }
+}
+
 }  // namespace
+
+void round_to_bf16(const float* x, int64_t n, uint16_t* out) { round_bf16_loop(x, n, out); }
 
 void apply_activation_in_place(float* y, int64_t n, LinearActivation activation) {
   switch (activation) {

@@ -23,6 +23,10 @@ at::Tensor apply_activation(at::Tensor y, LinearActivation activation);
 // layer of bert-base (batch 32 x 128, 2 threads).
 void apply_activation_in_place(float* y, int64_t n, LinearActivation activation);
 
+// out[i] = x[i] rounded to bf16 (nearest even, as c10::BFloat16; NaN stays
+// NaN), as raw bits: the kernels that compute in fp32 and hand bf16 on.
+void round_to_bf16(const float* x, int64_t n, uint16_t* out);
+
 class Linear {
  public:
   virtual ~Linear() = default;

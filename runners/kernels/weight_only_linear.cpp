@@ -1,6 +1,7 @@
 #include "runners/kernels/weight_only_linear.h"
 
 #include <algorithm>
+#include <mutex>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -209,6 +210,11 @@ struct WeightOnlyLinear::Impl {
     int64_t rows = 0;
   };
   std::vector<TileGemm> gemms;  // for `tile` rows and for the last, shorter tile
+  // bf16 x bf16 -> bf16, bias and activation fused, weights in the layout
+  // the kernel asks for; made at the first bf16 call (null: oneDNN has no
+  // bf16 kernel here but its reference one).
+  mutable std::once_flag bf16_once;
+  mutable std::unique_ptr<onednn::RowsMatmul> bf16_gemm;
 #endif
 
   void dequant_rows(int64_t o0, int64_t rows, float* w) const {
@@ -307,12 +313,95 @@ at::Tensor WeightOnlyLinear::dequantized_weight() const {
   return w;
 }
 
+void WeightOnlyLinear::prepare_bf16() const {
+#ifdef EMBEVAL_HAVE_DNNL
+  const Impl& m = *impl_;
+  std::call_once(m.bf16_once, [&m] {
+    try {
+      const memory::dim in = m.in, out = m.out;
+      dnnl::post_ops ops;
+      onednn::append_activation(ops, m.activation);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(ops);
+      auto gemm = std::make_unique<onednn::RowsMatmul>(
+          [in, out, attr](memory::dim r, const memory::desc& weights) {
+            return onednn::matmul_pd(memory::desc({r, in}, dt::bf16, tag::ab), weights,
+                                     memory::desc({1, out}, dt::f32, tag::ab), memory::desc({r, out}, dt::bf16, tag::ab),
+                                     attr);
+          },
+          memory::desc({in, out}, dt::bf16, tag::any));
+      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) m.bf16_gemm = std::move(gemm);
+    } catch (const dnnl::error&) {
+      // no bf16 kernel: the fp32 path below
+    }
+  });
+#endif
+}
+
+at::Tensor WeightOnlyLinear::forward_bf16(const at::Tensor& x) const {
+  const Impl& m = *impl_;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = m.out;
+  at::Tensor x2 = x.reshape({-1, m.in});
+  if (m.divisor.defined()) x2 = at::div(x2.to(at::kFloat), m.divisor).to(at::kBFloat16);
+  x2 = x2.contiguous();
+  const int64_t rows = x2.size(0);
+#ifdef EMBEVAL_HAVE_DNNL
+  prepare_bf16();
+  if (m.bf16_gemm && rows > 0) {
+    // The whole layer dequantised into one bf16 scratch (rounded once from
+    // the fp32 dequantisation), packed into the kernel's layout, one product:
+    // a tile of columns would write a strided output, which oneDNN 2.6 serves
+    // only from gemm:jit. The scratch is transient and one layer's; the
+    // layer keeps only its codes.
+    at::Tensor plain = at::empty({m.out, m.in}, at::kBFloat16);
+    auto* pp = reinterpret_cast<uint16_t*>(plain.data_ptr<at::BFloat16>());
+    at::parallel_for(0, m.out, 16, [&](int64_t o0, int64_t o1) {
+      std::vector<float> w(static_cast<size_t>(16 * m.in));
+      for (int64_t o = o0; o < o1; o += 16) {
+        const int64_t n = std::min<int64_t>(16, o1 - o);
+        m.dequant_rows(o, n, w.data());
+        round_to_bf16(w.data(), n * m.in, pp + o * m.in);
+      }
+    });
+    auto& engine = cpu_engine();
+    dnnl::stream stream(engine);
+    const memory::desc& packed_md = m.bf16_gemm->weights_desc();
+    at::Tensor packed = at::empty({static_cast<int64_t>(packed_md.get_size())}, at::kByte);
+    memory plain_m(memory::desc({m.in, m.out}, dt::bf16, tag::ba), engine, plain.data_ptr());
+    memory packed_m(packed_md, engine, packed.data_ptr());
+    dnnl::reorder(plain_m, packed_m).execute(stream, plain_m, packed_m);
+    at::Tensor y = at::empty({rows, m.out}, at::kBFloat16);
+    memory src_m(memory::desc({rows, m.in}, dt::bf16, tag::ab), engine, x2.data_ptr());
+    const at::Tensor bias = m.bias.defined() ? m.bias : at::zeros({m.out}, at::kFloat);
+    memory b_m(memory::desc({1, m.out}, dt::f32, tag::ab), engine, bias.data_ptr());
+    memory y_m(memory::desc({rows, m.out}, dt::bf16, tag::ab), engine, y.data_ptr());
+    m.bf16_gemm->get(rows).execute(
+        stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, packed_m}, {DNNL_ARG_BIAS, b_m}, {DNNL_ARG_DST, y_m}});
+    stream.wait();
+    return y.view(shape);
+  }
+#endif
+  // No bf16 kernel: the fp32 path on the widened input, rounded once.
+  return (*this)(x2.to(at::kFloat)).to(at::kBFloat16).view(shape);
+}
+
+std::string WeightOnlyLinear::bf16_implementation() const {
+  if (!impl_) return "none";
+  prepare_bf16();
+#ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->bf16_gemm) return "int" + std::to_string(impl_->bits) + " -> bf16 -> onednn:" + impl_->bf16_gemm->kernel();
+#endif
+  return "fp32 path, rounded to bf16";
+}
+
 at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   const Impl& m = *impl_;
   if (x.size(-1) != m.in) fail("WeightOnlyLinear: input has {} features, the layer takes {}", x.size(-1), m.in);
+  if (x.scalar_type() == at::kBFloat16 && x.device().is_cpu()) return forward_bf16(x);
   if (x.scalar_type() != at::kFloat || !x.device().is_cpu())
-    fail("WeightOnlyLinear: input is {} on {}; the layer takes float32 on cpu", c10::toString(x.scalar_type()),
-         x.device().str());
+    fail("WeightOnlyLinear: input is {} on {}; the layer takes float32 or bfloat16 on cpu",
+         c10::toString(x.scalar_type()), x.device().str());
   const at::Tensor x2 = m.divisor.defined() ? at::div(x.reshape({-1, m.in}), m.divisor) : x.reshape({-1, m.in}).contiguous();
   const int64_t rows = x2.size(0);
   std::vector<int64_t> shape = x.sizes().vec();

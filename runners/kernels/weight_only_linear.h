@@ -43,7 +43,11 @@ class WeightOnlyLinear : public Linear {
   WeightOnlyLinear(WeightOnlyLinear&&) noexcept;
   WeightOnlyLinear& operator=(WeightOnlyLinear&&) noexcept;
 
-  // x: float32 [..., in] -> float32 [..., out].
+  // x: float32 [..., in] -> float32 [..., out]; or bfloat16 -> bfloat16,
+  // where the layer's weights are dequantised in fp32, rounded once to bf16
+  // and multiplied by oneDNN's bf16 GEMM (AMX where the CPU has it) into one
+  // transient scratch of the layer's size (bf16, never fp32), bias and
+  // activation fused; without a bf16 kernel, the fp32 path rounded once.
   at::Tensor operator()(const at::Tensor& x) const override;
   // The dequantised weight [out, in] float32 (for tests and the fake-quant
   // path), without the input divisor.
@@ -51,9 +55,12 @@ class WeightOnlyLinear : public Linear {
   const at::Tensor& input_divisor() const;  // undefined when none
 
   std::string implementation() const override;  // "int4 tiles of N rows -> onednn:<kernel>" and so on
+  std::string bf16_implementation() const;      // what a bf16 input runs: "int8 -> bf16 -> onednn:<kernel>" or the fallback
   int64_t weight_bytes() const override;        // packed codes + fp32 scales and zeros (+ g_idx, divisor)
 
  private:
+  at::Tensor forward_bf16(const at::Tensor& x) const;
+  void prepare_bf16() const;  // makes the bf16 primitives once
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

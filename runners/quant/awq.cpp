@@ -107,8 +107,10 @@ LayerInputs collect(const BertModel& model, int64_t layer, LayerCalibration& cal
       if (keep) rows[s].push_back(r);
     };
     if (keep) {
-      in.x.push_back(cal.hidden[b]);
-      in.mask.push_back(cal.mask_bias[b]);
+      // The blocks are judged in fp32 whatever the model computes in (a bf16
+      // model's hidden states widened exactly).
+      in.x.push_back(cal.hidden[b].to(at::kFloat));
+      in.mask.push_back(cal.mask_bias[b].to(at::kFloat));
       in.valid.push_back(cal.valid[b]);
       search += cal.valid[b].size(0);
     }

@@ -148,7 +148,10 @@ bool is_quant_token(const std::string& token) {
   return token == "wo" || token == "awq" || token == "gptq" || token == "sq";
 }
 
-std::string QuantVariant::name() const { return quant ? quant->name() : dtype; }
+std::string QuantVariant::name() const {
+  if (!quant) return dtype;
+  return dtype.empty() || dtype == "fp32" ? quant->name() : dtype + "+" + quant->name();
+}
 
 std::vector<QuantVariant> parse_quant_list(const std::string& text) {
   std::vector<QuantVariant> out;
@@ -158,8 +161,18 @@ std::vector<QuantVariant> parse_quant_list(const std::string& text) {
     const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     if (item.empty()) fail("--quant \"{}\": an empty entry; expected a comma-separated list such as fp32,bf16,wo-int8", text);
     QuantVariant v;
+    const size_t plus = item.find('+');
     if (item == "fp32" || item == "bf16" || item == "fp16") {
       v.dtype = item;
+    } else if (plus != std::string::npos) {
+      // DTYPE+METHOD: the method's Linears and everything around them in DTYPE.
+      const std::string dtype = item.substr(0, plus);
+      if (dtype != "bf16" && dtype != "fp32")
+        fail("--quant \"{}\": \"{}\" before '+' is not a dtype a quantized model computes in; expected bf16 (or fp32), "
+             "as in bf16+wo-int8",
+             text, dtype);
+      v.dtype = dtype;
+      v.quant = parse_quant_spec(item.substr(plus + 1));
     } else {
       v.quant = parse_quant_spec(item);
     }
@@ -174,6 +187,7 @@ std::vector<QuantVariant> parse_quant_list(const std::string& text) {
 
 std::vector<std::string> quant_spec_forms() {
   return {"fp32 | bf16 | fp16 (no quantization)",
+          "bf16+METHOD (in a --quant list: the method with bf16 activations; a model spec says ,bf16,METHOD)",
           "wo-int8[-gN] (round-to-nearest weight-only, symmetric)",
           "wo-int4[-gN] (round-to-nearest weight-only, zero points)",
           "awq-int4[-gN] (AWQ)",

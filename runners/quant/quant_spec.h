@@ -56,10 +56,12 @@ bool is_quant_token(const std::string& token);
 struct QuantVariant {
   std::string dtype;  // "fp32", "bf16", "fp16", or "" (the run's dtype)
   std::optional<QuantSpec> quant;
-  std::string name() const;  // "bf16", "awq-int4-g128"
+  std::string name() const;  // "bf16", "awq-int4-g128", "bf16+wo-int8"
 };
-// "fp32,bf16,wo-int8,...": each entry a dtype or a method; a repeated entry
-// is an error.
+// "fp32,bf16,wo-int8,bf16+w8a8,...": each entry a dtype, a method, or
+// bf16+METHOD (the method's kernels take and give bf16, and the rest of the
+// model, attention and LayerNorms, runs in bf16, as PyTorch / IPEX run a
+// weight-only model under bfloat16); a repeated entry is an error.
 std::vector<QuantVariant> parse_quant_list(const std::string& text);
 
 // One line per form, for --help and errors.

@@ -48,10 +48,12 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
   if (spec.method != QuantMethod::rtn && calibration.empty())
     fail("{}: {} needs calibration texts (run with a suite or --task-dir, or --calib FILE)", method,
          spec.method == QuantMethod::gptq ? "GPTQ" : spec.method == QuantMethod::awq ? "AWQ" : "SmoothQuant");
-  if (model.dtype() != at::kFloat)
-    fail("{}: quantized models compute their activations in fp32; drop --dtype {} (or the dtype token)", method,
-         c10::toString(model.dtype()));
   if (!model.device().is_cpu()) fail("{}: the quantized kernels run on the CPU; use --device cpu", method);
+  const bool bf16 = model.dtype() == at::kBFloat16;
+  if (model.dtype() != at::kFloat && !bf16)
+    fail("{}: quantized models compute their activations in fp32 or bf16, not {}", method, c10::toString(model.dtype()));
+  if (bf16 && fake)
+    fail("{}: fakequant runs the dequantised weights through the fp32 kernels; drop bf16 (or fakequant)", method);
 
   const auto start = std::chrono::steady_clock::now();
   QuantizeReport r;
@@ -132,7 +134,10 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
         for (size_t k = 0; k < names.size(); ++k)
           keep->push_back(ql.rows(names[k], static_cast<int64_t>(k) * rows, rows));
       }
-      if (kernel.empty()) kernel = op->implementation();
+      if (kernel.empty()) {
+        const auto* wo = bf16 ? dynamic_cast<const WeightOnlyLinear*>(op.get()) : nullptr;
+        kernel = wo ? wo->bf16_implementation() : op->implementation() + (bf16 ? ", bf16 in and out" : "");
+      }
       model.set_linear(i, slot, std::move(op));
     }
     if (spec.method == QuantMethod::gptq) {

@@ -40,8 +40,10 @@ struct QuantizeReport {
   int64_t bytes_after = 0;
 };
 
-// The model must run in fp32 on the CPU (the quantized kernels take fp32
-// activations); UserError naming the method otherwise, and for a group size
+// The model must run on the CPU in fp32 or bf16 (the quantized kernels take
+// either; in a bf16 model everything else runs in bf16 too, and calibration
+// statistics come from the bf16 forward pass, AWQ's blocks judged in fp32);
+// fake-quant only in fp32. UserError naming the method otherwise, and for a group size
 // that does not divide a layer's input width (naming the tensor).
 // `keep`, when given, receives every quantized Linear under its checkpoint
 // name (Q, K and V separately) for saving (quantized_checkpoint.h).

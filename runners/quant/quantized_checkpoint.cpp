@@ -11,6 +11,7 @@
 
 #include "harness/error.h"
 #include "runners/checkpoint/safetensors_reader.h"
+#include "runners/kernels/weight_only_linear.h"
 #include "runners/quant/awq_format.h"
 #include "runners/quant/gptq_format.h"
 #include "runners/quant/quantize_model.h"
@@ -400,9 +401,10 @@ std::optional<LoadedQuantization> read_quantized_checkpoint(const fs::path& dir,
 
 std::string install_quantized_checkpoint(BertModel& model, const StateDict& weights, const LoadedQuantization& q,
                                          const std::string& where) {
-  if (model.dtype() != at::kFloat || !model.device().is_cpu())
-    fail("{}: a {} checkpoint runs its quantized kernels in fp32 on the CPU; drop --dtype / --device (or use cpu, "
-         "fp32)",
+  const bool bf16 = model.dtype() == at::kBFloat16;
+  if ((model.dtype() != at::kFloat && !bf16) || !model.device().is_cpu())
+    fail("{}: a {} checkpoint runs its quantized kernels in fp32 or bf16 on the CPU; drop --dtype / --device (or use "
+         "cpu, fp32 or bf16)",
          where, q.method);
   std::set<std::string> used;
   std::string kernel;
@@ -447,7 +449,10 @@ std::string install_quantized_checkpoint(BertModel& model, const StateDict& weig
       if (!fused.bias.defined()) fused.bias = model.linear_params(weights, i, slot).bias;
       const LinearActivation act = model.linear_params(weights, i, slot).activation;
       std::unique_ptr<Linear> op = quantized_kernel(fused, act, false);
-      if (kernel.empty()) kernel = op->implementation();
+      if (kernel.empty()) {
+        const auto* wo = bf16 ? dynamic_cast<const WeightOnlyLinear*>(op.get()) : nullptr;
+        kernel = wo ? wo->bf16_implementation() : op->implementation() + (bf16 ? ", bf16 in and out" : "");
+      }
       model.set_linear(i, slot, std::move(op));
       n += static_cast<int64_t>(names.size());
     }

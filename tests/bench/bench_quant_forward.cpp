@@ -5,7 +5,9 @@
 //
 //   shape 0 bge_small  hidden 512, 4 layers, 8 heads, FFN 2048
 //   shape 1 bert_base  hidden 768, 12 layers, 12 heads, FFN 3072
-//   variant 0 fp32, 1 bf16, 2 wo-int8, 3 wo-int4-g128, 4 w8a8, 5 sq-w8a8-a0.5
+//   variant 0 fp32, 1 bf16, 2 wo-int8, 3 wo-int4-g128, 4 w8a8, 5 sq-w8a8-a0.5,
+//   6-9 the same four methods in a bf16 model (bf16+wo-int8, ...: the
+//   quantized kernels take and give bf16, attention and LayerNorms in bf16)
 //   (gptq-* and awq-* run on the same WeightOnlyLinear kernel as wo-int4-g128,
 //   so wo-int4-g128 stands for them in speed)
 //
@@ -92,7 +94,11 @@ struct Shape {
   int64_t hidden, layers, heads, ffn;
 };
 const Shape SHAPES[] = {{"bge_small", 512, 4, 8, 2048}, {"bert_base", 768, 12, 12, 3072}};
-const char* const VARIANTS[] = {"fp32", "bf16", "wo-int8", "wo-int4-g128", "w8a8", "sq-w8a8-a0.5"};
+const char* const VARIANTS[] = {"fp32",         "bf16",         "wo-int8",           "wo-int4-g128",
+                                "w8a8",         "sq-w8a8-a0.5", "bf16+wo-int8",      "bf16+wo-int4-g128",
+                                "bf16+w8a8",    "bf16+sq-w8a8-a0.5"};
+constexpr int N_VARIANTS = 10;
+bool is_bf16(int variant) { return variant == 1 || variant >= 6; }
 constexpr int64_t SEQ = 128, CHECK_BATCH = 32, VOCAB = 8000;
 
 fs::path g_checkpoint_root = fs::temp_directory_path() / "embeval-bench-quant-forward";
@@ -101,7 +107,7 @@ int64_t g_bf16_rows = CHECK_BATCH, g_check_layers = 2;
 
 // Rows of the batch of 32 a variant runs: bf16 may run fewer (--bf16_rows).
 int64_t batch_rows(int variant, int64_t batch) {
-  return variant == 1 && batch == CHECK_BATCH ? std::min(g_bf16_rows, CHECK_BATCH) : batch;
+  return is_bf16(variant) && batch == CHECK_BATCH ? std::min(g_bf16_rows, CHECK_BATCH) : batch;
 }
 
 // The shape's random checkpoint, written once (to a temporary folder, then renamed).
@@ -182,15 +188,16 @@ std::unique_ptr<BertModel> load(int shape, int variant, std::string* label, int6
   const StateDict weights = load_state_dict(dir);
   BertConfig config = read_bert_config(dir / "config.json");
   if (layers > 0) config.num_hidden_layers = std::min(layers, config.num_hidden_layers);
-  auto model = std::make_unique<BertModel>(config, weights, variant == 1 ? at::kBFloat16 : at::kFloat,
+  auto model = std::make_unique<BertModel>(config, weights, is_bf16(variant) ? at::kBFloat16 : at::kFloat,
                                            c10::Device(c10::kCPU), dir.string());
   if (variant < 2) {
     *label = std::string(VARIANTS[variant]) + " " + model->linear_implementation();
   } else {
-    const QuantSpec spec = parse_quant_spec(VARIANTS[variant]);
+    const std::string name = VARIANTS[variant];
+    const QuantSpec spec = parse_quant_spec(variant >= 6 ? name.substr(5) : name);
     const QuantizeReport r = quantize_model(*model, weights, spec, false,
                                             spec.method == QuantMethod::smoothquant ? calibration() : std::vector<CalibrationBatch>{});
-    *label = r.description;
+    *label = (variant >= 6 ? "bf16+" : "") + r.description;
   }
   return model;
 }
@@ -399,7 +406,7 @@ void register_benchmarks(bool min_time_given) {
   peak->ArgNames({"shape", "threads"})->ArgsProduct({{0, 1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
   if (!min_time_given) peak->MinTime(1.0);
   for (int shape = 0; shape < 2; ++shape)
-    for (int variant = 0; variant < 6; ++variant)
+    for (int variant = 0; variant < N_VARIANTS; ++variant)
       for (auto [name, fn] : {std::make_pair("BM_quant_forward", &BM_quant_forward),
                               std::make_pair("BM_layer_breakdown", &BM_layer_breakdown)}) {
         auto* b = benchmark::RegisterBenchmark(name, fn);

@@ -335,16 +335,18 @@ expect_error "bad role" "--role must be query, passage or none" "$EMBEVAL" embed
 
 # Quantized variants side by side: one command, fp32 first as the reference,
 # each variant recorded under its own spec with its fidelity to fp32.
-if "$EMBEVAL" run --model "$ck" --quant w8a8,fp32,wo-int4-g32,wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" \
+if "$EMBEVAL" run --model "$ck" --quant w8a8,fp32,wo-int4-g32,wo-int8,bf16+wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" \
   --threads 1 --latency-samples 5 --db quant.sqlite --quiet >quant.md 2>err.txt; then ok; else bad "run --quant: $(cat err.txt)"; fi
 [ "$(rows "SELECT group_concat(spec, ' ') FROM (SELECT spec FROM models ORDER BY id)" quant.sqlite)" = \
-  "hf:$ck,fp32 hf:$ck,fp32,w8a8 hf:$ck,fp32,wo-int4-g32 hf:$ck,fp32,wo-int8" ] && ok \
+  "hf:$ck,fp32 hf:$ck,fp32,w8a8 hf:$ck,fp32,wo-int4-g32 hf:$ck,fp32,wo-int8 hf:$ck,bf16,wo-int8" ] && ok \
   || bad "quant specs (fp32 first): $(rows "SELECT group_concat(spec, ' ') FROM models" quant.sqlite)"
-[ "$(rows "SELECT count(*) FROM scores WHERE metric = 'embeval_cosine_to_fp32' AND value > 0.99 AND value <= 1.0000001" quant.sqlite)" = 3 ] \
+[ "$(rows "SELECT count(*) FROM scores WHERE metric = 'embeval_cosine_to_fp32' AND value > 0.99 AND value <= 1.0000001" quant.sqlite)" = 4 ] \
   && ok || bad "fidelity rows: $(rows "SELECT group_concat(value) FROM scores WHERE metric LIKE 'embeval%'" quant.sqlite)"
 [ "$(rows "SELECT count(*) FROM models WHERE quantization = 'wo-int4-g32'" quant.sqlite)" = 1 ] && ok || bad "models.quantization not recorded"
 "$EMBEVAL" report --db quant.sqlite --format md --out quant-report.md >/dev/null 2>err.txt || bad "report of quantized runs: $(cat err.txt)"
 grep -q '^| `wo-int4-g32` | cpu |' quant-report.md && ok || bad "quantization view lacks wo-int4-g32: $(grep -A8 '## Quantization' quant-report.md)"
+grep -q '^| `bf16+wo-int8` | cpu |' quant-report.md && ok || bad "quantization view lacks bf16+wo-int8: $(grep -A9 '## Quantization' quant-report.md)"
+expect_error "quant dtype clash" "--quant lists bf16+wo-int8 but --dtype says fp32" "$EMBEVAL" run --model "$ck" --dtype fp32 --quant fp32,bf16+wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db q4.sqlite
 if "$EMBEVAL" embed --model "$ck" --quant wo-int8 --fake-quant --input strings.jsonl --output vq.npy --quiet 2>err.txt; then ok; else bad "embed --quant --fake-quant: $(cat err.txt)"; fi
 expect_error "quant list in embed" "--quant takes one method here" "$EMBEVAL" embed --model "$ck" --quant fp32,wo-int8 --input strings.jsonl --output x.npy
 expect_error "unknown quant method" "did you mean wo-int8?" "$EMBEVAL" run --model "$ck" --quant wo-imt8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db q2.sqlite
