@@ -82,7 +82,7 @@ TEST(Int8Linear, MatchesTheQuantizedReferenceForEveryActivationAndRowCount) {
     if (onednn_int8_gemm_is_exact()) {
       EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
     }
-    for (int64_t rows : {1, 7, 64, 203, 512, 7}) {  // 512: the probe's primitive; 7 again: a cached one
+    for (int64_t rows : {1, 7, 64, 203, 512, 7, 600}) {  // 512: the probe's primitive; 7 again: a cached one; 600: blocks of 256
       at::Tensor x = at::randn({rows, in}) * 3;
       at::Tensor y = layer(x);
       ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
@@ -97,8 +97,9 @@ TEST(Int8Linear, MatchesTheQuantizedReferenceForEveryActivationAndRowCount) {
 }
 
 TEST(Int8Linear, Bf16InputsGiveTheFp32ResultRoundedOnce) {
-  // bf16 in: the same integer codes as the widened input in fp32, so the
-  // output is the fp32 layer's on that input, rounded once to bf16.
+  // bf16 in: the same integer codes as the widened input in fp32, the same
+  // fp32 epilogue, so the output is the fp32 layer's on that input, rounded
+  // once to bf16.
   at::manual_seed(8);
   const int64_t in = 160, out = 48;
   at::Tensor wq = at::randint(-127, 128, {out, in}, at::kLong).to(at::kChar);
@@ -106,11 +107,12 @@ TEST(Int8Linear, Bf16InputsGiveTheFp32ResultRoundedOnce) {
   for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf})
     for (bool use_smooth : {false, true}) {
       Int8Linear layer(wq, sw, b, a, use_smooth ? smooth : at::Tensor());
-      for (int64_t rows : {1, 7, 203}) {
+      for (int64_t rows : {1, 7, 203, 600}) {  // 600: blocks of 256 and a partial one
         at::Tensor x = (at::randn({rows, in}) * 3).to(at::kBFloat16);
         at::Tensor y = layer(x);
         ASSERT_EQ(y.scalar_type(), at::kBFloat16);
-        EXPECT_TRUE(y.equal(layer(x.to(at::kFloat)).to(at::kBFloat16))) << static_cast<int>(a) << " rows " << rows;
+        EXPECT_TRUE(y.equal(layer(x.to(at::kFloat)).to(at::kBFloat16)))
+            << static_cast<int>(a) << " rows " << rows << " smooth " << use_smooth;
       }
     }
   Int8Linear layer(wq, sw, at::Tensor(), LinearActivation::none);

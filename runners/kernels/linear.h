@@ -16,11 +16,12 @@ enum class LinearActivation { none, gelu_erf, gelu_tanh, relu };
 
 // y with the activation applied by ATen (the kernels that cannot fuse it).
 at::Tensor apply_activation(at::Tensor y, LinearActivation activation);
-// y[0 .. n) = activation(y) in place, in the kernels' own vectorised loops
-// (runners/kernels/vec_math.h: exp to ~1e-7 relative, erf to 1.5e-7 absolute,
-// the approximation oneDNN's fused GELU uses), for a block of rows still in
-// cache. libtorch 1.13's at::gelu_ took 11-12 ms of the 21 ms W8A8 FFN-in
-// layer of bert-base (batch 32 x 128, 2 threads).
+// y[0 .. n) = activation(y) in place, with the element functions the W8A8
+// epilogue inlines (runners/kernels/vec_math.h: exp to ~1e-7 relative, erf
+// to 1.5e-7 absolute, the approximation oneDNN's fused GELU uses); their
+// accuracy test and benchmark go through this. libtorch 1.13's at::gelu_
+// took 11-12 ms of the 21 ms W8A8 FFN-in layer of bert-base (batch 32 x 128,
+// 2 threads).
 void apply_activation_in_place(float* y, int64_t n, LinearActivation activation);
 
 // out[i] = x[i] rounded to bf16 (nearest even, as c10::BFloat16; NaN stays

@@ -11,6 +11,9 @@
 //                     s8 x s8 -> s32 GEMM, scales + bias epilogue
 //   BM_linear/kind:3  WeightOnlyLinear int8, per output channel
 //   BM_linear/kind:4  WeightOnlyLinear int4, groups of 128 with zero points
+//   BM_linear/kind:5  Int8Linear W8A8 with bf16 input and output (a bf16 model)
+//   BM_linear/kind:6  WeightOnlyLinear int4 g128 with bf16 input and output
+//   BM_linear/kind:7, 8  kinds 2 and 5 with BERT's GELU fused (the FFN-in layer)
 //   BM_quantize_per_token  the activation step alone
 //
 // The label names the kernel that ran (an AVX2-only CPU runs W8A8 as
@@ -52,7 +55,7 @@ void BM_linear(benchmark::State& state) {
   std::unique_ptr<Int8Linear> q8;
   std::unique_ptr<WeightOnlyLinear> wo;
   std::string label;
-  if (kind == 3 || kind == 4) {
+  if (kind == 3 || kind == 4 || kind == 6) {
     const int bits = kind == 3 ? 8 : 4;
     const int64_t group = kind == 3 ? s.in : 128, groups = s.in / group;
     at::Tensor wg = w.view({s.out, groups, group});
@@ -63,11 +66,20 @@ void BM_linear(benchmark::State& state) {
     wo = std::make_unique<WeightOnlyLinear>(codes, bits, scale.view({s.out, groups}), zero.view({s.out, groups}).to(at::kInt),
                                             group, at::Tensor(), b, LinearActivation::none);
     label = "wo " + wo->implementation();
-  } else if (kind == 2) {
+    if (kind == 6) {
+      x = x.to(at::kBFloat16);
+      label = "wo bf16 " + wo->bf16_implementation();
+    }
+  } else if (kind == 2 || kind == 5 || kind == 7 || kind == 8) {
     at::Tensor sw = w.abs().amax(1).clamp_min(1e-5) / 127;
     at::Tensor wq = at::round(w / sw.unsqueeze(1)).clamp(-127, 127).to(at::kChar);
-    q8 = std::make_unique<Int8Linear>(wq, sw, b, LinearActivation::none);
+    q8 = std::make_unique<Int8Linear>(wq, sw, b, kind >= 7 ? LinearActivation::gelu_erf : LinearActivation::none);
     label = "w8a8 " + q8->implementation();
+    if (kind == 5 || kind == 8) {
+      x = x.to(at::kBFloat16);
+      label = "w8a8 bf16 in/out " + q8->implementation();
+    }
+    if (kind >= 7) label += " + gelu";
   } else {
     const at::ScalarType t = kind == 1 ? at::kBFloat16 : at::kFloat;
     fp = std::make_unique<PackedLinear>(w.to(t), b.to(t), LinearActivation::none);
@@ -105,11 +117,23 @@ void BM_quantize_per_token(benchmark::State& state) {
                                                      benchmark::Counter::kIsRate);
 }
 
+// The epilogue's activation alone on one block of 16 rows of 3072 (in cache): elements per second.
+void BM_activation(benchmark::State& state) {
+  const auto act = static_cast<LinearActivation>(state.range(0));
+  at::Tensor y = at::randn({16, 3072});
+  for (auto _ : state) {
+    apply_activation_in_place(y.data_ptr<float>(), y.numel(), act);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  state.counters["elements_per_s"] = benchmark::Counter(double(y.numel()) * state.iterations(), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
+BENCHMARK(BM_activation)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_linear)
     ->ArgNames({"shape", "kind", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(0.5);
