@@ -9,8 +9,11 @@ tokens (batch-1 latency), all on --threads threads:
 
   embeval       build/tests/bench_quant_forward: BertModel::forward in fp32,
                 bf16, wo-int8, wo-int4-g128 (gptq-* / awq-* run on the same
-                weight-only kernel), w8a8, sq-w8a8-a0.5; plus the time of one
-                layer part by part (BM_layer_breakdown) and Int8Linear's GOP/s
+                weight-only kernel), w8a8, sq-w8a8-a0.5, and the four methods
+                in a bf16 model (bf16+wo-int8, ...: weight-only through the
+                bf16 GEMM, W8A8 with bf16 in and out, attention and LayerNorms
+                in bf16); plus the time of one layer part by part
+                (BM_layer_breakdown) and Int8Linear's GOP/s
   PyTorch       scripts/bench_pytorch_eager.py --checkpoint: eager fp32, eager
                 under torch.autocast("cpu", bfloat16), and
                 torch.quantization.quantize_dynamic({nn.Linear}, qint8) on the
@@ -75,9 +78,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_encoder_vs_eager import ROOT, print_header  # noqa: E402
 
 SHAPES = {"bge_small": (0, 512, 4, 8, 2048), "bert_base": (1, 768, 12, 12, 3072)}  # bench_quant_forward's index
-VARIANTS = ["fp32", "bf16", "wo-int8", "wo-int4-g128", "w8a8", "sq-w8a8-a0.5"]
+VARIANTS = ["fp32", "bf16", "wo-int8", "wo-int4-g128", "w8a8", "sq-w8a8-a0.5",
+            "bf16+wo-int8", "bf16+wo-int4-g128", "bf16+w8a8", "bf16+sq-w8a8-a0.5"]
 WEIGHT_ONLY = ("wo-int8", "wo-int4-g128")
-INT8 = ("w8a8", "sq-w8a8-a0.5")
+WEIGHT_ONLY_BF16 = ("bf16+wo-int8", "bf16+wo-int4-g128")
+INT8 = ("w8a8", "sq-w8a8-a0.5", "bf16+w8a8", "bf16+sq-w8a8-a0.5")
 SEQ, BATCH = 128, 32
 BENCH_DIR = os.path.join(ROOT, "scripts", "bench")
 
@@ -396,7 +401,7 @@ def main():
         return result
 
     peaks = phase("peaks", gemm_peaks, a)
-    rows_bf16 = bf16_rows(a, peaks) if "bf16" in a.variants else BATCH
+    rows_bf16 = bf16_rows(a, peaks) if any(v.startswith("bf16") for v in a.variants) else BATCH
     native, int8_native, native_error = phase("embeval", embeval, a, work, rows_bf16)
     if native_error and not os.path.exists(os.path.join(dumpdir, "batch_ids.npy")):
         sys.exit(f"embeval: {native_error} (no checkpoint or batch written, so no peer can run either)")
@@ -501,9 +506,11 @@ def main():
                 row["lat"] = b1["real_time"]
             ok, text = checked(v, v == "fp32", 0.99 if v in ("fp32", "bf16") else 0.9)
             row["check"], row["check_ok"] = text, ok
-        row["peak"] = "bf16" if v == "bf16" else "int8" if v in INT8 else "fp32"
+        row["peak"] = "bf16" if v in ("bf16",) + WEIGHT_ONLY_BF16 else "int8" if v in INT8 else "fp32"
         if v in ("fp32",) + WEIGHT_ONLY:
             row["vs"] = [("eager", "fp32"), ("ort", "fp32")]
+        elif v in WEIGHT_ONLY_BF16:
+            row["vs"] = [("eager", "autocast-bf16"), ("ort", "fp32")]
         elif v == "bf16":
             row["vs"] = [("eager", "autocast-bf16")]
         else:

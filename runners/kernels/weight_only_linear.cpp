@@ -382,8 +382,9 @@ at::Tensor WeightOnlyLinear::forward_bf16(const at::Tensor& x) const {
     return y.view(shape);
   }
 #endif
-  // No bf16 kernel: the fp32 path on the widened input, rounded once.
-  return (*this)(x2.to(at::kFloat)).to(at::kBFloat16).view(shape);
+  // No bf16 kernel: the fp32 path (which applies the divisor itself) on the
+  // widened input, rounded once.
+  return (*this)(x.reshape({-1, m.in}).to(at::kFloat)).to(at::kBFloat16).view(shape);
 }
 
 std::string WeightOnlyLinear::bf16_implementation() const {
