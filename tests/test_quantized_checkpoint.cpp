@@ -128,6 +128,10 @@ TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
     if (std::string(c.quant_method) != "embeval-w8a8") {
       EXPECT_LT(fs::file_size(out / "model.safetensors"), fs::file_size(src / "model.safetensors"));
     }
+    // It also runs in a bf16 model: the same integers, bf16 activations.
+    const std::unique_ptr<Encoder> loaded16 = make_encoder(out.string() + ",bf16");
+    EXPECT_EQ(loaded16->info().dtype, "bf16");
+    EXPECT_GT(min_cosine(*loaded, *loaded16, probe), 0.999);
     // Quantizing it again is refused.
     EXPECT_NE(error_of([&] { make_encoder(out.string() + ",wo-int8"); }).find("already quantized"), std::string::npos);
     EXPECT_NE(error_of([&] { quantize_checkpoint(src.string(), o, out, "t"); }).find("already exists"),
