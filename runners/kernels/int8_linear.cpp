@@ -154,6 +154,17 @@ inline float widen(uint16_t h) {
     }                                                                                                    \
   } while (0)
 
+// The same divided by 16 smoothing factors at S when SMOOTH (x / smooth[k]).
+#define EMBEVAL_LOAD16_SMOOTHED(OUT, P, S, SMOOTH) \
+  do {                                             \
+    EMBEVAL_LOAD16(OUT, P);                        \
+    if (SMOOTH) {                                  \
+      F16 d_;                                      \
+      __builtin_memcpy(&d_, (S), sizeof d_);       \
+      (OUT) = (OUT) / d_;                          \
+    }                                              \
+  } while (0)
+
 // max_k |x[k] / smooth[k]| (no smooth: |x[k]|) over one row, NaN when any
 // element is NaN or infinite (v * 0 is NaN exactly then; the sum of such
 // probes stays NaN).
@@ -164,12 +175,7 @@ EMBEVAL_CLONES float row_absmax(const T* __restrict__ x, const float* __restrict
   int64_t k = 0;
   for (; k + 16 <= n; k += 16) {
     F16 v;
-    EMBEVAL_LOAD16(v, x + k);
-    if (SMOOTH) {
-      F16 d;
-      __builtin_memcpy(&d, sm + k, sizeof d);
-      v = v / d;
-    }
+    EMBEVAL_LOAD16_SMOOTHED(v, x + k, sm + k, SMOOTH);
     const F16 a = reinterpret_cast<F16>(reinterpret_cast<I16>(v) & abs_mask);
     m = m > a ? m : a;
     probe += v * 0.f;
@@ -196,12 +202,7 @@ EMBEVAL_CLONES void row_quantize(const T* __restrict__ x, const float* __restric
   int64_t k = 0;
   for (; k + 16 <= n; k += 16) {
     F16 v;
-    EMBEVAL_LOAD16(v, x + k);
-    if (SMOOTH) {
-      F16 d;
-      __builtin_memcpy(&d, sm + k, sizeof d);
-      v = v / d;
-    }
+    EMBEVAL_LOAD16_SMOOTHED(v, x + k, sm + k, SMOOTH);
     F16 q = (v / scale + magic) - magic;
     q = q > 127.f ? F16{} + 127.f : q;
     q = q < -127.f ? F16{} - 127.f : q;
