@@ -148,7 +148,7 @@ bool make_dense_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, Dens
 // each one vectorisable, the two reductions in 16-lane GCC vectors (eight
 // scalar lanes came out scalar: a tile of 5 x 12 x 128 rows of 128 took
 // 1.15 ms on one thread, these loops 0.76-0.81 ms).
-typedef float Floats16 __attribute__((vector_size(64)));
+typedef EmbevalFloats16 Floats16;
 EMBEVAL_CLONES void softmax_rows_bf16(float* __restrict__ scores, const float* __restrict__ mask, int64_t rows,
                                       int64_t t, float scale, uint16_t* __restrict__ probs) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -178,12 +178,7 @@ EMBEVAL_CLONES void softmax_rows_bf16(float* __restrict__ scores, const float* _
     for (int l = 0; l < 16; ++l) total += sums[l];
     const float inv = 1.0f / total;
     uint16_t* __restrict__ out = probs + r * t;
-    for (j = 0; j < t; ++j) {
-      const float pj = s[j] * inv;
-      uint32_t u;
-      std::memcpy(&u, &pj, 4);
-      out[j] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
+    for (j = 0; j < t; ++j) EMBEVAL_ROUND_BF16(s[j] * inv, out[j]);
   }
 }
 

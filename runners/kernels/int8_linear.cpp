@@ -127,7 +127,7 @@ namespace {
 // types because plain loops with eight scalar "lanes" came out scalar in the
 // v4 clone (perf on the 3072 -> 768 layer put 29% of its time in these two
 // functions; see attention.cpp's softmax for the same finding).
-typedef float F16 __attribute__((vector_size(64)));
+typedef EmbevalFloats16 F16;
 typedef int32_t I16 __attribute__((vector_size(64)));
 typedef int8_t B16 __attribute__((vector_size(16)));
 typedef uint16_t H16 __attribute__((vector_size(32)));
@@ -235,10 +235,7 @@ EMBEVAL_CLONES void finish_row(const float* acc, OutT* y, int64_t out, float sx,
     if constexpr (sizeof(OutT) == sizeof(float)) {
       y[n] = v;
     } else {
-      uint32_t w;
-      std::memcpy(&w, &v, 4);
-      const uint32_t rounded = (w + 0x7fffu + ((w >> 16) & 1u)) >> 16;
-      y[n] = static_cast<uint16_t>(v != v ? 0x7fc0u : rounded);
+      EMBEVAL_ROUND_BF16(v, y[n]);
     }
   }
 }

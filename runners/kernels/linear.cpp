@@ -34,12 +34,7 @@ EMBEVAL_CLONES void relu_in_place(float* __restrict__ y, int64_t n) {
 }
 
 EMBEVAL_CLONES void round_bf16_loop(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ out) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, x + i, 4);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    out[i] = static_cast<uint16_t>(x[i] != x[i] ? 0x7fc0u : rounded);  // x != x: NaN (vectorises)
-  }
+  for (int64_t i = 0; i < n; ++i) EMBEVAL_ROUND_BF16(x[i], out[i]);
 }
 
 }  // namespace

@@ -72,3 +72,20 @@
     const float hs_ = hu_ < 0.0f ? hn_ : hd_;                                                     \
     (OUT) = 0.5f * hx_ * hs_;                                                                     \
   } while (0)
+
+// 16 floats in one GCC vector (a zmm register in the v4 clone): written
+// this way, not as eight scalar "lanes", reductions vectorise (the scalar
+// form came out scalar in softmax, LayerNorm and per-token quantization).
+typedef float EmbevalFloats16 __attribute__((vector_size(64)));
+
+// OUT (uint16_t bf16 bits) = X rounded to nearest even, as c10::BFloat16;
+// NaN stays a quiet NaN (the rounding add would carry some NaN payloads
+// into infinity).
+#define EMBEVAL_ROUND_BF16(X, OUT)                                                   \
+  do {                                                                               \
+    const float rx_ = (X);                                                           \
+    uint32_t ru_;                                                                    \
+    std::memcpy(&ru_, &rx_, 4);                                                      \
+    const uint32_t rr_ = (ru_ + 0x7fffu + ((ru_ >> 16) & 1u)) >> 16;                 \
+    (OUT) = static_cast<uint16_t>(rx_ != rx_ ? 0x7fc0u : rr_); /* NaN test that vectorises */ \
+  } while (0)
