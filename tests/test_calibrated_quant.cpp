@@ -22,6 +22,7 @@
 #include "runners/quant/calibration.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/quant/quantize_model.h"
+#include "runners/torch_runtime.h"
 #include "outlier_model.h"
 #include "test_util.h"
 
@@ -122,4 +123,34 @@ TEST(GptqModel, BeatsRoundToNearestInt4LayerByLayer) {
   }
   auto m = model_of(l);
   EXPECT_THROW(quantize_model(*m, l.weights, parse_quant_spec("gptq-int4-g32"), false), UserError);
+}
+
+// Every method on a GPU (the ATen kernels of runners/kernels/aten_quant_linear.h,
+// calibration's forward passes on the device) against the same method on the
+// CPU's kernels: the same method on statistics that differ by float rounding,
+// so the vectors agree to within the rounding of the dtype. Runs where
+// libtorch sees a GPU (scripts/device/gpu_session.sh), skipped elsewhere.
+TEST(QuantizeModelCuda, EveryMethodInEveryDtypeMatchesTheCpuKernels) {
+  if (accelerator_description() == "none") GTEST_SKIP() << "no CUDA device";
+  const OutlierModel l = load_outlier_model(true, "quant_cuda/tiny");
+  const std::vector<CalibrationBatch> cal = calibration_batches(4, 4);
+  const CalibrationBatch test = calibration_batches(5, 1)[0];
+  const c10::Device cuda(c10::kCUDA);
+  std::vector<CalibrationBatch> cal_cuda;
+  for (const CalibrationBatch& b : cal) cal_cuda.push_back({b.input_ids.to(cuda), b.attention_mask.to(cuda)});
+  const CalibrationBatch test_cuda{test.input_ids.to(cuda), test.attention_mask.to(cuda)};
+  for (const char* method : {"wo-int8", "wo-int4-g32", "w8a8", "sq-w8a8-a0.5", "gptq-int4-g32", "gptq-int4-g16-actorder",
+                             "awq-int4-g32"}) {
+    auto cpu = model_of(l);
+    quantize_model(*cpu, l.weights, parse_quant_spec(method), false, cal);
+    const at::Tensor want = encode(*cpu, test);
+    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+      BertModel m(l.config, l.weights, dtype, cuda, "test");
+      const QuantizeReport r = quantize_model(m, l.weights, parse_quant_spec(method), false, cal_cuda);
+      EXPECT_NE(r.description.find("aten"), std::string::npos) << r.description;
+      const double cos = min_cosine(encode(m, test_cuda).to(at::kCPU, at::kFloat), want);
+      EXPECT_GT(cos, dtype == at::kFloat ? 0.9999 : 0.99) << method << " in " << c10::toString(dtype) << ": "
+                                                          << r.description;
+    }
+  }
 }

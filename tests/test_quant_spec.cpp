@@ -124,7 +124,9 @@ TEST(QuantSpec, ListsMixDtypesAndMethodsOnce) {
   EXPECT_EQ(b[2].name(), "bf16+sq-w8a8-a0.5");
   EXPECT_EQ(parse_quant_list("fp32+wo-int8")[0].name(), "wo-int8");
   EXPECT_THROW(parse_quant_list("wo-int8,fp32+wo-int8"), UserError);  // the same variant twice
-  EXPECT_THROW(parse_quant_list("fp16+wo-int8"), UserError);
+  EXPECT_EQ(parse_quant_list("fp16+gptq-int4-g128")[0].name(), "fp16+gptq-int4-g128");  // CUDA's; the CPU refuses fp16
+  EXPECT_THROW(parse_quant_list("fp64+wo-int8"), UserError);
+  EXPECT_THROW(parse_quant_list("int8+wo-int8"), UserError);
   EXPECT_THROW(parse_quant_list("bf16+int4"), UserError);
   EXPECT_THROW(parse_quant_list("bf16+"), UserError);
   EXPECT_TRUE(is_quant_token("awq-int4-g128"));

@@ -33,6 +33,7 @@
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/weight_only_linear.h"
 #include "runners/quant/quantized_checkpoint.h"
+#include "runners/torch_runtime.h"
 #include "test_util.h"
 
 using namespace embeval;
@@ -132,6 +133,11 @@ TEST(QuantizedCheckpoint, EveryMethodSavesAndLoadsToTheSameVectors) {
     const std::unique_ptr<Encoder> loaded16 = make_encoder(out.string() + ",bf16");
     EXPECT_EQ(loaded16->info().dtype, "bf16");
     EXPECT_GT(min_cosine(*loaded, *loaded16, probe), 0.999);
+    // And on a GPU, where libtorch sees one, on the ATen kernels in fp16.
+    if (accelerator_description() != "none") {
+      const std::unique_ptr<Encoder> cuda = make_encoder(out.string() + ",cuda,fp16");
+      EXPECT_GT(min_cosine(*loaded, *cuda, probe), 0.995);
+    }
     // Quantizing it again is refused.
     EXPECT_NE(error_of([&] { make_encoder(out.string() + ",wo-int8"); }).find("already quantized"), std::string::npos);
     EXPECT_NE(error_of([&] { quantize_checkpoint(src.string(), o, out, "t"); }).find("already exists"),

@@ -104,14 +104,15 @@ LayerInputs collect(const BertModel& model, int64_t layer, LayerCalibration& cal
       at::Tensor r = x.reshape({-1, x.size(-1)}).index_select(0, cal.valid[b]).to(at::kFloat);
       at::Tensor a = r.abs().sum(0, false, at::kDouble);
       sums[s] = sums[s].defined() ? sums[s].add_(a) : a;
-      if (keep) rows[s].push_back(r);
+      if (keep) rows[s].push_back(r.cpu());
     };
     if (keep) {
-      // The blocks are judged in fp32 whatever the model computes in (a bf16
-      // model's hidden states widened exactly).
-      in.x.push_back(cal.hidden[b].to(at::kFloat));
-      in.mask.push_back(cal.mask_bias[b].to(at::kFloat));
-      in.valid.push_back(cal.valid[b]);
+      // The blocks are judged in fp32 on the CPU, beside the weights, whatever
+      // the model computes in and wherever (a bf16 model's hidden states
+      // widened exactly).
+      in.x.push_back(cal.hidden[b].to(at::kCPU, at::kFloat));
+      in.mask.push_back(cal.mask_bias[b].to(at::kCPU, at::kFloat));
+      in.valid.push_back(cal.valid[b].cpu());
       search += cal.valid[b].size(0);
     }
     tokens += cal.valid[b].size(0);
@@ -119,7 +120,7 @@ LayerInputs collect(const BertModel& model, int64_t layer, LayerCalibration& cal
   }
   if (tokens == 0) fail("AWQ: the calibration has no tokens");
   for (size_t s = 0; s < 4; ++s) {
-    in.mean[s] = (sums[s] / static_cast<double>(tokens)).to(at::kFloat);
+    in.mean[s] = (sums[s] / static_cast<double>(tokens)).to(at::kCPU, at::kFloat);
     in.rows[s] = at::cat(rows[s]);
   }
   return in;

@@ -167,9 +167,9 @@ std::vector<QuantVariant> parse_quant_list(const std::string& text) {
     } else if (plus != std::string::npos) {
       // DTYPE+METHOD: the method's Linears and everything around them in DTYPE.
       const std::string dtype = item.substr(0, plus);
-      if (dtype != "bf16" && dtype != "fp32")
-        fail("--quant \"{}\": \"{}\" before '+' is not a dtype a quantized model computes in; expected bf16 (or fp32), "
-             "as in bf16+wo-int8",
+      if (dtype != "bf16" && dtype != "fp32" && dtype != "fp16")
+        fail("--quant \"{}\": \"{}\" before '+' is not a dtype a quantized model computes in; expected bf16, fp16 "
+             "(CUDA) or fp32, as in bf16+wo-int8",
              text, dtype);
       v.dtype = dtype;
       v.quant = parse_quant_spec(item.substr(plus + 1));
@@ -187,7 +187,8 @@ std::vector<QuantVariant> parse_quant_list(const std::string& text) {
 
 std::vector<std::string> quant_spec_forms() {
   return {"fp32 | bf16 | fp16 (no quantization)",
-          "bf16+METHOD (in a --quant list: the method with bf16 activations; a model spec says ,bf16,METHOD)",
+          "bf16+METHOD, fp16+METHOD (in a --quant list: the method with bf16 / fp16 activations, fp16 on CUDA only; a "
+          "model spec says ,bf16,METHOD)",
           "wo-int8[-gN] (round-to-nearest weight-only, symmetric)",
           "wo-int4[-gN] (round-to-nearest weight-only, zero points)",
           "awq-int4[-gN] (AWQ)",

@@ -61,7 +61,8 @@ struct QuantVariant {
 // "fp32,bf16,wo-int8,bf16+w8a8,...": each entry a dtype, a method, or
 // bf16+METHOD (the method's kernels take and give bf16, and the rest of the
 // model, attention and LayerNorms, runs in bf16, as PyTorch / IPEX run a
-// weight-only model under bfloat16); a repeated entry is an error.
+// weight-only model under bfloat16); fp16+METHOD likewise, for CUDA (the
+// CPU refuses fp16 when the model loads); a repeated entry is an error.
 std::vector<QuantVariant> parse_quant_list(const std::string& text);
 
 // One line per form, for --help and errors.

@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "harness/error.h"
+#include "runners/kernels/aten_quant_linear.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/kernels/weight_only_linear.h"
@@ -26,15 +27,22 @@ at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& w
   return (act_absmax.to(at::kFloat).pow(alpha) / w_max.pow(1 - alpha)).clamp_min(1e-5);
 }
 
-std::unique_ptr<Linear> quantized_kernel(const QuantizedLinear& ql, LinearActivation activation, bool fake) {
+std::unique_ptr<Linear> quantized_kernel(const QuantizedLinear& ql, LinearActivation activation, bool fake,
+                                         at::ScalarType dtype, c10::Device device) {
   const QuantizedWeight& q = ql.weight;
   const at::Tensor& d = ql.input_divisor;
+  EMBEVAL_ASSERT(!fake || (device.is_cpu() && dtype == at::kFloat));
   if (ql.int8_activations) {
     EMBEVAL_ASSERT(q.bits == 8 && q.symmetric && q.groups() == 1);
     if (fake) return std::make_unique<FakeW8A8Linear>(q.dequantize(), ql.bias, activation, d);
     const at::Tensor signed_codes = (q.codes.to(at::kInt) - 128).to(at::kChar);
+    if (!device.is_cpu())
+      return std::make_unique<AtenInt8Linear>(signed_codes, q.scales.view({-1}), ql.bias, activation, d, dtype, device);
     return std::make_unique<Int8Linear>(signed_codes, q.scales.view({-1}), ql.bias, activation, d);
   }
+  if (!device.is_cpu())
+    return std::make_unique<AtenWeightOnlyLinear>(q.codes, q.bits, q.scales, q.zeros, q.group_size, q.g_idx, ql.bias,
+                                                  activation, d, dtype, device);
   if (fake)  // x / d through Q(W) equals x through Q(W) / d: the divisor goes into the columns
     return std::make_unique<PackedLinear>(d.defined() ? q.dequantize() / d.unsqueeze(0) : q.dequantize(), ql.bias,
                                           activation);
@@ -48,12 +56,20 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
   if (spec.method != QuantMethod::rtn && calibration.empty())
     fail("{}: {} needs calibration texts (run with a suite or --task-dir, or --calib FILE)", method,
          spec.method == QuantMethod::gptq ? "GPTQ" : spec.method == QuantMethod::awq ? "AWQ" : "SmoothQuant");
-  if (!model.device().is_cpu()) fail("{}: the quantized kernels run on the CPU; use --device cpu", method);
-  const bool bf16 = model.dtype() == at::kBFloat16;
-  if (model.dtype() != at::kFloat && !bf16)
-    fail("{}: quantized models compute their activations in fp32 or bf16, not {}", method, c10::toString(model.dtype()));
-  if (bf16 && fake)
-    fail("{}: fakequant runs the dequantised weights through the fp32 kernels; drop bf16 (or fakequant)", method);
+  const c10::Device device = model.device();
+  const at::ScalarType dtype = model.dtype();
+  const bool cpu = device.is_cpu();
+  const bool bf16 = dtype == at::kBFloat16;
+  if (cpu && dtype != at::kFloat && !bf16)
+    fail("{}: quantized models on the CPU compute their activations in fp32 or bf16, not {}", method,
+         c10::toString(dtype));
+  if (fake && !cpu)
+    fail("{}: fakequant runs the dequantised weights through the CPU's fp32 kernels; use --device cpu (or drop "
+         "fakequant)",
+         method);
+  if (dtype != at::kFloat && fake)
+    fail("{}: fakequant runs the dequantised weights through the fp32 kernels; drop {} (or fakequant)", method,
+         bf16 ? "bf16" : "fp16");
 
   const auto start = std::chrono::steady_clock::now();
   QuantizeReport r;
@@ -97,6 +113,9 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
         };
         model.layer_forward(i, cal.hidden[b], cal.mask_bias[b], &observe);
       }
+      // Accumulated where the activations are; GPTQ itself runs beside the CPU weights.
+      for (at::Tensor& h : hessian)
+        if (h.defined()) h = h.cpu();
     }
     AwqLayer scaled;
     if (spec.method == QuantMethod::awq) {
@@ -127,7 +146,7 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
       } else {
         ql.weight = quantize_rtn(p.weight, spec.weight_bits, spec.group_size, spec.symmetric, tensor);
       }
-      std::unique_ptr<Linear> op = quantized_kernel(ql, p.activation, fake);
+      std::unique_ptr<Linear> op = quantized_kernel(ql, p.activation, fake, dtype, device);
       if (keep) {
         const std::vector<std::string> names = model.linear_names(i, slot);
         const int64_t rows = ql.weight.out_features() / static_cast<int64_t>(names.size());
@@ -135,8 +154,8 @@ QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const 
           keep->push_back(ql.rows(names[k], static_cast<int64_t>(k) * rows, rows));
       }
       if (kernel.empty()) {
-        const auto* wo = bf16 ? dynamic_cast<const WeightOnlyLinear*>(op.get()) : nullptr;
-        kernel = wo ? wo->bf16_implementation() : op->implementation() + (bf16 ? ", bf16 in and out" : "");
+        const auto* wo = bf16 && cpu ? dynamic_cast<const WeightOnlyLinear*>(op.get()) : nullptr;
+        kernel = wo ? wo->bf16_implementation() : op->implementation() + (bf16 && cpu ? ", bf16 in and out" : "");
       }
       model.set_linear(i, slot, std::move(op));
     }

@@ -40,22 +40,30 @@ struct QuantizeReport {
   int64_t bytes_after = 0;
 };
 
-// The model must run on the CPU in fp32 or bf16 (the quantized kernels take
-// either; in a bf16 model everything else runs in bf16 too, and calibration
-// statistics come from the bf16 forward pass, AWQ's blocks judged in fp32);
-// fake-quant only in fp32. UserError naming the method otherwise, and for a group size
-// that does not divide a layer's input width (naming the tensor).
+// On the CPU the model runs in fp32 or bf16 (the CPU kernels take either; in
+// a bf16 model everything else runs in bf16 too, and calibration statistics
+// come from the bf16 forward pass, AWQ's blocks judged in fp32); off the CPU
+// (CUDA) in fp32, bf16 or fp16, on the ATen kernels of
+// runners/kernels/aten_quant_linear.h. Calibration's forward passes run on
+// the model's device; the methods' own arithmetic (GPTQ's Cholesky and
+// updates, AWQ's searches, SmoothQuant's factors) on the CPU in float, as
+// the weights they work on are read from the CPU state dict. Fake-quant
+// only on the CPU in fp32. UserError naming the method otherwise, and for a
+// group size that does not divide a layer's input width (naming the tensor).
 // `keep`, when given, receives every quantized Linear under its checkpoint
 // name (Q, K and V separately) for saving (quantized_checkpoint.h).
 QuantizeReport quantize_model(BertModel& model, const StateDict& weights, const QuantSpec& spec, bool fake,
                               const std::vector<CalibrationBatch>& calibration = {},
                               std::vector<QuantizedLinear>* keep = nullptr);
 
-// The kernel that runs one quantized Linear: Int8Linear for int8
-// activations, WeightOnlyLinear otherwise; with `fake`, the dequantised
-// weights through the fp32 kernel (activations quantised and dequantised per
-// token for W8A8).
-std::unique_ptr<Linear> quantized_kernel(const QuantizedLinear& q, LinearActivation activation, bool fake);
+// The kernel that runs one quantized Linear of a model on `device` computing
+// in `dtype`: on the CPU Int8Linear for int8 activations, WeightOnlyLinear
+// otherwise (either takes fp32 or bf16); elsewhere AtenInt8Linear and
+// AtenWeightOnlyLinear. With `fake` (CPU, fp32), the dequantised weights
+// through the fp32 kernel (activations quantised and dequantised per token
+// for W8A8).
+std::unique_ptr<Linear> quantized_kernel(const QuantizedLinear& q, LinearActivation activation, bool fake,
+                                         at::ScalarType dtype = at::kFloat, c10::Device device = c10::Device(c10::kCPU));
 
 // SmoothQuant's per-input-channel factors from activation and weight maxima.
 at::Tensor smoothquant_factors(const at::Tensor& act_absmax, const at::Tensor& weight, double alpha);

@@ -402,10 +402,11 @@ std::optional<LoadedQuantization> read_quantized_checkpoint(const fs::path& dir,
 std::string install_quantized_checkpoint(BertModel& model, const StateDict& weights, const LoadedQuantization& q,
                                          const std::string& where) {
   const bool bf16 = model.dtype() == at::kBFloat16;
-  if ((model.dtype() != at::kFloat && !bf16) || !model.device().is_cpu())
-    fail("{}: a {} checkpoint runs its quantized kernels in fp32 or bf16 on the CPU; drop --dtype / --device (or use "
-         "cpu, fp32 or bf16)",
-         where, q.method);
+  const bool cpu = model.device().is_cpu();
+  if (cpu && model.dtype() != at::kFloat && !bf16)
+    fail("{}: a {} checkpoint runs its quantized kernels on the CPU in fp32 or bf16, not {}; drop --dtype (or use "
+         "fp32 or bf16)",
+         where, q.method, c10::toString(model.dtype()));
   std::set<std::string> used;
   std::string kernel;
   int64_t n = 0;
@@ -448,10 +449,10 @@ std::string install_quantized_checkpoint(BertModel& model, const StateDict& weig
       }
       if (!fused.bias.defined()) fused.bias = model.linear_params(weights, i, slot).bias;
       const LinearActivation act = model.linear_params(weights, i, slot).activation;
-      std::unique_ptr<Linear> op = quantized_kernel(fused, act, false);
+      std::unique_ptr<Linear> op = quantized_kernel(fused, act, false, model.dtype(), model.device());
       if (kernel.empty()) {
-        const auto* wo = bf16 ? dynamic_cast<const WeightOnlyLinear*>(op.get()) : nullptr;
-        kernel = wo ? wo->bf16_implementation() : op->implementation() + (bf16 ? ", bf16 in and out" : "");
+        const auto* wo = bf16 && cpu ? dynamic_cast<const WeightOnlyLinear*>(op.get()) : nullptr;
+        kernel = wo ? wo->bf16_implementation() : op->implementation() + (bf16 && cpu ? ", bf16 in and out" : "");
       }
       model.set_linear(i, slot, std::move(op));
       n += static_cast<int64_t>(names.size());

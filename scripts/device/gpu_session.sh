@@ -7,7 +7,11 @@
 #      (scripts/bench_encoder_vs_eager.py --device cuda);
 #   3. cmteb-mini end to end on cuda in fp32 and fp16 with the bundled tiny
 #      checkpoint, with and without the batch-1 latency sampling, and the
-#      per-task timings from SQLite (why fp16 ran 8x slower in session 1).
+#      per-task timings from SQLite (why fp16 ran 8x slower in session 1);
+#   4. the quantized variants on cuda (ATen kernels, _int_mm for W8A8) next
+#      to fp16, one --quant list on the bundled default model, calibrated on
+#      cmteb-mini: scores, cosine to fp32 and speed from SQLite. Not in the
+#      default steps (the first three fill a 600 s call): STEPS="check quant".
 # Logs go to $OUT (the device tool returns that folder), else ./gpu-out.
 #
 # Here first: scripts/device/fetch_debs.sh (fills .deps/debs). Then, with the
@@ -15,7 +19,7 @@
 # The working tree and carried paths travel together under 64 MiB: run
 # scripts/device/slim_tree.sh before the call and `slim_tree.sh --restore`
 # after it. The steps are capped to fit one 600 s call (timeout_s 600).
-#   env: STEPS="check bench e2e" (default all), BENCH_SHAPES, BENCH_SEQS;
+#   env: STEPS="check bench e2e quant" (default: the first three), BENCH_SHAPES, BENCH_SEQS, QUANTS;
 #   a dry run of the e2e step on a CPU: STEPS=e2e BUILD_DIR=build DEVICE=cpu DTYPES=fp32
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -72,5 +76,13 @@ except sqlite3.Error as e:
 EOF
     done
   done
+fi
+if [[ " $steps " == *" quant "* ]]; then
+  echo "== quantized variants on ${DEVICE:-cuda}"
+  db="$out/quant.sqlite"
+  timeout 120 "$build/embeval" run --quiet --model models/embeval-small-zh --device "${DEVICE:-cuda}" \
+    --quant "${QUANTS:-fp32,fp16,fp16+wo-int8,fp16+wo-int4-g128,bf16+w8a8,fp16+sq-w8a8-a0.5,fp16+gptq-int4-g128,fp16+awq-int4-g128}" \
+    --suite cmteb-mini --calib-samples 64 --db "$db" >"$out/quant.log" 2>&1 || { status=1; tail -5 "$out/quant.log"; }
+  "$build/embeval" report --db "$db" --format md --out "$out/quant.md" >/dev/null 2>&1 && grep -iA14 "quantiz" "$out/quant.md" | head -40
 fi
 exit $status
