@@ -276,11 +276,8 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
     m.divisor = input_divisor.to(at::kFloat).contiguous();
     if (!(m.divisor > 0).all().item<bool>()) fail("WeightOnlyLinear: the input divisor must be positive");
   }
-  // Output rows per tile, in multiples of 16: at most TILE_FLOATS, and at
-  // least two tiles a thread so the threads share the work evenly.
-  const int64_t per_thread = (m.out + 2 * at::get_num_threads() - 1) / (2 * at::get_num_threads());
-  m.tile = std::max<int64_t>(16, std::min(TILE_FLOATS / m.in, (per_thread + 15) / 16 * 16) / 16 * 16);
-  m.tile = std::min(m.tile, m.out);
+  // Output rows per tile, in multiples of 16: at most TILE_FLOATS.
+  m.tile = std::min(std::max<int64_t>(16, TILE_FLOATS / m.in / 16 * 16), m.out);
 #ifdef EMBEVAL_HAVE_DNNL
   try {
     for (int64_t rows : {m.tile, m.out % m.tile}) {
@@ -430,37 +427,37 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   }
 #ifdef EMBEVAL_HAVE_DNNL
   if (!m.gemms.empty()) {
-    if (rows > 0)
-      at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
-        std::vector<float> w(static_cast<size_t>(m.tile * m.in));
-        dnnl::stream stream(cpu_engine());
-        for (int64_t t = begin; t < end; ++t) {
-          const int64_t o0 = t * m.tile, n = std::min(m.tile, m.out - o0);
-          m.dequant_rows(o0, n, w.data());
-          const Impl::TileGemm& g = n == m.tile ? m.gemms[0] : m.gemms[1];
-          memory src_m(memory::desc({rows, m.in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab),
-                       cpu_engine(), x2.data_ptr());
-          memory w_m(memory::desc({m.in, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba), cpu_engine(),
-                     w.data());
-          memory b_m(memory::desc({1, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab), cpu_engine(),
-                     m.bias.data_ptr<float>() + o0);
-          memory y_m(memory::desc({rows, n}, dnnl::memory::data_type::f32, memory::dims{m.out, 1}), cpu_engine(),
-                     y.data_ptr<float>() + o0);
-          g.matmul.execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w_m}, {DNNL_ARG_BIAS, b_m}, {DNNL_ARG_DST, y_m}});
-          stream.wait();
-        }
-      });
+    // A tile at a time: the threads dequantise its rows together, then
+    // oneDNN multiplies it on all of them. (Each thread multiplying tiles of
+    // its own on one core read all of x once per thread: 0.82x of the fp32
+    // model against 0.87-0.89x this way, bert-base batch 32, 2 threads.)
+    std::vector<float> w(static_cast<size_t>(m.tile * m.in));
+    dnnl::stream stream(cpu_engine());
+    memory src_m(memory::desc({rows, m.in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab), cpu_engine(),
+                 x2.data_ptr());
+    for (int64_t t = 0; t < tiles && rows > 0; ++t) {
+      const int64_t o0 = t * m.tile, n = std::min(m.tile, m.out - o0);
+      at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) { m.dequant_rows(o0 + r0, r1 - r0, w.data() + r0 * m.in); });
+      const Impl::TileGemm& g = n == m.tile ? m.gemms[0] : m.gemms[1];
+      memory w_m(memory::desc({m.in, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba), cpu_engine(),
+                 w.data());
+      memory b_m(memory::desc({1, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab), cpu_engine(),
+                 m.bias.data_ptr<float>() + o0);
+      memory y_m(memory::desc({rows, n}, dnnl::memory::data_type::f32, memory::dims{m.out, 1}), cpu_engine(),
+                 y.data_ptr<float>() + o0);
+      g.matmul.execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w_m}, {DNNL_ARG_BIAS, b_m}, {DNNL_ARG_DST, y_m}});
+      stream.wait();
+    }
     return y.view(shape);
   }
 #endif
-  at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
-    at::Tensor w = at::empty({m.tile, m.in}, at::kFloat);
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t o0 = t * m.tile, n = std::min(m.tile, m.out - o0);
-      m.dequant_rows(o0, n, w.data_ptr<float>());
-      y.narrow(1, o0, n).copy_(at::mm(x2, w.narrow(0, 0, n).t()));
-    }
-  });
+  at::Tensor w = at::empty({m.tile, m.in}, at::kFloat);
+  float* wp = w.data_ptr<float>();
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t o0 = t * m.tile, n = std::min(m.tile, m.out - o0);
+    at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) { m.dequant_rows(o0 + r0, r1 - r0, wp + r0 * m.in); });
+    y.narrow(1, o0, n).copy_(at::mm(x2, w.narrow(0, 0, n).t()));
+  }
   if (m.bias.defined()) y.add_(m.bias);
   return apply_activation(y, m.activation).view(shape);
 }

@@ -2,11 +2,11 @@
 // Weight-only quantized Linear: y = act(x W^T + b) with W held as int8 or
 // int4 codes (two per byte) plus per-group scales and zeros,
 //   W[o][i] = scale[o][g] * (code[o][i] - zero[o][g]),  g = group of column i,
-// and x, y in float32. The fp32 weight matrix is never materialised: each
-// thread dequantises a tile of output rows small enough to stay in its
-// cache (~2 MB at most) and multiplies it at once (oneDNN's fp32 GEMM on
-// that tile, or at::mm without oneDNN), so memory holds only the packed
-// weights (1 or 0.5 byte a weight plus the group parameters).
+// and x, y in float32. The fp32 weight matrix is never materialised: the
+// threads dequantise a tile of output rows small enough to stay in cache
+// (~2 MB at most) and it is multiplied at once (oneDNN's fp32 GEMM on that
+// tile, or at::mm without oneDNN), so memory holds only the packed weights
+// (1 or 0.5 byte a weight plus the group parameters).
 //
 // Speed (bench_kern_quant, bert-base shapes, AMD EPYC AVX2): with 4096 rows
 // 0.78-0.93x of the fp32 GEMM; with 16 rows (one short text) 1.8-4x slower,

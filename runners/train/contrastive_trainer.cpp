@@ -185,7 +185,10 @@ class Trainer {
     for (const data::TrainingPair* in : input) {
       const data::TrainingPair& tp = *in;
       auto [it, inserted] = kind_index.emplace(tp.kind, kinds_.size());
-      if (inserted) kinds_.push_back(Kind{tp.kind});
+      if (inserted) {
+        kinds_.emplace_back();
+        kinds_.back().name = tp.kind;
+      }
       Kind& k = kinds_[it->second];
       Pair p;
       p.query = text_id(ids, tp.query);
