@@ -4,6 +4,11 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <thread>
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/version.h>
@@ -15,6 +20,17 @@ namespace embeval {
 std::string libtorch_version() { return TORCH_VERSION; }
 
 int torch_threads() { return at::get_num_threads(); }
+
+int parallel_for_threads() {
+  std::mutex mutex;
+  std::set<std::thread::id> seen;
+  const int64_t n = std::max(2, torch_threads());
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    seen.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(seen.size());
+}
 
 int available_cpus() {
   cpu_set_t set;

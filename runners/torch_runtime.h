@@ -12,6 +12,12 @@ int torch_threads();
 // counts physical cores through cpuinfo and can say 1 on a VM whose 2 vCPUs
 // it takes for hyper-threads of one core (measured here: 1 of 2 in use).
 void set_torch_threads(int n);
+// Distinct threads an at::parallel_for compiled into embeval's own code runs
+// its chunks on (at most torch_threads()). It is a header template whose
+// OpenMP body exists only when the caller is built with -fopenmp; built
+// without, it is 1 whatever torch_threads() says (every embeval loop was, up
+// to session 14).
+int parallel_for_threads();
 // CPUs in this process's affinity mask (what taskset / cgroups allow).
 int available_cpus();
 // "none", or the CUDA devices libtorch can see.

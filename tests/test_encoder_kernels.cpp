@@ -209,3 +209,16 @@ TEST(TorchRuntime, ZeroThreadsMeansEveryAllowedCpu) {
   EXPECT_EQ(torch_threads(), 1);
   set_torch_threads(before);
 }
+
+// embeval's own loops (softmax, LayerNorm, W8A8 quantization and epilogue,
+// weight-only dequantisation) run on every intra-op thread: at::parallel_for
+// is a header template whose OpenMP body is compiled only with -fopenmp, so
+// this fails if the build loses that flag (it had, up to session 14).
+TEST(TorchRuntime, ParallelForUsesEveryThread) {
+  const int before = torch_threads();
+  set_torch_threads(2);
+  EXPECT_EQ(parallel_for_threads(), 2);
+  set_torch_threads(1);
+  EXPECT_EQ(parallel_for_threads(), 1);
+  set_torch_threads(before);
+}
