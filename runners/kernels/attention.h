@@ -12,7 +12,8 @@
 // instead copies Q, K and V out per head and runs both products on the AMX
 // kernels, with the scale, mask, softmax and rounding in one pass of its own
 // (oneDNN 2.6 runs the strided products only with gemm:jit; attention.cpp
-// has the numbers). Elsewhere (CUDA, fp16, no oneDNN) it is
+// has the numbers); with at least two batch rows a thread, each thread
+// takes whole batch rows through every step. Elsewhere (CUDA, fp16, no oneDNN) it is
 // aten_qkv_attention below.
 #include <ATen/core/Tensor.h>
 
