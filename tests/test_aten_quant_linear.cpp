@@ -16,39 +16,14 @@
 #include "runners/kernels/aten_quant_linear.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/weight_only_linear.h"
+#include "weight_parts.h"
 
 using namespace embeval;
+using namespace embeval::test;
 
 namespace {
 
 const c10::Device cpu(c10::kCPU);
-
-struct Parts {
-  at::Tensor codes, scales, zeros, g_idx;
-};
-
-Parts random_parts(int64_t out, int64_t in, int bits, int64_t group, bool act_order, uint64_t seed) {
-  at::manual_seed(seed);
-  const int64_t groups = group > 0 ? in / group : 1;
-  Parts p;
-  p.codes = at::randint(0, 1 << bits, {out, in}, at::kLong).to(at::kByte);
-  // fp16-representable scales, as every method stores them.
-  p.scales = (at::rand({out, groups}) * 0.02 + 1e-3).to(at::kHalf).to(at::kFloat);
-  p.zeros = at::randint(0, 1 << bits, {out, groups}, at::kLong).to(at::kInt);
-  if (act_order) p.g_idx = at::randperm(in, at::kLong).div(group, "floor").to(at::kInt);
-  return p;
-}
-
-at::Tensor reference_weight(const Parts& p, int64_t in, int64_t group) {
-  at::Tensor cols = p.g_idx.defined() ? p.g_idx.to(at::kLong)
-                                      : at::arange(in, at::kLong).div(group > 0 ? group : in, "floor");
-  return p.scales.index_select(1, cols) * (p.codes.to(at::kFloat) - p.zeros.to(at::kFloat).index_select(1, cols));
-}
-
-double rel_err(const at::Tensor& got, const at::Tensor& want) {
-  return ((got.to(at::kDouble) - want.to(at::kDouble)).abs().max() / (want.to(at::kDouble).abs().max() + 1e-12))
-      .item<double>();
-}
 
 }  // namespace
 
@@ -66,7 +41,7 @@ TEST(AtenWeightOnlyLinear, PerCallWeightIsExactForEveryLayoutAndDtype) {
                  Case{8, 96, 0, false, true}, Case{4, 96, 16, true, false}, Case{8, 96, 16, true, true},
                  Case{4, 45, 0, false, false}, Case{4, 3000, 100, false, true}}) {
     const int64_t out = c.in == 3000 ? 400 : 40;
-    Parts p = random_parts(out, c.in, c.bits, c.group, c.act_order, 30 + c.bits + c.in);
+    WeightParts p = random_weight_parts(out, c.in, c.bits, c.group, c.act_order, 30 + c.bits + c.in);
     const at::Tensor d = c.divisor ? at::rand({c.in}) + 0.5 : at::Tensor();
     at::Tensor want = reference_weight(p, c.in, c.group);
     if (d.defined()) want = want / d.unsqueeze(0);
@@ -83,7 +58,7 @@ TEST(AtenWeightOnlyLinear, PerCallWeightIsExactForEveryLayoutAndDtype) {
 
 TEST(AtenWeightOnlyLinear, MatchesFloat64AndTheCpuKernel) {
   const int64_t out = 48, in = 128, group = 32;
-  Parts p = random_parts(out, in, 4, group, false, 7);
+  WeightParts p = random_weight_parts(out, in, 4, group, false, 7);
   const at::Tensor bias = at::randn({out}) * 0.1;
   at::manual_seed(8);
   const at::Tensor x = at::randn({3, 5, in});
@@ -106,7 +81,7 @@ TEST(AtenWeightOnlyLinear, MatchesFloat64AndTheCpuKernel) {
 }
 
 TEST(AtenWeightOnlyLinear, HoldsThePackedBytes) {
-  Parts p = random_parts(64, 256, 4, 128, false, 3);
+  WeightParts p = random_weight_parts(64, 256, 4, 128, false, 3);
   AtenWeightOnlyLinear l4(p.codes, 4, p.scales, p.zeros, 128, p.g_idx, at::Tensor(), LinearActivation::none,
                           at::Tensor(), at::kHalf, cpu);
   // int4 codes two to a byte, fp16 scales, int4 zeros: 8192 + 2 * 128 + 64.

@@ -9,37 +9,10 @@
 #include <gtest/gtest.h>
 
 #include "runners/kernels/weight_only_linear.h"
+#include "weight_parts.h"
 
 using namespace embeval;
-
-namespace {
-
-struct Parts {
-  at::Tensor codes, scales, zeros, g_idx;
-};
-
-Parts random_parts(int64_t out, int64_t in, int bits, int64_t group, bool act_order, uint64_t seed) {
-  at::manual_seed(seed);
-  const int64_t groups = group > 0 ? in / group : 1;
-  Parts p;
-  p.codes = at::randint(0, 1 << bits, {out, in}, at::kLong).to(at::kByte);
-  p.scales = at::rand({out, groups}) * 0.02 + 1e-3;
-  p.zeros = at::randint(0, 1 << bits, {out, groups}, at::kLong).to(at::kInt);
-  if (act_order) p.g_idx = at::randperm(in, at::kLong).div(group, "floor").to(at::kInt);
-  return p;
-}
-
-at::Tensor reference_weight(const Parts& p, int64_t in, int64_t group) {
-  at::Tensor cols = p.g_idx.defined() ? p.g_idx.to(at::kLong)
-                                      : at::arange(in, at::kLong).div(group > 0 ? group : in, "floor");
-  return p.scales.index_select(1, cols) * (p.codes.to(at::kFloat) - p.zeros.to(at::kFloat).index_select(1, cols));
-}
-
-double rel_err(const at::Tensor& got, const at::Tensor& want) {
-  return ((got.to(at::kDouble) - want).abs().max() / (want.abs().max() + 1e-12)).item<double>();
-}
-
-}  // namespace
+using namespace embeval::test;
 
 TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
   struct Case {
@@ -51,7 +24,7 @@ TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
   for (Case c : {Case{8, 0, false}, Case{8, 32, false}, Case{4, 32, false}, Case{4, 0, false}, Case{4, 16, true},
                  Case{8, 16, true}, Case{4, 16, false}}) {
     const int64_t out = 40, in = 96;
-    Parts p = random_parts(out, in, c.bits, c.group, c.act_order, 20 + c.bits);
+    WeightParts p = random_weight_parts(out, in, c.bits, c.group, c.act_order, 20 + c.bits);
     WeightOnlyLinear layer(p.codes, c.bits, p.scales, p.zeros, c.group, p.g_idx, at::Tensor(), LinearActivation::none);
     EXPECT_TRUE(layer.dequantized_weight().equal(reference_weight(p, in, c.group)))
         << c.bits << " bits, group " << c.group << (c.act_order ? ", act-order" : "");
@@ -63,7 +36,7 @@ TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
   for (int bits : {8, 4})
     for (int64_t in : {int64_t{768}, int64_t{1024}}) {
       const int64_t out = 72, group = 128;
-      Parts p = random_parts(out, in, bits, group, false, 30 + bits);
+      WeightParts p = random_weight_parts(out, in, bits, group, false, 30 + bits);
       at::Tensor b = at::randn({out});
       at::Tensor w = reference_weight(p, in, group).to(at::kDouble);
       for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::relu}) {
@@ -84,7 +57,7 @@ TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
 
 TEST(WeightOnlyLinear, ActOrderGroupsGiveTheSameProduct) {
   const int64_t out = 48, in = 128;
-  Parts p = random_parts(out, in, 4, 32, true, 41);
+  WeightParts p = random_weight_parts(out, in, 4, 32, true, 41);
   WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 32, p.g_idx, at::Tensor(), LinearActivation::none);
   at::Tensor x = at::randn({5, in});
   EXPECT_LT(rel_err(layer(x), at::mm(x.to(at::kDouble), reference_weight(p, in, 32).to(at::kDouble).t())), 1e-5);
@@ -95,7 +68,7 @@ TEST(WeightOnlyLinear, ActOrderGroupsGiveTheSameProduct) {
 TEST(WeightOnlyLinear, InputDivisorDividesEachInputChannel) {
   // AWQ's unfoldable scales: act((x / d) W^T + b) against float64.
   const int64_t out = 40, in = 256;
-  Parts p = random_parts(out, in, 4, 128, false, 45);
+  WeightParts p = random_weight_parts(out, in, 4, 128, false, 45);
   const at::Tensor d = at::rand({in}) * 4 + 0.25, b = at::randn({out});
   WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::gelu_erf, d);
   const at::Tensor x = at::randn({3, 7, in});
@@ -126,7 +99,7 @@ TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
                  Case{4, 128, false, true}})
     for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf}) {
       const int64_t out = 72, in = 256;
-      Parts p = random_parts(out, in, c.bits, c.group, c.act_order, 60 + c.bits);
+      WeightParts p = random_weight_parts(out, in, c.bits, c.group, c.act_order, 60 + c.bits);
       const at::Tensor b = at::randn({out}), d = c.divisor ? at::rand({in}) * 4 + 0.25 : at::Tensor();
       WeightOnlyLinear layer(p.codes, c.bits, p.scales, p.zeros, c.group, p.g_idx, b, a, d);
       const at::Tensor w16 = reference_weight(p, in, c.group).to(at::kBFloat16).to(at::kDouble);
@@ -145,7 +118,7 @@ TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
       EXPECT_FALSE(layer.bf16_implementation().empty());
     }
   // Leading dimensions are kept; zero rows are fine.
-  Parts p = random_parts(16, 64, 8, 0, false, 70);
+  WeightParts p = random_weight_parts(16, 64, 8, 0, false, 70);
   WeightOnlyLinear layer(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none);
   EXPECT_EQ(layer(at::randn({2, 3, 64}).to(at::kBFloat16)).sizes(), (std::vector<int64_t>{2, 3, 16}));
   EXPECT_EQ(layer(at::randn({0, 64}).to(at::kBFloat16)).size(0), 0);
@@ -154,7 +127,7 @@ TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
 TEST(WeightOnlyLinear, HoldsAQuarterOrLessOfTheFp32Bytes) {
   // bert-base's 768 x 768 Linear: int8 per channel <= 0.27x, int4 in groups of 128 <= 0.16x of fp32.
   const int64_t n = 768, fp32 = n * n * 4;
-  Parts p8 = random_parts(n, n, 8, 0, false, 50), p4 = random_parts(n, n, 4, 128, false, 51);
+  WeightParts p8 = random_weight_parts(n, n, 8, 0, false, 50), p4 = random_weight_parts(n, n, 4, 128, false, 51);
   WeightOnlyLinear l8(p8.codes, 8, p8.scales, p8.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none);
   WeightOnlyLinear l4(p4.codes, 4, p4.scales, p4.zeros, 128, at::Tensor(), at::Tensor(), LinearActivation::none);
   EXPECT_LE(double(l8.weight_bytes()) / fp32, 0.27);
@@ -162,12 +135,12 @@ TEST(WeightOnlyLinear, HoldsAQuarterOrLessOfTheFp32Bytes) {
 }
 
 TEST(WeightOnlyLinear, BadPartsAreErrors) {
-  Parts p = random_parts(16, 64, 4, 32, false, 60);
+  WeightParts p = random_weight_parts(16, 64, 4, 32, false, 60);
   EXPECT_THROW(WeightOnlyLinear(p.codes, 3, p.scales, p.zeros, 32, at::Tensor(), at::Tensor(), LinearActivation::none),
                std::exception);
   EXPECT_THROW(WeightOnlyLinear(p.codes, 4, p.scales, p.zeros, 16, at::Tensor(), at::Tensor(), LinearActivation::none),
                std::exception);  // 2 groups of scales for 4 groups of 16
-  Parts odd = random_parts(16, 63, 4, 0, false, 61);
+  WeightParts odd = random_weight_parts(16, 63, 4, 0, false, 61);
   EXPECT_THROW(WeightOnlyLinear(odd.codes, 4, odd.scales, odd.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none),
                std::exception);
   at::Tensor big = p.codes.clone();
