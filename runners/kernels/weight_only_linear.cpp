@@ -21,7 +21,7 @@
 namespace embeval {
 namespace {
 
-// Floats in one thread's dequantised tile, at most (~2 MB). Measured with
+// Floats in the dequantised tile, at most (~2 MB). Measured with
 // bench_kern_quant on bert-base shapes, 4096 rows, 1 thread (AMD EPYC,
 // AVX2): tiles of 32 rows ran at 0.66x of the fp32 GEMM (one oneDNN call
 // per tile costs more than its tile computes), 160 rows at 0.83x, 672 rows
