@@ -127,23 +127,28 @@ struct DensePrimitives {
 
 bool is_amx(const char* impl) { return std::string(impl).find("amx") != std::string::npos; }
 
-// `g` batch rows, all `t` query rows; false unless both products get AMX.
-// `user_scratchpad`: the caller passes each execution its own scratchpad
-// (primitives executed from several threads at once).
+// `g` batch rows, all `t` query rows, Q, K, V and the context in `type`
+// (the scores fp32); false unless both products get AMX (bf16) or at least
+// a non-reference kernel (fp32). `user_scratchpad`: the caller passes each
+// execution its own scratchpad (primitives executed from several threads at
+// once).
 bool make_dense_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, DensePrimitives* p,
-                           bool user_scratchpad = false) {
+                           bool user_scratchpad = false, dt type = dt::bf16) {
   const int64_t h = heads * hd;
   dnnl::primitive_attr attr;
   if (user_scratchpad) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  p->q = memory::desc({g, heads, t, hd}, dt::bf16, memory::format_tag::abcd);
-  p->kt = memory::desc({g, heads, hd, t}, dt::bf16, memory::format_tag::abdc);  // K [g, heads, t, hd], transposed
+  p->q = memory::desc({g, heads, t, hd}, type, memory::format_tag::abcd);
+  p->kt = memory::desc({g, heads, hd, t}, type, memory::format_tag::abdc);  // K [g, heads, t, hd], transposed
   p->scores = memory::desc({g, heads, t, t}, dt::f32, memory::format_tag::abcd);
   const auto score_pd = onednn::matmul_pd(p->q, p->kt, memory::desc(), p->scores, attr);
-  p->probs = memory::desc({g, heads, t, t}, dt::bf16, memory::format_tag::abcd);
-  p->v = memory::desc({g, heads, t, hd}, dt::bf16, memory::format_tag::abcd);
-  p->ctx = memory::desc({g, heads, t, hd}, dt::bf16, {t * h, hd, h, 1});  // rows of the [b, t, h] output
+  p->probs = memory::desc({g, heads, t, t}, type, memory::format_tag::abcd);
+  p->v = memory::desc({g, heads, t, hd}, type, memory::format_tag::abcd);
+  p->ctx = memory::desc({g, heads, t, hd}, type, {t * h, hd, h, 1});  // rows of the [b, t, h] output
   const auto ctx_pd = onednn::matmul_pd(p->probs, p->v, memory::desc(), p->ctx, attr);
-  if (!is_amx(score_pd.impl_info_str()) || !is_amx(ctx_pd.impl_info_str())) return false;
+  const bool fast = type == dt::bf16 ? is_amx(score_pd.impl_info_str()) && is_amx(ctx_pd.impl_info_str())
+                                     : !onednn::is_reference_kernel(score_pd.impl_info_str()) &&
+                                           !onednn::is_reference_kernel(ctx_pd.impl_info_str());
+  if (!fast) return false;
   p->score = dnnl::matmul(score_pd);
   p->context = dnnl::matmul(ctx_pd);
   if (user_scratchpad)
@@ -153,12 +158,13 @@ bool make_dense_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, Dens
 }
 
 // probs = bf16(softmax(scores * scale + mask)) for `rows` rows of `t`,
-// scores overwritten. Round to nearest even, as c10::BFloat16. Simple loops,
+// scores overwritten, rounded to nearest even as c10::BFloat16; with probs
+// null, the fp32 probabilities are left in scores instead. Simple loops,
 // each one vectorisable, the two reductions in 16-lane GCC vectors (eight
 // scalar lanes came out scalar: a tile of 5 x 12 x 128 rows of 128 took
 // 1.15 ms on one thread, these loops 0.76-0.81 ms).
 typedef EmbevalFloats16 Floats16;
-EMBEVAL_CLONES void softmax_rows_bf16(float* __restrict__ scores, const float* __restrict__ mask, int64_t rows,
+EMBEVAL_CLONES void softmax_rows(float* __restrict__ scores, const float* __restrict__ mask, int64_t rows,
                                       int64_t t, float scale, uint16_t* __restrict__ probs) {
   for (int64_t r = 0; r < rows; ++r) {
     float* __restrict__ s = scores + r * t;
@@ -186,6 +192,10 @@ EMBEVAL_CLONES void softmax_rows_bf16(float* __restrict__ scores, const float* _
     for (; j < t; ++j) total += s[j];
     for (int l = 0; l < 16; ++l) total += sums[l];
     const float inv = 1.0f / total;
+    if (probs == nullptr) {
+      for (j = 0; j < t; ++j) s[j] *= inv;
+      continue;
+    }
     uint16_t* __restrict__ out = probs + r * t;
     for (j = 0; j < t; ++j) EMBEVAL_ROUND_BF16(s[j] * inv, out[j]);
   }
@@ -197,23 +207,28 @@ EMBEVAL_CLONES void softmax_rows_bf16(float* __restrict__ scores, const float* _
 // each step across the threads with a barrier after it; on bert-base
 // (batch 32 x 128, 12 heads, 2 threads) its threads spent a third of their
 // time waiting in those barriers (perf: libgomp's spin); this form took the
-// attention from 10.6 to 5.9 ms a layer.
+// bf16 attention from 10.9 to 6.3 ms a layer, and fp32's (strided gemm:jit
+// products, ATen's softmax) from 16.5 to 10.8 (BM_layer_breakdown).
 //
 // Inside the parallel loop oneDNN runs each product on the calling thread
 // (its brgemm matmul splits work over the threads available at execution);
 // each thread passes its own scratchpad.
-at::Tensor rowwise_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
+at::Tensor rowwise_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3, hd = h / heads;
-  auto prims = cached<DensePrimitives>(ShapeKey{1, t, t, heads, hd, 1}, [&] {
+  const dt type = onednn::type_of(qkv.scalar_type());
+  auto prims = cached<DensePrimitives>(ShapeKey{1, t, t, heads, hd, 100 + static_cast<int>(type)}, [&] {
     auto d = std::make_shared<DensePrimitives>();
-    return make_dense_primitives(1, t, heads, hd, d.get(), true) ? std::shared_ptr<const DensePrimitives>(d) : nullptr;
+    return make_dense_primitives(1, t, heads, hd, d.get(), true, type) ? std::shared_ptr<const DensePrimitives>(d)
+                                                                      : nullptr;
   });
   if (!prims) return at::Tensor();
   const DensePrimitives& p = *prims;
+  const bool bf16 = type == dt::bf16;
+  const int64_t elem = qkv.element_size();
   const at::Tensor mask_f32 = mask.to(at::kFloat).contiguous();
   at::Tensor ctx = at::empty({b, t, h}, qkv.options());
   const float scale = static_cast<float>(1.0 / std::sqrt(double(hd)));
-  const auto* src = reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>());
+  const char* src = static_cast<const char*>(qkv.data_ptr());
   char* out = static_cast<char*>(ctx.data_ptr());
   const float* mp = mask_f32.data_ptr<float>();
   at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
@@ -221,26 +236,28 @@ at::Tensor rowwise_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask,
     dnnl::stream stream(engine);
     at::Tensor parts = at::empty({3 * heads * t * hd}, qkv.options());  // [3, heads, t, hd]
     at::Tensor scores = at::empty({heads * t * t}, qkv.options().dtype(at::kFloat));
-    at::Tensor probs = at::empty({heads * t * t}, qkv.options());
+    at::Tensor probs = bf16 ? at::empty({heads * t * t}, qkv.options()) : scores;  // fp32: softmaxed in place
     const int64_t pad_bytes = std::max<int64_t>(p.scratchpad_bytes, 1);
     at::Tensor pad = at::empty({pad_bytes}, qkv.options().dtype(at::kByte));
-    auto* pp = reinterpret_cast<uint16_t*>(parts.data_ptr<at::BFloat16>());
-    auto* prob = reinterpret_cast<uint16_t*>(probs.data_ptr<at::BFloat16>());
+    char* pp = static_cast<char*>(parts.data_ptr());
     float* sp = scores.data_ptr<float>();
+    auto* prob16 = bf16 ? reinterpret_cast<uint16_t*>(probs.data_ptr<at::BFloat16>()) : nullptr;
     const memory scratch(memory::desc({pad_bytes}, dt::u8, memory::format_tag::a), engine, pad.data_ptr());
-    const memory q(p.q, engine, pp), k(p.kt, engine, pp + heads * t * hd), v(p.v, engine, pp + 2 * heads * t * hd);
-    const memory s(p.scores, engine, sp), pr(p.probs, engine, prob);
+    const int64_t block = heads * t * hd * elem;
+    const memory q(p.q, engine, pp), k(p.kt, engine, pp + block), v(p.v, engine, pp + 2 * block);
+    const memory sc(p.scores, engine, sp), pr(p.probs, engine, probs.data_ptr());
+    const int64_t piece = hd * elem;
     for (int64_t row = begin; row < end; ++row) {
       // [t, 3, heads, hd] -> [3, heads, t, hd]: column block c = which * heads + head.
-      const uint16_t* x = src + row * t * 3 * h;
+      const char* x = src + row * t * 3 * h * elem;
       for (int64_t i = 0; i < t; ++i)
-        for (int64_t c = 0; c < 3 * heads; ++c) std::memcpy(pp + (c * t + i) * hd, x + i * 3 * h + c * hd, hd * 2);
-      p.score.execute(stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, k}, {DNNL_ARG_DST, s}, {DNNL_ARG_SCRATCHPAD, scratch}});
+        for (int64_t c = 0; c < 3 * heads; ++c) std::memcpy(pp + (c * t + i) * piece, x + (i * 3 * heads + c) * piece, piece);
+      p.score.execute(stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, k}, {DNNL_ARG_DST, sc}, {DNNL_ARG_SCRATCHPAD, scratch}});
       stream.wait();
-      softmax_rows_bf16(sp, mp + row * t, heads * t, t, scale, prob);
+      softmax_rows(sp, mp + row * t, heads * t, t, scale, prob16);
       p.context.execute(stream, {{DNNL_ARG_SRC, pr},
                                  {DNNL_ARG_WEIGHTS, v},
-                                 {DNNL_ARG_DST, memory(p.ctx, engine, out + row * t * h * 2)},
+                                 {DNNL_ARG_DST, memory(p.ctx, engine, out + row * t * h * elem)},
                                  {DNNL_ARG_SCRATCHPAD, scratch}});
       stream.wait();
     }
@@ -249,17 +266,12 @@ at::Tensor rowwise_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask,
 }
 
 // Undefined when the CPU has no AMX for these products or t needs query
-// blocks (then the strided path below). With at least two batch rows a
-// thread, rowwise_bf16_attention; else tiles of `group` batch rows whose
+// blocks (then the strided path below). Tiles of `group` batch rows whose
 // fp32 scores fit TILE_SCORE_BYTES, as there, each step across the threads.
 at::Tensor dense_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3, hd = h / heads;
   const int64_t row_bytes = heads * t * 4;
   if (row_bytes * t > TILE_SCORE_BYTES && t > MIN_QUERY_BLOCK) return at::Tensor();  // query blocks needed
-  if (row_bytes * t <= TILE_SCORE_BYTES && b >= 2 * at::get_num_threads()) {
-    at::Tensor ctx = rowwise_bf16_attention(qkv, mask, heads);
-    if (ctx.defined()) return ctx;
-  }
   const int64_t group = std::clamp<int64_t>(TILE_SCORE_BYTES / (row_bytes * t), 1, b);
   std::map<int64_t, std::shared_ptr<const DensePrimitives>> prims;
   for (int64_t g : {group, b % group}) {
@@ -295,7 +307,7 @@ at::Tensor dense_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask, i
     // Rows of scores are (batch row, head, query): the mask row is the batch row's.
     at::parallel_for(0, g * heads, 1, [&](int64_t begin, int64_t end) {
       for (int64_t gh = begin; gh < end; ++gh)
-        softmax_rows_bf16(sp + gh * t * t, mp + (gh / heads) * t, t, t, scale, pp + gh * t * t);
+        softmax_rows(sp + gh * t * t, mp + (gh / heads) * t, t, t, scale, pp + gh * t * t);
     });
     p.context.execute(stream, {{DNNL_ARG_SRC, memory(p.probs, engine, probs.data_ptr())},
                                {DNNL_ARG_WEIGHTS, memory(p.v, engine, v.data_ptr())},
@@ -312,6 +324,12 @@ at::Tensor dense_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask, i
 // one bge-m3 row of 8192 tokens would otherwise need 4.3 GB of scores per
 // layer (and as much again for the probabilities), 256-row blocks 134 MB.
 at::Tensor onednn_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
+  // At least two batch rows a thread whose scores fit a tile: a row per thread.
+  const int64_t seq = qkv.size(1);
+  if (qkv.size(0) >= 2 * at::get_num_threads() && heads * seq * seq * 4 <= TILE_SCORE_BYTES) {
+    at::Tensor ctx = rowwise_attention(qkv, mask, heads);
+    if (ctx.defined()) return ctx;
+  }
   if (qkv.scalar_type() == at::kBFloat16) {
     at::Tensor ctx = dense_bf16_attention(qkv, mask, heads);
     if (ctx.defined()) return ctx;
