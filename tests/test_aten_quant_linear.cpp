@@ -84,9 +84,14 @@ TEST(AtenWeightOnlyLinear, HoldsThePackedBytes) {
   WeightParts p = random_weight_parts(64, 256, 4, 128, false, 3);
   AtenWeightOnlyLinear l4(p.codes, 4, p.scales, p.zeros, 128, p.g_idx, at::Tensor(), LinearActivation::none,
                           at::Tensor(), at::kHalf, cpu);
-  // int4 codes two to a byte, fp16 scales, int4 zeros: 8192 + 2 * 128 + 64.
-  EXPECT_EQ(l4.weight_bytes(), 64 * 256 / 2 + 128 * 2 + 64);
+  // int4 codes two to a byte (8192), float scales and zeros for 64 x 2 groups (512 each).
+  EXPECT_EQ(l4.weight_bytes(), 64 * 256 / 2 + 2 * 64 * 2 * 4);
   EXPECT_LE(l4.weight_bytes(), 0.16 * 64 * 256 * 4);
+  // int8 with act-order groups and a divisor: codes a byte each, g_idx int64, divisor float.
+  WeightParts q = random_weight_parts(64, 256, 8, 128, true, 4);
+  AtenWeightOnlyLinear l8(q.codes, 8, q.scales, q.zeros, 128, q.g_idx, at::Tensor(), LinearActivation::none,
+                          at::ones({256}), at::kFloat, cpu);
+  EXPECT_EQ(l8.weight_bytes(), 64 * 256 + 2 * 64 * 2 * 4 + 256 * 8 + 256 * 4);
 }
 
 TEST(AtenInt8Linear, PerTokenCodesAreInt8LinearsBitForBit) {

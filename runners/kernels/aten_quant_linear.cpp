@@ -86,8 +86,10 @@ std::string AtenWeightOnlyLinear::implementation() const {
 }
 
 int64_t AtenWeightOnlyLinear::weight_bytes() const {
-  const int64_t n = scales_.numel();
-  return (out_ * in_ * bits_ + 7) / 8 + n * 2 + (n * bits_ + 7) / 8;
+  int64_t bytes = static_cast<int64_t>(packed_.nbytes() + scales_.nbytes() + zeros_.nbytes());
+  for (const at::Tensor* t : {&col_groups_, &divisor_})
+    if (t->defined()) bytes += static_cast<int64_t>(t->nbytes());
+  return bytes;
 }
 
 std::pair<at::Tensor, at::Tensor> aten_quantize_per_token(const at::Tensor& x_in, const at::Tensor& smooth) {

@@ -51,7 +51,8 @@ class AtenWeightOnlyLinear : public Linear {
   // divisor folded into its columns (Q(W) / d, rounded once).
   at::Tensor dequantized_weight() const;
   std::string implementation() const override;
-  // Packed codes, fp16 scales and packed zeros: what the format stores.
+  // Bytes held on the device, as WeightOnlyLinear counts them: the packed
+  // codes, float scales and zeros, g_idx and the divisor (not the bias).
   int64_t weight_bytes() const override;
 
  private:

@@ -384,15 +384,16 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.use_int8 && m.gemm->scaled && rows > 0) {
     // Blocks of rows, one after another, each quantized, multiplied and
-    // finished (both threads on each step) while its codes and fp32
-    // products are in cache: the input is read once and the output written
-    // once. One product over all rows wrote the fp32 products (50 MB for
-    // bert-base's FFN-in at 4096 rows) and read them back at memory speed.
-    // Measured on bert-base, batch 32 x 128, 2 threads, AMX Xeon, one
-    // process per setting, forward ms: all rows at once 831-835 (fp32 out)
-    // and 728-738 (bf16 out); blocks of 128 776 / 656, 256 791-800 /
-    // 622-637, 512 822 / 692. (A block per thread, each calling oneDNN on
-    // its own, ran the products at half speed.)
+    // finished (all threads on each step) while its codes and fp32 products
+    // are in cache: the input is read once and the output written once. One
+    // product over all rows wrote the fp32 products (50 MB for bert-base's
+    // FFN-in at 4096 rows) and read them back at memory speed. Measured on
+    // bert-base, batch 32 x 128, 2 threads, AMX Xeon, forward ms (fp32 out /
+    // bf16 out): all rows at once 831-835 / 728-738, blocks of 256 791-800 /
+    // 622-637, when embeval's own loops still ran on one thread (built
+    // without OpenMP, until session 14); with them on both threads, three
+    // alternating runs each: blocks of 256 657-659 / 545-550, of 1024
+    // 655-705 / 549-565.
     constexpr int64_t BLOCK_ROWS = 256;
     const int64_t block = std::min(rows, BLOCK_ROWS);
     at::Tensor codes = at::empty({block, m.in}, at::kChar);
