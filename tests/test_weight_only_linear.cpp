@@ -1,8 +1,11 @@
 // Weight-only int8 / int4 Linear (runners/kernels/weight_only_linear.h)
 // against float64 references: the tile dequantisation gives exactly
 // scale * (code - zero) per element, and the product with x matches a
-// float64 GEMM of those weights.
+// float64 GEMM of those weights, on the CPU's bf16x3 kernel and on the fp32
+// tiles alike. bf16x3 keeps 16 significant bits of each operand and drops
+// lo.lo (~2^-16 relative a product); its sums are fp32 like the GEMM's.
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -13,6 +16,26 @@
 
 using namespace embeval;
 using namespace embeval::test;
+
+namespace {
+
+// Runs `body` on the CPU's own bf16 kernel and again on the fp32 tiles
+// (EMBEVAL_NO_NATIVE_BF16, read when a layer is first used).
+template <class F>
+void on_both_paths(F body) {
+  for (const char* off : {"0", "1"}) {
+    setenv("EMBEVAL_NO_NATIVE_BF16", off, 1);
+    body(std::string(off) == "1" ? "fp32 tiles" : "native");
+  }
+  unsetenv("EMBEVAL_NO_NATIVE_BF16");
+}
+
+// max |error| / max |y| that bf16x3 stays within on these sizes (K <= 1024,
+// Gaussian x): a product's error is ~2^-16 of |x_i w_i|, and the sum of K of
+// them grows like sqrt(K) against |y|'s own sqrt(K).
+constexpr double TOL = 2e-5;
+
+}  // namespace
 
 TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
   struct Case {
@@ -33,6 +56,7 @@ TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
 
 TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
   // out = 72 is four tiles of 16 and a partial one of 8 at in = 1024 (tile 32 rows at 768: 2 full + 8).
+  on_both_paths([](const std::string& path) {
   for (int bits : {8, 4})
     for (int64_t in : {int64_t{768}, int64_t{1024}}) {
       const int64_t out = 72, group = 128;
@@ -48,11 +72,12 @@ TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
           if (a == LinearActivation::relu) want = want.relu();
           at::Tensor y = layer(x);
           ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
-          EXPECT_LT(rel_err(y, want), 1e-5) << bits << " bits, in " << in << ", act " << static_cast<int>(a)
-                                            << ", rows " << rows << ": " << layer.implementation();
+          EXPECT_LT(rel_err(y, want), TOL) << path << ", " << bits << " bits, in " << in << ", act "
+                                           << static_cast<int>(a) << ", rows " << rows << ": " << layer.implementation();
         }
       }
     }
+  });
 }
 
 TEST(WeightOnlyLinear, ActOrderGroupsGiveTheSameProduct) {
@@ -60,7 +85,7 @@ TEST(WeightOnlyLinear, ActOrderGroupsGiveTheSameProduct) {
   WeightParts p = random_weight_parts(out, in, 4, 32, true, 41);
   WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 32, p.g_idx, at::Tensor(), LinearActivation::none);
   at::Tensor x = at::randn({5, in});
-  EXPECT_LT(rel_err(layer(x), at::mm(x.to(at::kDouble), reference_weight(p, in, 32).to(at::kDouble).t())), 1e-5);
+  EXPECT_LT(rel_err(layer(x), at::mm(x.to(at::kDouble), reference_weight(p, in, 32).to(at::kDouble).t())), TOL);
   EXPECT_EQ(layer(at::randn({2, 3, in})).sizes(), (std::vector<int64_t>{2, 3, out}));
   EXPECT_EQ(layer(at::randn({0, in})).size(0), 0);
 }
@@ -71,11 +96,14 @@ TEST(WeightOnlyLinear, InputDivisorDividesEachInputChannel) {
   WeightParts p = random_weight_parts(out, in, 4, 128, false, 45);
   const at::Tensor d = at::rand({in}) * 4 + 0.25, b = at::randn({out});
   WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::gelu_erf, d);
-  const at::Tensor x = at::randn({3, 7, in});
-  at::Tensor want = at::matmul(x.to(at::kDouble) / d.to(at::kDouble), reference_weight(p, in, 128).to(at::kDouble).t()) +
-                    b.to(at::kDouble);
-  want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
-  EXPECT_LT(rel_err(layer(x), want), 1e-5);
+  for (int64_t rows : {3, 7}) {  // 9 rows: the small-batch kernel; 21: bf16x3 on a bf16 CPU
+    const at::Tensor x = at::randn({3, rows, in});
+    at::Tensor want =
+        at::matmul(x.to(at::kDouble) / d.to(at::kDouble), reference_weight(p, in, 128).to(at::kDouble).t()) +
+        b.to(at::kDouble);
+    want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
+    EXPECT_LT(rel_err(layer(x), want), TOL) << rows;
+  }
   EXPECT_TRUE(layer.input_divisor().equal(d));
   EXPECT_TRUE(layer.dequantized_weight().equal(reference_weight(p, in, 128)));  // the divisor stays out of W
   EXPECT_THROW(WeightOnlyLinear(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::none,

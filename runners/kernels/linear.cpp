@@ -37,9 +37,24 @@ EMBEVAL_CLONES void round_bf16_loop(const float* __restrict__ x, int64_t n, uint
   for (int64_t i = 0; i < n; ++i) EMBEVAL_ROUND_BF16(x[i], out[i]);
 }
 
+EMBEVAL_CLONES void split_bf16_loop(const float* __restrict__ x, int64_t n, uint16_t* __restrict__ hi,
+                                    uint16_t* __restrict__ lo) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint16_t h;
+    EMBEVAL_ROUND_BF16(x[i], h);
+    const uint32_t wide = uint32_t{h} << 16;
+    float hf;
+    std::memcpy(&hf, &wide, 4);
+    hi[i] = h;
+    EMBEVAL_ROUND_BF16(x[i] - hf, lo[i]);  // x - hi is exact in fp32
+  }
+}
+
 }  // namespace
 
 void round_to_bf16(const float* x, int64_t n, uint16_t* out) { round_bf16_loop(x, n, out); }
+
+void split_to_bf16(const float* x, int64_t n, uint16_t* hi, uint16_t* lo) { split_bf16_loop(x, n, hi, lo); }
 
 void apply_activation_in_place(float* y, int64_t n, LinearActivation activation) {
   switch (activation) {

@@ -27,6 +27,12 @@ void apply_activation_in_place(float* y, int64_t n, LinearActivation activation)
 // out[i] = x[i] rounded to bf16 (nearest even, as c10::BFloat16; NaN stays
 // NaN), as raw bits: the kernels that compute in fp32 and hand bf16 on.
 void round_to_bf16(const float* x, int64_t n, uint16_t* out);
+// x[i] ~ hi[i] + lo[i]: hi = x rounded to bf16, lo = (x - hi) rounded to
+// bf16, so the pair holds 16 significant bits (relative error <= 2^-17);
+// the products hi.hi' + hi.lo' + lo.hi' of two such pairs give an fp32
+// product to ~2^-16 on bf16 hardware ("bf16x3", as oneDNN and cuBLAS
+// emulate fp32).
+void split_to_bf16(const float* x, int64_t n, uint16_t* hi, uint16_t* lo);
 
 class Linear {
  public:
@@ -37,6 +43,14 @@ class Linear {
   virtual std::string implementation() const = 0;
   // Bytes the layer's weights occupy in memory (packed form, scales included).
   virtual int64_t weight_bytes() const = 0;
+  // next(this(x)) in one pass where the pair has a fused kernel, with the
+  // same numbers as the two calls; undefined where it has none (the caller
+  // then makes the two calls).
+  virtual at::Tensor fused_with(const Linear& next, const at::Tensor& x) const {
+    (void)next;
+    (void)x;
+    return at::Tensor();
+  }
 };
 
 }  // namespace embeval

@@ -1,6 +1,7 @@
 #include "runners/kernels/weight_only_linear.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -14,9 +15,6 @@
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
 #endif
-
-
-
 
 namespace embeval {
 namespace {
@@ -215,6 +213,17 @@ struct WeightOnlyLinear::Impl {
   // bf16 kernel here but its reference one).
   mutable std::once_flag bf16_once;
   mutable std::unique_ptr<onednn::RowsMatmul> bf16_gemm;
+  // bf16x3: [x_hi, x_hi, x_lo] (bf16 [rows, 3 in]) times [W_hi; W_lo; W_hi]
+  // -> fp32, what an fp32 input with more than SMALL_M rows runs where the
+  // CPU multiplies bf16 natively (null elsewhere).
+  mutable std::unique_ptr<onednn::RowsMatmul> bf16x3_gemm;
+
+  // The whole layer dequantised in fp32 and rounded once to bf16 (split:
+  // as the [W_hi; W_lo; W_hi] of bf16x3), in the layout `gemm` packs its
+  // weights in.
+  at::Tensor packed_bf16_weight(const onednn::RowsMatmul& gemm, bool split) const;
+  // x2 (bf16, [rows, k], contiguous) through `gemm` into a new [rows, out] of `out_type`.
+  at::Tensor run_bf16(const onednn::RowsMatmul& gemm, const at::Tensor& x2, at::ScalarType out_type, bool split) const;
 #endif
 
   void dequant_rows(int64_t o0, int64_t rows, float* w) const {
@@ -314,26 +323,94 @@ void WeightOnlyLinear::prepare_bf16() const {
 #ifdef EMBEVAL_HAVE_DNNL
   const Impl& m = *impl_;
   std::call_once(m.bf16_once, [&m] {
-    try {
-      const memory::dim in = m.in, out = m.out;
-      dnnl::post_ops ops;
-      onednn::append_activation(ops, m.activation);
-      dnnl::primitive_attr attr;
-      attr.set_post_ops(ops);
-      auto gemm = std::make_unique<onednn::RowsMatmul>(
-          [in, out, attr](memory::dim r, const memory::desc& weights) {
-            return onednn::matmul_pd(memory::desc({r, in}, dt::bf16, tag::ab), weights,
-                                     memory::desc({1, out}, dt::f32, tag::ab), memory::desc({r, out}, dt::bf16, tag::ab),
-                                     attr);
+    const memory::dim in = m.in, out = m.out;
+    dnnl::post_ops ops;
+    onednn::append_activation(ops, m.activation);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    auto make = [&](memory::dim k, dt out_type) {
+      return std::make_unique<onednn::RowsMatmul>(
+          [k, out, attr, out_type](memory::dim r, const memory::desc& weights) {
+            return onednn::matmul_pd(memory::desc({r, k}, dt::bf16, tag::ab), weights,
+                                     memory::desc({1, out}, dt::f32, tag::ab),
+                                     memory::desc({r, out}, out_type, tag::ab), attr);
           },
-          memory::desc({in, out}, dt::bf16, tag::any));
+          memory::desc({k, out}, dt::bf16, tag::any));
+    };
+    try {
+      auto gemm = make(in, dt::bf16);
       if (!onednn::is_reference_kernel(gemm->kernel().c_str())) m.bf16_gemm = std::move(gemm);
     } catch (const dnnl::error&) {
       // no bf16 kernel: the fp32 path below
     }
+    // An fp32 model's layer runs three bf16 products only where bf16 is
+    // native (~5-7x the fp32 GEMM); oneDNN's emulation on plain AVX-512 is
+    // slower than one fp32 product.
+    if (!cpu_has_native_bf16()) return;
+    try {
+      auto gemm = make(3 * in, dt::f32);
+      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) m.bf16x3_gemm = std::move(gemm);
+    } catch (const dnnl::error&) {
+      // the fp32 tiles
+    }
   });
 #endif
 }
+
+#ifdef EMBEVAL_HAVE_DNNL
+at::Tensor WeightOnlyLinear::Impl::packed_bf16_weight(const onednn::RowsMatmul& gemm, bool split) const {
+  // The whole layer dequantised into one bf16 scratch (rounded once from the
+  // fp32 dequantisation), packed into the kernel's layout, for one product:
+  // a tile of columns would write a strided output, which oneDNN 2.6 serves
+  // only from gemm:jit. The scratch is transient and one layer's; the layer
+  // keeps only its codes.
+  const int64_t k = split ? 3 * in : in;
+  at::Tensor plain = at::empty({out, k}, at::kBFloat16);
+  auto* pp = reinterpret_cast<uint16_t*>(plain.data_ptr<at::BFloat16>());
+  at::parallel_for(0, out, 16, [&](int64_t o0, int64_t o1) {
+    std::vector<float> w(static_cast<size_t>(16 * in));
+    for (int64_t o = o0; o < o1; o += 16) {
+      const int64_t n = std::min<int64_t>(16, o1 - o);
+      dequant_rows(o, n, w.data());
+      for (int64_t r = 0; r < n; ++r) {
+        uint16_t* row = pp + (o + r) * k;
+        if (!split) {
+          round_to_bf16(w.data() + r * in, in, row);
+          continue;
+        }
+        split_to_bf16(w.data() + r * in, in, row, row + in);
+        std::memcpy(row + 2 * in, row, static_cast<size_t>(in) * 2);
+      }
+    }
+  });
+  auto& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  const memory::desc& packed_md = gemm.weights_desc();
+  at::Tensor packed_w = at::empty({static_cast<int64_t>(packed_md.get_size())}, at::kByte);
+  memory plain_m(memory::desc({k, out}, dt::bf16, tag::ba), engine, plain.data_ptr());
+  memory packed_m(packed_md, engine, packed_w.data_ptr());
+  dnnl::reorder(plain_m, packed_m).execute(stream, plain_m, packed_m);
+  stream.wait();
+  return packed_w;
+}
+
+at::Tensor WeightOnlyLinear::Impl::run_bf16(const onednn::RowsMatmul& gemm, const at::Tensor& x2,
+                                            at::ScalarType out_type, bool split) const {
+  const int64_t rows = x2.size(0);
+  const at::Tensor packed_w = packed_bf16_weight(gemm, split);
+  auto& engine = cpu_engine();
+  dnnl::stream stream(engine);
+  at::Tensor y = at::empty({rows, out}, out_type);
+  memory src_m(memory::desc({rows, x2.size(1)}, dt::bf16, tag::ab), engine, x2.data_ptr());
+  memory w_m(gemm.weights_desc(), engine, packed_w.data_ptr());
+  const at::Tensor b = bias.defined() ? bias : at::zeros({out}, at::kFloat);
+  memory b_m(memory::desc({1, out}, dt::f32, tag::ab), engine, b.data_ptr());
+  memory y_m(memory::desc({rows, out}, onednn::type_of(out_type), tag::ab), engine, y.data_ptr());
+  gemm.get(rows).execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w_m}, {DNNL_ARG_BIAS, b_m}, {DNNL_ARG_DST, y_m}});
+  stream.wait();
+  return y;
+}
+#endif
 
 at::Tensor WeightOnlyLinear::forward_bf16(const at::Tensor& x) const {
   const Impl& m = *impl_;
@@ -342,42 +419,9 @@ at::Tensor WeightOnlyLinear::forward_bf16(const at::Tensor& x) const {
   at::Tensor x2 = x.reshape({-1, m.in});
   if (m.divisor.defined()) x2 = at::div(x2.to(at::kFloat), m.divisor).to(at::kBFloat16);
   x2 = x2.contiguous();
-  const int64_t rows = x2.size(0);
 #ifdef EMBEVAL_HAVE_DNNL
   prepare_bf16();
-  if (m.bf16_gemm && rows > 0) {
-    // The whole layer dequantised into one bf16 scratch (rounded once from
-    // the fp32 dequantisation), packed into the kernel's layout, one product:
-    // a tile of columns would write a strided output, which oneDNN 2.6 serves
-    // only from gemm:jit. The scratch is transient and one layer's; the
-    // layer keeps only its codes.
-    at::Tensor plain = at::empty({m.out, m.in}, at::kBFloat16);
-    auto* pp = reinterpret_cast<uint16_t*>(plain.data_ptr<at::BFloat16>());
-    at::parallel_for(0, m.out, 16, [&](int64_t o0, int64_t o1) {
-      std::vector<float> w(static_cast<size_t>(16 * m.in));
-      for (int64_t o = o0; o < o1; o += 16) {
-        const int64_t n = std::min<int64_t>(16, o1 - o);
-        m.dequant_rows(o, n, w.data());
-        round_to_bf16(w.data(), n * m.in, pp + o * m.in);
-      }
-    });
-    auto& engine = cpu_engine();
-    dnnl::stream stream(engine);
-    const memory::desc& packed_md = m.bf16_gemm->weights_desc();
-    at::Tensor packed = at::empty({static_cast<int64_t>(packed_md.get_size())}, at::kByte);
-    memory plain_m(memory::desc({m.in, m.out}, dt::bf16, tag::ba), engine, plain.data_ptr());
-    memory packed_m(packed_md, engine, packed.data_ptr());
-    dnnl::reorder(plain_m, packed_m).execute(stream, plain_m, packed_m);
-    at::Tensor y = at::empty({rows, m.out}, at::kBFloat16);
-    memory src_m(memory::desc({rows, m.in}, dt::bf16, tag::ab), engine, x2.data_ptr());
-    const at::Tensor bias = m.bias.defined() ? m.bias : at::zeros({m.out}, at::kFloat);
-    memory b_m(memory::desc({1, m.out}, dt::f32, tag::ab), engine, bias.data_ptr());
-    memory y_m(memory::desc({rows, m.out}, dt::bf16, tag::ab), engine, y.data_ptr());
-    m.bf16_gemm->get(rows).execute(
-        stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, packed_m}, {DNNL_ARG_BIAS, b_m}, {DNNL_ARG_DST, y_m}});
-    stream.wait();
-    return y.view(shape);
-  }
+  if (m.bf16_gemm && x2.size(0) > 0) return m.run_bf16(*m.bf16_gemm, x2, at::kBFloat16, false).view(shape);
 #endif
   // No bf16 kernel: the fp32 path (which applies the divisor itself) on the
   // widened input, rounded once.
@@ -426,6 +470,22 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
     return (m.activation == LinearActivation::none ? y : apply_activation(y, m.activation)).view(shape);
   }
 #ifdef EMBEVAL_HAVE_DNNL
+  prepare_bf16();
+  if (m.bf16x3_gemm && rows > 0) {
+    // bf16x3: x and W each split into bf16 high and low parts, and the three
+    // products that matter summed in fp32 by one bf16 GEMM of depth 3 in.
+    at::Tensor x3 = at::empty({rows, 3 * m.in}, at::kBFloat16);
+    auto* xp3 = reinterpret_cast<uint16_t*>(x3.data_ptr<at::BFloat16>());
+    const float* xp = x2.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        uint16_t* row = xp3 + r * 3 * m.in;
+        split_to_bf16(xp + r * m.in, m.in, row, row + 2 * m.in);
+        std::memcpy(row + m.in, row, static_cast<size_t>(m.in) * 2);
+      }
+    });
+    return m.run_bf16(*m.bf16x3_gemm, x3, at::kFloat, true).view(shape);
+  }
   if (!m.gemms.empty()) {
     // A tile at a time: the threads dequantise its rows together, then
     // oneDNN multiplies it on all of them. (Each thread multiplying tiles of
@@ -464,7 +524,13 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
 
 std::string WeightOnlyLinear::implementation() const {
   if (!impl_) return "none";
-  return fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
+  prepare_bf16();
+  const std::string small =
+      impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; more: ", SMALL_M, impl_->bits);
+#ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->bf16x3_gemm) return small + "bf16x3 (x and W split into bf16 pairs) -> onednn:" + impl_->bf16x3_gemm->kernel();
+#endif
+  return small + fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
 }
 
 int64_t WeightOnlyLinear::weight_bytes() const {

@@ -2,16 +2,21 @@
 // Weight-only quantized Linear: y = act(x W^T + b) with W held as int8 or
 // int4 codes (two per byte) plus per-group scales and zeros,
 //   W[o][i] = scale[o][g] * (code[o][i] - zero[o][g]),  g = group of column i,
-// and x, y in float32. The fp32 weight matrix is never materialised: the
-// threads dequantise a tile of output rows small enough to stay in cache
-// (~2 MB at most) and it is multiplied at once (oneDNN's fp32 GEMM on that
-// tile, or at::mm without oneDNN), so memory holds only the packed weights
-// (1 or 0.5 byte a weight plus the group parameters).
+// and x, y in float32. The fp32 weight matrix is never materialised.
 //
-// Speed (bench_kern_quant, bert-base shapes, AMD EPYC AVX2): with 4096 rows
-// 0.78-0.93x of the fp32 GEMM; with 16 rows (one short text) 1.8-4x slower,
-// because dequantising a tile costs about what its 16-row product does. A
-// kernel that dequantises inside the GEMM's registers is the next step.
+// Up to 16 input rows (a short text) the codes are widened in registers
+// and multiplied in fp32, reading 1 or 0.5 byte a weight. With more rows
+// the product is compute-bound, and an fp32 GEMM fed with dequantised tiles
+// can only be slower than the fp32 model (0.92x at best, bert-base batch
+// 32, 2 threads). So where the CPU multiplies bf16 in hardware (AMX,
+// AVX512-BF16: 5-7x its fp32 GEMM) the layer runs "bf16x3": x and the
+// dequantised W are each split into bf16 high and low parts, and
+// x_hi.W_hi + x_hi.W_lo + x_lo.W_hi is one bf16 GEMM of depth 3 in with
+// fp32 sums, accurate to ~2^-16 relative (an fp32 result, not a bf16 one:
+// rounding x or W once to bf16 cost 0.9987 cosine against the fp32 product
+// on a model with outlier channels). W is dequantised into one transient
+// bf16 scratch a call. Elsewhere the threads dequantise fp32 tiles (~2 MB)
+// and the fp32 GEMM multiplies each.
 //
 // Groups are runs of `group_size` input columns, or any assignment through
 // g_idx (GPTQ act-order); the dequantisation loops are compiled for AVX-512,
