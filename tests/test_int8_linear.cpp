@@ -6,9 +6,11 @@
 #include <string>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "runners/kernels/int8_linear.h"
+#include "runners/kernels/packed_linear.h"
 
 using namespace embeval;
 
@@ -118,6 +120,44 @@ TEST(Int8Linear, Bf16InputsGiveTheFp32ResultRoundedOnce) {
   Int8Linear layer(wq, sw, at::Tensor(), LinearActivation::none);
   EXPECT_EQ(layer(at::randn({2, 3, in}).to(at::kBFloat16)).sizes(), (std::vector<int64_t>{2, 3, out}));
   EXPECT_THROW(layer(at::randn({2, in}).to(at::kHalf)), std::exception);
+}
+
+TEST(Int8Linear, EachThreadsOwnRowsAndTheFusedFfnGiveTheSameNumbers) {
+  // With two threads and enough rows each thread takes its own rows through
+  // quantization, product and epilogue; fused_with runs BERT's FFN-in (GELU)
+  // and FFN-out (smoothed) that way with the intermediate kept per thread.
+  // Integer sums are exact and every row's arithmetic is the same, so both
+  // must equal the one-thread calls bit for bit, in fp32 and in bf16.
+  at::manual_seed(12);
+  const int64_t in = 96, mid = 384, out = 80;
+  const auto w = [](int64_t o, int64_t i) { return at::randint(-127, 128, {o, i}, at::kLong).to(at::kChar); };
+  Int8Linear ffn_in(w(mid, in), at::rand({mid}) * 0.01 + 1e-3, at::randn({mid}), LinearActivation::gelu_erf);
+  Int8Linear ffn_out(w(out, mid), at::rand({out}) * 0.01 + 1e-3, at::randn({out}), LinearActivation::none,
+                     at::rand({mid}) + 0.5);
+  const int threads = at::get_num_threads();
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16})
+    for (int64_t rows : {7, 600}) {
+      const at::Tensor x = (at::randn({rows, in}) * 3).to(dtype);
+      at::set_num_threads(1);
+      const at::Tensor h1 = ffn_in(x), y1 = ffn_out(h1);
+      EXPECT_FALSE(ffn_in.fused_with(ffn_out, x).defined()) << "one thread";
+      at::set_num_threads(std::max(threads, 2));
+      EXPECT_TRUE(ffn_in(x).equal(h1)) << rows;
+      const at::Tensor fused = ffn_in.fused_with(ffn_out, x);
+      if (rows < 128) {
+        EXPECT_FALSE(fused.defined()) << rows << " rows: too few to split";
+        continue;
+      }
+      ASSERT_TRUE(fused.defined());
+      EXPECT_EQ(fused.scalar_type(), dtype);
+      EXPECT_TRUE(fused.equal(y1)) << c10::toString(dtype) << " rows " << rows;
+      EXPECT_TRUE(ffn_out(ffn_in(x)).equal(y1));
+    }
+  at::set_num_threads(threads);
+  // Only a pair of Int8Linears fuses.
+  const PackedLinear dense(at::randn({out, mid}), at::Tensor(), LinearActivation::none);
+  EXPECT_FALSE(ffn_in.fused_with(dense, at::randn({600, in})).defined());
+  EXPECT_FALSE(ffn_out.fused_with(ffn_in, at::randn({600, mid})).defined());  // 80 outputs feed 96 inputs
 }
 
 TEST(Int8Linear, ExtremeCodesSumExactlyOnEveryCpu) {

@@ -39,6 +39,15 @@ class Int8Linear : public Linear {
   // same integer product; the input widened exactly, the output rounded once).
   at::Tensor operator()(const at::Tensor& x) const override;
 
+  // next(this(x)) when next is an Int8Linear too (BERT's FFN): each thread
+  // takes its own rows through both products a block at a time, so the
+  // intermediate (4x the hidden width) is quantized per token straight from
+  // this layer's epilogue and never leaves the thread's cache. In a bf16
+  // model it is rounded to bf16 first, as the two calls hand it over, so
+  // the result is the same. Undefined where the per-thread path does not run
+  // (one thread, few rows, no exact int8 GEMM, oneDNN 3).
+  at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
+
   // "onednn:<kernel> s8s8s32", or "fp32-emulated (...)" and why.
   std::string implementation() const override;
   // Bytes of weights held (int8 codes + fp32 scales).

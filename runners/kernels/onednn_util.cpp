@@ -34,7 +34,7 @@ RowsMatmul::RowsMatmul(MakePd make, const dnnl::memory::desc& weights_any) : mak
         per_rows_ = true;
         weights_ = fixed_pd.weights_desc();
         kernel_ = fixed_kernel;
-        by_rows_.emplace(PROBE_ROWS, dnnl::matmul(fixed_pd));
+        by_rows_.emplace(PROBE_ROWS, made_from(fixed_pd));
         return;
       }
     } catch (const dnnl::error&) {
@@ -43,28 +43,36 @@ RowsMatmul::RowsMatmul(MakePd make, const dnnl::memory::desc& weights_any) : mak
   }
   weights_ = runtime_pd.weights_desc();
   kernel_ = std::move(runtime_kernel);
-  runtime_ = dnnl::matmul(runtime_pd);
+  runtime_ = made_from(runtime_pd);
 }
 
-dnnl::matmul RowsMatmul::get(dnnl::memory::dim rows) const {
-  if (!per_rows_) return runtime_;
+RowsMatmul::Made RowsMatmul::made_from(const dnnl::matmul::primitive_desc& pd) {
+  return {dnnl::matmul(pd), static_cast<int64_t>(pd.scratchpad_desc().get_size())};
+}
+
+dnnl::matmul RowsMatmul::get(dnnl::memory::dim rows, int64_t* scratchpad_bytes) const {
+  auto give = [scratchpad_bytes](const Made& m) {
+    if (scratchpad_bytes) *scratchpad_bytes = m.scratchpad_bytes;
+    return m.matmul;
+  };
+  if (!per_rows_) return give(runtime_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = by_rows_.find(rows);
-    if (it != by_rows_.end()) return it->second;
+    if (it != by_rows_.end()) return give(it->second);
   }
   // Given the packed layout, oneDNN picks a kernel that reads it (brgemm for
   // every M tried; its reference kernel otherwise, slow but exact).
-  dnnl::matmul made;
+  Made made;
   try {
-    made = dnnl::matmul(make_(rows, weights_));
+    made = made_from(make_(rows, weights_));
   } catch (const dnnl::error& e) {
     fail("oneDNN: no kernel for a product of {} rows with the packed weights ({})", rows, e.what());
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (by_rows_.size() >= MAX_CACHED_ROWS) by_rows_.clear();
   by_rows_.emplace(rows, made);
-  return made;
+  return give(made);
 }
 
 }  // namespace embeval::onednn

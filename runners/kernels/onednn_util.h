@@ -88,17 +88,23 @@ class RowsMatmul {
   const dnnl::memory::desc& weights_desc() const { return weights_; }
   const std::string& kernel() const { return kernel_; }
   // The primitive for `rows` rows (made once per row count; the cache is
-  // bounded and starts over rather than grow without limit).
-  dnnl::matmul get(dnnl::memory::dim rows) const;
+  // bounded and starts over rather than grow without limit), and the bytes
+  // of scratchpad it asks for when made with scratchpad_mode::user.
+  dnnl::matmul get(dnnl::memory::dim rows, int64_t* scratchpad_bytes = nullptr) const;
 
  private:
   MakePd make_;
   dnnl::memory::desc weights_;
   std::string kernel_;
   bool per_rows_ = false;
-  dnnl::matmul runtime_;
+  struct Made {
+    dnnl::matmul matmul;
+    int64_t scratchpad_bytes = 0;
+  };
+  static Made made_from(const dnnl::matmul::primitive_desc& pd);
+  Made runtime_;
   mutable std::mutex mutex_;
-  mutable std::map<dnnl::memory::dim, dnnl::matmul> by_rows_;
+  mutable std::map<dnnl::memory::dim, Made> by_rows_;
 };
 
 }  // namespace embeval::onednn

@@ -33,7 +33,9 @@
 // run part by part with the model's own kernels, timed per part (ms per
 // layer per batch, averaged): qkv_ms (the fused Q/K/V Linear), attention_ms
 // (runners/kernels/attention.h), attn_out_ms, ffn_in_ms (GELU included: fused
-// where the kernel can) and ffn_out_ms (Linears), add_ln_ms (both residual
+// where the kernel can) and ffn_out_ms (Linears), ffn_fused_ms (the two FFN
+// Linears as one fused_with call, what the model runs where the kernels fuse,
+// e.g. W8A8; ~0 where they do not), add_ln_ms (both residual
 // adds and LayerNorms: runners/kernels/layer_norm.h). The LayerNorm parameters are ones / zeros of the right
 // shape (same cost as the model's). The whole forward adds the embeddings.
 //
@@ -349,9 +351,10 @@ void BM_layer_breakdown(benchmark::State& state) {
   const at::Tensor ln_w = at::ones({h}, x.options()), ln_b = at::zeros({h}, x.options());
   const Linear &qkv = m.linear(0, LinearSlot::qkv), &attn_out = m.linear(0, LinearSlot::attn_out),
                &ffn_in = m.linear(0, LinearSlot::ffn_in), &ffn_out = m.linear(0, LinearSlot::ffn_out);
-  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, PARTS };
-  const char* names[PARTS] = {"qkv_ms", "attention_ms", "attn_out_ms", "ffn_in_ms", "ffn_out_ms", "add_ln_ms"};
-  double total[PARTS] = {0, 0, 0, 0, 0, 0};
+  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, PARTS };
+  const char* names[PARTS] = {"qkv_ms",     "attention_ms", "attn_out_ms",  "ffn_in_ms",
+                              "ffn_out_ms", "add_ln_ms",    "ffn_fused_ms"};
+  double total[PARTS] = {0, 0, 0, 0, 0, 0, 0};
   using clock = std::chrono::steady_clock;
   for (auto _ : state) {
     auto t0 = clock::now();
@@ -375,6 +378,11 @@ void BM_layer_breakdown(benchmark::State& state) {
     at::Tensor z = add_layer_norm(o, y, ln_w, ln_b, eps);
     lap(ADD_LN);
     benchmark::DoNotOptimize(z.data_ptr());
+    // The same FFN as one fused call where the kernels have one (what the
+    // model runs then), timed in the same iterations as the two calls.
+    at::Tensor fused = ffn_in.fused_with(ffn_out, y);
+    lap(FFN_FUSED);
+    if (fused.defined()) benchmark::DoNotOptimize(fused.data_ptr());
   }
   for (int p = 0; p < PARTS; ++p) state.counters[names[p]] = benchmark::Counter(total[p], benchmark::Counter::kAvgIterations);
   state.counters["rows"] = static_cast<double>(batch);
