@@ -55,17 +55,19 @@ TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
 }
 
 TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
-  // out = 72 is four tiles of 16 and a partial one of 8 at in = 1024 (tile 32 rows at 768: 2 full + 8).
+  // fp32 tiles (up to 512 rows, or any count without a bf16 CPU): out = 72
+  // is four tiles of 16 and a partial one of 8 at in = 1024 (tile 32 rows at
+  // 768: 2 full + 8); bf16x3 from 513 rows (600 here).
   on_both_paths([](const std::string& path) {
   for (int bits : {8, 4})
-    for (int64_t in : {int64_t{768}, int64_t{1024}}) {
-      const int64_t out = 72, group = 128;
+    for (auto [in, out] : {std::pair<int64_t, int64_t>{768, 72}, {1024, 72}, {768, 200}}) {
+      const int64_t group = 128;
       WeightParts p = random_weight_parts(out, in, bits, group, false, 30 + bits);
       at::Tensor b = at::randn({out});
       at::Tensor w = reference_weight(p, in, group).to(at::kDouble);
       for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::relu}) {
         WeightOnlyLinear layer(p.codes, bits, p.scales, p.zeros, group, at::Tensor(), b, a);
-        for (int64_t rows : {1, 7, 16, 17, 64, 203}) {
+        for (int64_t rows : {1, 7, 16, 17, 64, 203, 600}) {
           at::Tensor x = at::randn({rows, in});
           at::Tensor want = at::mm(x.to(at::kDouble), w.t()) + b.to(at::kDouble);
           if (a == LinearActivation::gelu_erf) want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
@@ -84,8 +86,10 @@ TEST(WeightOnlyLinear, ActOrderGroupsGiveTheSameProduct) {
   const int64_t out = 48, in = 128;
   WeightParts p = random_weight_parts(out, in, 4, 32, true, 41);
   WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 32, p.g_idx, at::Tensor(), LinearActivation::none);
-  at::Tensor x = at::randn({5, in});
-  EXPECT_LT(rel_err(layer(x), at::mm(x.to(at::kDouble), reference_weight(p, in, 32).to(at::kDouble).t())), TOL);
+  for (int64_t rows : {5, 600}) {  // fp32 tiles; bf16x3 on a bf16 CPU
+    at::Tensor x = at::randn({rows, in});
+    EXPECT_LT(rel_err(layer(x), at::mm(x.to(at::kDouble), reference_weight(p, in, 32).to(at::kDouble).t())), TOL);
+  }
   EXPECT_EQ(layer(at::randn({2, 3, in})).sizes(), (std::vector<int64_t>{2, 3, out}));
   EXPECT_EQ(layer(at::randn({0, in})).size(0), 0);
 }
@@ -96,7 +100,7 @@ TEST(WeightOnlyLinear, InputDivisorDividesEachInputChannel) {
   WeightParts p = random_weight_parts(out, in, 4, 128, false, 45);
   const at::Tensor d = at::rand({in}) * 4 + 0.25, b = at::randn({out});
   WeightOnlyLinear layer(p.codes, 4, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::gelu_erf, d);
-  for (int64_t rows : {3, 7}) {  // 9 rows: the small-batch kernel; 21: bf16x3 on a bf16 CPU
+  for (int64_t rows : {3, 7, 200}) {  // 9 rows: the small-batch kernel; 21: fp32 tiles; 600: bf16x3 on a bf16 CPU
     const at::Tensor x = at::randn({3, rows, in});
     at::Tensor want =
         at::matmul(x.to(at::kDouble) / d.to(at::kDouble), reference_weight(p, in, 128).to(at::kDouble).t()) +

@@ -31,6 +31,14 @@ constexpr int64_t TILE_FLOATS = 524288;
 // header).
 constexpr int64_t SMALL_M = 16;
 
+// bf16x3 from this many rows on; below, the fp32 tiles. Dequantising,
+// splitting and packing the layer costs as much as a few hundred rows'
+// products, and the three bf16 products of a 128-row block leave little
+// over one fp32 product: bert-base batch 1 x 128 tokens, 2 threads, AMX
+// Xeon, one run: fp32 model 92 ms, wo-int8 through bf16x3 140 ms, through
+// the fp32 tiles 128 ms in the previous session's run against fp32's 105.
+constexpr int64_t X3_MIN_ROWS = 512;
+
 // One row of W: w[i] = s[g] * (q[i] - z[g]) over contiguous groups of gs columns.
 EMBEVAL_CLONES void dequant_u8(const uint8_t* __restrict__ q, const float* __restrict__ s, const float* __restrict__ z,
                                int64_t in, int64_t gs, float* __restrict__ w) {
@@ -471,7 +479,7 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   }
 #ifdef EMBEVAL_HAVE_DNNL
   prepare_bf16();
-  if (m.bf16x3_gemm && rows > 0) {
+  if (m.bf16x3_gemm && rows > X3_MIN_ROWS) {
     // bf16x3: x and W each split into bf16 high and low parts, and the three
     // products that matter summed in fp32 by one bf16 GEMM of depth 3 in.
     at::Tensor x3 = at::empty({rows, 3 * m.in}, at::kBFloat16);

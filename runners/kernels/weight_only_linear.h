@@ -5,18 +5,18 @@
 // and x, y in float32. The fp32 weight matrix is never materialised.
 //
 // Up to 16 input rows (a short text) the codes are widened in registers
-// and multiplied in fp32, reading 1 or 0.5 byte a weight. With more rows
-// the product is compute-bound, and an fp32 GEMM fed with dequantised tiles
-// can only be slower than the fp32 model (0.92x at best, bert-base batch
-// 32, 2 threads). So where the CPU multiplies bf16 in hardware (AMX,
+// and multiplied in fp32, reading 1 or 0.5 byte a weight; up to 512 rows
+// the threads dequantise fp32 tiles (~2 MB) and the fp32 GEMM multiplies
+// each. With more rows the product is compute-bound, and such tiles can
+// only be slower than the fp32 model (0.92x at best, bert-base batch 32,
+// 2 threads). So there, where the CPU multiplies bf16 in hardware (AMX,
 // AVX512-BF16: 5-7x its fp32 GEMM) the layer runs "bf16x3": x and the
 // dequantised W are each split into bf16 high and low parts, and
 // x_hi.W_hi + x_hi.W_lo + x_lo.W_hi is one bf16 GEMM of depth 3 in with
 // fp32 sums, accurate to ~2^-16 relative (an fp32 result, not a bf16 one:
 // rounding x or W once to bf16 cost 0.9987 cosine against the fp32 product
 // on a model with outlier channels). W is dequantised into one transient
-// bf16 scratch a call. Elsewhere the threads dequantise fp32 tiles (~2 MB)
-// and the fp32 GEMM multiplies each.
+// bf16 scratch a call. Elsewhere the fp32 tiles serve every row count.
 //
 // Groups are runs of `group_size` input columns, or any assignment through
 // g_idx (GPTQ act-order); the dequantisation loops are compiled for AVX-512,
