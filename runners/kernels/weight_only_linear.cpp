@@ -1,6 +1,8 @@
 #include "runners/kernels/weight_only_linear.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <sys/mman.h>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -38,6 +40,10 @@ constexpr int64_t SMALL_M = 16;
 // Xeon, one run: fp32 model 92 ms, wo-int8 through bf16x3 140 ms, through
 // the fp32 tiles 128 ms in the previous session's run against fp32's 105.
 constexpr int64_t X3_MIN_ROWS = 512;
+// Rows of x split into bf16x3's [x_hi, x_hi, x_lo] at a time (bert-base's
+// FFN output layer: 1024 x 9216 bf16, 19 MB).
+constexpr int64_t X3_BLOCK_ROWS = 1024;
+constexpr int64_t X3_ROW_STEP = 128;
 
 // One row of W: w[i] = s[g] * (q[i] - z[g]) over contiguous groups of gs columns.
 EMBEVAL_CLONES void dequant_u8(const uint8_t* __restrict__ q, const float* __restrict__ s, const float* __restrict__ z,
@@ -189,6 +195,36 @@ void dequant_gather(const uint8_t* q, int bits, const float* s, const float* z, 
   }
 }
 
+// A scratch buffer of the calling thread that grows and is kept (slot:
+// which one), page-aligned, mapped outside malloc's heap. The bf16 paths
+// dequantise a whole layer a call; taken from the heap, those blocks and the
+// layer outputs that outlive them fragmented it (cmteb-mini's
+// bf16+wo-int4-g64 run peaked at 755 MB against the bf16 model's 450, the
+// fp32 wo-int4-g64 run at 1,037 MB against fp32's 437), so each thread
+// keeps one of each, as large as its largest layer's: at rest one layer's
+// transient, never the model's.
+enum Workspace { WS_PLAIN, WS_PACKED, WS_X3, WS_PAD, WS_COUNT };
+void* workspace(Workspace slot, size_t bytes) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() {
+      if (data) munmap(data, size);
+    }
+  };
+  thread_local Buffer buffers[WS_COUNT];
+  Buffer& b = buffers[slot];
+  if (b.size < bytes) {
+    const size_t page = 4096, size = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) fail("WeightOnlyLinear: out of memory for a {}-byte scratch", size);
+    if (b.data) munmap(b.data, b.size);
+    b.data = p;
+    b.size = size;
+  }
+  return b.data;
+}
+
 }  // namespace
 
 #ifdef EMBEVAL_HAVE_DNNL
@@ -225,12 +261,20 @@ struct WeightOnlyLinear::Impl {
   // -> fp32, what an fp32 input with more than SMALL_M rows runs where the
   // CPU multiplies bf16 natively (null elsewhere).
   mutable std::unique_ptr<onednn::RowsMatmul> bf16x3_gemm;
+  // The reorders from the plain dequantised scratch into each GEMM's packed
+  // layout, made once: a dnnl::reorder made per call missed oneDNN's
+  // primitive cache and left compiled kernels behind (cmteb-mini with
+  // bf16+wo-int4-g64 grew from 280 to 720 MB over 1,400 calls).
+  mutable dnnl::reorder bf16_pack, bf16x3_pack;
 
   // The whole layer dequantised in fp32 and rounded once to bf16 (split:
   // as the [W_hi; W_lo; W_hi] of bf16x3), in the layout `gemm` packs its
   // weights in.
-  at::Tensor packed_bf16_weight(const onednn::RowsMatmul& gemm, bool split) const;
-  // x2 (bf16, [rows, k], contiguous) through `gemm` into a new [rows, out] of `out_type`.
+  const void* packed_bf16_weight(const onednn::RowsMatmul& gemm, bool split) const;
+  // The reorder into gemm's layout from the plain [out, k] bf16 rows.
+  static dnnl::reorder make_pack(const onednn::RowsMatmul& gemm, memory::dim k, memory::dim out);
+  // x2 ([rows, in], contiguous: bf16, or with split fp32, split here into
+  // [x_hi, x_hi, x_lo]) through `gemm` into a new [rows, out] of `out_type`.
   at::Tensor run_bf16(const onednn::RowsMatmul& gemm, const at::Tensor& x2, at::ScalarType out_type, bool split) const;
 #endif
 
@@ -336,6 +380,7 @@ void WeightOnlyLinear::prepare_bf16() const {
     onednn::append_activation(ops, m.activation);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     auto make = [&](memory::dim k, dt out_type) {
       return std::make_unique<onednn::RowsMatmul>(
           [k, out, attr, out_type](memory::dim r, const memory::desc& weights) {
@@ -347,7 +392,10 @@ void WeightOnlyLinear::prepare_bf16() const {
     };
     try {
       auto gemm = make(in, dt::bf16);
-      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) m.bf16_gemm = std::move(gemm);
+      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) {
+        m.bf16_pack = Impl::make_pack(*gemm, in, out);
+        m.bf16_gemm = std::move(gemm);
+      }
     } catch (const dnnl::error&) {
       // no bf16 kernel: the fp32 path below
     }
@@ -357,7 +405,10 @@ void WeightOnlyLinear::prepare_bf16() const {
     if (!cpu_has_native_bf16()) return;
     try {
       auto gemm = make(3 * in, dt::f32);
-      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) m.bf16x3_gemm = std::move(gemm);
+      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) {
+        m.bf16x3_pack = Impl::make_pack(*gemm, 3 * in, out);
+        m.bf16x3_gemm = std::move(gemm);
+      }
     } catch (const dnnl::error&) {
       // the fp32 tiles
     }
@@ -366,15 +417,19 @@ void WeightOnlyLinear::prepare_bf16() const {
 }
 
 #ifdef EMBEVAL_HAVE_DNNL
-at::Tensor WeightOnlyLinear::Impl::packed_bf16_weight(const onednn::RowsMatmul& gemm, bool split) const {
+dnnl::reorder WeightOnlyLinear::Impl::make_pack(const onednn::RowsMatmul& gemm, memory::dim k, memory::dim out) {
+  const memory::desc plain({k, out}, dt::bf16, tag::ba);
+  return dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plain, cpu_engine(), gemm.weights_desc()));
+}
+
+const void* WeightOnlyLinear::Impl::packed_bf16_weight(const onednn::RowsMatmul& gemm, bool split) const {
   // The whole layer dequantised into one bf16 scratch (rounded once from the
   // fp32 dequantisation), packed into the kernel's layout, for one product:
   // a tile of columns would write a strided output, which oneDNN 2.6 serves
-  // only from gemm:jit. The scratch is transient and one layer's; the layer
-  // keeps only its codes.
+  // only from gemm:jit. Both scratches are the thread's workspaces; the
+  // layer keeps only its codes.
   const int64_t k = split ? 3 * in : in;
-  at::Tensor plain = at::empty({out, k}, at::kBFloat16);
-  auto* pp = reinterpret_cast<uint16_t*>(plain.data_ptr<at::BFloat16>());
+  auto* pp = static_cast<uint16_t*>(workspace(WS_PLAIN, static_cast<size_t>(out * k) * 2));
   at::parallel_for(0, out, 16, [&](int64_t o0, int64_t o1) {
     std::vector<float> w(static_cast<size_t>(16 * in));
     for (int64_t o = o0; o < o1; o += 16) {
@@ -394,29 +449,64 @@ at::Tensor WeightOnlyLinear::Impl::packed_bf16_weight(const onednn::RowsMatmul& 
   auto& engine = cpu_engine();
   dnnl::stream stream(engine);
   const memory::desc& packed_md = gemm.weights_desc();
-  at::Tensor packed_w = at::empty({static_cast<int64_t>(packed_md.get_size())}, at::kByte);
-  memory plain_m(memory::desc({k, out}, dt::bf16, tag::ba), engine, plain.data_ptr());
-  memory packed_m(packed_md, engine, packed_w.data_ptr());
-  dnnl::reorder(plain_m, packed_m).execute(stream, plain_m, packed_m);
+  void* packed_w = workspace(WS_PACKED, packed_md.get_size());
+  memory plain_m(memory::desc({k, out}, dt::bf16, tag::ba), engine, pp);
+  memory packed_m(packed_md, engine, packed_w);
+  (split ? bf16x3_pack : bf16_pack).execute(stream, plain_m, packed_m);
   stream.wait();
   return packed_w;
 }
 
 at::Tensor WeightOnlyLinear::Impl::run_bf16(const onednn::RowsMatmul& gemm, const at::Tensor& x2,
                                             at::ScalarType out_type, bool split) const {
-  const int64_t rows = x2.size(0);
-  const at::Tensor packed_w = packed_bf16_weight(gemm, split);
+  const int64_t rows = x2.size(0), k = split ? 3 * in : in;
+  const void* packed_w = packed_bf16_weight(gemm, split);
   auto& engine = cpu_engine();
   dnnl::stream stream(engine);
-  at::Tensor y = at::empty({rows, out}, out_type);
-  memory src_m(memory::desc({rows, x2.size(1)}, dt::bf16, tag::ab), engine, x2.data_ptr());
-  memory w_m(gemm.weights_desc(), engine, packed_w.data_ptr());
+  // bf16x3 multiplies blocks padded to X3_ROW_STEP rows (the pad rows'
+  // products land past `rows` and are dropped), so a layer makes a few
+  // primitives, not one per batch shape.
+  const int64_t padded = split ? (rows + X3_ROW_STEP - 1) / X3_ROW_STEP * X3_ROW_STEP : rows;
+  at::Tensor y = at::empty({padded, out}, out_type);
   const at::Tensor b = bias.defined() ? bias : at::zeros({out}, at::kFloat);
+  memory w_m(gemm.weights_desc(), engine, const_cast<void*>(packed_w));
   memory b_m(memory::desc({1, out}, dt::f32, tag::ab), engine, b.data_ptr());
-  memory y_m(memory::desc({rows, out}, onednn::type_of(out_type), tag::ab), engine, y.data_ptr());
-  gemm.get(rows).execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w_m}, {DNNL_ARG_BIAS, b_m}, {DNNL_ARG_DST, y_m}});
-  stream.wait();
-  return y;
+  // bf16x3 splits x into the thread's workspace X3_BLOCK_ROWS rows at a
+  // time; a bf16 input is multiplied as it is, in one product.
+  const int64_t block = split ? std::min(padded, X3_BLOCK_ROWS) : rows;
+  auto* x3 = split ? static_cast<uint16_t*>(workspace(WS_X3, static_cast<size_t>(block * k) * 2)) : nullptr;
+  const float* xp = split ? x2.data_ptr<float>() : nullptr;
+  char* yp = static_cast<char*>(y.data_ptr());
+  for (int64_t r0 = 0; r0 < padded; r0 += block) {
+    const int64_t n = std::min(block, padded - r0);
+    const void* src = x2.data_ptr();
+    if (split) {
+      const int64_t real = std::min(n, rows - r0);
+      std::memset(x3 + real * k, 0, static_cast<size_t>((n - real) * k) * 2);
+      at::parallel_for(0, real, 16, [&](int64_t a, int64_t e) {
+        for (int64_t r = a; r < e; ++r) {
+          uint16_t* row = x3 + r * k;
+          split_to_bf16(xp + (r0 + r) * in, in, row, row + 2 * in);
+          std::memcpy(row + in, row, static_cast<size_t>(in) * 2);
+        }
+      });
+      src = x3;
+    }
+    int64_t pad_bytes = 0;
+    const dnnl::matmul prim = gemm.get(n, &pad_bytes);
+    memory src_m(memory::desc({n, k}, dt::bf16, tag::ab), engine, const_cast<void*>(src));
+    memory y_m(memory::desc({n, out}, onednn::type_of(out_type), tag::ab), engine,
+               yp + r0 * out * static_cast<int64_t>(y.element_size()));
+    memory pad_m(memory::desc({std::max<int64_t>(pad_bytes, 1)}, dt::u8, tag::a), engine,
+                 workspace(WS_PAD, static_cast<size_t>(std::max<int64_t>(pad_bytes, 1))));
+    prim.execute(stream, {{DNNL_ARG_SRC, src_m},
+                          {DNNL_ARG_WEIGHTS, w_m},
+                          {DNNL_ARG_BIAS, b_m},
+                          {DNNL_ARG_DST, y_m},
+                          {DNNL_ARG_SCRATCHPAD, pad_m}});
+    stream.wait();
+  }
+  return padded == rows ? y : y.narrow(0, 0, rows);
 }
 #endif
 
@@ -456,9 +546,9 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   const int64_t rows = x2.size(0);
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = m.out;
-  at::Tensor y = at::empty({rows, m.out}, at::kFloat);
   const int64_t tiles = (m.out + m.tile - 1) / m.tile;
   if (rows <= SMALL_M && !m.gidx.defined()) {
+    at::Tensor y = at::empty({rows, m.out}, at::kFloat);
     // Per-group sums of each input row, then the rows of W in parallel.
     std::vector<float> xsum(static_cast<size_t>(rows * m.groups), 0.0f);
     const float* xp = x2.data_ptr<float>();
@@ -482,18 +572,13 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   if (m.bf16x3_gemm && rows > X3_MIN_ROWS) {
     // bf16x3: x and W each split into bf16 high and low parts, and the three
     // products that matter summed in fp32 by one bf16 GEMM of depth 3 in.
-    at::Tensor x3 = at::empty({rows, 3 * m.in}, at::kBFloat16);
-    auto* xp3 = reinterpret_cast<uint16_t*>(x3.data_ptr<at::BFloat16>());
-    const float* xp = x2.data_ptr<float>();
-    at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        uint16_t* row = xp3 + r * 3 * m.in;
-        split_to_bf16(xp + r * m.in, m.in, row, row + 2 * m.in);
-        std::memcpy(row + m.in, row, static_cast<size_t>(m.in) * 2);
-      }
-    });
-    return m.run_bf16(*m.bf16x3_gemm, x3, at::kFloat, true).view(shape);
+    return m.run_bf16(*m.bf16x3_gemm, x2, at::kFloat, true).view(shape);
   }
+#endif
+  // Allocated here, not above: an output made and dropped unused on the
+  // bf16x3 path splits malloc's heap around the outputs that live on.
+  at::Tensor y = at::empty({rows, m.out}, at::kFloat);
+#ifdef EMBEVAL_HAVE_DNNL
   if (!m.gemms.empty()) {
     // A tile at a time: the threads dequantise its rows together, then
     // oneDNN multiplies it on all of them. (Each thread multiplying tiles of
