@@ -301,6 +301,16 @@ void quantize_rows(const T* xp, int64_t begin, int64_t end, int64_t in, const fl
   }
 }
 
+// Rows [r0, r0 + n) of x2 (float32 or bf16, [rows, in], contiguous)
+// quantized per token into codes and scales indexed from r0.
+void quantize_block(const at::Tensor& x2, int64_t r0, int64_t n, const float* sp, int8_t* codes, float* scales) {
+  const int64_t in = x2.size(1);
+  if (x2.scalar_type() == at::kBFloat16)
+    quantize_rows(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()) + r0 * in, 0, n, in, sp, codes, scales);
+  else
+    quantize_rows(x2.data_ptr<float>() + r0 * in, 0, n, in, sp, codes, scales);
+}
+
 }  // namespace
 
 std::pair<at::Tensor, at::Tensor> quantize_per_token(const at::Tensor& x_in, const at::Tensor& smooth_in) {
@@ -430,11 +440,7 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
         at::Tensor pad;
         for (int64_t r0 = begin; r0 < end; r0 += block) {
           const int64_t n = std::min(block, end - r0);
-          if (bf16)
-            quantize_rows(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()) + r0 * m.in, 0, n, m.in, sp,
-                          codes.data(), sx.data());
-          else
-            quantize_rows(x2.data_ptr<float>() + r0 * m.in, 0, n, m.in, sp, codes.data(), sx.data());
+          quantize_block(x2, r0, n, sp, codes.data(), sx.data());
           m.gemm->run(codes.data(), n, acc.data(), &pad);
           finish(acc.data(), r0, n, sx.data());
         }
@@ -509,11 +515,7 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
     at::Tensor pad;
     for (int64_t r0 = begin; r0 < end; r0 += block) {
       const int64_t n = std::min(block, end - r0);
-      if (bf16)
-        quantize_rows(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()) + r0 * a.in, 0, n, a.in, sa,
-                      codes_a.data(), sx_a.data());
-      else
-        quantize_rows(x2.data_ptr<float>() + r0 * a.in, 0, n, a.in, sa, codes_a.data(), sx_a.data());
+      quantize_block(x2, r0, n, sa, codes_a.data(), sx_a.data());
       a.gemm->run(codes_a.data(), n, acc_a.data(), &pad);
       // The intermediate as the two calls hand it over: bf16 bits, or fp32 in place.
       if (bf16) {
