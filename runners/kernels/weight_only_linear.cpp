@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <sys/mman.h>
 #include <cstring>
 #include <mutex>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -36,13 +37,17 @@ constexpr int64_t SMALL_M = 16;
 // bf16x3 from this many rows on; below, the fp32 tiles. Dequantising,
 // splitting and packing the layer costs as much as a few hundred rows'
 // products, and the three bf16 products of a 128-row block leave little
-// over one fp32 product: bert-base batch 1 x 128 tokens, 2 threads, AMX
-// Xeon, one run: fp32 model 92 ms, wo-int8 through bf16x3 140 ms, through
-// the fp32 tiles 128 ms in the previous session's run against fp32's 105.
+// over one fp32 product. bert-base, batch 1 x 128 tokens, 2 threads, AMX
+// Xeon, BM_quant_forward in one session: fp32 87 ms, wo-int8 through the
+// fp32 tiles 115 ms, through bf16x3 150-158 ms.
 constexpr int64_t X3_MIN_ROWS = 512;
 // Rows of x split into bf16x3's [x_hi, x_hi, x_lo] at a time (bert-base's
 // FFN output layer: 1024 x 9216 bf16, 19 MB).
 constexpr int64_t X3_BLOCK_ROWS = 1024;
+// bf16x3 rounds its row count up to a multiple of this, so a layer makes a
+// few oneDNN primitives rather than one per batch shape: each made between
+// two batches' outputs pinned malloc's heap (cmteb-mini's wo-int4-g64 run
+// peaked at 540 MB with a primitive per row count, 451-456 MB with this).
 constexpr int64_t X3_ROW_STEP = 128;
 
 // One row of W: w[i] = s[g] * (q[i] - z[g]) over contiguous groups of gs columns.
@@ -262,9 +267,9 @@ struct WeightOnlyLinear::Impl {
   // CPU multiplies bf16 natively (null elsewhere).
   mutable std::unique_ptr<onednn::RowsMatmul> bf16x3_gemm;
   // The reorders from the plain dequantised scratch into each GEMM's packed
-  // layout, made once: a dnnl::reorder made per call missed oneDNN's
-  // primitive cache and left compiled kernels behind (cmteb-mini with
-  // bf16+wo-int4-g64 grew from 280 to 720 MB over 1,400 calls).
+  // layout, made once (a dnnl::reorder made per call was a new primitive
+  // each time, and oneDNN's verbose log counted ~1,500 of them compiled
+  // anew in one cmteb-mini run).
   mutable dnnl::reorder bf16_pack, bf16x3_pack;
 
   // The whole layer dequantised in fp32 and rounded once to bf16 (split:
@@ -463,9 +468,8 @@ at::Tensor WeightOnlyLinear::Impl::run_bf16(const onednn::RowsMatmul& gemm, cons
   const void* packed_w = packed_bf16_weight(gemm, split);
   auto& engine = cpu_engine();
   dnnl::stream stream(engine);
-  // bf16x3 multiplies blocks padded to X3_ROW_STEP rows (the pad rows'
-  // products land past `rows` and are dropped), so a layer makes a few
-  // primitives, not one per batch shape.
+  // bf16x3 multiplies rows padded to X3_ROW_STEP (zero rows, whose
+  // products land past `rows` and are dropped).
   const int64_t padded = split ? (rows + X3_ROW_STEP - 1) / X3_ROW_STEP * X3_ROW_STEP : rows;
   at::Tensor y = at::empty({padded, out}, out_type);
   const at::Tensor b = bias.defined() ? bias : at::zeros({out}, at::kFloat);
@@ -619,11 +623,14 @@ std::string WeightOnlyLinear::implementation() const {
   if (!impl_) return "none";
   prepare_bf16();
   const std::string small =
-      impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; more: ", SMALL_M, impl_->bits);
+      impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
+  const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
 #ifdef EMBEVAL_HAVE_DNNL
-  if (impl_->bf16x3_gemm) return small + "bf16x3 (x and W split into bf16 pairs) -> onednn:" + impl_->bf16x3_gemm->kernel();
+  if (impl_->bf16x3_gemm)
+    return small + fmt::format("up to {} rows: {}; more: bf16x3 (x and W split into bf16 pairs) -> onednn:{}",
+                               X3_MIN_ROWS, tiles, impl_->bf16x3_gemm->kernel());
 #endif
-  return small + fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
+  return small + (small.empty() ? "" : "more: ") + tiles;
 }
 
 int64_t WeightOnlyLinear::weight_bytes() const {
