@@ -30,8 +30,8 @@ void round_to_bf16(const float* x, int64_t n, uint16_t* out);
 // x[i] ~ hi[i] + lo[i]: hi = x rounded to bf16, lo = (x - hi) rounded to
 // bf16, so the pair holds 16 significant bits (relative error <= 2^-17);
 // the products hi.hi' + hi.lo' + lo.hi' of two such pairs give an fp32
-// product to ~2^-16 on bf16 hardware ("bf16x3", as oneDNN and cuBLAS
-// emulate fp32).
+// product to ~2^-16 on bf16 hardware (XLA's BF16_BF16_F32_X3 dot
+// algorithm; CUTLASS's 3xTF32 does the same with tf32 halves).
 void split_to_bf16(const float* x, int64_t n, uint16_t* hi, uint16_t* lo);
 
 class Linear {
