@@ -16,95 +16,10 @@
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
+#include "runners/kernels/s8_gemm.h"
 #endif
 
 namespace embeval {
-
-#ifdef EMBEVAL_HAVE_DNNL
-using dnnl::memory;
-using dt = memory::data_type;
-using tag = memory::format_tag;
-using onednn::cpu_engine;
-
-namespace {
-
-// s8 [M, K] x s8 [K, N] (packed) -> s32 [M, N], or, given per-column
-// scales, f32 acc * scale[n] (oneDNN's output scales, applied inside the
-// kernel at no measurable cost). A primitive per M (onednn::RowsMatmul: a
-// runtime M never gets the AMX kernel).
-struct S8Gemm {
-  std::unique_ptr<onednn::RowsMatmul> matmul;
-  memory packed_weight;
-  at::Tensor packed_storage;
-  std::string kernel;
-  int64_t k = 0, n = 0;
-  bool scaled = false;
-
-  // weight: int8 [n, k] row-major; column_scales float [n] or undefined.
-  // Throws dnnl::error when oneDNN has no kernel.
-  explicit S8Gemm(const at::Tensor& weight, const at::Tensor& column_scales = at::Tensor())
-      : k(weight.size(1)), n(weight.size(0)), scaled(column_scales.defined()) {
-    const memory::dim kk = k, nn = n;
-    dnnl::primitive_attr attr;
-#if DNNL_VERSION_MAJOR >= 3
-    scaled = false;  // oneDNN 3 dropped output scales for scales passed at run time; Int8Linear scales after
-#else
-    if (scaled) {
-      const at::Tensor sc = column_scales.to(at::kFloat).contiguous();
-      attr.set_output_scales(1 << 1, std::vector<float>(sc.data_ptr<float>(), sc.data_ptr<float>() + n));
-    }
-#endif
-    // Each call passes its own scratchpad, so threads may run the same
-    // primitive at once (oneDNN's library-held one is shared).
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const dt out = scaled ? dt::f32 : dt::s32;
-    matmul = std::make_unique<onednn::RowsMatmul>(
-        [kk, nn, out, attr](memory::dim rows, const memory::desc& weights) {
-          return onednn::matmul_pd(memory::desc({rows, kk}, dt::s8, tag::ab), weights, memory::desc(),
-                                   memory::desc({rows, nn}, out, tag::ab), attr);
-        },
-        memory::desc({k, n}, dt::s8, tag::any));
-    kernel = matmul->kernel();
-    memory plain(memory::desc({k, n}, dt::s8, tag::ba), cpu_engine(), weight.data_ptr());
-    packed_storage = at::empty({static_cast<int64_t>(matmul->weights_desc().get_size())}, at::kByte);
-    packed_weight = memory(matmul->weights_desc(), cpu_engine(), packed_storage.data_ptr());
-    dnnl::stream stream(cpu_engine());
-    dnnl::reorder(plain, packed_weight).execute(stream, plain, packed_weight);
-    stream.wait();
-  }
-
-  // src int8 [rows, k] contiguous -> int32 (float when scaled) [rows, n].
-  at::Tensor operator()(const at::Tensor& src) const {
-    const int64_t rows = src.size(0);
-    at::Tensor dst = at::empty({rows, n}, scaled ? at::kFloat : at::kInt);
-    if (rows == 0) return dst;
-    run(src.data_ptr<int8_t>(), rows, dst.data_ptr());
-    return dst;
-  }
-
-  // The same into `dst` (rows x n, float when scaled, else int32); callable
-  // from inside a parallel region (oneDNN then runs on the calling thread),
-  // given a scratchpad of the thread's own (grown here when too small).
-  void run(const int8_t* src, int64_t rows, void* dst, at::Tensor* scratch = nullptr) const {
-    int64_t pad_bytes = 0;
-    const dnnl::matmul prim = matmul->get(rows, &pad_bytes);
-    at::Tensor own;
-    if (!scratch) scratch = &own;
-    if (!scratch->defined() || scratch->numel() < pad_bytes) *scratch = at::empty({std::max<int64_t>(pad_bytes, 1)}, at::kByte);
-    memory src_m(memory::desc({rows, k}, dt::s8, tag::ab), cpu_engine(), const_cast<int8_t*>(src));
-    memory dst_m(memory::desc({rows, n}, scaled ? dt::f32 : dt::s32, tag::ab), cpu_engine(), dst);
-    memory pad_m(memory::desc({scratch->numel()}, dt::u8, tag::a), cpu_engine(), scratch->data_ptr());
-    dnnl::stream stream(cpu_engine());
-    prim.execute(stream, {{DNNL_ARG_SRC, src_m},
-                          {DNNL_ARG_WEIGHTS, packed_weight},
-                          {DNNL_ARG_DST, dst_m},
-                          {DNNL_ARG_SCRATCHPAD, pad_m}});
-    stream.wait();
-  }
-};
-
-}  // namespace
-#endif
 
 bool onednn_int8_gemm_is_exact() {
 #ifdef EMBEVAL_HAVE_DNNL
@@ -375,7 +290,7 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
   if (onednn_int8_gemm_is_exact()) {
     try {
       m.gemm = std::make_unique<S8Gemm>(m.weight, m.weight_scales);
-      if (onednn::is_reference_kernel(m.gemm->kernel.c_str())) {
+      if (onednn::is_reference_kernel(m.gemm->kernel().c_str())) {
         m.why = "oneDNN has only its reference int8 kernel here";
         m.gemm.reset();
       } else {
@@ -416,7 +331,7 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
       finish_rows(acc, y.data_ptr<float>() + r0 * out, n, out, sx, bp, m.activation);
   };
 #ifdef EMBEVAL_HAVE_DNNL
-  if (m.use_int8 && m.gemm->scaled && rows > 0) {
+  if (m.use_int8 && m.gemm->scaled() && rows > 0) {
     // Blocks of rows, one after another, each quantized, multiplied and
     // finished (all threads on each step) while its codes and fp32 products
     // are in cache: the input is read once and the output written once. One
@@ -494,7 +409,7 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
   const bool bf16 = x.scalar_type() == at::kBFloat16;
   if (x.size(-1) != a.in || b.in != a.out || (x.scalar_type() != at::kFloat && !bf16) || !x.device().is_cpu())
     return at::Tensor();
-  if (!a.use_int8 || !b.use_int8 || !a.gemm->scaled || !b.gemm->scaled) return at::Tensor();
+  if (!a.use_int8 || !b.use_int8 || !a.gemm->scaled() || !b.gemm->scaled()) return at::Tensor();
   const at::Tensor x2 = x.reshape({-1, a.in}).contiguous();
   const int64_t rows = x2.size(0), mid = a.out, out = b.out;
   const int threads = at::get_num_threads();
@@ -543,7 +458,7 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
 
 std::string Int8Linear::implementation() const {
 #ifdef EMBEVAL_HAVE_DNNL
-  if (impl_ && impl_->use_int8) return "onednn:" + impl_->gemm->kernel + " s8s8s32";
+  if (impl_ && impl_->use_int8) return "onednn:" + impl_->gemm->kernel() + " s8s8s32";
 #endif
   return impl_ ? "fp32-emulated (" + impl_->why + ")" : "none";
 }
