@@ -2,8 +2,9 @@
 // against float64 references: the tile dequantisation gives exactly
 // scale * (code - zero) per element, and the product with x matches a
 // float64 GEMM of those weights, on the CPU's bf16x3 kernel and on the fp32
-// tiles alike. bf16x3 keeps 16 significant bits of each operand and drops
-// lo.lo (~2^-16 relative a product); its sums are fp32 like the GEMM's.
+// tiles alike, and for per-channel int8 on the int8 limbs. bf16x3 keeps 16
+// significant bits of each operand and drops lo.lo (~2^-16 relative a
+// product); its sums are fp32 like the GEMM's.
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -11,6 +12,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "runners/kernels/int8_linear.h"
 #include "runners/kernels/weight_only_linear.h"
 #include "weight_parts.h"
 
@@ -154,6 +156,63 @@ TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
   WeightOnlyLinear layer(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none);
   EXPECT_EQ(layer(at::randn({2, 3, 64}).to(at::kBFloat16)).sizes(), (std::vector<int64_t>{2, 3, 16}));
   EXPECT_EQ(layer(at::randn({0, 64}).to(at::kBFloat16)).size(0), 0);
+}
+
+TEST(WeightOnlyLinear, PerChannelInt8RunsOnInt8LimbsAsExactlyAsFp32) {
+  // int8 codes with one group a row on an exact int8 GEMM: x as three int8
+  // limbs (x = step (a1 + a2 / 254 + a3 / 254^2) to 3e-8 of the row's
+  // largest element), so the product is fp32-grade against float64 however
+  // lopsided the row (outlier channels 40x the rest here), for symmetric
+  // codes (zero 128) and any integer zeros, every row count (one block, a
+  // thread's own rows, partial blocks) and every activation; an input width
+  // with a tail past the 16-lane loop (100). The tiles give the same.
+  const bool limbs = onednn_int8_gemm_is_exact();
+  for (bool symmetric : {true, false})
+    for (auto [in, out] : {std::pair<int64_t, int64_t>{768, 72}, {100, 40}}) {
+      WeightParts p = random_weight_parts(out, in, 8, 0, false, symmetric ? 80 : 81);
+      if (symmetric) p.zeros.fill_(128);
+      const at::Tensor b = at::randn({out}), w = reference_weight(p, in, 0).to(at::kDouble);
+      for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf, LinearActivation::relu}) {
+        WeightOnlyLinear layer(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), b, a);
+        setenv("EMBEVAL_NO_INT8_LIMBS", "1", 1);
+        WeightOnlyLinear tiles(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), b, a);
+        unsetenv("EMBEVAL_NO_INT8_LIMBS");
+        EXPECT_EQ(layer.implementation().find("limbs") != std::string::npos, limbs) << layer.implementation();
+        EXPECT_EQ(tiles.implementation().find("limbs"), std::string::npos) << tiles.implementation();
+        EXPECT_TRUE(layer.dequantized_weight().equal(tiles.dequantized_weight()));
+        for (int64_t rows : {1, 7, 16, 17, 64, 65, 203, 600}) {
+          const at::Tensor x = at::randn({rows, in}) * (1 + 39 * (at::arange(in) % 37 == 0).to(at::kFloat));
+          at::Tensor want = at::mm(x.to(at::kDouble), w.t()) + b.to(at::kDouble);
+          if (a == LinearActivation::gelu_erf) want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
+          if (a == LinearActivation::relu) want = want.relu();
+          const at::Tensor y = layer(x);
+          ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+          EXPECT_LT(rel_err(y, want), TOL) << (symmetric ? "symmetric" : "zeros") << ", in " << in << ", act "
+                                           << static_cast<int>(a) << ", rows " << rows << ": " << layer.implementation();
+          EXPECT_LT(rel_err(tiles(x), want), TOL) << rows;
+        }
+        // bf16 inputs dequantise the same codes (read back from the int8
+        // GEMM's packed copy): the same bits as the layer that keeps them.
+        const at::Tensor x16 = at::randn({9, in}).to(at::kBFloat16);
+        EXPECT_TRUE(layer(x16).equal(tiles(x16)));
+      }
+    }
+  // A row with NaN or infinity comes out NaN; the others are untouched.
+  WeightParts p = random_weight_parts(24, 64, 8, 0, false, 82);
+  WeightOnlyLinear layer(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), at::Tensor(), LinearActivation::none);
+  for (int64_t rows : {5, 200}) {
+    at::Tensor x = at::randn({rows, 64});
+    const at::Tensor clean = layer(x);
+    x[1][3] = NAN;
+    x[rows - 1][0] = INFINITY;
+    const at::Tensor y = layer(x);
+    EXPECT_TRUE(y[1].isnan().all().item<bool>());
+    EXPECT_TRUE(y[rows - 1].isnan().all().item<bool>());
+    EXPECT_TRUE(y.narrow(0, 2, rows - 3).equal(clean.narrow(0, 2, rows - 3)));
+    EXPECT_TRUE(y[0].equal(clean[0]));
+  }
+  // An all-zero row gives the bias.
+  EXPECT_TRUE(layer(at::zeros({3, 64})).equal(at::zeros({3, 24})));
 }
 
 TEST(WeightOnlyLinear, HoldsAQuarterOrLessOfTheFp32Bytes) {

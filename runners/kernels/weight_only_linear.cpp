@@ -14,9 +14,12 @@
 
 #include "harness/error.h"
 #include "runners/kernels/cpu_dispatch.h"
+#include "runners/kernels/int8_linear.h"
+#include "runners/kernels/vec_math.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
+#include "runners/kernels/s8_gemm.h"
 #endif
 
 namespace embeval {
@@ -200,6 +203,130 @@ void dequant_gather(const uint8_t* q, int bits, const float* s, const float* z, 
   }
 }
 
+// The int8 path of an fp32 input (per-channel int8 codes on an exact
+// int8 GEMM). Each row of x, over its step sx = max|x| / 127, is written as
+// three int8 "limbs", each the rounded remainder of the one before times
+// 254: x = sx (a1 + a2 / 254 + a3 / 254^2) to within sx / 2 / 254^2 (3e-8
+// of the row's largest element: what fp32 keeps of each element). The
+// codes, zero 128 subtracted, are exact int8 too, so the three products are
+// exact int32 sums; only their combination is rounded, as an fp32 GEMM's
+// sums are. Three int8 products on AMX cost less than one fp32 product.
+constexpr float LIMB_BASE = 254.0f;
+// Rows of x a block: its limbs (3 x 64 rows) and their int32 products stay
+// near a core's L2 (bert-base's FFN-in: 2.4 MB).
+constexpr int64_t LIMB_BLOCK_ROWS = 64;
+// Rows each thread needs before the threads take rows of their own (each
+// then reads every weight).
+constexpr int64_t LIMB_ROWS_PER_THREAD_MIN = 32;
+
+typedef EmbevalFloats16 LimbF16;
+typedef int32_t LimbI16 __attribute__((vector_size(64)));
+typedef int8_t LimbB16 __attribute__((vector_size(16)));
+
+// max |x[k]| over a row of n, NaN when an element is NaN or infinite (v * 0
+// is NaN exactly then, and the sum of such probes stays NaN).
+EMBEVAL_CLONES float limb_row_absmax(const float* __restrict__ x, int64_t n) {
+  LimbF16 m = {}, probe = {};
+  const LimbI16 abs_mask = LimbI16{} + 0x7fffffff;
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    LimbF16 v;
+    __builtin_memcpy(&v, x + k, sizeof v);
+    const LimbF16 a = reinterpret_cast<LimbF16>(reinterpret_cast<LimbI16>(v) & abs_mask);
+    m = m > a ? m : a;
+    probe += v * 0.f;
+  }
+  float r = 0, p = 0;
+  for (; k < n; ++k) {
+    r = std::max(r, std::fabs(x[k]));
+    p += x[k] * 0.f;
+  }
+  for (int j = 0; j < 16; ++j) r = r > m[j] ? r : m[j], p += probe[j];
+  return p == 0 ? r : NAN;
+}
+
+// The limbs of one row of n values at step `step` into a1, a2, a3; each
+// limb's sum into sums[0..2]. Adding and subtracting 1.5 * 2^23 rounds to the
+// nearest integer (ties to even); every limb is clamped to +-127, which
+// only the rounding of x / step to 127.00001 could reach.
+EMBEVAL_CLONES void split_limbs(const float* __restrict__ x, int64_t n, float step, int8_t* __restrict__ a1,
+                                int8_t* __restrict__ a2, int8_t* __restrict__ a3, int32_t* sums) {
+  const float magic = 12582912.f;
+  LimbI16 s1 = {}, s2 = {}, s3 = {};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    LimbF16 u;
+    __builtin_memcpy(&u, x + k, sizeof u);
+    u = u / step;
+    LimbF16 r1 = (u + magic) - magic;
+    r1 = r1 > 127.f ? LimbF16{} + 127.f : r1;
+    r1 = r1 < -127.f ? LimbF16{} - 127.f : r1;
+    const LimbF16 v = (u - r1) * LIMB_BASE;
+    LimbF16 r2 = (v + magic) - magic;
+    r2 = r2 > 127.f ? LimbF16{} + 127.f : r2;
+    r2 = r2 < -127.f ? LimbF16{} - 127.f : r2;
+    const LimbF16 w = (v - r2) * LIMB_BASE;
+    LimbF16 r3 = (w + magic) - magic;
+    r3 = r3 > 127.f ? LimbF16{} + 127.f : r3;
+    r3 = r3 < -127.f ? LimbF16{} - 127.f : r3;
+    const LimbI16 i1 = __builtin_convertvector(r1, LimbI16), i2 = __builtin_convertvector(r2, LimbI16),
+                  i3 = __builtin_convertvector(r3, LimbI16);
+    s1 += i1;
+    s2 += i2;
+    s3 += i3;
+    const LimbB16 b1 = __builtin_convertvector(i1, LimbB16), b2 = __builtin_convertvector(i2, LimbB16),
+                  b3 = __builtin_convertvector(i3, LimbB16);
+    __builtin_memcpy(a1 + k, &b1, sizeof b1);
+    __builtin_memcpy(a2 + k, &b2, sizeof b2);
+    __builtin_memcpy(a3 + k, &b3, sizeof b3);
+  }
+  int32_t t1 = 0, t2 = 0, t3 = 0;
+  for (; k < n; ++k) {
+    const float u = x[k] / step;
+    const float r1 = std::clamp((u + magic) - magic, -127.f, 127.f);
+    const float v = (u - r1) * LIMB_BASE;
+    const float r2 = std::clamp((v + magic) - magic, -127.f, 127.f);
+    const float w = (v - r2) * LIMB_BASE;
+    const float r3 = std::clamp((w + magic) - magic, -127.f, 127.f);
+    a1[k] = static_cast<int8_t>(r1);
+    a2[k] = static_cast<int8_t>(r2);
+    a3[k] = static_cast<int8_t>(r3);
+    t1 += a1[k];
+    t2 += a2[k];
+    t3 += a3[k];
+  }
+  for (int l = 0; l < 16; ++l) t1 += s1[l], t2 += s2[l], t3 += s3[l];
+  sums[0] = t1;
+  sums[1] = t2;
+  sums[2] = t3;
+}
+
+// y[o] = act(step * scale[o] * (d1 + (d2 + d3 / 254) / 254) + b[o]) where
+// d_l = p_l[o] - shift[o] * sum_l: limb l's product with the codes less 128,
+// less (zero - 128) times the limb's sum, which makes it the product with
+// code - zero; exact in int32 (|d| < 2^27 for in <= 4096).
+template <int ACT>
+EMBEVAL_CLONES void combine_limbs(const int32_t* __restrict__ p1, const int32_t* __restrict__ p2,
+                                  const int32_t* __restrict__ p3, const int32_t* sums, const int32_t* __restrict__ shift,
+                                  const float* __restrict__ scale, float step, const float* __restrict__ bias,
+                                  int64_t out, float* __restrict__ y) {
+  const float inv = 1.0f / LIMB_BASE;
+  const int32_t s1 = sums[0], s2 = sums[1], s3 = sums[2];
+  for (int64_t o = 0; o < out; ++o) {
+    const float d1 = static_cast<float>(p1[o] - shift[o] * s1), d2 = static_cast<float>(p2[o] - shift[o] * s2),
+                d3 = static_cast<float>(p3[o] - shift[o] * s3);
+    float v = (d1 + (d2 + d3 * inv) * inv) * (scale[o] * step) + bias[o];
+    if constexpr (ACT == static_cast<int>(LinearActivation::gelu_erf)) {
+      EMBEVAL_GELU_ERF(v, v);
+    } else if constexpr (ACT == static_cast<int>(LinearActivation::gelu_tanh)) {
+      EMBEVAL_GELU_TANH(v, v);
+    } else if constexpr (ACT == static_cast<int>(LinearActivation::relu)) {
+      v = v < 0.0f ? 0.0f : v;
+    }
+    y[o] = v;
+  }
+}
+
 // A scratch buffer of the calling thread that grows and is kept (slot:
 // which one), page-aligned, mapped outside malloc's heap. The bf16 paths
 // dequantise a whole layer a call; taken from the heap, those blocks and the
@@ -208,7 +335,7 @@ void dequant_gather(const uint8_t* q, int bits, const float* s, const float* z, 
 // fp32 wo-int4-g64 run at 1,037 MB against fp32's 437), so each thread
 // keeps one of each, as large as its largest layer's: at rest one layer's
 // transient, never the model's.
-enum Workspace { WS_PLAIN, WS_PACKED, WS_X3, WS_PAD, WS_COUNT };
+enum Workspace { WS_PLAIN, WS_PACKED, WS_X3, WS_PAD, WS_CODES, WS_LIMBS, WS_LIMB_ACC, WS_COUNT };
 void* workspace(Workspace slot, size_t bytes) {
   struct Buffer {
     void* data = nullptr;
@@ -272,6 +399,17 @@ struct WeightOnlyLinear::Impl {
   // anew in one cmteb-mini run).
   mutable dnnl::reorder bf16_pack, bf16x3_pack;
 
+  // int8 codes with one group a row, on a CPU whose oneDNN adds int8
+  // products exactly: the codes less 128, packed for the int8 GEMM, and the
+  // only copy of them the layer keeps (`packed` is then undefined); an fp32
+  // input runs as three limbs (split_limbs above) at every row count.
+  std::unique_ptr<S8Gemm> limb_gemm;
+  at::Tensor limb_shift;  // int32 [out]: zero - 128 (0 for symmetric codes)
+  // Rows [0, n) of x (fp32, contiguous rows of `in`) through the limbs into
+  // y (rows of `out`), on the calling thread (oneDNN on all threads when
+  // called outside a parallel region).
+  void limb_rows(const float* x, int64_t n, float* y) const;
+
   // The whole layer dequantised in fp32 and rounded once to bf16 (split:
   // as the [W_hi; W_lo; W_hi] of bf16x3), in the layout `gemm` packs its
   // weights in.
@@ -283,9 +421,24 @@ struct WeightOnlyLinear::Impl {
   at::Tensor run_bf16(const onednn::RowsMatmul& gemm, const at::Tensor& x2, at::ScalarType out_type, bool split) const;
 #endif
 
-  void dequant_rows(int64_t o0, int64_t rows, float* w) const {
-    const int64_t row_bytes = packed.size(1);
-    const uint8_t* q = packed.data_ptr<uint8_t>();
+  // The uint8 codes [out, row bytes]: `packed`, or read back from the
+  // int8 GEMM's copy into the thread's workspace.
+  const uint8_t* codes() const {
+#ifdef EMBEVAL_HAVE_DNNL
+    if (limb_gemm) {
+      auto* c = static_cast<int8_t*>(workspace(WS_CODES, static_cast<size_t>(out * in)));
+      limb_gemm->unpack_into(c);
+      auto* u = reinterpret_cast<uint8_t*>(c);
+      for (int64_t i = 0; i < out * in; ++i) u[i] ^= 0x80;  // code - 128 as int8 -> code
+      return u;
+    }
+#endif
+    return packed.data_ptr<uint8_t>();
+  }
+
+  // Rows [o0, o0 + rows) of W from codes q (codes()).
+  void dequant_rows(const uint8_t* q, int64_t o0, int64_t rows, float* w) const {
+    const int64_t row_bytes = bits == 8 ? in : in / 2;
     const float* s = scales.data_ptr<float>();
     const float* z = zeros.data_ptr<float>();
     for (int64_t r = 0; r < rows; ++r) {
@@ -366,13 +519,32 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
     m.gemms.clear();
     m.kernel = "aten";
   }
+  // int8 codes with one group a row (integer zeros) run on the int8 GEMM
+  // where oneDNN has an exact one; EMBEVAL_NO_INT8_LIMBS=1 keeps the tiles
+  // (for comparing the two; read when a layer is made).
+  const char* no_limbs = std::getenv("EMBEVAL_NO_INT8_LIMBS");
+  const bool limbs_off = no_limbs && std::string(no_limbs) == "1";
+  if (bits == 8 && m.groups == 1 && !limbs_off && (m.zeros == m.zeros.round()).all().item<bool>() &&
+      (m.zeros >= 0).all().item<bool>() && (m.zeros <= 255).all().item<bool>() && onednn_int8_gemm_is_exact()) {
+    try {
+      auto gemm = std::make_unique<S8Gemm>((c.to(at::kShort) - 128).to(at::kChar));
+      if (!onednn::is_reference_kernel(gemm->kernel().c_str())) {
+        m.limb_gemm = std::move(gemm);
+        m.limb_shift = (m.zeros.reshape({m.out}) - 128).to(at::kInt).contiguous();
+        if (!m.bias.defined()) m.bias = at::zeros({m.out}, at::kFloat);
+        m.packed = at::Tensor();  // the GEMM's packed copy is the only one kept
+      }
+    } catch (const dnnl::error&) {
+      // the tiles
+    }
+  }
 #endif
 }
 
 at::Tensor WeightOnlyLinear::dequantized_weight() const {
   const Impl& m = *impl_;
   at::Tensor w = at::empty({m.out, m.in}, at::kFloat);
-  m.dequant_rows(0, m.out, w.data_ptr<float>());
+  m.dequant_rows(m.codes(), 0, m.out, w.data_ptr<float>());
   return w;
 }
 
@@ -422,6 +594,45 @@ void WeightOnlyLinear::prepare_bf16() const {
 }
 
 #ifdef EMBEVAL_HAVE_DNNL
+void WeightOnlyLinear::Impl::limb_rows(const float* x, int64_t n, float* y) const {
+  auto* limbs = static_cast<int8_t*>(workspace(WS_LIMBS, static_cast<size_t>(3 * n * in + 1)));
+  auto* acc = static_cast<int32_t*>(workspace(WS_LIMB_ACC, static_cast<size_t>(3 * n * out * 4 + 4)));
+  std::vector<float> steps(static_cast<size_t>(n));
+  std::vector<int32_t> sums(static_cast<size_t>(3 * n));
+  for (int64_t r = 0; r < n; ++r) {
+    const float* xr = x + r * in;
+    const float amax = limb_row_absmax(xr, in);
+    // A row that is not finite comes out NaN (never a silently finite vector).
+    steps[static_cast<size_t>(r)] = std::isnan(amax) ? NAN : amax > 0 ? amax / 127.0f : 1.0f;
+    const float step = std::isnan(steps[static_cast<size_t>(r)]) ? 1.0f : steps[static_cast<size_t>(r)];
+    if (std::isnan(steps[static_cast<size_t>(r)])) {
+      std::memset(limbs + r * in, 0, static_cast<size_t>(in));
+      std::memset(limbs + (n + r) * in, 0, static_cast<size_t>(in));
+      std::memset(limbs + (2 * n + r) * in, 0, static_cast<size_t>(in));
+      sums[static_cast<size_t>(3 * r)] = sums[static_cast<size_t>(3 * r + 1)] = sums[static_cast<size_t>(3 * r + 2)] = 0;
+      continue;
+    }
+    split_limbs(xr, in, step, limbs + r * in, limbs + (n + r) * in, limbs + (2 * n + r) * in, sums.data() + 3 * r);
+  }
+  thread_local at::Tensor pad;
+  limb_gemm->run(limbs, 3 * n, acc, &pad);
+  const int32_t* shift = limb_shift.data_ptr<int32_t>();
+  const float* sc = scales.data_ptr<float>();
+  const float* b = bias.data_ptr<float>();
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t *p1 = acc + r * out, *p2 = acc + (n + r) * out, *p3 = acc + (2 * n + r) * out;
+    const int32_t* sm = sums.data() + 3 * r;
+    const float step = steps[static_cast<size_t>(r)];
+    float* yr = y + r * out;
+    switch (activation) {
+      case LinearActivation::none: combine_limbs<0>(p1, p2, p3, sm, shift, sc, step, b, out, yr); break;
+      case LinearActivation::gelu_erf: combine_limbs<1>(p1, p2, p3, sm, shift, sc, step, b, out, yr); break;
+      case LinearActivation::gelu_tanh: combine_limbs<2>(p1, p2, p3, sm, shift, sc, step, b, out, yr); break;
+      case LinearActivation::relu: combine_limbs<3>(p1, p2, p3, sm, shift, sc, step, b, out, yr); break;
+    }
+  }
+}
+
 dnnl::reorder WeightOnlyLinear::Impl::make_pack(const onednn::RowsMatmul& gemm, memory::dim k, memory::dim out) {
   const memory::desc plain({k, out}, dt::bf16, tag::ba);
   return dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plain, cpu_engine(), gemm.weights_desc()));
@@ -435,11 +646,12 @@ const void* WeightOnlyLinear::Impl::packed_bf16_weight(const onednn::RowsMatmul&
   // layer keeps only its codes.
   const int64_t k = split ? 3 * in : in;
   auto* pp = static_cast<uint16_t*>(workspace(WS_PLAIN, static_cast<size_t>(out * k) * 2));
+  const uint8_t* q = codes();
   at::parallel_for(0, out, 16, [&](int64_t o0, int64_t o1) {
     std::vector<float> w(static_cast<size_t>(16 * in));
     for (int64_t o = o0; o < o1; o += 16) {
       const int64_t n = std::min<int64_t>(16, o1 - o);
-      dequant_rows(o, n, w.data());
+      dequant_rows(q, o, n, w.data());
       for (int64_t r = 0; r < n; ++r) {
         uint16_t* row = pp + (o + r) * k;
         if (!split) {
@@ -551,6 +763,26 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = m.out;
   const int64_t tiles = (m.out + m.tile - 1) / m.tile;
+#ifdef EMBEVAL_HAVE_DNNL
+  if (m.limb_gemm) {
+    at::Tensor y = at::empty({rows, m.out}, at::kFloat);
+    const float* xp = x2.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    const int threads = at::get_num_threads();
+    if (threads > 1 && rows >= LIMB_ROWS_PER_THREAD_MIN * threads) {
+      // Each thread takes its own run of rows through every step, block by
+      // block, on its own core: no barrier inside the layer.
+      at::parallel_for(0, rows, (rows + threads - 1) / threads, [&](int64_t begin, int64_t end) {
+        for (int64_t r0 = begin; r0 < end; r0 += LIMB_BLOCK_ROWS)
+          m.limb_rows(xp + r0 * m.in, std::min(LIMB_BLOCK_ROWS, end - r0), yp + r0 * m.out);
+      });
+    } else {
+      for (int64_t r0 = 0; r0 < rows; r0 += LIMB_BLOCK_ROWS)
+        m.limb_rows(xp + r0 * m.in, std::min(LIMB_BLOCK_ROWS, rows - r0), yp + r0 * m.out);
+    }
+    return y.view(shape);
+  }
+#endif
   if (rows <= SMALL_M && !m.gidx.defined()) {
     at::Tensor y = at::empty({rows, m.out}, at::kFloat);
     // Per-group sums of each input row, then the rows of W in parallel.
@@ -589,12 +821,13 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
     // its own on one core read all of x once per thread: 0.82x of the fp32
     // model against 0.87-0.89x this way, bert-base batch 32, 2 threads.)
     std::vector<float> w(static_cast<size_t>(m.tile * m.in));
+    const uint8_t* q = m.codes();
     dnnl::stream stream(cpu_engine());
     memory src_m(memory::desc({rows, m.in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab), cpu_engine(),
                  x2.data_ptr());
     for (int64_t t = 0; t < tiles && rows > 0; ++t) {
       const int64_t o0 = t * m.tile, n = std::min(m.tile, m.out - o0);
-      at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) { m.dequant_rows(o0 + r0, r1 - r0, w.data() + r0 * m.in); });
+      at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) { m.dequant_rows(q, o0 + r0, r1 - r0, w.data() + r0 * m.in); });
       const Impl::TileGemm& g = n == m.tile ? m.gemms[0] : m.gemms[1];
       memory w_m(memory::desc({m.in, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba), cpu_engine(),
                  w.data());
@@ -609,10 +842,11 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   }
 #endif
   at::Tensor w = at::empty({m.tile, m.in}, at::kFloat);
+  const uint8_t* q = m.codes();
   float* wp = w.data_ptr<float>();
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t o0 = t * m.tile, n = std::min(m.tile, m.out - o0);
-    at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) { m.dequant_rows(o0 + r0, r1 - r0, wp + r0 * m.in); });
+    at::parallel_for(0, n, 16, [&](int64_t r0, int64_t r1) { m.dequant_rows(q, o0 + r0, r1 - r0, wp + r0 * m.in); });
     y.narrow(1, o0, n).copy_(at::mm(x2, w.narrow(0, 0, n).t()));
   }
   if (m.bias.defined()) y.add_(m.bias);
@@ -622,6 +856,10 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
 std::string WeightOnlyLinear::implementation() const {
   if (!impl_) return "none";
   prepare_bf16();
+#ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->limb_gemm)
+    return "int8 codes x 3 int8 limbs of x (fp32-exact) -> onednn:" + impl_->limb_gemm->kernel() + " s8s8s32";
+#endif
   const std::string small =
       impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
   const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
@@ -635,7 +873,11 @@ std::string WeightOnlyLinear::implementation() const {
 
 int64_t WeightOnlyLinear::weight_bytes() const {
   if (!impl_) return 0;
-  return impl_->packed.numel() + impl_->scales.numel() * 8 + (impl_->gidx.defined() ? impl_->in * 4 : 0) +
+  int64_t codes = impl_->packed.defined() ? impl_->packed.numel() : 0;
+#ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->limb_gemm) codes = impl_->limb_gemm->packed_bytes() + impl_->out * 4;  // + the int32 zero shifts
+#endif
+  return codes + impl_->scales.numel() * 8 + (impl_->gidx.defined() ? impl_->in * 4 : 0) +
          (impl_->divisor.defined() ? impl_->in * 4 : 0);
 }
 
