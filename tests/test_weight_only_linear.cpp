@@ -191,10 +191,17 @@ TEST(WeightOnlyLinear, PerChannelInt8RunsOnInt8LimbsAsExactlyAsFp32) {
                                            << static_cast<int>(a) << ", rows " << rows << ": " << layer.implementation();
           EXPECT_LT(rel_err(tiles(x), want), TOL) << rows;
         }
-        // bf16 inputs dequantise the same codes (read back from the int8
-        // GEMM's packed copy): the same bits as the layer that keeps them.
+        // bf16 inputs: up to 512 rows the widened input on the limbs, the
+        // exact product rounded once (within 2^-8 of each output); beyond,
+        // the weights dequantised from the codes read back from the int8
+        // GEMM's packed copy: the same bits as the layer that keeps them.
         const at::Tensor x16 = at::randn({9, in}).to(at::kBFloat16);
-        EXPECT_TRUE(layer(x16).equal(tiles(x16)));
+        at::Tensor want16 = at::mm(x16.to(at::kDouble), w.t()) + b.to(at::kDouble);
+        if (a == LinearActivation::gelu_erf) want16 = 0.5 * want16 * (1 + at::erf(want16 / std::sqrt(2.0)));
+        if (a == LinearActivation::relu) want16 = want16.relu();
+        EXPECT_LT(rel_err(layer(x16), want16), std::ldexp(1.0, -8) + TOL);
+        const at::Tensor many16 = at::randn({600, in}).to(at::kBFloat16);
+        EXPECT_TRUE(layer(many16).equal(tiles(many16)));
       }
     }
   // A row with NaN or infinity comes out NaN; the others are untouched.

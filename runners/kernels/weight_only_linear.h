@@ -27,12 +27,15 @@
 // within 3e-8 of the row's largest element, and the codes less 128 times
 // the three limbs are three exact int32 products on the int8 GEMM (AMX),
 // combined in fp32: an fp32-grade result at every row count, from the int8
-// GEMM's packed copy of the codes (the only one the layer then keeps; a
-// bf16 input dequantises from it). bert-base, 2 threads, AMX Xeon, in one
-// session: batch 1 x 128 tokens 37-47 ms against fp32's 93-96 ms and the
-// tiles' 119; batch 32 26-32 sentences/s against bf16x3's 18 and fp32's
-// 12.4. EMBEVAL_NO_INT8_LIMBS=1 (read when a layer is made) keeps the
-// other paths, for comparing.
+// GEMM's packed copy of the codes (the only one the layer then keeps). A
+// bf16 input of up to 512 rows is widened and takes the limbs too (its
+// exact product rounded once); with more, the layer is dequantised to bf16
+// from codes read back from that copy. bert-base, 2 threads, AMX Xeon, in
+// one session: batch 1 x 128 tokens 37-47 ms against fp32's 93-96 ms and
+// the tiles' 119 (in a bf16 model 38 ms against 54-58 from dequantised
+// bf16); batch 32 26-32 sentences/s against bf16x3's 18 and fp32's 12.4.
+// EMBEVAL_NO_INT8_LIMBS=1 (read when a layer is made) keeps the other
+// paths, for comparing.
 //
 // Groups are runs of `group_size` input columns, or any assignment through
 // g_idx (GPTQ act-order); the dequantisation loops are compiled for AVX-512,
@@ -68,7 +71,8 @@ class WeightOnlyLinear : public Linear {
   // where the layer's weights are dequantised in fp32, rounded once to bf16
   // and multiplied by oneDNN's bf16 GEMM (AMX where the CPU has it) from
   // the thread's scratch of the layer's size (bf16, never fp32), bias and
-  // activation fused; without a bf16 kernel, the fp32 path rounded once.
+  // activation fused; without a bf16 kernel, or on the int8 limbs (up to
+  // 512 rows, above), the fp32 path rounded once.
   at::Tensor operator()(const at::Tensor& x) const override;
   // The dequantised weight [out, in] float32 (for tests and the fake-quant
   // path), without the input divisor.
