@@ -759,7 +759,12 @@ std::string WeightOnlyLinear::bf16_implementation() const {
   if (!impl_) return "none";
   prepare_bf16();
 #ifdef EMBEVAL_HAVE_DNNL
-  if (impl_->bf16_gemm) return "int" + std::to_string(impl_->bits) + " -> bf16 -> onednn:" + impl_->bf16_gemm->kernel();
+  const std::string limbs =
+      impl_->limb_gemm ? fmt::format("up to {} rows: int8 codes x 3 int8 limbs of x -> onednn:{}; more: ", X3_MIN_ROWS,
+                                     impl_->limb_gemm->kernel())
+                       : "";
+  if (impl_->bf16_gemm)
+    return limbs + "int" + std::to_string(impl_->bits) + " -> bf16 -> onednn:" + impl_->bf16_gemm->kernel();
 #endif
   return "fp32 path, rounded to bf16";
 }

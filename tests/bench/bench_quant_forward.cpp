@@ -351,10 +351,10 @@ void BM_layer_breakdown(benchmark::State& state) {
   const at::Tensor ln_w = at::ones({h}, x.options()), ln_b = at::zeros({h}, x.options());
   const Linear &qkv = m.linear(0, LinearSlot::qkv), &attn_out = m.linear(0, LinearSlot::attn_out),
                &ffn_in = m.linear(0, LinearSlot::ffn_in), &ffn_out = m.linear(0, LinearSlot::ffn_out);
-  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, PARTS };
+  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, EMBED, PARTS };
   const char* names[PARTS] = {"qkv_ms",     "attention_ms", "attn_out_ms",  "ffn_in_ms",
-                              "ffn_out_ms", "add_ln_ms",    "ffn_fused_ms"};
-  double total[PARTS] = {0, 0, 0, 0, 0, 0, 0};
+                              "ffn_out_ms", "add_ln_ms",    "ffn_fused_ms", "embed_ms"};
+  double total[PARTS] = {0, 0, 0, 0, 0, 0, 0, 0};
   using clock = std::chrono::steady_clock;
   for (auto _ : state) {
     auto t0 = clock::now();
@@ -383,6 +383,12 @@ void BM_layer_breakdown(benchmark::State& state) {
     at::Tensor fused = ffn_in.fused_with(ffn_out, y);
     lap(FFN_FUSED);
     if (fused.defined()) benchmark::DoNotOptimize(fused.data_ptr());
+    // What the forward does once before the layers: embeddings, their
+    // LayerNorm, the additive mask.
+    at::Tensor e = m.embed(ids), mb = m.mask_bias(mask);
+    lap(EMBED);
+    benchmark::DoNotOptimize(e.data_ptr());
+    benchmark::DoNotOptimize(mb.data_ptr());
   }
   for (int p = 0; p < PARTS; ++p) state.counters[names[p]] = benchmark::Counter(total[p], benchmark::Counter::kAvgIterations);
   state.counters["rows"] = static_cast<double>(batch);
