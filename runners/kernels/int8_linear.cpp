@@ -164,13 +164,7 @@ template <int ACT, typename OutT>
 EMBEVAL_CLONES void finish_row(const float* acc, OutT* y, int64_t out, float sx, const float* __restrict__ bias) {
   for (int64_t n = 0; n < out; ++n) {
     float v = acc[n] * sx + (bias ? bias[n] : 0.0f);
-    if constexpr (ACT == static_cast<int>(LinearActivation::gelu_erf)) {
-      EMBEVAL_GELU_ERF(v, v);
-    } else if constexpr (ACT == static_cast<int>(LinearActivation::gelu_tanh)) {
-      EMBEVAL_GELU_TANH(v, v);
-    } else if constexpr (ACT == static_cast<int>(LinearActivation::relu)) {
-      v = v < 0.0f ? 0.0f : v;
-    }
+    EMBEVAL_ACTIVATE(ACT, v);
     if constexpr (sizeof(OutT) == sizeof(float)) {
       y[n] = v;
     } else {

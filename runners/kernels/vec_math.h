@@ -89,3 +89,17 @@ typedef float EmbevalFloats16 __attribute__((vector_size(64)));
     const uint32_t rr_ = (ru_ + 0x7fffu + ((ru_ >> 16) & 1u)) >> 16;                 \
     (OUT) = static_cast<uint16_t>(rx_ != rx_ ? 0x7fc0u : rr_); /* NaN test that vectorises */ \
   } while (0)
+
+// V = act(V) for ACT, a LinearActivation (runners/kernels/linear.h, visible
+// where this expands) fixed at compile time, so an element loop around it
+// has no branch.
+#define EMBEVAL_ACTIVATE(ACT, V)                                                              \
+  do {                                                                                        \
+    if constexpr ((ACT) == static_cast<int>(::embeval::LinearActivation::gelu_erf)) {         \
+      EMBEVAL_GELU_ERF(V, V);                                                                 \
+    } else if constexpr ((ACT) == static_cast<int>(::embeval::LinearActivation::gelu_tanh)) { \
+      EMBEVAL_GELU_TANH(V, V);                                                                \
+    } else if constexpr ((ACT) == static_cast<int>(::embeval::LinearActivation::relu)) {      \
+      V = V < 0.0f ? 0.0f : V;                                                                \
+    }                                                                                         \
+  } while (0)

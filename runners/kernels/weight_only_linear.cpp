@@ -322,13 +322,7 @@ EMBEVAL_CLONES void combine_limbs(const int32_t* __restrict__ p1, const int32_t*
     const float d1 = static_cast<float>(p1[o] - shift[o] * s1), d2 = static_cast<float>(p2[o] - shift[o] * s2),
                 d3 = static_cast<float>(p3[o] - shift[o] * s3);
     float v = (d1 + (d2 + d3 * inv) * inv) * (scale[o] * step) + bias[o];
-    if constexpr (ACT == static_cast<int>(LinearActivation::gelu_erf)) {
-      EMBEVAL_GELU_ERF(v, v);
-    } else if constexpr (ACT == static_cast<int>(LinearActivation::gelu_tanh)) {
-      EMBEVAL_GELU_TANH(v, v);
-    } else if constexpr (ACT == static_cast<int>(LinearActivation::relu)) {
-      v = v < 0.0f ? 0.0f : v;
-    }
+    EMBEVAL_ACTIVATE(ACT, v);
     y[o] = v;
   }
 }
