@@ -57,7 +57,9 @@ TEST(WeightOnlyLinear, DequantisesExactlyForEveryLayout) {
 }
 
 TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
-  // fp32 tiles (up to 512 rows, or any count without a bf16 CPU): out = 72
+  // Up to 512 rows on a bf16 CPU, bf16x3 a tile of up to 128 output rows a
+  // thread (out = 200: one of 128 and a shorter last one of 72); without
+  // one, or any count under EMBEVAL_NO_NATIVE_BF16, the fp32 tiles: out = 72
   // is four tiles of 16 and a partial one of 8 at in = 1024 (tile 32 rows at
   // 768: 2 full + 8); bf16x3 from 513 rows (600 here).
   on_both_paths([](const std::string& path) {

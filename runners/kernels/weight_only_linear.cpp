@@ -44,6 +44,13 @@ constexpr int64_t SMALL_M = 16;
 // Xeon, BM_quant_forward in one session: fp32 87 ms, wo-int8 through the
 // fp32 tiles 115 ms, through bf16x3 150-158 ms.
 constexpr int64_t X3_MIN_ROWS = 512;
+// Output rows a tile of the per-thread bf16x3 path (17 to 512 input rows).
+// bert-base, batch 1 x 128 tokens, wo-int4-g128 forward ms in one session:
+// tiles of 32 rows 87-90, 64 81-90, 128 80-88, 256 97-103 (fp32 82-83, the
+// fp32 tiles 101-104). A tile's split weights are 128 x 3 in bf16 (590 KB
+// at in = 768); x_hi, x_lo (rows x 3 in) are read once a tile.
+constexpr int64_t X3_TILE = 128;
+constexpr int64_t X3_TILE_ROW_STEP = 32;
 // Rows of x split into bf16x3's [x_hi, x_hi, x_lo] at a time (bert-base's
 // FFN output layer: 1024 x 9216 bf16, 19 MB).
 constexpr int64_t X3_BLOCK_ROWS = 1024;
@@ -393,6 +400,13 @@ struct WeightOnlyLinear::Impl {
   // -> fp32, what an fp32 input with more than SMALL_M rows runs where the
   // CPU multiplies bf16 natively (null elsewhere).
   mutable std::unique_ptr<onednn::RowsMatmul> bf16x3_gemm;
+  // bf16x3 a tile of X3_TILE output rows at a time, each thread its own
+  // tiles, the weights as they are split (plain, no packing): what 17 to
+  // 512 rows of an fp32 input run where bf16 is native.
+  mutable std::unique_ptr<onednn::RowsMatmul> bf16x3_tile_gemm, bf16x3_tail_gemm;
+  at::Tensor x3_tiled(const at::Tensor& x2) const;
+  // Output rows a tile (the last may be shorter: bf16x3_tail_gemm).
+  int64_t x3_tile_rows() const { return std::min(X3_TILE, out); }
   // The reorders from the plain dequantised scratch into each GEMM's packed
   // layout, made once (a dnnl::reorder made per call was a new primitive
   // each time, and oneDNN's verbose log counted ~1,500 of them compiled
@@ -589,6 +603,27 @@ void WeightOnlyLinear::prepare_bf16() const {
     } catch (const dnnl::error&) {
       // the fp32 tiles
     }
+    try {
+      const memory::dim k3 = 3 * in, tn = m.x3_tile_rows(), tail = out % tn;
+      auto make_tile = [&](memory::dim width) {
+        return std::make_unique<onednn::RowsMatmul>(
+            [k3, width, attr](memory::dim r, const memory::desc& weights) {
+              return onednn::matmul_pd(memory::desc({r, k3}, dt::bf16, tag::ab), weights,
+                                       memory::desc({1, width}, dt::f32, tag::ab),
+                                       memory::desc({r, width}, dt::f32, tag::ab), attr);
+            },
+            memory::desc({k3, width}, dt::bf16, tag::ba));  // the tile's [width, 3 in] rows as they are split
+      };
+      auto gemm = make_tile(tn);
+      auto tail_gemm = tail ? make_tile(tail) : nullptr;
+      if (!onednn::is_reference_kernel(gemm->kernel().c_str()) &&
+          (!tail_gemm || !onednn::is_reference_kernel(tail_gemm->kernel().c_str()))) {
+        m.bf16x3_tile_gemm = std::move(gemm);
+        m.bf16x3_tail_gemm = std::move(tail_gemm);
+      }
+    } catch (const dnnl::error&) {
+      // the fp32 tiles
+    }
   });
 #endif
 }
@@ -631,6 +666,64 @@ void WeightOnlyLinear::Impl::limb_rows(const float* x, int64_t n, float* y) cons
       case LinearActivation::relu: combine_limbs<3>(p1, p2, p3, sm, shift, sc, step, b, out, yr); break;
     }
   }
+}
+
+at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
+  const int64_t real_rows = x2.size(0), k3 = 3 * in, tn = x3_tile_rows(), tiles = (out + tn - 1) / tn;
+  // Rows padded with zeros to a multiple of X3_TILE_ROW_STEP: a primitive
+  // is made per row count, and texts of every length would each make one.
+  const int64_t rows = (real_rows + X3_TILE_ROW_STEP - 1) / X3_TILE_ROW_STEP * X3_TILE_ROW_STEP;
+  at::Tensor y = at::empty({real_rows, out}, at::kFloat);
+  // [x_hi, x_hi, x_lo] once, in the calling thread's workspace, read by all.
+  auto* x3p = static_cast<uint16_t*>(workspace(WS_X3, static_cast<size_t>(rows * k3) * 2));
+  std::memset(x3p + real_rows * k3, 0, static_cast<size_t>((rows - real_rows) * k3) * 2);
+  const float* xp = x2.data_ptr<float>();
+  at::parallel_for(0, real_rows, 16, [&](int64_t a, int64_t e) {
+    for (int64_t r = a; r < e; ++r) {
+      uint16_t* row = x3p + r * k3;
+      split_to_bf16(xp + r * in, in, row, row + 2 * in);
+      std::memcpy(row + in, row, static_cast<size_t>(in) * 2);
+    }
+  });
+  const uint8_t* q = codes();
+  const float* bp = bias.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const int threads = at::get_num_threads();
+  at::parallel_for(0, tiles, (tiles + threads - 1) / threads, [&](int64_t t0, int64_t t1) {
+    // Each thread's own: the tile dequantised (fp32), split ([W_hi, W_lo,
+    // W_hi] rows, bf16), its product, the scratchpad.
+    auto* w = static_cast<float*>(workspace(WS_PLAIN, static_cast<size_t>(tn * in) * 4));
+    auto* w3 = static_cast<uint16_t*>(workspace(WS_PACKED, static_cast<size_t>(tn * k3) * 2));
+    auto* acc = static_cast<float*>(workspace(WS_LIMB_ACC, static_cast<size_t>(rows * tn) * 4));
+    auto& engine = cpu_engine();
+    dnnl::stream stream(engine);
+    memory src_m(memory::desc({rows, k3}, dt::bf16, tag::ab), engine, x3p);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o0 = t * tn, n = std::min(tn, out - o0);
+      const onednn::RowsMatmul& gemm = n == tn ? *bf16x3_tile_gemm : *bf16x3_tail_gemm;
+      int64_t pad_bytes = 0;
+      const dnnl::matmul prim = gemm.get(rows, &pad_bytes);
+      void* pad = workspace(WS_PAD, static_cast<size_t>(std::max<int64_t>(pad_bytes, 1)));
+      dequant_rows(q, o0, n, w);
+      for (int64_t r = 0; r < n; ++r) {
+        uint16_t* row = w3 + r * k3;
+        split_to_bf16(w + r * in, in, row, row + in);
+        std::memcpy(row + 2 * in, row, static_cast<size_t>(in) * 2);
+      }
+      memory w_m(memory::desc({k3, n}, dt::bf16, tag::ba), engine, w3);
+      memory b_m(memory::desc({1, n}, dt::f32, tag::ab), engine, const_cast<float*>(bp) + o0);
+      memory acc_m(memory::desc({rows, n}, dt::f32, tag::ab), engine, acc);
+      memory pad_m(memory::desc({std::max<int64_t>(pad_bytes, 1)}, dt::u8, tag::a), engine, pad);
+      prim.execute(stream, {{DNNL_ARG_SRC, src_m},
+                            {DNNL_ARG_WEIGHTS, w_m},
+                            {DNNL_ARG_BIAS, b_m},
+                            {DNNL_ARG_DST, acc_m},
+                            {DNNL_ARG_SCRATCHPAD, pad_m}});
+      stream.wait();
+      for (int64_t r = 0; r < real_rows; ++r) std::memcpy(yp + r * out + o0, acc + r * n, static_cast<size_t>(n) * 4);
+    }
+  });
+  return y;
 }
 
 dnnl::reorder WeightOnlyLinear::Impl::make_pack(const onednn::RowsMatmul& gemm, memory::dim k, memory::dim out) {
@@ -822,6 +915,10 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
     // products that matter summed in fp32 by one bf16 GEMM of depth 3 in.
     return m.run_bf16(*m.bf16x3_gemm, x2, at::kFloat, true).view(shape);
   }
+  // 17 to 512 rows where bf16 is native: bf16x3 a tile of output rows at a
+  // time, each thread its own tiles (dequantising the whole layer for one
+  // product, as above, costs more than these rows' products).
+  if (m.bf16x3_tile_gemm && rows > 0) return m.x3_tiled(x2).view(shape);
 #endif
   // Allocated here, not above: an output made and dropped unused on the
   // bf16x3 path splits malloc's heap around the outputs that live on.
@@ -876,6 +973,11 @@ std::string WeightOnlyLinear::implementation() const {
       impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
   const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
 #ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->bf16x3_gemm && impl_->bf16x3_tile_gemm)
+    return small + fmt::format("up to {} rows: bf16x3 (x and W split into bf16 pairs), each thread its own tiles of "
+                               "{} rows -> onednn:{}; more: bf16x3 -> onednn:{}",
+                               X3_MIN_ROWS, impl_->x3_tile_rows(), impl_->bf16x3_tile_gemm->kernel(),
+                               impl_->bf16x3_gemm->kernel());
   if (impl_->bf16x3_gemm)
     return small + fmt::format("up to {} rows: {}; more: bf16x3 (x and W split into bf16 pairs) -> onednn:{}",
                                X3_MIN_ROWS, tiles, impl_->bf16x3_gemm->kernel());
