@@ -668,6 +668,19 @@ void WeightOnlyLinear::Impl::limb_rows(const float* x, int64_t n, float* y) cons
   }
 }
 
+namespace {
+// One product with bias and the caller's scratchpad, waited for.
+void execute_matmul(const dnnl::matmul& prim, dnnl::stream& stream, const memory& src, const memory& weights,
+                    const memory& bias, const memory& dst, const memory& pad) {
+  prim.execute(stream, {{DNNL_ARG_SRC, src},
+                        {DNNL_ARG_WEIGHTS, weights},
+                        {DNNL_ARG_BIAS, bias},
+                        {DNNL_ARG_DST, dst},
+                        {DNNL_ARG_SCRATCHPAD, pad}});
+  stream.wait();
+}
+}  // namespace
+
 at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
   const int64_t real_rows = x2.size(0), k3 = 3 * in, tn = x3_tile_rows(), tiles = (out + tn - 1) / tn;
   // Rows padded with zeros to a multiple of X3_TILE_ROW_STEP: a primitive
@@ -714,12 +727,7 @@ at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
       memory b_m(memory::desc({1, n}, dt::f32, tag::ab), engine, const_cast<float*>(bp) + o0);
       memory acc_m(memory::desc({rows, n}, dt::f32, tag::ab), engine, acc);
       memory pad_m(memory::desc({std::max<int64_t>(pad_bytes, 1)}, dt::u8, tag::a), engine, pad);
-      prim.execute(stream, {{DNNL_ARG_SRC, src_m},
-                            {DNNL_ARG_WEIGHTS, w_m},
-                            {DNNL_ARG_BIAS, b_m},
-                            {DNNL_ARG_DST, acc_m},
-                            {DNNL_ARG_SCRATCHPAD, pad_m}});
-      stream.wait();
+      execute_matmul(prim, stream, src_m, w_m, b_m, acc_m, pad_m);
       for (int64_t r = 0; r < real_rows; ++r) std::memcpy(yp + r * out + o0, acc + r * n, static_cast<size_t>(n) * 4);
     }
   });
@@ -808,12 +816,7 @@ at::Tensor WeightOnlyLinear::Impl::run_bf16(const onednn::RowsMatmul& gemm, cons
                yp + r0 * out * static_cast<int64_t>(y.element_size()));
     memory pad_m(memory::desc({std::max<int64_t>(pad_bytes, 1)}, dt::u8, tag::a), engine,
                  workspace(WS_PAD, static_cast<size_t>(std::max<int64_t>(pad_bytes, 1))));
-    prim.execute(stream, {{DNNL_ARG_SRC, src_m},
-                          {DNNL_ARG_WEIGHTS, w_m},
-                          {DNNL_ARG_BIAS, b_m},
-                          {DNNL_ARG_DST, y_m},
-                          {DNNL_ARG_SCRATCHPAD, pad_m}});
-    stream.wait();
+    execute_matmul(prim, stream, src_m, w_m, b_m, y_m, pad_m);
   }
   return padded == rows ? y : y.narrow(0, 0, rows);
 }
