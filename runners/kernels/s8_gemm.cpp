@@ -70,12 +70,6 @@ void S8Gemm::run(const int8_t* src, int64_t rows, void* dst, at::Tensor* scratch
   stream.wait();
 }
 
-at::Tensor S8Gemm::unpacked() const {
-  at::Tensor w = at::empty({n_, k_}, at::kChar);
-  unpack_into(w.data_ptr<int8_t>());
-  return w;
-}
-
 void S8Gemm::unpack_into(int8_t* dst) const {
   memory plain(memory::desc({k_, n_}, dt::s8, tag::ba), cpu_engine(), dst);
   memory packed = packed_weight_;

@@ -32,9 +32,8 @@ class S8Gemm {
   // thread's own (grown here when too small).
   void run(const int8_t* src, int64_t rows, void* dst, at::Tensor* scratch = nullptr) const;
 
-  // The weights read back from the packed copy: int8 [n, k], exact (into
-  // n * k bytes at dst).
-  at::Tensor unpacked() const;
+  // The weights read back from the packed copy, exactly: int8 [n, k] into
+  // n * k bytes at dst.
   void unpack_into(int8_t* dst) const;
 
   const std::string& kernel() const { return kernel_; }

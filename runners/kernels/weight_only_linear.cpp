@@ -210,6 +210,17 @@ void dequant_gather(const uint8_t* q, int bits, const float* s, const float* z, 
   }
 }
 
+// bf16x3's operands, a row at a time: x as [x_hi, x_hi, x_lo] and W as
+// [W_hi, W_lo, W_hi] (3 n bf16 at out), so x3 . W3 = x_hi W_hi + x_hi W_lo + x_lo W_hi.
+void split_x3_row(const float* x, int64_t n, uint16_t* out) {
+  split_to_bf16(x, n, out, out + 2 * n);
+  std::memcpy(out + n, out, static_cast<size_t>(n) * 2);
+}
+void split_w3_row(const float* w, int64_t n, uint16_t* out) {
+  split_to_bf16(w, n, out, out + n);
+  std::memcpy(out + 2 * n, out, static_cast<size_t>(n) * 2);
+}
+
 // byte ^= 0x80 over n bytes: int8 code - 128 <-> uint8 code (a local count:
 // through a byte pointer GCC must assume a member count may change).
 EMBEVAL_CLONES void flip_sign_bits(uint8_t* __restrict__ p, const int64_t n) {
@@ -593,7 +604,7 @@ void WeightOnlyLinear::prepare_bf16() const {
     // An fp32 model's layer runs three bf16 products only where bf16 is
     // native (~5-7x the fp32 GEMM); oneDNN's emulation on plain AVX-512 is
     // slower than one fp32 product.
-    if (!cpu_has_native_bf16()) return;
+    if (!cpu_has_native_bf16() || m.limb_gemm) return;  // limb layers never run bf16x3
     try {
       auto gemm = make(3 * in, dt::f32);
       if (!onednn::is_reference_kernel(gemm->kernel().c_str())) {
@@ -637,10 +648,11 @@ void WeightOnlyLinear::Impl::limb_rows(const float* x, int64_t n, float* y) cons
   for (int64_t r = 0; r < n; ++r) {
     const float* xr = x + r * in;
     const float amax = limb_row_absmax(xr, in);
-    // A row that is not finite comes out NaN (never a silently finite vector).
-    steps[static_cast<size_t>(r)] = std::isnan(amax) ? NAN : amax > 0 ? amax / 127.0f : 1.0f;
-    const float step = std::isnan(steps[static_cast<size_t>(r)]) ? 1.0f : steps[static_cast<size_t>(r)];
-    if (std::isnan(steps[static_cast<size_t>(r)])) {
+    // A row that is not finite comes out NaN (never a silently finite
+    // vector): zero limbs, and a NaN step in the combination.
+    const float step = std::isnan(amax) ? NAN : amax > 0 ? amax / 127.0f : 1.0f;
+    steps[static_cast<size_t>(r)] = step;
+    if (std::isnan(step)) {
       std::memset(limbs + r * in, 0, static_cast<size_t>(in));
       std::memset(limbs + (n + r) * in, 0, static_cast<size_t>(in));
       std::memset(limbs + (2 * n + r) * in, 0, static_cast<size_t>(in));
@@ -693,9 +705,7 @@ at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
   const float* xp = x2.data_ptr<float>();
   at::parallel_for(0, real_rows, 16, [&](int64_t a, int64_t e) {
     for (int64_t r = a; r < e; ++r) {
-      uint16_t* row = x3p + r * k3;
-      split_to_bf16(xp + r * in, in, row, row + 2 * in);
-      std::memcpy(row + in, row, static_cast<size_t>(in) * 2);
+      split_x3_row(xp + r * in, in, x3p + r * k3);
     }
   });
   const uint8_t* q = codes();
@@ -718,11 +728,7 @@ at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
       const dnnl::matmul prim = gemm.get(rows, &pad_bytes);
       void* pad = workspace(WS_PAD, static_cast<size_t>(std::max<int64_t>(pad_bytes, 1)));
       dequant_rows(q, o0, n, w);
-      for (int64_t r = 0; r < n; ++r) {
-        uint16_t* row = w3 + r * k3;
-        split_to_bf16(w + r * in, in, row, row + in);
-        std::memcpy(row + 2 * in, row, static_cast<size_t>(in) * 2);
-      }
+      for (int64_t r = 0; r < n; ++r) split_w3_row(w + r * in, in, w3 + r * k3);
       memory w_m(memory::desc({k3, n}, dt::bf16, tag::ba), engine, w3);
       memory b_m(memory::desc({1, n}, dt::f32, tag::ab), engine, const_cast<float*>(bp) + o0);
       memory acc_m(memory::desc({rows, n}, dt::f32, tag::ab), engine, acc);
@@ -759,8 +765,7 @@ const void* WeightOnlyLinear::Impl::packed_bf16_weight(const onednn::RowsMatmul&
           round_to_bf16(w.data() + r * in, in, row);
           continue;
         }
-        split_to_bf16(w.data() + r * in, in, row, row + in);
-        std::memcpy(row + 2 * in, row, static_cast<size_t>(in) * 2);
+        split_w3_row(w.data() + r * in, in, row);
       }
     }
   });
@@ -802,9 +807,7 @@ at::Tensor WeightOnlyLinear::Impl::run_bf16(const onednn::RowsMatmul& gemm, cons
       std::memset(x3 + real * k, 0, static_cast<size_t>((n - real) * k) * 2);
       at::parallel_for(0, real, 16, [&](int64_t a, int64_t e) {
         for (int64_t r = a; r < e; ++r) {
-          uint16_t* row = x3 + r * k;
-          split_to_bf16(xp + (r0 + r) * in, in, row, row + 2 * in);
-          std::memcpy(row + in, row, static_cast<size_t>(in) * 2);
+          split_x3_row(xp + (r0 + r) * in, in, x3 + r * k);
         }
       });
       src = x3;
