@@ -210,6 +210,7 @@ void dequant_gather(const uint8_t* q, int bits, const float* s, const float* z, 
   }
 }
 
+#ifdef EMBEVAL_HAVE_DNNL  // what only the oneDNN paths use, to the end of workspace()
 // bf16x3's operands, a row at a time: x as [x_hi, x_hi, x_lo] and W as
 // [W_hi, W_lo, W_hi] (3 n bf16 at out), so x3 . W3 = x_hi W_hi + x_hi W_lo + x_lo W_hi.
 void split_x3_row(const float* x, int64_t n, uint16_t* out) {
@@ -374,6 +375,7 @@ void* workspace(Workspace slot, size_t bytes) {
   }
   return b.data;
 }
+#endif
 
 }  // namespace
 
