@@ -125,8 +125,9 @@ EMBEVAL_CLONES float row_absmax(const T* __restrict__ x, const float* __restrict
     r = std::max(r, std::fabs(v));
     p += v * 0.f;
   }
-  for (int j = 0; j < 16; ++j) r = r > m[j] ? r : m[j], p += probe[j];
-  return p == 0 ? r : NAN;
+  const float lanes_max = embeval_hmax16(m);
+  r = r > lanes_max ? r : lanes_max;
+  return p + embeval_hsum16(probe) == 0 ? r : NAN;
 }
 
 // codes = round-half-even(x / scale) clamped to +-127. Adding and

@@ -40,9 +40,8 @@ EMBEVAL_CLONES void row_moments(const float* __restrict__ v, int64_t n, float* m
     std::memcpy(&x, v + i, sizeof x);
     s += x;
   }
-  float total = 0;
+  float total = embeval_hsum16(s);
   for (; i < n; ++i) total += v[i];
-  for (int j = 0; j < 16; ++j) total += s[j];
   const float m = total / static_cast<float>(n);
   F16 q = {};
   i = 0;
@@ -54,7 +53,7 @@ EMBEVAL_CLONES void row_moments(const float* __restrict__ v, int64_t n, float* m
   }
   float sq = 0;
   for (; i < n; ++i) sq += (v[i] - m) * (v[i] - m);
-  for (int j = 0; j < 16; ++j) sq += q[j];
+  sq += embeval_hsum16(q);
   *mean = m;
   *var = sq / static_cast<float>(n);
 }

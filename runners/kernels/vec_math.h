@@ -77,6 +77,38 @@
 // this way, not as eight scalar "lanes", reductions vectorise (the scalar
 // form came out scalar in softmax, LayerNorm and per-token quantization).
 typedef float EmbevalFloats16 __attribute__((vector_size(64)));
+typedef float EmbevalFloats8 __attribute__((vector_size(32)));
+typedef float EmbevalFloats4 __attribute__((vector_size(16)));
+
+// The sum and the largest of a vector's 16 lanes, halving it four times (a
+// tree of 4 dependent steps): written as `for (l) total += v[l]` it came out
+// as a chain of 15 dependent scalar adds, which in softmax over rows of 128
+// cost about as much as the rest of the row (perf on bert-base bf16). The
+// sum's order differs from a left-to-right one; callers compare with a
+// tolerance. (Inline, so it compiles inside each EMBEVAL_CLONES clone.)
+inline float embeval_hsum16(EmbevalFloats16 v) {
+  EmbevalFloats8 a, b;
+  __builtin_memcpy(&a, &v, 32);
+  __builtin_memcpy(&b, reinterpret_cast<const char*>(&v) + 32, 32);
+  a += b;
+  EmbevalFloats4 c, d;
+  __builtin_memcpy(&c, &a, 16);
+  __builtin_memcpy(&d, reinterpret_cast<const char*>(&a) + 16, 16);
+  c += d;
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
+inline float embeval_hmax16(EmbevalFloats16 v) {
+  EmbevalFloats8 a, b;
+  __builtin_memcpy(&a, &v, 32);
+  __builtin_memcpy(&b, reinterpret_cast<const char*>(&v) + 32, 32);
+  a = a > b ? a : b;
+  EmbevalFloats4 c, d;
+  __builtin_memcpy(&c, &a, 16);
+  __builtin_memcpy(&d, reinterpret_cast<const char*>(&a) + 16, 16);
+  c = c > d ? c : d;
+  const float e = c[0] > c[2] ? c[0] : c[2], f = c[1] > c[3] ? c[1] : c[3];
+  return e > f ? e : f;
+}
 
 // OUT (uint16_t bf16 bits) = X rounded to nearest even, as c10::BFloat16;
 // NaN stays a quiet NaN (the rounding add would carry some NaN payloads

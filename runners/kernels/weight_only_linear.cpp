@@ -266,8 +266,9 @@ EMBEVAL_CLONES float limb_row_absmax(const float* __restrict__ x, int64_t n) {
     r = std::max(r, std::fabs(x[k]));
     p += x[k] * 0.f;
   }
-  for (int j = 0; j < 16; ++j) r = r > m[j] ? r : m[j], p += probe[j];
-  return p == 0 ? r : NAN;
+  const float lanes_max = embeval_hmax16(m);
+  r = r > lanes_max ? r : lanes_max;
+  return p + embeval_hsum16(probe) == 0 ? r : NAN;
 }
 
 // The limbs of one row of n values at step `step` into a1, a2, a3; each
