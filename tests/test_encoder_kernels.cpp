@@ -4,7 +4,9 @@
 // its tanh form; attention = softmax(q k^T / sqrt(d) + mask) v per head.
 // Tolerances: fp32 1e-4 absolute on O(1) outputs (K <= 96 terms, float
 // rounding ~1e-6 each); bf16 3e-2 (inputs rounded to 8 significant bits).
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -111,6 +113,70 @@ TEST(PackedLinear, WithoutBiasAndWrongWidthIsAnError) {
   if (PackedLinear::have_onednn()) {
     EXPECT_ANY_THROW(layer(at::randn({2, 6}).to(at::kBFloat16)));  // packed for fp32
   }
+}
+
+// A bf16 layer with more than 1024 inputs on AMX multiplies slices of them
+// and sums the products in fp32 (packed_linear.cpp's SLICE_ABOVE), rounding
+// once: within half a bf16 step of the float64 product (|y| 2^-8), plus
+// fp32 summation error (~K 2^-24 |x||w| terms: 1e-3 here), for slices that
+// are multiples of 64 wide (3072) and not (1100: 512 + 588), with GELU on the
+// last slice's output.
+TEST(PackedLinear, Bf16WideInputsInSlicesMatchFloat64) {
+  at::manual_seed(5);
+  const bool amx = PackedLinear(at::randn({64, 96}).to(at::kBFloat16), at::Tensor(), LinearActivation::none)
+                       .implementation()
+                       .find("amx") != std::string::npos;
+  for (int64_t in : {3072, 1100}) {
+    const int64_t out = 40;
+    at::Tensor w = (at::randn({out, in}, at::kDouble) / std::sqrt(double(in))).to(at::kBFloat16);
+    at::Tensor b = at::randn({out}, at::kDouble).to(at::kBFloat16);
+    for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf}) {
+      PackedLinear layer(w, b, a);
+      if (amx) EXPECT_NE(layer.implementation().find("slices"), std::string::npos) << layer.implementation();
+      for (int64_t rows : {1, 7, 64, 203, 512}) {
+        at::Tensor x = at::randn({rows, in}, at::kDouble).to(at::kBFloat16);
+        at::Tensor y = layer(x);
+        ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+        const std::vector<double> want =
+            linear_reference(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), a);
+        at::Tensor g = y.to(at::kDouble).view({-1});
+        double worst = 0;
+        for (int64_t i = 0; i < g.numel(); ++i)
+          worst = std::max(worst, std::abs(g[i].item<double>() - want[i]) - std::abs(want[i]) * std::ldexp(1.0, -8));
+        EXPECT_LT(worst, 1e-3) << "in " << in << " activation " << static_cast<int>(a) << " rows " << rows;
+      }
+    }
+  }
+}
+
+// BERT's FFN in bf16 on AMX: the first layer writes its 3072 outputs slice
+// by slice and the second multiplies them there (fused_with): the same bits
+// as the two calls, which check against float64 above and in the tests before.
+TEST(PackedLinear, Bf16FusedFfnGivesTheTwoCallsBits) {
+  at::manual_seed(6);
+  const int64_t hidden = 96, mid = 3072;
+  at::Tensor w1 = (at::randn({mid, hidden}) / std::sqrt(double(hidden))).to(at::kBFloat16);
+  at::Tensor w2 = (at::randn({hidden, mid}) / std::sqrt(double(mid))).to(at::kBFloat16);
+  const PackedLinear a(w1, at::randn({mid}).to(at::kBFloat16), LinearActivation::gelu_erf);
+  const PackedLinear b(w2, at::randn({hidden}).to(at::kBFloat16), LinearActivation::none);
+  const bool amx = a.implementation().find("amx") != std::string::npos;
+  for (int64_t rows : {1, 5, 128, 300}) {
+    at::Tensor x = at::randn({2, rows, hidden}).to(at::kBFloat16);
+    at::Tensor fused = a.fused_with(b, x);
+    if (!amx) {
+      EXPECT_FALSE(fused.defined());
+      continue;
+    }
+    ASSERT_TRUE(fused.defined()) << "rows " << rows;
+    EXPECT_EQ(fused.sizes(), (std::vector<int64_t>{2, rows, hidden}));
+    EXPECT_TRUE(at::equal(fused, b(a(x)))) << "rows " << rows << ": max diff "
+                                           << (fused.to(at::kFloat) - b(a(x)).to(at::kFloat)).abs().max().item<float>();
+  }
+  // Not a pair it fuses: fp32, or layers whose widths do not meet.
+  const PackedLinear f1(w1.to(at::kFloat), at::Tensor(), LinearActivation::none);
+  const PackedLinear f2(w2.to(at::kFloat), at::Tensor(), LinearActivation::none);
+  EXPECT_FALSE(f1.fused_with(f2, at::randn({3, hidden})).defined());
+  EXPECT_FALSE(b.fused_with(a, at::randn({3, mid}).to(at::kBFloat16)).defined());
 }
 
 namespace {

@@ -1,6 +1,8 @@
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
 
+#include <optional>
+
 #include "harness/error.h"
 
 namespace embeval::onednn {
@@ -24,8 +26,20 @@ bool is_amx_kernel(const std::string& kernel) { return kernel.find("amx") != std
 }  // namespace
 
 RowsMatmul::RowsMatmul(MakePd make, const dnnl::memory::desc& weights_any) : make_(std::move(make)) {
-  const dnnl::matmul::primitive_desc runtime_pd = make_(DNNL_RUNTIME_DIM_VAL, weights_any);
-  std::string runtime_kernel = runtime_pd.impl_info_str();
+  // A product whose post-ops read a [rows, n] operand has no runtime-M form
+  // (oneDNN 2.6 refuses one): then the fixed-M form only.
+  std::optional<dnnl::matmul::primitive_desc> runtime_pd;
+  try {
+    runtime_pd = make_(DNNL_RUNTIME_DIM_VAL, weights_any);
+  } catch (const dnnl::error&) {
+    const dnnl::matmul::primitive_desc fixed_pd = make_(PROBE_ROWS, weights_any);
+    per_rows_ = true;
+    weights_ = fixed_pd.weights_desc();
+    kernel_ = fixed_pd.impl_info_str();
+    by_rows_.emplace(PROBE_ROWS, made_from(fixed_pd));
+    return;
+  }
+  std::string runtime_kernel = runtime_pd->impl_info_str();
   if (!is_amx_kernel(runtime_kernel)) {
     try {
       const dnnl::matmul::primitive_desc fixed_pd = make_(PROBE_ROWS, weights_any);
@@ -41,9 +55,9 @@ RowsMatmul::RowsMatmul(MakePd make, const dnnl::memory::desc& weights_any) : mak
       // no fixed-M kernel: the runtime-M one below
     }
   }
-  weights_ = runtime_pd.weights_desc();
+  weights_ = runtime_pd->weights_desc();
   kernel_ = std::move(runtime_kernel);
-  runtime_ = made_from(runtime_pd);
+  runtime_ = made_from(*runtime_pd);
 }
 
 RowsMatmul::Made RowsMatmul::made_from(const dnnl::matmul::primitive_desc& pd) {

@@ -79,7 +79,8 @@ class RowsMatmul {
   RowsMatmul(const RowsMatmul&) = delete;
   RowsMatmul& operator=(const RowsMatmul&) = delete;
   // Chooses between a primitive per row count (when a fixed M gets an AMX
-  // kernel that a runtime M does not) and one runtime-M primitive;
+  // kernel that a runtime M does not, or make() throws for a runtime M)
+  // and one runtime-M primitive;
   // `weights_any` is the weights' desc with tag::any. Throws dnnl::error
   // when oneDNN has no kernel at all.
   RowsMatmul(MakePd make, const dnnl::memory::desc& weights_any);

@@ -1,6 +1,13 @@
 #include "runners/kernels/packed_linear.h"
 
+#include <cstdlib>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include "harness/error.h"
 
@@ -15,6 +22,60 @@ using dnnl::memory;
 using dt = memory::data_type;
 using tag = memory::format_tag;
 using onednn::cpu_engine;
+
+namespace {
+
+// oneDNN 2.6's AMX bf16 matmul slows down as the input width K grows past
+// ~1024 (BM_linear, 4096 rows -> 768 outputs, 2 threads, GOP/s: K = 768
+// 2,690-2,900, 1,024 2,830, 1,536 2,230, 2,048 1,830, 3,072 1,870-1,990),
+// whatever the rows per call, the split of rows over the threads or the
+// split of the outputs (narrower output slices were slower still). So on
+// AMX a bf16 layer with K above SLICE_ABOVE multiplies slices of at most
+// SLICE_WIDTH inputs and sums them in fp32: the first product writes fp32,
+// the middle ones add to it (oneDNN's sum post-op), the last adds the bias
+// and that sum and rounds once to bf16, as one product would. A slice must
+// be dense (a strided one gets gemm:jit, not AMX), so a caller's [rows, K]
+// input is copied a slice at a time, except in fused_with, where the layer
+// before writes its outputs slice by slice. bert-base bf16 forward, batch
+// 32 x 128, 2 threads, three alternating runs (ms): whole products 447-467,
+// slices of 1024 433-455, of 768 416-435.
+constexpr int64_t SLICE_ABOVE = 1024;
+constexpr int64_t SLICE_WIDTH = 768;
+// The packed layout oneDNN picks for bf16 on AMX: blocks of 64 outputs,
+// outermost, so the products of a run of whole blocks read it in place.
+constexpr tag AMX_BF16_WEIGHTS = tag::BA16a64b2a;
+constexpr int64_t OUT_BLOCK = 64;
+
+// [start, width) of n features cut into ceil(n / SLICE_WIDTH) slices, each
+// boundary a multiple of OUT_BLOCK.
+std::vector<std::pair<int64_t, int64_t>> slices_of(int64_t n) {
+  const int64_t count = (n + SLICE_WIDTH - 1) / SLICE_WIDTH;
+  std::vector<std::pair<int64_t, int64_t>> out;
+  int64_t start = 0;
+  for (int64_t i = 1; i <= count; ++i) {
+    const int64_t end = i == count ? n : n * i / count / OUT_BLOCK * OUT_BLOCK;
+    out.emplace_back(start, end - start);
+    start = end;
+  }
+  return out;
+}
+
+bool is_amx(const std::string& kernel) { return kernel.find("amx") != std::string::npos; }
+
+// Packs W[:, k0:k0+k] (W [out, in] row-major) into the layout `md`.
+void pack_columns(const at::Tensor& w, int64_t k0, int64_t k, const memory::desc& md, memory* packed,
+                  at::Tensor* storage) {
+  const int64_t n_out = w.size(0), n_in = w.size(1);
+  memory plain(memory::desc({k, n_out}, onednn::type_of(w.scalar_type()), memory::dims{1, n_in}), cpu_engine(),
+               static_cast<char*>(w.data_ptr()) + k0 * w.element_size());
+  *storage = at::empty({static_cast<int64_t>(md.get_size())}, at::kByte);
+  *packed = memory(md, cpu_engine(), storage->data_ptr());
+  dnnl::stream stream(cpu_engine());
+  dnnl::reorder(plain, *packed).execute(stream, plain, *packed);
+  stream.wait();
+}
+
+}  // namespace
 #endif
 
 struct PackedLinear::Impl {
@@ -27,8 +88,56 @@ struct PackedLinear::Impl {
   memory packed_weight;
   at::Tensor packed_storage, bias_f32;
   std::string kernel;
+  int64_t n_in = 0, n_out = 0;
+  // bf16 on AMX with in > SLICE_ABOVE: the weights packed per slice of the
+  // inputs (then `matmul` and `packed_weight` stay unset).
+  struct InSlice {
+    int64_t k0 = 0, k = 0;
+    std::unique_ptr<onednn::RowsMatmul> matmul;
+    memory packed;
+    at::Tensor storage;
+  };
+  std::vector<InSlice> in_slices;
+  // bf16 on AMX with out > SLICE_ABOVE: products over the same slices of the
+  // outputs, each reading its run of blocks of packed_weight in place, for
+  // fused_with to hand a sliced next layer its input slice by slice.
+  struct OutSlice {
+    int64_t n0 = 0, n = 0, offset = 0;  // offset: bytes into packed_weight
+    std::unique_ptr<onednn::RowsMatmul> matmul;
+  };
+  std::vector<OutSlice> out_slices;
+
+  // y [rows, n_out] = the in-slice products, slice i's input (dense
+  // [rows, k]) at slice_src(i).
+  template <class SliceSrc>
+  void run_in_slices(int64_t rows, SliceSrc slice_src, void* y) const;
 #endif
 };
+
+#ifdef EMBEVAL_HAVE_DNNL
+template <class SliceSrc>
+void PackedLinear::Impl::run_in_slices(int64_t rows, SliceSrc slice_src, void* y) const {
+  at::Tensor acc = at::empty({rows, n_out}, at::kFloat);
+  const memory acc_m(memory::desc({rows, n_out}, dt::f32, tag::ab), cpu_engine(), acc.data_ptr());
+  const memory y_m(memory::desc({rows, n_out}, dt::bf16, tag::ab), cpu_engine(), y);
+  const memory bias_m(memory::desc({1, n_out}, dt::f32, tag::ab), cpu_engine(), bias_f32.data_ptr());
+  dnnl::stream stream(cpu_engine());
+  for (size_t i = 0; i < in_slices.size(); ++i) {
+    const InSlice& sl = in_slices[i];
+    const memory src(memory::desc({rows, sl.k}, dt::bf16, tag::ab), cpu_engine(), slice_src(i));
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, sl.packed}};
+    if (i + 1 < in_slices.size()) {
+      args.insert({DNNL_ARG_DST, acc_m});
+    } else {
+      args.insert({DNNL_ARG_DST, y_m});
+      args.insert({DNNL_ARG_BIAS, bias_m});
+      args.insert({DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, acc_m});
+    }
+    sl.matmul->get(rows).execute(stream, args);
+  }
+  stream.wait();
+}
+#endif
 
 PackedLinear::PackedLinear() = default;
 PackedLinear::~PackedLinear() = default;
@@ -57,15 +166,18 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
   if (!weight.device().is_cpu() || (type != at::kFloat && type != at::kBFloat16)) return;
   const memory::dim n_out = weight.size(0), n_in = weight.size(1);
   try {
+    m.n_in = n_in;
+    m.n_out = n_out;
+    const dt io = onednn::type_of(type);
+    const memory::desc bias_md({1, n_out}, dt::f32, tag::ab);
+    m.bias_f32 = m.bias.defined() ? m.bias.to(at::kFloat).contiguous() : at::zeros({n_out}, at::kFloat);
     // One primitive per count of rows of x (onednn::RowsMatmul says why),
     // the weights packed for them once.
-    const memory::desc weight_any({n_in, n_out}, onednn::type_of(type), tag::any);
-    const memory::desc bias_md({1, n_out}, dt::f32, tag::ab);
+    const memory::desc weight_any({n_in, n_out}, io, tag::any);
     dnnl::post_ops ops;
     onednn::append_activation(ops, activation);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
-    const dt io = onednn::type_of(type);
     m.matmul = std::make_unique<onednn::RowsMatmul>(
         [n_in, n_out, io, bias_md, attr](memory::dim rows, const memory::desc& weights) {
           return onednn::matmul_pd(memory::desc({rows, n_in}, io, tag::ab), weights, bias_md,
@@ -74,15 +186,69 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
         weight_any);
     m.kernel = m.matmul->kernel();
     if (onednn::is_reference_kernel(m.kernel.c_str())) return;  // e.g. bf16 without AVX-512
-
-    // W is [out, in] row-major: the [in, out] matrix oneDNN multiplies by, with "ba" strides.
-    memory plain(memory::desc({n_in, n_out}, onednn::type_of(type), tag::ba), cpu_engine(), m.weight.data_ptr());
-    m.packed_storage = at::empty({static_cast<int64_t>(m.matmul->weights_desc().get_size())}, at::kByte);
-    m.packed_weight = memory(m.matmul->weights_desc(), cpu_engine(), m.packed_storage.data_ptr());
-    dnnl::stream stream(cpu_engine());
-    dnnl::reorder(plain, m.packed_weight).execute(stream, plain, m.packed_weight);
-    stream.wait();
-    m.bias_f32 = m.bias.defined() ? m.bias.to(at::kFloat).contiguous() : at::zeros({n_out}, at::kFloat);
+    // EMBEVAL_NO_K_SLICES=1 (read when a layer is made) keeps whole products, for comparing.
+    const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
+    const bool amx_bf16 = type == at::kBFloat16 && is_amx(m.kernel) && !(no_slices && *no_slices == '1');
+    if (amx_bf16 && n_in > SLICE_ABOVE) {
+      for (const auto& [k0, k] : slices_of(n_in)) {
+        Impl::InSlice sl;
+        sl.k0 = k0;
+        sl.k = k;
+        const bool first = k0 == 0, last = k0 + k == n_in;
+        sl.matmul = std::make_unique<onednn::RowsMatmul>(
+            [=](memory::dim rows, const memory::desc& weights) {
+              const memory::desc acc({rows, n_out}, dt::f32, tag::ab);
+              dnnl::post_ops slice_ops;
+              if (!first && !last) slice_ops.append_sum();
+              if (last) {
+                slice_ops.append_binary(dnnl::algorithm::binary_add, acc);
+                onednn::append_activation(slice_ops, activation);
+              }
+              dnnl::primitive_attr slice_attr;
+              slice_attr.set_post_ops(slice_ops);
+              return onednn::matmul_pd(memory::desc({rows, k}, io, tag::ab), weights,
+                                       last ? bias_md : memory::desc(),
+                                       last ? memory::desc({rows, n_out}, io, tag::ab) : acc, slice_attr);
+            },
+            memory::desc({k, n_out}, io, tag::any));
+        if (!is_amx(sl.matmul->kernel())) {
+          m.in_slices.clear();
+          break;
+        }
+        pack_columns(m.weight, k0, k, sl.matmul->weights_desc(), &sl.packed, &sl.storage);
+        m.in_slices.push_back(std::move(sl));
+      }
+      if (!m.in_slices.empty()) {
+        m.matmul.reset();
+        m.kernel += fmt::format(", inputs in {} slices", m.in_slices.size());
+        m.packed = true;
+        m.type = type;
+        m.weight = at::Tensor();
+        return;
+      }
+    }
+    pack_columns(m.weight, 0, n_in, m.matmul->weights_desc(), &m.packed_weight, &m.packed_storage);
+    const memory::desc blocked({n_in, n_out}, io, AMX_BF16_WEIGHTS);
+    if (amx_bf16 && n_out > SLICE_ABOVE && m.matmul->weights_desc() == blocked) {
+      for (const auto& [n0, n] : slices_of(n_out)) {
+        Impl::OutSlice sl;
+        sl.n0 = n0;
+        sl.n = n;
+        sl.offset = static_cast<int64_t>(memory::desc({n_in, n0}, io, AMX_BF16_WEIGHTS).get_size());
+        const memory::desc slice_bias({1, n}, dt::f32, tag::ab);
+        sl.matmul = std::make_unique<onednn::RowsMatmul>(
+            [n_in, n, io, slice_bias, attr](memory::dim rows, const memory::desc& weights) {
+              return onednn::matmul_pd(memory::desc({rows, n_in}, io, tag::ab), weights, slice_bias,
+                                       memory::desc({rows, n}, io, tag::ab), attr);
+            },
+            memory::desc({n_in, n}, io, AMX_BF16_WEIGHTS));
+        if (!is_amx(sl.matmul->kernel()) || sl.matmul->weights_desc() != memory::desc({n_in, n}, io, AMX_BF16_WEIGHTS)) {
+          m.out_slices.clear();
+          break;
+        }
+        m.out_slices.push_back(std::move(sl));
+      }
+    }
     m.packed = true;
     m.type = type;
     m.weight = at::Tensor();  // the packed copy is all the CPU path needs
@@ -96,7 +262,7 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
   const Impl& m = *impl_;
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.packed) {
-    const int64_t n_in = onednn::dims_of(m.packed_weight.get_desc())[0], n_out = m.bias_f32.size(0);
+    const int64_t n_in = m.n_in, n_out = m.n_out;
     if (x.size(-1) != n_in) fail("PackedLinear: input has {} features, the layer takes {}", x.size(-1), n_in);
     if (x.scalar_type() != m.type || !x.device().is_cpu())
       fail("PackedLinear: input is {} on {}; the layer was packed for {} on cpu", c10::toString(x.scalar_type()),
@@ -107,6 +273,14 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
     out_shape.back() = n_out;
     at::Tensor dst = at::empty(out_shape, src.options());
     if (rows == 0) return dst;
+    if (!m.in_slices.empty()) {
+      // Each slice of the inputs copied out dense (fused_with avoids the copies).
+      const at::Tensor x2 = src.view({rows, n_in});
+      std::vector<at::Tensor> parts;
+      for (const Impl::InSlice& sl : m.in_slices) parts.push_back(x2.narrow(1, sl.k0, sl.k).contiguous());
+      m.run_in_slices(rows, [&](size_t i) { return parts[i].data_ptr(); }, dst.data_ptr());
+      return dst;
+    }
     const dt type = onednn::type_of(src.scalar_type());
     memory src_m(memory::desc({rows, n_in}, type, tag::ab), cpu_engine(), src.data_ptr());
     memory dst_m(memory::desc({rows, n_out}, type, tag::ab), cpu_engine(), dst.data_ptr());
@@ -123,11 +297,56 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
   return apply_activation(at::linear(x, m.weight, m.bias), m.activation);
 }
 
+at::Tensor PackedLinear::fused_with(const Linear& next_linear, const at::Tensor& x) const {
+#ifdef EMBEVAL_HAVE_DNNL
+  // This layer's output slices are the next one's input slices, written
+  // dense one after another: no copies (SLICE_ABOVE says why the slices).
+  const auto* next = dynamic_cast<const PackedLinear*>(&next_linear);
+  if (!next || !impl_ || !next->impl_ || impl_->out_slices.empty()) return at::Tensor();
+  const Impl& a = *impl_;
+  const Impl& b = *next->impl_;
+  if (b.in_slices.size() != a.out_slices.size() || b.n_in != a.n_out || x.scalar_type() != at::kBFloat16 ||
+      !x.device().is_cpu() || x.dim() == 0 || x.size(-1) != a.n_in)
+    return at::Tensor();
+  for (size_t i = 0; i < a.out_slices.size(); ++i)
+    if (a.out_slices[i].n0 != b.in_slices[i].k0 || a.out_slices[i].n != b.in_slices[i].k) return at::Tensor();
+  const at::Tensor src = x.contiguous();
+  const int64_t rows = src.numel() / a.n_in;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = b.n_out;
+  at::Tensor y = at::empty(shape, src.options());
+  if (rows == 0) return y;
+  at::Tensor mid = at::empty({rows * a.n_out}, src.options());  // slice i: [rows, n] at rows * n0
+  auto* mp = static_cast<char*>(mid.data_ptr());
+  const memory src_m(memory::desc({rows, a.n_in}, dt::bf16, tag::ab), cpu_engine(), src.data_ptr());
+  dnnl::stream stream(cpu_engine());
+  for (const Impl::OutSlice& sl : a.out_slices) {
+    const memory w(memory::desc({a.n_in, sl.n}, dt::bf16, AMX_BF16_WEIGHTS), cpu_engine(),
+                   static_cast<char*>(a.packed_weight.get_data_handle()) + sl.offset);
+    const memory bias(memory::desc({1, sl.n}, dt::f32, tag::ab), cpu_engine(), a.bias_f32.data_ptr<float>() + sl.n0);
+    const memory dst(memory::desc({rows, sl.n}, dt::bf16, tag::ab), cpu_engine(), mp + rows * sl.n0 * 2);
+    sl.matmul->get(rows).execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
+                                          {DNNL_ARG_DST, dst}});
+  }
+  stream.wait();
+  b.run_in_slices(rows, [&](size_t i) { return static_cast<void*>(mp + rows * b.in_slices[i].k0 * 2); },
+                  y.data_ptr());
+  return y;
+#else
+  (void)next_linear;
+  (void)x;
+  return at::Tensor();
+#endif
+}
+
 int64_t PackedLinear::weight_bytes() const {
   if (!impl_) return 0;
   int64_t bytes = impl_->bias.defined() ? impl_->bias.nbytes() : 0;
 #ifdef EMBEVAL_HAVE_DNNL
-  if (impl_->packed) return bytes + impl_->packed_storage.nbytes();
+  if (impl_->packed) {
+    for (const Impl::InSlice& sl : impl_->in_slices) bytes += sl.storage.nbytes();
+    return bytes + (impl_->packed_storage.defined() ? impl_->packed_storage.nbytes() : 0);
+  }
 #endif
   return bytes + impl_->weight.nbytes();
 }

@@ -38,6 +38,12 @@ class PackedLinear : public Linear {
   // returns a new contiguous [..., out].
   at::Tensor operator()(const at::Tensor& x) const override;
 
+  // next(this(x)) for a bf16 pair on AMX whose middle width is cut into
+  // slices (BERT's FFN: packed_linear.cpp's SLICE_ABOVE says why): this layer
+  // writes its outputs slice by slice, dense, and next multiplies them
+  // there, with the same numbers as the two calls. Undefined elsewhere.
+  at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
+
   // Which path runs: "onednn:<kernel name>" or "aten".
   std::string implementation() const override;
   int64_t weight_bytes() const override;
