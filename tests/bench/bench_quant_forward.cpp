@@ -29,6 +29,14 @@
 // depth cannot tell a noisy kernel from a wrong one), a centred token
 // cosine > 0.9; a failure skips the benchmark with the reason.
 //
+// With the batch of 32, fp32- and bf16-GEMM variants (fp32, wo-*; bf16,
+// bf16+wo-*) also measure the GEMM peak of their dtype just before and just
+// after the timed loop (bench_encoder.cpp's BM_gemm_peak: PackedLinear,
+// 4096 x 1024 x 1024, ~0.5 s each): counters peak_before_GFLOP_per_s and
+// peak_after_GFLOP_per_s. This VM's speed drifts by 10-30% over minutes, so
+// a fraction of a peak measured at the start of a long run says as much
+// about the drift as about the kernel; the adjacent peaks bound it.
+//
 // BM_layer_breakdown/shape/variant/batch/threads: one encoder layer (layer 0)
 // run part by part with the model's own kernels, timed per part (ms per
 // layer per batch, averaged): qkv_ms (the fused Q/K/V Linear), attention_ms
@@ -82,6 +90,7 @@
 #include "runners/kernels/attention.h"
 #include "runners/kernels/layer_norm.h"
 #include "runners/kernels/int8_linear.h"
+#include "runners/kernels/packed_linear.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/quant/quantize_model.h"
 #include "runners/torch_runtime.h"
@@ -308,6 +317,27 @@ std::string rows_note(int variant, int64_t batch) {
   return rows == batch ? "" : " (" + std::to_string(rows) + " of the " + std::to_string(batch) + " rows: --bf16_rows)";
 }
 
+// GFLOP/s of PackedLinear on 4096 x 1024 x 1024 in `type` over ~`seconds`
+// (bench_encoder.cpp's BM_gemm_peak), the layer made once per type.
+double gemm_peak(at::ScalarType type, double seconds) {
+  static std::map<at::ScalarType, std::pair<at::Tensor, std::unique_ptr<PackedLinear>>> made;
+  auto& [x, layer] = made[type];
+  if (!layer) {
+    x = at::randn({4096, 1024}).to(type);
+    layer = std::make_unique<PackedLinear>(at::randn({1024, 1024}).to(type), at::Tensor(), LinearActivation::none);
+  }
+  benchmark::DoNotOptimize((*layer)(x).data_ptr());  // warm
+  int64_t runs = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < seconds) {
+    benchmark::DoNotOptimize((*layer)(x).data_ptr());
+    ++runs;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return 2.0 * 4096 * 1024 * 1024 * static_cast<double>(runs) / elapsed / 1e9;
+}
+
 void BM_quant_forward(benchmark::State& state) {
   const int shape = static_cast<int>(state.range(0)), variant = static_cast<int>(state.range(1));
   const int64_t batch = batch_rows(variant, state.range(2));
@@ -318,9 +348,19 @@ void BM_quant_forward(benchmark::State& state) {
     return;
   }
   const auto [ids, mask] = timed_input(batch);
+  // The peak of the GEMM dtype the variant computes in (W8A8's int8 peak is
+  // PyTorch's, measured by the driver script).
+  const bool int8 = variant == 4 || variant == 5 || variant == 8 || variant == 9;
+  const bool adjacent = state.range(2) == CHECK_BATCH && !int8;
+  const at::ScalarType peak_type = is_bf16(variant) ? at::kBFloat16 : at::kFloat;
+  const double before = adjacent ? gemm_peak(peak_type, 0.5) : 0.0;
   for (auto _ : state) {
     at::Tensor out = b.model->forward(ids, mask);
     benchmark::DoNotOptimize(out.data_ptr());
+  }
+  if (adjacent) {
+    state.counters["peak_before_GFLOP_per_s"] = before;
+    state.counters["peak_after_GFLOP_per_s"] = gemm_peak(peak_type, 0.5);
   }
   const double iters = static_cast<double>(state.iterations());
   state.counters["sent_per_s"] = benchmark::Counter(batch * iters, benchmark::Counter::kIsRate);
