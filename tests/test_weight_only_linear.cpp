@@ -61,10 +61,12 @@ TEST(WeightOnlyLinear, MatchesFloat64ForEveryActivationRowCountAndPartialTile) {
   // thread (out = 200: one of 128 and a shorter last one of 72); without
   // one, or any count under EMBEVAL_NO_NATIVE_BF16, the fp32 tiles: out = 72
   // is four tiles of 16 and a partial one of 8 at in = 1024 (tile 32 rows at
-  // 768: 2 full + 8); bf16x3 from 513 rows (600 here).
+  // 768: 2 full + 8); bf16x3 from 513 rows (600 here). The tiles' products
+  // run over slices of at most 768 inputs: in = 1024 is two of 512, 1664
+  // three of 512, 576 and 576.
   on_both_paths([](const std::string& path) {
   for (int bits : {8, 4})
-    for (auto [in, out] : {std::pair<int64_t, int64_t>{768, 72}, {1024, 72}, {768, 200}}) {
+    for (auto [in, out] : {std::pair<int64_t, int64_t>{768, 72}, {1024, 72}, {768, 200}, {1664, 200}}) {
       const int64_t group = 128;
       WeightParts p = random_weight_parts(out, in, bits, group, false, 30 + bits);
       at::Tensor b = at::randn({out});

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <sys/mman.h>
@@ -47,10 +50,17 @@ constexpr int64_t X3_MIN_ROWS = 512;
 // Output rows a tile of the per-thread bf16x3 path (17 to 512 input rows).
 // bert-base, batch 1 x 128 tokens, wo-int4-g128 forward ms in one session:
 // tiles of 32 rows 87-90, 64 81-90, 128 80-88, 256 97-103 (fp32 82-83, the
-// fp32 tiles 101-104). A tile's split weights are 128 x 3 in bf16 (590 KB
-// at in = 768); x_hi, x_lo (rows x 3 in) are read once a tile.
+// fp32 tiles 101-104). A tile's split weights are 128 x 2 in bf16 (393 KB
+// at in = 768); x_hi, x_lo (rows x 2 in) are read once a tile.
 constexpr int64_t X3_TILE = 128;
 constexpr int64_t X3_TILE_ROW_STEP = 32;
+// A tile's products run over slices of at most this many inputs (AMX's
+// bf16 matmul slows past ~1024: packed_linear.cpp's SLICE_ABOVE), three
+// products a slice, so W_hi is split once and read twice (one product of
+// [x_hi, x_hi, x_lo] by [W_hi; W_lo; W_hi] had K = 3 in: 9,216 at FFN-out).
+// bert-base wo-int4-g128, batch 1 x 128 tokens, three alternating runs:
+// 68.7-72.8 ms against 73.5-79.5 (fp32 78.7-83.0).
+constexpr int64_t X3_SLICE = 768;
 // Rows of x split into bf16x3's [x_hi, x_hi, x_lo] at a time (bert-base's
 // FFN output layer: 1024 x 9216 bf16, 19 MB).
 constexpr int64_t X3_BLOCK_ROWS = 1024;
@@ -417,9 +427,16 @@ struct WeightOnlyLinear::Impl {
   // bf16x3 a tile of X3_TILE output rows at a time, each thread its own
   // tiles, the weights as they are split (plain, no packing): what 17 to
   // 512 rows of an fp32 input run where bf16 is native.
-  mutable std::unique_ptr<onednn::RowsMatmul> bf16x3_tile_gemm, bf16x3_tail_gemm;
+  // Each tile's product is done over slices of the inputs (X3_SLICE wide):
+  // x_hi W_hi, x_hi W_lo and x_lo W_hi per slice, summed in fp32 (the first
+  // adds the bias, the others oneDNN's sum post-op, the last applies the
+  // activation). x3_products: by (slice width, tile width, role); empty
+  // where oneDNN has no kernel for one of them.
+  enum X3Role { X3_FIRST, X3_MIDDLE, X3_LAST };
+  mutable std::vector<std::pair<int64_t, int64_t>> x3_slices;  // [start, width) of the inputs
+  mutable std::map<std::tuple<int64_t, int64_t, int>, std::unique_ptr<onednn::RowsMatmul>> x3_products;
   at::Tensor x3_tiled(const at::Tensor& x2) const;
-  // Output rows a tile (the last may be shorter: bf16x3_tail_gemm).
+  // Output rows a tile (the last may be shorter).
   int64_t x3_tile_rows() const { return std::min(X3_TILE, out); }
   // The reorders from the plain dequantised scratch into each GEMM's packed
   // layout, made once (a dnnl::reorder made per call was a new primitive
@@ -618,25 +635,45 @@ void WeightOnlyLinear::prepare_bf16() const {
       // the fp32 tiles
     }
     try {
-      const memory::dim k3 = 3 * in, tn = m.x3_tile_rows(), tail = out % tn;
-      auto make_tile = [&](memory::dim width) {
-        return std::make_unique<onednn::RowsMatmul>(
-            [k3, width, attr](memory::dim r, const memory::desc& weights) {
-              return onednn::matmul_pd(memory::desc({r, k3}, dt::bf16, tag::ab), weights,
-                                       memory::desc({1, width}, dt::f32, tag::ab),
-                                       memory::desc({r, width}, dt::f32, tag::ab), attr);
-            },
-            memory::desc({k3, width}, dt::bf16, tag::ba));  // the tile's [width, 3 in] rows as they are split
-      };
-      auto gemm = make_tile(tn);
-      auto tail_gemm = tail ? make_tile(tail) : nullptr;
-      if (!onednn::is_reference_kernel(gemm->kernel().c_str()) &&
-          (!tail_gemm || !onednn::is_reference_kernel(tail_gemm->kernel().c_str()))) {
-        m.bf16x3_tile_gemm = std::move(gemm);
-        m.bf16x3_tail_gemm = std::move(tail_gemm);
+      const memory::dim tn = m.x3_tile_rows(), tail = out % tn;
+      const int64_t count = (in + X3_SLICE - 1) / X3_SLICE;
+      std::vector<std::pair<int64_t, int64_t>> slices;
+      for (int64_t i = 0, start = 0; i < count; ++i) {
+        const int64_t end = i + 1 == count ? in : in * (i + 1) / count / 64 * 64;
+        slices.emplace_back(start, end - start);
+        start = end;
+      }
+      bool ok = true;
+      for (const auto& [k0, k] : slices)
+        for (const memory::dim width : {tn, tail})
+          for (const int role : {Impl::X3_FIRST, Impl::X3_MIDDLE, Impl::X3_LAST}) {
+            const auto key = std::make_tuple(int64_t{k}, int64_t{width}, role);
+            if (width == 0 || m.x3_products.count(key)) continue;
+            dnnl::post_ops role_ops;
+            if (role != Impl::X3_FIRST) role_ops.append_sum();
+            if (role == Impl::X3_LAST) onednn::append_activation(role_ops, m.activation);
+            dnnl::primitive_attr role_attr;
+            role_attr.set_post_ops(role_ops);
+            role_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            const memory::dim kk = k;
+            auto gemm = std::make_unique<onednn::RowsMatmul>(
+                [kk, width, role, role_attr](memory::dim r, const memory::desc& weights) {
+                  return onednn::matmul_pd(memory::desc({r, kk}, dt::bf16, tag::ab), weights,
+                                           role == Impl::X3_FIRST ? memory::desc({1, width}, dt::f32, tag::ab)
+                                                                  : memory::desc(),
+                                           memory::desc({r, width}, dt::f32, tag::ab), role_attr);
+                },
+                memory::desc({kk, width}, dt::bf16, tag::ba));  // the tile's [width, k] rows as they are split
+            ok = ok && !onednn::is_reference_kernel(gemm->kernel().c_str());
+            m.x3_products.emplace(key, std::move(gemm));
+          }
+      if (ok) {
+        m.x3_slices = std::move(slices);
+      } else {
+        m.x3_products.clear();
       }
     } catch (const dnnl::error&) {
-      // the fp32 tiles
+      m.x3_products.clear();  // the fp32 tiles
     }
   });
 #endif
@@ -697,46 +734,71 @@ void execute_matmul(const dnnl::matmul& prim, dnnl::stream& stream, const memory
 }  // namespace
 
 at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
-  const int64_t real_rows = x2.size(0), k3 = 3 * in, tn = x3_tile_rows(), tiles = (out + tn - 1) / tn;
+  const int64_t real_rows = x2.size(0), tn = x3_tile_rows(), tiles = (out + tn - 1) / tn;
   // Rows padded with zeros to a multiple of X3_TILE_ROW_STEP: a primitive
   // is made per row count, and texts of every length would each make one.
   const int64_t rows = (real_rows + X3_TILE_ROW_STEP - 1) / X3_TILE_ROW_STEP * X3_TILE_ROW_STEP;
   at::Tensor y = at::empty({real_rows, out}, at::kFloat);
-  // [x_hi, x_hi, x_lo] once, in the calling thread's workspace, read by all.
-  auto* x3p = static_cast<uint16_t*>(workspace(WS_X3, static_cast<size_t>(rows * k3) * 2));
-  std::memset(x3p + real_rows * k3, 0, static_cast<size_t>((rows - real_rows) * k3) * 2);
+  // x_hi and x_lo once, slice by slice (slice [k0, k0 + k): x_hi [rows, k]
+  // at 2 rows k0, x_lo after it), in the calling thread's workspace, read by all.
+  auto* xs = static_cast<uint16_t*>(workspace(WS_X3, static_cast<size_t>(2 * rows * in) * 2));
   const float* xp = x2.data_ptr<float>();
+  for (const auto& [k0, k] : x3_slices) {
+    uint16_t* hi = xs + 2 * rows * k0;
+    std::memset(hi + real_rows * k, 0, static_cast<size_t>((rows - real_rows) * k) * 2);
+    std::memset(hi + (rows + real_rows) * k, 0, static_cast<size_t>((rows - real_rows) * k) * 2);
+  }
   at::parallel_for(0, real_rows, 16, [&](int64_t a, int64_t e) {
-    for (int64_t r = a; r < e; ++r) {
-      split_x3_row(xp + r * in, in, x3p + r * k3);
-    }
+    for (int64_t r = a; r < e; ++r)
+      for (const auto& [k0, k] : x3_slices) {
+        uint16_t* hi = xs + 2 * rows * k0;
+        split_to_bf16(xp + r * in + k0, k, hi + r * k, hi + (rows + r) * k);
+      }
   });
   const uint8_t* q = codes();
   const float* bp = bias.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   const int threads = at::get_num_threads();
+  const int64_t products = 3 * static_cast<int64_t>(x3_slices.size());
   at::parallel_for(0, tiles, (tiles + threads - 1) / threads, [&](int64_t t0, int64_t t1) {
-    // Each thread's own: the tile dequantised (fp32), split ([W_hi, W_lo,
-    // W_hi] rows, bf16), its product, the scratchpad.
+    // Each thread's own: the tile dequantised (fp32), split (W_hi and W_lo
+    // [n, k] per slice, bf16, at 2 n k0), its products, the scratchpad.
     auto* w = static_cast<float*>(workspace(WS_PLAIN, static_cast<size_t>(tn * in) * 4));
-    auto* w3 = static_cast<uint16_t*>(workspace(WS_PACKED, static_cast<size_t>(tn * k3) * 2));
+    auto* ws = static_cast<uint16_t*>(workspace(WS_PACKED, static_cast<size_t>(2 * tn * in) * 2));
     auto* acc = static_cast<float*>(workspace(WS_LIMB_ACC, static_cast<size_t>(rows * tn) * 4));
     auto& engine = cpu_engine();
     dnnl::stream stream(engine);
-    memory src_m(memory::desc({rows, k3}, dt::bf16, tag::ab), engine, x3p);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o0 = t * tn, n = std::min(tn, out - o0);
-      const onednn::RowsMatmul& gemm = n == tn ? *bf16x3_tile_gemm : *bf16x3_tail_gemm;
-      int64_t pad_bytes = 0;
-      const dnnl::matmul prim = gemm.get(rows, &pad_bytes);
-      void* pad = workspace(WS_PAD, static_cast<size_t>(std::max<int64_t>(pad_bytes, 1)));
       dequant_rows(q, o0, n, w);
-      for (int64_t r = 0; r < n; ++r) split_w3_row(w + r * in, in, w3 + r * k3);
-      memory w_m(memory::desc({k3, n}, dt::bf16, tag::ba), engine, w3);
-      memory b_m(memory::desc({1, n}, dt::f32, tag::ab), engine, const_cast<float*>(bp) + o0);
-      memory acc_m(memory::desc({rows, n}, dt::f32, tag::ab), engine, acc);
-      memory pad_m(memory::desc({std::max<int64_t>(pad_bytes, 1)}, dt::u8, tag::a), engine, pad);
-      execute_matmul(prim, stream, src_m, w_m, b_m, acc_m, pad_m);
+      for (int64_t r = 0; r < n; ++r)
+        for (const auto& [k0, k] : x3_slices)
+          split_to_bf16(w + r * in + k0, k, ws + 2 * n * k0 + r * k, ws + 2 * n * k0 + (n + r) * k);
+      const memory b_m(memory::desc({1, n}, dt::f32, tag::ab), engine, const_cast<float*>(bp) + o0);
+      const memory acc_m(memory::desc({rows, n}, dt::f32, tag::ab), engine, acc);
+      int64_t done = 0;
+      for (const auto& [k0, k] : x3_slices) {
+        uint16_t* x_hi = xs + 2 * rows * k0;
+        uint16_t* w_hi = ws + 2 * n * k0;
+        // x_hi W_hi + x_hi W_lo + x_lo W_hi
+        const std::pair<uint16_t*, uint16_t*> parts[3] = {
+            {x_hi, w_hi}, {x_hi, w_hi + n * k}, {x_hi + rows * k, w_hi}};
+        for (const auto& [xpart, wpart] : parts) {
+          const int role = done == 0 ? X3_FIRST : done + 1 == products ? X3_LAST : X3_MIDDLE;
+          int64_t pad_bytes = 0;
+          const dnnl::matmul prim = x3_products.at({k, n, role})->get(rows, &pad_bytes);
+          void* pad = workspace(WS_PAD, static_cast<size_t>(std::max<int64_t>(pad_bytes, 1)));
+          const memory src_m(memory::desc({rows, k}, dt::bf16, tag::ab), engine, xpart);
+          const memory w_m(memory::desc({k, n}, dt::bf16, tag::ba), engine, wpart);
+          const memory pad_m(memory::desc({std::max<int64_t>(pad_bytes, 1)}, dt::u8, tag::a), engine, pad);
+          std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w_m},
+                                                  {DNNL_ARG_DST, acc_m}, {DNNL_ARG_SCRATCHPAD, pad_m}};
+          if (role == X3_FIRST) args.insert({DNNL_ARG_BIAS, b_m});
+          prim.execute(stream, args);
+          ++done;
+        }
+      }
+      stream.wait();
       for (int64_t r = 0; r < real_rows; ++r) std::memcpy(yp + r * out + o0, acc + r * n, static_cast<size_t>(n) * 4);
     }
   });
@@ -927,7 +989,7 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   // 17 to 512 rows where bf16 is native: bf16x3 a tile of output rows at a
   // time, each thread its own tiles (dequantising the whole layer for one
   // product, as above, costs more than these rows' products).
-  if (m.bf16x3_tile_gemm && rows > 0) return m.x3_tiled(x2).view(shape);
+  if (!m.x3_products.empty() && rows > 0) return m.x3_tiled(x2).view(shape);
 #endif
   // Allocated here, not above: an output made and dropped unused on the
   // bf16x3 path splits malloc's heap around the outputs that live on.
@@ -982,11 +1044,11 @@ std::string WeightOnlyLinear::implementation() const {
       impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
   const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
 #ifdef EMBEVAL_HAVE_DNNL
-  if (impl_->bf16x3_gemm && impl_->bf16x3_tile_gemm)
+  if (impl_->bf16x3_gemm && !impl_->x3_products.empty())
     return small + fmt::format("up to {} rows: bf16x3 (x and W split into bf16 pairs), each thread its own tiles of "
-                               "{} rows -> onednn:{}; more: bf16x3 -> onednn:{}",
-                               X3_MIN_ROWS, impl_->x3_tile_rows(), impl_->bf16x3_tile_gemm->kernel(),
-                               impl_->bf16x3_gemm->kernel());
+                               "{} rows, inputs in {} slices -> onednn:{}; more: bf16x3 -> onednn:{}",
+                               X3_MIN_ROWS, impl_->x3_tile_rows(), impl_->x3_slices.size(),
+                               impl_->x3_products.begin()->second->kernel(), impl_->bf16x3_gemm->kernel());
   if (impl_->bf16x3_gemm)
     return small + fmt::format("up to {} rows: {}; more: bf16x3 (x and W split into bf16 pairs) -> onednn:{}",
                                X3_MIN_ROWS, tiles, impl_->bf16x3_gemm->kernel());
