@@ -316,7 +316,6 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
   shape.back() = out;
   at::Tensor y = at::empty({rows, out}, bf16 ? at::kBFloat16 : at::kFloat);
   const float* bp = m.bias.defined() ? m.bias.data_ptr<float>() : nullptr;
-  const float* sp = m.smooth.defined() ? m.smooth.data_ptr<float>() : nullptr;
   // The output as float or bf16 bits (bf16 in, bf16 out: the input quantized
   // as it is, widened in registers; the output rounded once).
   auto finish = [&](const float* acc, int64_t r0, int64_t n, const float* sx) {
@@ -327,6 +326,7 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
   };
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.use_int8 && m.gemm->scaled() && rows > 0) {
+    const float* sp = m.smooth.defined() ? m.smooth.data_ptr<float>() : nullptr;
     // Blocks of rows, one after another, each quantized, multiplied and
     // finished (all threads on each step) while its codes and fp32 products
     // are in cache: the input is read once and the output written once. One
