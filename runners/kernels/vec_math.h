@@ -86,7 +86,7 @@ typedef float EmbevalFloats4 __attribute__((vector_size(16)));
 // cost about as much as the rest of the row (perf on bert-base bf16). The
 // sum's order differs from a left-to-right one; callers compare with a
 // tolerance. (Inline, so it compiles inside each EMBEVAL_CLONES clone.)
-inline float embeval_hsum16(EmbevalFloats16 v) {
+inline float embeval_hsum16(const EmbevalFloats16& v) {
   EmbevalFloats8 a, b;
   __builtin_memcpy(&a, &v, 32);
   __builtin_memcpy(&b, reinterpret_cast<const char*>(&v) + 32, 32);
@@ -97,7 +97,7 @@ inline float embeval_hsum16(EmbevalFloats16 v) {
   c += d;
   return (c[0] + c[2]) + (c[1] + c[3]);
 }
-inline float embeval_hmax16(EmbevalFloats16 v) {
+inline float embeval_hmax16(const EmbevalFloats16& v) {
   EmbevalFloats8 a, b;
   __builtin_memcpy(&a, &v, 32);
   __builtin_memcpy(&b, reinterpret_cast<const char*>(&v) + 32, 32);
