@@ -132,7 +132,9 @@ TEST(PackedLinear, Bf16WideInputsInSlicesMatchFloat64) {
     at::Tensor b = at::randn({out}, at::kDouble).to(at::kBFloat16);
     for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf}) {
       PackedLinear layer(w, b, a);
-      if (amx) EXPECT_NE(layer.implementation().find("slices"), std::string::npos) << layer.implementation();
+      if (amx) {
+        EXPECT_NE(layer.implementation().find("slices"), std::string::npos) << layer.implementation();
+      }
       for (int64_t rows : {1, 7, 64, 203, 512}) {
         at::Tensor x = at::randn({rows, in}, at::kDouble).to(at::kBFloat16);
         at::Tensor y = layer(x);
