@@ -116,7 +116,7 @@ TEST(PackedLinear, WithoutBiasAndWrongWidthIsAnError) {
 }
 
 // A bf16 layer with more than 1024 inputs on AMX multiplies slices of them
-// and sums the products in fp32 (packed_linear.cpp's SLICE_ABOVE), rounding
+// and sums the products in fp32 (onednn_util.h's SLICE_ABOVE), rounding
 // once: within half a bf16 step of the float64 product (|y| 2^-8), plus
 // fp32 summation error (~K 2^-24 |x||w| terms: 1e-3 here), for slices that
 // are multiples of 64 wide (3072) and not (1100: 512 + 588), with GELU on the

@@ -125,8 +125,6 @@ struct DensePrimitives {
   int64_t scratchpad_bytes = 0;  // with a user scratchpad: the larger of the two products'
 };
 
-bool is_amx(const char* impl) { return std::string(impl).find("amx") != std::string::npos; }
-
 // `g` batch rows, all `t` query rows, Q, K, V and the context in `type`
 // (the scores fp32); false unless both products get AMX (bf16) or at least
 // a non-reference kernel (fp32). `user_scratchpad`: the caller passes each
@@ -145,7 +143,7 @@ bool make_dense_primitives(int64_t g, int64_t t, int64_t heads, int64_t hd, Dens
   p->v = memory::desc({g, heads, t, hd}, type, memory::format_tag::abcd);
   p->ctx = memory::desc({g, heads, t, hd}, type, {t * h, hd, h, 1});  // rows of the [b, t, h] output
   const auto ctx_pd = onednn::matmul_pd(p->probs, p->v, memory::desc(), p->ctx, attr);
-  const bool fast = type == dt::bf16 ? is_amx(score_pd.impl_info_str()) && is_amx(ctx_pd.impl_info_str())
+  const bool fast = type == dt::bf16 ? onednn::is_amx_kernel(score_pd.impl_info_str()) && onednn::is_amx_kernel(ctx_pd.impl_info_str())
                                      : !onednn::is_reference_kernel(score_pd.impl_info_str()) &&
                                            !onednn::is_reference_kernel(ctx_pd.impl_info_str());
   if (!fast) return false;

@@ -22,8 +22,19 @@ constexpr size_t MAX_CACHED_ROWS = 512;
 // Only the AMX brgemm kernels beat the runtime-M gemm:jit ones: on AVX-512
 // without AMX, fp32 brgemm ran at 356 GFLOP/s against gemm:jit's 373 (2
 // threads, 4096 x 1024 x 1024), so fp32 keeps one runtime-M primitive.
-bool is_amx_kernel(const std::string& kernel) { return kernel.find("amx") != std::string::npos; }
 }  // namespace
+
+std::vector<std::pair<int64_t, int64_t>> input_slices(int64_t n) {
+  const int64_t count = (n + SLICE_WIDTH - 1) / SLICE_WIDTH;
+  std::vector<std::pair<int64_t, int64_t>> out;
+  int64_t start = 0;
+  for (int64_t i = 1; i <= count; ++i) {
+    const int64_t end = i == count ? n : n * i / count / 64 * 64;
+    out.emplace_back(start, end - start);
+    start = end;
+  }
+  return out;
+}
 
 RowsMatmul::RowsMatmul(MakePd make, const dnnl::memory::desc& weights_any) : make_(std::move(make)) {
   // A product whose post-ops read a [rows, n] operand has no runtime-M form

@@ -6,6 +6,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <c10/core/ScalarType.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -25,6 +27,24 @@ inline dnnl::memory::data_type type_of(c10::ScalarType t) {
 // oneDNN's reference kernels are correct but far slower than BLAS; callers
 // keep ATen rather than run one.
 inline bool is_reference_kernel(const char* impl_info) { return std::string(impl_info).find("ref") != std::string::npos; }
+// The AMX brgemm kernels ("brg:avx512_core_amx_bf16", "..._amx_int8").
+inline bool is_amx_kernel(const std::string& impl_info) { return impl_info.find("amx") != std::string::npos; }
+
+// oneDNN 2.6's AMX bf16 matmul slows down as the input width K grows past
+// ~1024 (bench_kern_quant BM_linear, PackedLinear bf16, 4096 rows -> 768
+// outputs, 2 threads, GOP/s: K = 768 2,690-2,900, 1,024 2,830, 1,536 2,230,
+// 2,048 1,830, 3,072 1,870-1,990), however the rows or the outputs are
+// split. So the bf16 products with K above SLICE_ABOVE (PackedLinear, the
+// weight-only bf16x3 tiles) run over slices of at most SLICE_WIDTH inputs,
+// summed in fp32. bert-base bf16 forward, batch 32 x 128, 2 threads, three
+// alternating runs (ms): whole products 447-467, slices of 1,024 433-455,
+// of 768 416-435.
+constexpr int64_t SLICE_ABOVE = 1024;
+constexpr int64_t SLICE_WIDTH = 768;
+// [start, width) of n inputs cut into ceil(n / SLICE_WIDTH) slices, each
+// boundary a multiple of 64 (bf16 AMX weights come in blocks of 64 outputs,
+// so the same cut of a layer's outputs is a run of whole blocks).
+std::vector<std::pair<int64_t, int64_t>> input_slices(int64_t n);
 
 // Post-op helpers that read the same on oneDNN 2.x and 3.x.
 inline void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm alg, float alpha, float beta) {

@@ -25,42 +25,19 @@ using onednn::cpu_engine;
 
 namespace {
 
-// oneDNN 2.6's AMX bf16 matmul slows down as the input width K grows past
-// ~1024 (BM_linear, 4096 rows -> 768 outputs, 2 threads, GOP/s: K = 768
-// 2,690-2,900, 1,024 2,830, 1,536 2,230, 2,048 1,830, 3,072 1,870-1,990),
-// whatever the rows per call, the split of rows over the threads or the
-// split of the outputs (narrower output slices were slower still). So on
-// AMX a bf16 layer with K above SLICE_ABOVE multiplies slices of at most
-// SLICE_WIDTH inputs and sums them in fp32: the first product writes fp32,
-// the middle ones add to it (oneDNN's sum post-op), the last adds the bias
-// and that sum and rounds once to bf16, as one product would. A slice must
-// be dense (a strided one gets gemm:jit, not AMX), so a caller's [rows, K]
-// input is copied a slice at a time, except in fused_with, where the layer
-// before writes its outputs slice by slice. bert-base bf16 forward, batch
-// 32 x 128, 2 threads, three alternating runs (ms): whole products 447-467,
-// slices of 1024 433-455, of 768 416-435.
-constexpr int64_t SLICE_ABOVE = 1024;
-constexpr int64_t SLICE_WIDTH = 768;
+// A bf16 layer on AMX with K above onednn::SLICE_ABOVE (onednn_util.h says
+// why) multiplies slices of the inputs and sums them in fp32: the first
+// product writes fp32, the middle ones add to it (oneDNN's sum post-op),
+// the last adds the bias and that sum and rounds once to bf16, as one
+// product would. A slice must be dense (a strided one gets gemm:jit, not
+// AMX), so a caller's [rows, K] input is copied a slice at a time, except
+// in fused_with, where the layer before writes its outputs slice by slice.
+using onednn::SLICE_ABOVE;
+using onednn::input_slices;
+using onednn::is_amx_kernel;
 // The packed layout oneDNN picks for bf16 on AMX: blocks of 64 outputs,
 // outermost, so the products of a run of whole blocks read it in place.
 constexpr tag AMX_BF16_WEIGHTS = tag::BA16a64b2a;
-constexpr int64_t OUT_BLOCK = 64;
-
-// [start, width) of n features cut into ceil(n / SLICE_WIDTH) slices, each
-// boundary a multiple of OUT_BLOCK.
-std::vector<std::pair<int64_t, int64_t>> slices_of(int64_t n) {
-  const int64_t count = (n + SLICE_WIDTH - 1) / SLICE_WIDTH;
-  std::vector<std::pair<int64_t, int64_t>> out;
-  int64_t start = 0;
-  for (int64_t i = 1; i <= count; ++i) {
-    const int64_t end = i == count ? n : n * i / count / OUT_BLOCK * OUT_BLOCK;
-    out.emplace_back(start, end - start);
-    start = end;
-  }
-  return out;
-}
-
-bool is_amx(const std::string& kernel) { return kernel.find("amx") != std::string::npos; }
 
 // Packs W[:, k0:k0+k] (W [out, in] row-major) into the layout `md`.
 void pack_columns(const at::Tensor& w, int64_t k0, int64_t k, const memory::desc& md, memory* packed,
@@ -188,9 +165,9 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     if (onednn::is_reference_kernel(m.kernel.c_str())) return;  // e.g. bf16 without AVX-512
     // EMBEVAL_NO_K_SLICES=1 (read when a layer is made) keeps whole products, for comparing.
     const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
-    const bool amx_bf16 = type == at::kBFloat16 && is_amx(m.kernel) && !(no_slices && *no_slices == '1');
+    const bool amx_bf16 = type == at::kBFloat16 && is_amx_kernel(m.kernel) && !(no_slices && *no_slices == '1');
     if (amx_bf16 && n_in > SLICE_ABOVE) {
-      for (const auto& [k0, k] : slices_of(n_in)) {
+      for (const auto& [k0, k] : input_slices(n_in)) {
         Impl::InSlice sl;
         sl.k0 = k0;
         sl.k = k;
@@ -211,7 +188,7 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
                                        last ? memory::desc({rows, n_out}, io, tag::ab) : acc, slice_attr);
             },
             memory::desc({k, n_out}, io, tag::any));
-        if (!is_amx(sl.matmul->kernel())) {
+        if (!is_amx_kernel(sl.matmul->kernel())) {
           m.in_slices.clear();
           break;
         }
@@ -230,7 +207,7 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     pack_columns(m.weight, 0, n_in, m.matmul->weights_desc(), &m.packed_weight, &m.packed_storage);
     const memory::desc blocked({n_in, n_out}, io, AMX_BF16_WEIGHTS);
     if (amx_bf16 && n_out > SLICE_ABOVE && m.matmul->weights_desc() == blocked) {
-      for (const auto& [n0, n] : slices_of(n_out)) {
+      for (const auto& [n0, n] : input_slices(n_out)) {
         Impl::OutSlice sl;
         sl.n0 = n0;
         sl.n = n;
@@ -242,7 +219,7 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
                                        memory::desc({rows, n}, io, tag::ab), attr);
             },
             memory::desc({n_in, n}, io, AMX_BF16_WEIGHTS));
-        if (!is_amx(sl.matmul->kernel()) || sl.matmul->weights_desc() != memory::desc({n_in, n}, io, AMX_BF16_WEIGHTS)) {
+        if (!is_amx_kernel(sl.matmul->kernel()) || sl.matmul->weights_desc() != memory::desc({n_in, n}, io, AMX_BF16_WEIGHTS)) {
           m.out_slices.clear();
           break;
         }
@@ -300,7 +277,7 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
 at::Tensor PackedLinear::fused_with(const Linear& next_linear, const at::Tensor& x) const {
 #ifdef EMBEVAL_HAVE_DNNL
   // This layer's output slices are the next one's input slices, written
-  // dense one after another: no copies (SLICE_ABOVE says why the slices).
+  // dense one after another: no copies (onednn::SLICE_ABOVE says why the slices).
   const auto* next = dynamic_cast<const PackedLinear*>(&next_linear);
   if (!next || !impl_ || !next->impl_ || impl_->out_slices.empty()) return at::Tensor();
   const Impl& a = *impl_;

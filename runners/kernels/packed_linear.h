@@ -39,7 +39,7 @@ class PackedLinear : public Linear {
   at::Tensor operator()(const at::Tensor& x) const override;
 
   // next(this(x)) for a bf16 pair on AMX whose middle width is cut into
-  // slices (BERT's FFN: packed_linear.cpp's SLICE_ABOVE says why): this layer
+  // slices (BERT's FFN: onednn_util.h's SLICE_ABOVE says why): this layer
   // writes its outputs slice by slice, dense, and next multiplies them
   // there, with the same numbers as the two calls. Undefined elsewhere.
   at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;

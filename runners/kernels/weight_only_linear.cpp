@@ -54,13 +54,12 @@ constexpr int64_t X3_MIN_ROWS = 512;
 // at in = 768); x_hi, x_lo (rows x 2 in) are read once a tile.
 constexpr int64_t X3_TILE = 128;
 constexpr int64_t X3_TILE_ROW_STEP = 32;
-// A tile's products run over slices of at most this many inputs (AMX's
-// bf16 matmul slows past ~1024: packed_linear.cpp's SLICE_ABOVE), three
-// products a slice, so W_hi is split once and read twice (one product of
-// [x_hi, x_hi, x_lo] by [W_hi; W_lo; W_hi] had K = 3 in: 9,216 at FFN-out).
-// bert-base wo-int4-g128, batch 1 x 128 tokens, three alternating runs:
-// 68.7-72.8 ms against 73.5-79.5 (fp32 78.7-83.0).
-constexpr int64_t X3_SLICE = 768;
+// A tile's products run over slices of the inputs (onednn::input_slices:
+// AMX's bf16 matmul slows past ~1024 inputs), three products a slice, so
+// W_hi is split once and read twice (one product of [x_hi, x_hi, x_lo] by
+// [W_hi; W_lo; W_hi] had K = 3 in: 9,216 at FFN-out). bert-base
+// wo-int4-g128, batch 1 x 128 tokens, three alternating runs: 68.7-72.8 ms
+// against 73.5-79.5 (fp32 78.7-83.0).
 // Rows of x split into bf16x3's [x_hi, x_hi, x_lo] at a time (bert-base's
 // FFN output layer: 1024 x 9216 bf16, 19 MB).
 constexpr int64_t X3_BLOCK_ROWS = 1024;
@@ -427,7 +426,7 @@ struct WeightOnlyLinear::Impl {
   // bf16x3 a tile of X3_TILE output rows at a time, each thread its own
   // tiles, the weights as they are split (plain, no packing): what 17 to
   // 512 rows of an fp32 input run where bf16 is native.
-  // Each tile's product is done over slices of the inputs (X3_SLICE wide):
+  // Each tile's product is done over slices of the inputs (onednn::input_slices):
   // x_hi W_hi, x_hi W_lo and x_lo W_hi per slice, summed in fp32 (the first
   // adds the bias, the others oneDNN's sum post-op, the last applies the
   // activation). x3_products: by (slice width, tile width, role); empty
@@ -636,13 +635,7 @@ void WeightOnlyLinear::prepare_bf16() const {
     }
     try {
       const memory::dim tn = m.x3_tile_rows(), tail = out % tn;
-      const int64_t count = (in + X3_SLICE - 1) / X3_SLICE;
-      std::vector<std::pair<int64_t, int64_t>> slices;
-      for (int64_t i = 0, start = 0; i < count; ++i) {
-        const int64_t end = i + 1 == count ? in : in * (i + 1) / count / 64 * 64;
-        slices.emplace_back(start, end - start);
-        start = end;
-      }
+      std::vector<std::pair<int64_t, int64_t>> slices = onednn::input_slices(in);
       bool ok = true;
       for (const auto& [k0, k] : slices)
         for (const memory::dim width : {tn, tail})
