@@ -1,4 +1,5 @@
-// The encoder's CPU kernels (runners/kernels/packed_linear.h, runners/kernels/attention.h)
+// The encoder's CPU kernels (runners/kernels/packed_linear.h, runners/kernels/attention.h,
+// runners/kernels/amx_attention.h)
 // against float64 references computed here with plain loops from the
 // definitions: y = act(x W^T + b) with GELU(x) = x/2 (1 + erf(x/sqrt 2)) or
 // its tanh form; attention = softmax(q k^T / sqrt(d) + mask) v per head.
@@ -6,6 +7,7 @@
 // rounding ~1e-6 each); bf16 3e-2 (inputs rounded to 8 significant bits).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/system_info.h"
+#include "runners/kernels/amx_attention.h"
 #include "runners/kernels/attention.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
@@ -208,6 +211,19 @@ std::vector<double> attention_reference(const at::Tensor& qkv, const at::Tensor&
   return ctx;
 }
 
+struct AttentionCase {
+  int64_t b, t, heads, d;
+};
+
+// [b, t] of 1 (token) and 0 (padding): row 1 ends in 2 padding positions,
+// row 2 has 1 token (where the batch and the length have them).
+at::Tensor padded_keep(int64_t b, int64_t t) {
+  at::Tensor keep = at::ones({b, t}, at::kLong);
+  if (b > 1 && t > 2) keep[1].narrow(0, t - 2, 2).zero_();
+  if (b > 2 && t > 1) keep[2].narrow(0, 1, t - 1).zero_();
+  return keep;
+}
+
 }  // namespace
 
 TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
@@ -219,31 +235,103 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
   // so the 256-row minimum: 5 blocks of 256 and a remainder of 20. With
   // bert-base's 12 heads of 64 at seq 200, bf16 on an AMX CPU takes the dense
   // per-head path (tiles of 2 batch rows and a remainder of 1; its own
-  // softmax): the same reference holds it.
-  struct Case {
-    int64_t b, t, heads, d;
-  };
-  for (Case cs : {Case{3, 7, 2, 4}, Case{5, 400, 2, 4}, Case{3, 1100, 2, 4}, Case{3, 1300, 4, 4}, Case{5, 200, 12, 64}}) {
+  // softmax): the same reference holds it. On a CPU with AMX, bf16 runs
+  // the AMX kernel (amx_attention.h) where no oneDNN form above applies
+  // first; with EMBEVAL_NO_AMX_ATTENTION=1 it never does.
+  for (AttentionCase cs : {AttentionCase{3, 7, 2, 4}, AttentionCase{5, 400, 2, 4}, AttentionCase{3, 1100, 2, 4},
+                           AttentionCase{3, 1300, 4, 4}, AttentionCase{5, 200, 12, 64}}) {
     const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
-    at::Tensor keep = at::ones({b, t}, at::kLong);
-    keep[1].narrow(0, t - 2, 2).zero_();  // row 1 ends in 2 padding positions, row 2 has 1 token
-    keep[2].narrow(0, 1, t - 1).zero_();
+    const at::Tensor keep = padded_keep(b, t);
     for (at::ScalarType type : {at::kFloat, at::kBFloat16}) {
       at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(type);
       const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
       at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
       const std::vector<double> want = attention_reference(qkv.to(at::kDouble), keep, heads);
-      // The kernel, and its ATen fallback with blocks of 100 query rows
-      // (libtorch 1.x; 2.x runs SDPA whatever the budget).
-      for (bool fallback : {false, true}) {
-        at::Tensor ctx = fallback ? aten_qkv_attention(qkv, mask, heads, b * heads * t * 4 * 100)
-                                  : fused_qkv_attention(qkv, mask, heads);
+      // The kernel (for bf16 with and without the AMX kernel), and its
+      // ATen fallback with blocks of 100 query rows (libtorch 1.x; 2.x runs
+      // SDPA whatever the budget).
+      for (int form : {0, 1, 2}) {
+        if (form == 1 && (type != at::kBFloat16 || !amx_attention_available())) continue;
+        if (form == 1) setenv("EMBEVAL_NO_AMX_ATTENTION", "1", 1);
+        at::Tensor ctx = form == 2 ? aten_qkv_attention(qkv, mask, heads, b * heads * t * 4 * 100)
+                                   : fused_qkv_attention(qkv, mask, heads);
+        unsetenv("EMBEVAL_NO_AMX_ATTENTION");
         ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
         ASSERT_EQ(ctx.scalar_type(), type);
         EXPECT_LT(max_diff(ctx, want), type == at::kFloat ? 1e-5 : 3e-2)
-            << at::toString(type) << " batch " << b << " seq " << t << (fallback ? " ATen" : "");
+            << at::toString(type) << " batch " << b << " seq " << t << " form " << form;
       }
     }
+  }
+}
+
+// The AMX kernel called directly (fused_qkv_attention prefers oneDNN's
+// row-wise form where that applies), where the CPU has it: head widths that
+// are and are not multiples of its 32-wide tiles (2, 4, 48, 64, 96: padded
+// with zeros), lengths around its blocks of 16 and 32 (1, 7, 33, 40, 130),
+// rows ending in padding, a row of one token and a row with every key
+// masked. Against the float64 loops (bf16 tolerance, as above; the
+// all-masked row, where the reference is 0/0, against the softmax of equal
+// scores: the mean of the values) and against the oneDNN forms, which
+// compute the same thing in another order (fp32 scores and softmax, bf16
+// probabilities): at most one bf16 step apart on these O(1) outputs.
+at::Tensor amx_call(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3;
+  at::Tensor ctx = at::empty({b, t, h}, at::kBFloat16);
+  const at::Tensor m = mask.to(at::kFloat).reshape({b, t}).contiguous();
+  const bool ran = amx_bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), m.data_ptr<float>(),
+                                      b, t, heads, h / heads, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()));
+  EXPECT_TRUE(ran);
+  return ctx;
+}
+
+TEST(AmxAttention, MatchesReferenceAndOneDnnForms) {
+  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+  at::manual_seed(11);
+  for (AttentionCase cs : {AttentionCase{1, 1, 1, 2}, AttentionCase{3, 7, 2, 4}, AttentionCase{4, 33, 3, 48},
+                           AttentionCase{4, 130, 12, 64}, AttentionCase{3, 40, 2, 96}}) {
+    const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
+    at::Tensor keep = padded_keep(b, t);
+    if (b > 3) keep[3].zero_();  // every key masked
+    at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(at::kBFloat16);
+    at::Tensor mask = (1.0 - keep.to(at::kBFloat16)).mul_(-3.3895313892515355e38).view({b, 1, 1, t});
+    const at::Tensor ctx = amx_call(qkv, mask, heads);
+    setenv("EMBEVAL_NO_AMX_ATTENTION", "1", 1);
+    const at::Tensor other = fused_qkv_attention(qkv, mask, heads);
+    unsetenv("EMBEVAL_NO_AMX_ATTENTION");
+    const int64_t live = std::min<int64_t>(b, 3);  // rows with a key left
+    const std::vector<double> want =
+        attention_reference(qkv.narrow(0, 0, live).to(at::kDouble), keep.narrow(0, 0, live), heads);
+    EXPECT_LT(max_diff(ctx.narrow(0, 0, live), want), 3e-2) << "batch " << b << " seq " << t << " d " << d;
+    const at::Tensor gap = (ctx.to(at::kFloat) - other.to(at::kFloat)).abs();
+    EXPECT_LE(gap.max().item<float>(), 1.6e-2f) << "batch " << b << " seq " << t << " d " << d;
+    if (b > 3) {
+      const at::Tensor mean_v = qkv[3].to(at::kFloat).narrow(1, 2 * h, h).mean(0);  // uniform weights
+      EXPECT_LT((ctx[3].to(at::kFloat) - mean_v).abs().max().item<float>(), 3e-2);
+    }
+  }
+  // And fused_qkv_attention runs it where the row-wise form does not apply (one batch row).
+  at::Tensor qkv = at::randn({1, 50, 3 * 128}).to(at::kBFloat16);
+  at::Tensor mask = at::zeros({1, 1, 1, 50}, at::kBFloat16);
+  EXPECT_TRUE(at::equal(fused_qkv_attention(qkv, mask, 2), amx_call(qkv, mask, 2)));
+}
+
+// Keys masked at the end of a row are skipped, not computed as zeros: the
+// rows of a padded text come out bit for bit as the same text alone.
+TEST(AmxAttention, PaddingChangesNoBit) {
+  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+  at::manual_seed(12);
+  const int64_t heads = 4, d = 64, h = heads * d;
+  for (int64_t len : {1, 20, 31, 32, 33, 95}) {
+    const int64_t t = 96;
+    at::Tensor qkv = at::randn({2, t, 3 * h}).to(at::kBFloat16);
+    at::Tensor keep = at::ones({2, t});
+    keep[1].narrow(0, len, t - len).zero_();
+    at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({2, 1, 1, t}).to(at::kBFloat16);
+    const at::Tensor padded = amx_call(qkv, mask, heads)[1].narrow(0, 0, len);
+    const at::Tensor alone =
+        amx_call(qkv[1].narrow(0, 0, len).unsqueeze(0).contiguous(), at::zeros({1, 1, 1, len}, at::kBFloat16), heads)[0];
+    EXPECT_TRUE(at::equal(padded, alone)) << "length " << len;
   }
 }
 

@@ -20,7 +20,10 @@
 // batch's, not the launch queue's.
 //
 // BM_attention: the attention kernel alone for one long text, tiled vs the
-// whole score matrix, with the memory each adds.
+// whole score matrix, with the memory each adds. BM_attention_bf16: bf16
+// attention at bert-base's 12 heads of 64, batch 32, 2 threads, through the
+// AMX kernel (runners/kernels/amx_attention.h; form 0, skipped without
+// AMX) or the oneDNN forms (form 1, EMBEVAL_NO_AMX_ATTENTION=1).
 //
 // Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
 // (shape 0 bge-small, 1 bert-base, 2 bert-large)
@@ -30,6 +33,7 @@
 #include <torch/cuda.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -37,6 +41,7 @@
 #include <tuple>
 
 #include "harness/system_info.h"
+#include "runners/kernels/amx_attention.h"
 #include "runners/kernels/attention.h"
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
@@ -236,6 +241,40 @@ void BM_attention(benchmark::State& state) {
   state.SetLabel(whole ? "ATen, whole score matrix" : "encoder kernel, tiled");
 }
 
+void BM_attention_bf16(benchmark::State& state) {
+  const int64_t t = state.range(0), heads = 12, h = heads * 64, b = 32;
+  const bool amx = state.range(1) == 0;
+  if (amx && !amx_attention_available()) {
+    state.SkipWithError("no AMX attention on this CPU");
+    return;
+  }
+  at::set_num_threads(2);
+  at::manual_seed(2);
+  at::Tensor qkv = at::randn({b, t, 3 * h}).to(at::kBFloat16);
+  at::Tensor keep = at::ones({b, t});
+  keep.narrow(1, t / 2, t / 2).narrow(0, 0, b / 2).zero_();  // half the rows half padding
+  // bf16's lowest where masked, as BertModel::mask_bias
+  at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({b, 1, 1, t}).to(at::kBFloat16);
+  const at::Tensor mask_f32 = mask.to(at::kFloat).reshape({b, t}).contiguous();
+  if (!amx) setenv("EMBEVAL_NO_AMX_ATTENTION", "1", 1);
+  for (auto _ : state) {
+    if (amx) {  // the kernel itself: fused_qkv_attention prefers the row-wise form at seq 128
+      at::Tensor ctx = at::empty({b, t, h}, at::kBFloat16);
+      amx_bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), mask_f32.data_ptr<float>(),
+                         b, t, heads, 64, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()));
+      benchmark::DoNotOptimize(ctx.data_ptr());
+    } else {
+      at::Tensor ctx = fused_qkv_attention(qkv, mask, heads);
+      benchmark::DoNotOptimize(ctx.data_ptr());
+    }
+  }
+  unsetenv("EMBEVAL_NO_AMX_ATTENTION");
+  // Every key counted, the masked ones the AMX kernel skips too.
+  const double flops = 4.0 * b * heads * t * t * 64;
+  state.counters["GFLOP_per_s"] = benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(amx ? "AMX kernel" : "oneDNN forms");
+}
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"shape", "seq", "threads", "bf16"});
   for (int shape = 0; shape < 3; ++shape)
@@ -257,6 +296,13 @@ BENCHMARK(BM_encoder)->Apply(args);
 BENCHMARK(BM_attention)
     ->ArgNames({"seq", "whole"})
     ->ArgsProduct({{16, 512, 4096}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+BENCHMARK(BM_attention_bf16)
+    ->ArgNames({"seq", "form"})
+    ->ArgsProduct({{128, 512}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);

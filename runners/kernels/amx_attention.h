@@ -1,0 +1,46 @@
+#pragma once
+// bf16 self-attention on AMX tiles, one (batch row, head) at a time on each
+// thread, its scores never leaving that thread's cache.
+//
+// Per head: Q copied dense, K as the dword pairs of its transpose and V as
+// pairs of rows interleaved (the two B-operand layouts AMX's TDPBF16PS
+// reads), then per block of 32 query rows: the score tiles Q K^T (fp32),
+// scale + mask + softmax + rounding to bf16, and the context tiles P V (fp32),
+// rounded to bf16 into the [b, t, heads * hd] output. The head width is
+// padded with zeros to a multiple of 32 and the keys to a multiple of 32,
+// which leaves every product exact. Buffers grow with t, not t^2.
+//
+// Keys masked at the end of a row (BERT's padding) are skipped, exactly:
+// their probabilities are 0 either way. The softmax runs four rows side by
+// side in AVX-512 intrinsics, the probabilities rounded by VCVTNE2PS2BF16.
+// Same numerics as the oneDNN forms in attention.cpp: fp32 scores and
+// softmax, bf16 probabilities, fp32 accumulation of the context, rounded
+// once.
+//
+// Measured (BM_attention_bf16, tests/bench/bench_encoder.cpp; bert-base's
+// 12 heads of 64, batch 32, half the rows half padding, 2 threads, Xeon
+// with AMX): seq 128 2.8-3.4 ms against 4.5-4.7 for the oneDNN forms, seq
+// 512 37-52 ms against 135-150. On the way: with two tile accumulators and
+// the four-pass softmax of attention.cpp 4.5 ms at seq 128; four
+// accumulators and the three-pass softmax here 3.8; skipping masked keys
+// 3.7; four softmax rows at a time 3.3; items dealt out to the threads
+// cyclically 2.7. attention.cpp says where it runs in the forward.
+#include <cstdint>
+
+namespace embeval {
+
+// True on an x86-64 CPU with AMX-BF16, AVX-512BW and AVX512-BF16 whose kernel grants
+// this process AMX tile state (Linux arch_prctl), in a build with the
+// intrinsics (GCC >= 11), unless EMBEVAL_NO_AMX_ATTENTION=1 is set (to
+// compare with the oneDNN forms).
+bool amx_attention_available();
+
+// qkv: [b, t, 3, heads, hd] as bf16 bits (BERT's fused projection,
+// contiguous); mask: [b, t] fp32, added to the scaled scores; ctx: [b, t,
+// heads * hd] bf16 bits, written. Runs on the ATen intra-op threads.
+// Returns false (ctx untouched) where amx_attention_available() is false
+// or hd is odd (K is read as pairs).
+bool amx_bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd,
+                        uint16_t* ctx);
+
+}  // namespace embeval
