@@ -76,7 +76,11 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
       !x.is_contiguous() || !residual.is_contiguous() || x.sizes() != residual.sizes() || h == 0)
     return at::layer_norm(x.add_(residual), {h}, weight, bias, eps);
   const at::Tensor w = weight.to(at::kFloat).contiguous(), b = bias.to(at::kFloat).contiguous();
-  at::Tensor out = at::empty_like(x);
+  // The result goes over x, each row once it is whole in v: a fresh tensor
+  // costs a read of each of its lines before the write (bert-base bf16,
+  // batch 32, 2 threads, three alternating runs: the two adds + LayerNorms
+  // of a layer 1.78-2.01 ms in place, 1.99-2.05 into a new tensor).
+  at::Tensor out = x;
   const int64_t rows = x.numel() / h;
   const auto* xp = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
   const auto* rp = reinterpret_cast<const uint16_t*>(residual.data_ptr<at::BFloat16>());

@@ -16,8 +16,9 @@
 
 namespace embeval {
 
-// x and residual [..., h] of one dtype; weight, bias [h]. x may be
-// overwritten (it is a sublayer's fresh output). Returns [..., h] in x's dtype.
+// x and residual [..., h] of one dtype; weight, bias [h]. x is overwritten
+// (it is a sublayer's fresh output; residual may be x). Returns [..., h] in
+// x's dtype: x itself on the bf16 kernel's path, a new tensor on ATen's.
 at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
                           double eps);
 
