@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "harness/system_info.h"
@@ -157,6 +158,9 @@ TEST(PackedLinear, Bf16WideInputsInSlicesMatchFloat64) {
 // BERT's FFN in bf16 on AMX: the first layer writes its 3072 outputs slice
 // by slice and the second multiplies them there (fused_with): the same bits
 // as the two calls, which check against float64 above and in the tests before.
+// From 4 blocks of 256 rows a thread on (2 x 700 and 2 x 1024 rows here with
+// 2 threads; 2 x 700 ends in a block of 120), each thread takes its own
+// blocks through both layers: the same bits again.
 TEST(PackedLinear, Bf16FusedFfnGivesTheTwoCallsBits) {
   at::manual_seed(6);
   const int64_t hidden = 96, mid = 3072;
@@ -165,7 +169,9 @@ TEST(PackedLinear, Bf16FusedFfnGivesTheTwoCallsBits) {
   const PackedLinear a(w1, at::randn({mid}).to(at::kBFloat16), LinearActivation::gelu_erf);
   const PackedLinear b(w2, at::randn({hidden}).to(at::kBFloat16), LinearActivation::none);
   const bool amx = a.implementation().find("amx") != std::string::npos;
-  for (int64_t rows : {1, 5, 128, 300}) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  for (int64_t rows : {1, 5, 128, 300, 700, 1024}) {
     at::Tensor x = at::randn({2, rows, hidden}).to(at::kBFloat16);
     at::Tensor fused = a.fused_with(b, x);
     if (!amx) {
@@ -176,7 +182,11 @@ TEST(PackedLinear, Bf16FusedFfnGivesTheTwoCallsBits) {
     EXPECT_EQ(fused.sizes(), (std::vector<int64_t>{2, rows, hidden}));
     EXPECT_TRUE(at::equal(fused, b(a(x)))) << "rows " << rows << ": max diff "
                                            << (fused.to(at::kFloat) - b(a(x)).to(at::kFloat)).abs().max().item<float>();
+    setenv("EMBEVAL_NO_ROW_BLOCKS", "1", 1);
+    EXPECT_TRUE(at::equal(fused, a.fused_with(b, x))) << "rows " << rows << " in whole rows";
+    unsetenv("EMBEVAL_NO_ROW_BLOCKS");
   }
+  at::set_num_threads(before);
   // Not a pair it fuses: fp32, or layers whose widths do not meet.
   const PackedLinear f1(w1.to(at::kFloat), at::Tensor(), LinearActivation::none);
   const PackedLinear f2(w2.to(at::kFloat), at::Tensor(), LinearActivation::none);

@@ -41,7 +41,10 @@ class PackedLinear : public Linear {
   // next(this(x)) for a bf16 pair on AMX whose middle width is cut into
   // slices (BERT's FFN: onednn_util.h's SLICE_ABOVE says why): this layer
   // writes its outputs slice by slice, dense, and next multiplies them
-  // there, with the same numbers as the two calls. Undefined elsewhere.
+  // there, with the same numbers as the two calls. With rows for at least
+  // two blocks of 256 a thread, each thread takes its own blocks through
+  // both layers, the middle and the fp32 sums in its cache (bert-base bf16
+  // forward, batch 32: ~6-12% faster; packed_linear.cpp). Undefined elsewhere.
   at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
 
   // Which path runs: "onednn:<kernel name>" or "aten".
