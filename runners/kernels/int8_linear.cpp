@@ -211,8 +211,10 @@ void quantize_rows(const T* xp, int64_t begin, int64_t end, int64_t in, const fl
   }
 }
 
+#ifdef EMBEVAL_HAVE_DNNL
 // Rows [r0, r0 + n) of x2 (float32 or bf16, [rows, in], contiguous)
-// quantized per token into codes and scales indexed from r0.
+// quantized per token into codes and scales indexed from r0 (the oneDNN
+// paths' blocks; built without oneDNN nothing calls it).
 void quantize_block(const at::Tensor& x2, int64_t r0, int64_t n, const float* sp, int8_t* codes, float* scales) {
   const int64_t in = x2.size(1);
   if (x2.scalar_type() == at::kBFloat16)
@@ -220,6 +222,7 @@ void quantize_block(const at::Tensor& x2, int64_t r0, int64_t n, const float* sp
   else
     quantize_rows(x2.data_ptr<float>() + r0 * in, 0, n, in, sp, codes, scales);
 }
+#endif
 
 }  // namespace
 
