@@ -352,12 +352,12 @@ at::Tensor onednn_attention(const at::Tensor& qkv, const at::Tensor& mask, int64
     if (ctx.defined()) return ctx;
   }
   // Elsewhere (one batch row, or longer texts) bf16 runs the AMX kernel:
-  // bert-base bf16 forward, 2 threads, seq 512 batch 32: 2.35-2.41 s
-  // against 3.45-3.50 with the forms here; seq 128 batch 1: 22.3-23.4 ms
-  // against 23.5-24.6. Not before the row-wise form: at seq 128 batch 32,
+  // bert-base bf16 forward, 2 threads, seq 512 batch 32: 2.25-2.73 s
+  // against 3.34-3.50 with the forms here; seq 128 batch 1: 21.8-23.4 ms
+  // against 22.8-24.6. Not before the row-wise form: at seq 128 batch 32,
   // alternating forwards in one process, the kernel was no faster there
-  // (455-493 ms against 441-488), though alone it takes 3.1-3.4 ms a layer
-  // against the row-wise form's 4.5-4.9 (BM_attention_bf16 in
+  // (455-493 ms against 441-488), though alone it takes 2.8-3.4 ms a layer
+  // against the row-wise form's 4.5-4.7 (BM_attention_bf16 in
   // tests/bench/bench_encoder.cpp); in the layer both take ~5.
   if (at::Tensor ctx = amx_attention(qkv, mask, heads); ctx.defined()) return ctx;
   if (qkv.scalar_type() == at::kBFloat16) {
