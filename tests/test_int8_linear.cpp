@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include "runners/kernels/amx_s8_gemm.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/packed_linear.h"
 
@@ -81,7 +82,9 @@ TEST(Int8Linear, MatchesTheQuantizedReferenceForEveryActivationAndRowCount) {
                              LinearActivation::relu}) {
     Int8Linear layer(wq, sw, b, a);
     EXPECT_FALSE(layer.implementation().empty());
-    if (onednn_int8_gemm_is_exact()) {
+    if (AmxS8Gemm::available()) {
+      EXPECT_EQ(layer.implementation().rfind("amx:", 0), 0u) << layer.implementation();
+    } else if (onednn_int8_gemm_is_exact()) {
       EXPECT_EQ(layer.implementation().rfind("onednn:", 0), 0u) << layer.implementation();
     }
     for (int64_t rows : {1, 7, 64, 203, 512, 7, 600}) {  // 512: the probe's primitive; 7 again: a cached one; 600: blocks of 256

@@ -8,19 +8,15 @@
 
 #include <ATen/Parallel.h>
 
+#include "runners/kernels/amx_tiles.h"
 
-// GCC's AMX intrinsics (inline assembly behind macros) arrived in GCC 11;
-// the tile state needs Linux's permission call. Elsewhere the kernel is
-// absent and attention.cpp runs its other forms.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#ifdef EMBEVAL_AMX_BUILD
 #define EMBEVAL_AMX_ATTENTION 1
 // GCC 12 warns that the _mm512_undefined_ps() inside _mm512_max_ps,
 // _mm512_roundscale_ps and friends "may be used uninitialized" once they
 // are inlined at -O3 (GCC bug 105593, fixed in GCC 13): not this code's.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 namespace embeval {
@@ -30,18 +26,6 @@ namespace {
 
 #define EMBEVAL_AMX_TARGET \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
-
-// LDTILECFG's 64-byte operand (Intel SDM vol. 1, 3.2 "AMX"): palette 1,
-// bytes per row and rows of each of the 8 tiles. Every tile here is 16
-// rows of 64 bytes: a C tile is 16 x 16 fp32, an A tile 16 rows x 32 bf16,
-// a B tile 16 rows of 16 bf16 pairs.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
 
 // Tiles: C0-C3 accumulate four 16 x 16 blocks of a product (query rows 0-15
 // and 16-31 of a block x two blocks of 16 columns), A4, A5 hold those query
@@ -304,11 +288,7 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
 // thread holding the longer rows kept the other waiting (bert-base forward,
 // seq 512, bf16: 2.25-2.30 s dealt out, 2.40-2.73 s in runs).
 EMBEVAL_AMX_TARGET void attend_items(const Job& job, int64_t first, int64_t step, int64_t items) {
-  TileConfig config;
-  for (int i = 0; i < 8; ++i) {
-    config.colsb[i] = 64;
-    config.rows[i] = TILE;
-  }
+  const TileConfig config = TileConfig::all16x64();  // every tile 16 x 64 bytes (TILE rows)
   _tile_loadconfig(&config);
   HeadBuffers w(job.t, job.hd);
   for (int64_t item = first; item < items; item += step) attend_head(job, item / job.heads, item % job.heads, w);
@@ -316,16 +296,8 @@ EMBEVAL_AMX_TARGET void attend_items(const Job& job, int64_t first, int64_t step
 }
 
 bool hardware_ready() {
-  static const bool ready = [] {
-    if (!__builtin_cpu_supports("amx-bf16") || !__builtin_cpu_supports("amx-tile") ||
-        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512bf16"))
-      return false;
-    // Linux >= 5.16 gives a process the AMX tile state only when asked
-    // (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, 18).
-    constexpr long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
-    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-  }();
-  return ready;
+  return __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512bf16") && amx_tile_permission();
 }
 
 }  // namespace

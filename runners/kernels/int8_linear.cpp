@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "runners/kernels/amx_s8_gemm.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
 
@@ -211,6 +212,30 @@ void quantize_rows(const T* xp, int64_t begin, int64_t end, int64_t in, const fl
   }
 }
 
+// n rows of x (row stride in) quantized per token into codes with row
+// stride lda (the AMX kernel's padded rows) and scales.
+template <typename T>
+void quantize_padded(const T* xp, int64_t n, int64_t in, const float* sp, int8_t* codes, int64_t lda, float* scales) {
+  for (int64_t i = 0; i < n; ++i) quantize_rows(xp + i * in, 0, 1, in, sp, codes + i * lda, scales + i);
+}
+
+// The same for rows [r0, r0 + n) of x2 (float32 or bf16, [rows, in], contiguous).
+void quantize_padded(const at::Tensor& x2, int64_t r0, int64_t n, const float* sp, int8_t* codes, int64_t lda,
+                     float* scales) {
+  const int64_t in = x2.size(1);
+  if (x2.scalar_type() == at::kBFloat16)
+    quantize_padded(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()) + r0 * in, n, in, sp, codes, lda,
+                    scales);
+  else
+    quantize_padded(x2.data_ptr<float>() + r0 * in, n, in, sp, codes, lda, scales);
+}
+
+// A thread's codes for `rows` rows of the AMX kernel's padded width: 64-byte
+// aligned (ATen's CPU allocator), zeros where never written.
+at::Tensor amx_codes(const AmxS8Gemm& g, int64_t rows) {
+  return at::zeros({AmxS8Gemm::rows_padded(rows), g.lda()}, at::kChar);
+}
+
 #ifdef EMBEVAL_HAVE_DNNL
 // Rows [r0, r0 + n) of x2 (float32 or bf16, [rows, in], contiguous)
 // quantized per token into codes and scales indexed from r0 (the oneDNN
@@ -255,6 +280,7 @@ struct Int8Linear::Impl {
   LinearActivation activation = LinearActivation::none;
   at::Tensor weight;                       // int8 [out, in], kept for the emulated path and weight_bytes
   PackedLinear emulated;                   // the int8 values as fp32, when no exact int8 GEMM
+  std::unique_ptr<AmxS8Gemm> amx;          // embeval's AMX kernel, where the CPU has it
   bool use_int8 = false;
   std::string why;
 #ifdef EMBEVAL_HAVE_DNNL
@@ -284,6 +310,11 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
   m.bias = bias.defined() ? bias.to(at::kFloat).contiguous() : bias;
   m.smooth = smooth.defined() ? smooth.to(at::kFloat).contiguous() : smooth;
   m.activation = activation;
+  if (AmxS8Gemm::available()) {
+    m.amx = std::make_unique<AmxS8Gemm>(m.weight, m.weight_scales, m.bias, m.activation);
+    m.use_int8 = true;
+    return;
+  }
 #ifdef EMBEVAL_HAVE_DNNL
   if (onednn_int8_gemm_is_exact()) {
     try {
@@ -327,6 +358,10 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
     else
       finish_rows(acc, y.data_ptr<float>() + r0 * out, n, out, sx, bp, m.activation);
   };
+  if (m.amx) {
+    if (rows > 0) run_amx(x2, y);
+    return y.view(shape);
+  }
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.use_int8 && m.gemm->scaled() && rows > 0) {
     const float* sp = m.smooth.defined() ? m.smooth.data_ptr<float>() : nullptr;
@@ -398,10 +433,57 @@ at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
   return y.view(shape);
 }
 
+void Int8Linear::run_amx(const at::Tensor& x2, at::Tensor& y) const {
+  const Impl& m = *impl_;
+  const AmxS8Gemm& g = *m.amx;
+  const int64_t rows = x2.size(0), out = m.out, lda = g.lda();
+  const float* sp = m.smooth.defined() ? m.smooth.data_ptr<float>() : nullptr;
+  const bool bf16 = y.scalar_type() == at::kBFloat16;
+  // Rows [r0, r0 + n) of the output from their codes, columns [c0, c1).
+  auto multiply = [&](const int8_t* codes, int64_t r0, int64_t n, const float* sx, int64_t c0, int64_t c1) {
+    if (bf16)
+      g.run(codes, n, sx, reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()) + r0 * out, out, c0, c1);
+    else
+      g.run(codes, n, sx, y.data_ptr<float>() + r0 * out, out, c0, c1);
+  };
+  // Rows a call: the block's codes (256 x 3072 at most for bert-base, 768 KB)
+  // stay in L2.
+  constexpr int64_t BLOCK_ROWS = 256;
+  const int threads = at::get_num_threads();
+  if (threads > 1 && rows >= ROWS_PER_THREAD_MIN * threads) {
+    // Each thread takes its own run of rows, block by block, from the input
+    // to the output: no barrier inside the layer.
+    at::parallel_for(0, rows, (rows + threads - 1) / threads, [&](int64_t begin, int64_t end) {
+      const int64_t block = std::min(end - begin, BLOCK_ROWS);
+      at::Tensor codes = amx_codes(g, block);
+      std::vector<float> sx(static_cast<size_t>(block));
+      for (int64_t r0 = begin; r0 < end; r0 += block) {
+        const int64_t n = std::min(block, end - r0);
+        quantize_padded(x2, r0, n, sp, codes.data_ptr<int8_t>(), lda, sx.data());
+        multiply(codes.data_ptr<int8_t>(), r0, n, sx.data(), 0, out);
+      }
+    });
+    return;
+  }
+  // Few rows (one text) or one thread: every row quantized once, then the
+  // threads share out the columns in blocks of 32.
+  at::Tensor codes = amx_codes(g, rows);
+  std::vector<float> sx(static_cast<size_t>(rows));
+  int8_t* cp = codes.data_ptr<int8_t>();
+  at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
+    quantize_padded(x2, begin, end - begin, sp, cp + begin * lda, lda, sx.data() + begin);
+  });
+  at::parallel_for(0, (out + 31) / 32, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t r0 = 0; r0 < rows; r0 += BLOCK_ROWS)
+      multiply(cp + r0 * lda, r0, std::min(BLOCK_ROWS, rows - r0), sx.data() + r0, b0 * 32, std::min(b1 * 32, out));
+  });
+}
+
 at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x) const {
-#ifdef EMBEVAL_HAVE_DNNL
   const auto* next = dynamic_cast<const Int8Linear*>(&next_linear);
   if (!next || !impl_ || !next->impl_) return at::Tensor();
+  if (impl_->amx && next->impl_->amx) return fused_amx(*next, x);
+#ifdef EMBEVAL_HAVE_DNNL
   const Impl& a = *impl_;
   const Impl& b = *next->impl_;
   const bool bf16 = x.scalar_type() == at::kBFloat16;
@@ -448,13 +530,53 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
   });
   return y.view(shape);
 #else
-  (void)next_linear;
-  (void)x;
   return at::Tensor();
 #endif
 }
 
+at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x) const {
+  const Impl& a = *impl_;
+  const Impl& b = *next.impl_;
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  if (x.size(-1) != a.in || b.in != a.out || (x.scalar_type() != at::kFloat && !bf16) || !x.device().is_cpu())
+    return at::Tensor();
+  const at::Tensor x2 = x.reshape({-1, a.in}).contiguous();
+  const int64_t rows = x2.size(0), mid = a.out, out = b.out;
+  const int threads = at::get_num_threads();
+  if (threads < 2 || rows < ROWS_PER_THREAD_MIN * threads) return at::Tensor();
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = out;
+  at::Tensor y = at::empty({rows, out}, x.scalar_type());
+  const float* sa = a.smooth.defined() ? a.smooth.data_ptr<float>() : nullptr;
+  const float* sb = b.smooth.defined() ? b.smooth.data_ptr<float>() : nullptr;
+  at::parallel_for(0, rows, (rows + threads - 1) / threads, [&](int64_t begin, int64_t end) {
+    const int64_t block = std::min(end - begin, FUSED_BLOCK_ROWS);
+    at::Tensor codes_a = amx_codes(*a.amx, block), codes_b = amx_codes(*b.amx, block);
+    int8_t* ca = codes_a.data_ptr<int8_t>();
+    int8_t* cb = codes_b.data_ptr<int8_t>();
+    std::vector<float> sx_a(static_cast<size_t>(block)), sx_b(static_cast<size_t>(block));
+    // The intermediate as the two calls hand it over: bf16 bits or fp32.
+    std::vector<uint16_t> mid16(bf16 ? static_cast<size_t>(block * mid) : 0);
+    std::vector<float> mid32(bf16 ? 0 : static_cast<size_t>(block * mid));
+    for (int64_t r0 = begin; r0 < end; r0 += block) {
+      const int64_t n = std::min(block, end - r0);
+      quantize_padded(x2, r0, n, sa, ca, a.amx->lda(), sx_a.data());
+      if (bf16) {
+        a.amx->run(ca, n, sx_a.data(), mid16.data(), mid, 0, mid);
+        quantize_padded(mid16.data(), n, mid, sb, cb, b.amx->lda(), sx_b.data());
+        b.amx->run(cb, n, sx_b.data(), reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()) + r0 * out, out, 0, out);
+      } else {
+        a.amx->run(ca, n, sx_a.data(), mid32.data(), mid, 0, mid);
+        quantize_padded(mid32.data(), n, mid, sb, cb, b.amx->lda(), sx_b.data());
+        b.amx->run(cb, n, sx_b.data(), y.data_ptr<float>() + r0 * out, out, 0, out);
+      }
+    }
+  });
+  return y.view(shape);
+}
+
 std::string Int8Linear::implementation() const {
+  if (impl_ && impl_->amx) return "amx:embeval s8s8s32";
 #ifdef EMBEVAL_HAVE_DNNL
   if (impl_ && impl_->use_int8) return "onednn:" + impl_->gemm->kernel() + " s8s8s32";
 #endif

@@ -7,8 +7,11 @@
 // none): applied inside the quantization step, because in a post-LayerNorm
 // BERT the LayerNorm output also feeds the residual and cannot absorb it.
 //
-// The integer GEMM runs on oneDNN (s8 x s8 -> s32; VNNI or AMX where the CPU
-// has them, weights packed once). oneDNN's int8 kernels for CPUs without
+// The integer GEMM runs on embeval's AMX kernel where the CPU has AMX-INT8
+// (runners/kernels/amx_s8_gemm.h: the per-token epilogue fused, no s32
+// matrix in memory; EMBEVAL_NO_AMX_INT8=1 turns it off), else on oneDNN
+// (s8 x s8 -> s32; VNNI or AMX where the CPU has them, weights packed
+// once). Both give the same bits (tested). oneDNN's int8 kernels for CPUs without
 // VNNI add pairs of u8 x s8 products in 16 bits, which can saturate; a probe
 // at first use multiplies extreme values through the same primitive and, if
 // the sum is not exact, the layer multiplies the same int8 values in an fp32
@@ -48,12 +51,16 @@ class Int8Linear : public Linear {
   // (one thread, few rows, no exact int8 GEMM, oneDNN 3).
   at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
 
-  // "onednn:<kernel> s8s8s32", or "fp32-emulated (...)" and why.
+  // "amx:embeval s8s8s32", "onednn:<kernel> s8s8s32", or "fp32-emulated
+  // (...)" and why.
   std::string implementation() const override;
   // Bytes of weights held (int8 codes + fp32 scales).
   int64_t weight_bytes() const override;
 
  private:
+  void run_amx(const at::Tensor& x2, at::Tensor& y) const;
+  at::Tensor fused_amx(const Int8Linear& next, const at::Tensor& x) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,73 @@
+#pragma once
+// The W8A8 product on AMX tiles with its epilogue fused:
+//   y[r][c] = act(float(codes[r] . w[c]) * sw[c] * sx[r] + b[c])
+// int8 codes (per-token quantized activations, scales sx) times int8
+// weights (per-output-channel scales sw), int32 sums in tile registers,
+// turned into float (or bf16) outputs block by block while they are still in
+// L1: no int32 or fp32 product matrix is ever written to memory.
+//
+// Why not oneDNN: oneDNN 2.6 (Debian's libtorch) has no per-row scale in its
+// fast int8 kernels, so the W8A8 layer wrote its whole s32/f32 product and
+// read it back for the per-token scale (the isolated layer ran at ~2 TOP/s
+// against ~3.9 for quantized::linear, whose activation scale is one number).
+// A TDPBSSD on this Xeon does 16x16x64 multiply-adds in ~5 ns (6.4-6.8 TOP/s a
+// core with its operands in L1, measured in a side program), so the whole
+// question is keeping the operands in cache.
+//
+// Blocking: each 32 x 32 block of outputs accumulates in four tiles (two
+// row tiles of the codes times two column tiles of weights); weights are
+// packed once as 1 KB tiles [n / 16][k / 64][16 rows of 4-byte k quads x 16
+// columns], the layout TDPBSSD's B operand reads. A call walks the columns in
+// chunks of 128 (the chunk's weights, k x 128 bytes, stay in L2) and within
+// a chunk the rows in blocks of 32 (their codes, 32 x k bytes, stay in L1).
+// Measured in the side program (2 threads, 256 rows a call, bert-base shapes,
+// bf16 out): 768 -> 2304 3.0-3.3 ms, 768 -> 3072 4.1-4.7 ms, 3072 -> 768
+// 3.7-4.1 ms for 4,096 rows (4.5-5.2 TOP/s); unaligned codes (16-byte
+// malloc) halved that, hence the alignment rules below.
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+#include "runners/kernels/linear.h"
+
+namespace embeval {
+
+class AmxS8Gemm {
+ public:
+  // True on a CPU with AMX-INT8, AVX-512 (F, BW, VL, DQ) and AVX512-BF16 whose
+  // kernel grants the tile state, in a build with the intrinsics (GCC >= 11,
+  // x86-64 Linux), unless EMBEVAL_NO_AMX_INT8=1 (to compare with oneDNN).
+  static bool available();
+
+  // weight int8 [n, k]; column_scales float [n]; bias float [n] or
+  // undefined. Call only where available().
+  AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, const at::Tensor& bias,
+            LinearActivation activation);
+
+  int64_t k() const { return k_; }
+  int64_t n() const { return n_; }
+  // Row stride of the codes run() reads: k rounded up to 64. The codes'
+  // buffer must be 64-byte aligned and hold rows_padded(rows) rows of it;
+  // what lies past k in a row, or past `rows`, is read but never counts.
+  int64_t lda() const { return lda_; }
+  static int64_t rows_padded(int64_t rows) { return (rows + 31) / 32 * 32; }
+
+  // y rows [0, rows), columns [c0, c1) (c0 a multiple of 32, c1 <= n), row
+  // stride ldy, float or bf16 bits (rounded to nearest even). Runs on the
+  // calling thread (from inside a parallel region too).
+  void run(const int8_t* codes, int64_t rows, const float* sx, float* y, int64_t ldy, int64_t c0, int64_t c1) const;
+  void run(const int8_t* codes, int64_t rows, const float* sx, uint16_t* y, int64_t ldy, int64_t c0, int64_t c1) const;
+
+  int64_t packed_bytes() const { return packed_.numel(); }
+
+ private:
+  template <typename OutT>
+  void run_any(const int8_t* codes, int64_t rows, const float* sx, OutT* y, int64_t ldy, int64_t c0, int64_t c1) const;
+
+  at::Tensor packed_;        // int8 [np / 16][lda / 64][16][64], zeros past n and k
+  at::Tensor scales_, bias_;  // float [np], zeros past n (np: n rounded up to 32)
+  LinearActivation activation_ = LinearActivation::none;
+  int64_t k_ = 0, n_ = 0, lda_ = 0;
+};
+
+}  // namespace embeval

@@ -1,0 +1,127 @@
+// The AMX int8 kernel (runners/kernels/amx_s8_gemm.h) against the exact
+// integer product: sums of int8 x int8 computed in float64 (exact at these
+// sizes), then the epilogue's float operations in the order the header
+// states. Skipped where the CPU or build has no AMX int8.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <gtest/gtest.h>
+
+#include "runners/kernels/amx_s8_gemm.h"
+#include "runners/kernels/int8_linear.h"
+
+using namespace embeval;
+
+namespace {
+
+// float(acc) * sw, then * sx + b as one fused multiply-add: the product
+// rounded once and the epilogue's two roundings.
+at::Tensor expected(const at::Tensor& codes, const at::Tensor& w, const at::Tensor& sw, const at::Tensor& sx,
+                    const at::Tensor& b) {
+  const at::Tensor acc = at::mm(codes.to(at::kDouble), w.to(at::kDouble).t()).to(at::kInt).contiguous();
+  const int64_t rows = acc.size(0), n = acc.size(1);
+  at::Tensor y = at::empty({rows, n}, at::kFloat);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      const float t = static_cast<float>(acc[r][c].item<int32_t>()) * sw[c].item<float>();
+      y[r][c] = std::fma(t, sx[r].item<float>(), b[c].item<float>());
+    }
+  return y;
+}
+
+}  // namespace
+
+TEST(AmxS8Gemm, MatchesTheExactIntegerProductAndItsEpilogue) {
+  if (!AmxS8Gemm::available()) GTEST_SKIP() << "no AMX int8 here";
+  at::manual_seed(11);
+  // k: one K step, a partial one, several; n: partial column blocks and
+  // several chunks; rows: one, a partial block, blocks and a tail.
+  for (int64_t k : {64, 100, 200, 3}) {
+    for (int64_t n : {7, 48, 160, 300}) {
+      at::Tensor w = at::randint(-127, 128, {n, k}, at::kLong).to(at::kChar);
+      w[0].fill_(-127);  // extremes: sums exact in int32
+      at::Tensor sw = at::rand({n}) * 0.01 + 1e-3, b = at::randn({n});
+      AmxS8Gemm g(w, sw, b, LinearActivation::none);
+      ASSERT_EQ(g.lda() % 64, 0);
+      for (int64_t rows : {1, 31, 33, 70}) {
+        at::Tensor codes = at::randint(-127, 128, {rows, k}, at::kLong).to(at::kChar);
+        codes[0].fill_(-127);
+        // The kernel's padded buffer, with junk past k and past `rows`: it must not count.
+        at::Tensor buf = at::full({AmxS8Gemm::rows_padded(rows), g.lda()}, 99, at::kChar);
+        buf.narrow(0, 0, rows).narrow(1, 0, k).copy_(codes);
+        at::Tensor sx = at::rand({rows}) * 0.02 + 1e-3;
+        const at::Tensor want = expected(codes, w, sw, sx, b);
+        at::Tensor y = at::full({rows, n}, NAN, at::kFloat);
+        g.run(buf.data_ptr<int8_t>(), rows, sx.data_ptr<float>(), y.data_ptr<float>(), n, 0, n);
+        EXPECT_TRUE(y.equal(want)) << "k " << k << " n " << n << " rows " << rows << " max diff "
+                                   << (y - want).abs().max().item<float>();
+        // bf16 out: the same floats rounded once (c10's nearest even).
+        at::Tensor y16 = at::zeros({rows, n}, at::kBFloat16);
+        g.run(buf.data_ptr<int8_t>(), rows, sx.data_ptr<float>(), reinterpret_cast<uint16_t*>(y16.data_ptr<at::BFloat16>()),
+              n, 0, n);
+        EXPECT_TRUE(y16.equal(want.to(at::kBFloat16))) << "bf16 k " << k << " n " << n << " rows " << rows;
+        // A range of columns writes those columns only.
+        if (n > 32) {
+          at::Tensor part = at::full({rows, n}, 7.0f, at::kFloat);
+          g.run(buf.data_ptr<int8_t>(), rows, sx.data_ptr<float>(), part.data_ptr<float>(), n, 32, n - 1);
+          EXPECT_TRUE(part.narrow(1, 32, n - 33).equal(want.narrow(1, 32, n - 33)));
+          EXPECT_TRUE((part.narrow(1, 0, 32) == 7.0f).all().item<bool>());
+          EXPECT_EQ(part[0][n - 1].item<float>(), 7.0f);
+        }
+      }
+    }
+  }
+}
+
+TEST(AmxS8Gemm, ActivationsAndNanRows) {
+  if (!AmxS8Gemm::available()) GTEST_SKIP() << "no AMX int8 here";
+  at::manual_seed(12);
+  const int64_t k = 96, n = 80, rows = 40;
+  at::Tensor w = at::randint(-127, 128, {n, k}, at::kLong).to(at::kChar);
+  at::Tensor sw = at::rand({n}) * 0.01 + 1e-3, b = at::randn({n});
+  at::Tensor codes = at::randint(-127, 128, {rows, k}, at::kLong).to(at::kChar);
+  at::Tensor sx = at::rand({rows}) * 0.02 + 1e-3;
+  sx[5] = NAN;  // a NaN input row gives NaN outputs, never finite ones
+  at::Tensor buf = at::zeros({AmxS8Gemm::rows_padded(rows), 128}, at::kChar);
+  buf.narrow(1, 0, k).narrow(0, 0, rows).copy_(codes);
+  const at::Tensor pre = expected(codes, w, sw, sx, b).to(at::kDouble);
+  for (LinearActivation a : {LinearActivation::gelu_erf, LinearActivation::gelu_tanh, LinearActivation::relu}) {
+    AmxS8Gemm g(w, sw, b, a);
+    at::Tensor y = at::empty({rows, n}, at::kFloat);
+    g.run(buf.data_ptr<int8_t>(), rows, sx.data_ptr<float>(), y.data_ptr<float>(), n, 0, n);
+    at::Tensor want = a == LinearActivation::gelu_erf    ? 0.5 * pre * (1 + at::erf(pre / std::sqrt(2.0)))
+                      : a == LinearActivation::gelu_tanh ? at::gelu(pre, "tanh")
+                                                         : pre.relu();
+    EXPECT_TRUE(at::isnan(y[5]).all().item<bool>()) << static_cast<int>(a);
+    const at::Tensor ok = at::cat({at::arange(0, 5), at::arange(6, rows)});
+    const double err = (y.index_select(0, ok).to(at::kDouble) - want.index_select(0, ok)).abs().max().item<double>();
+    EXPECT_LT(err, 1e-5) << static_cast<int>(a);  // A&S erf 1.5e-7 relative, float rounding
+  }
+}
+
+// Int8Linear on this kernel and on oneDNN's (EMBEVAL_NO_AMX_INT8=1 at
+// construction): the same bits, one row and many, float and bf16.
+TEST(AmxS8Gemm, Int8LinearGivesOneDnnsBits) {
+  if (!AmxS8Gemm::available() || !onednn_int8_gemm_is_exact()) GTEST_SKIP() << "needs both kernels";
+  at::manual_seed(13);
+  const int64_t in = 192, out = 96;
+  at::Tensor wq = at::randint(-127, 128, {out, in}, at::kLong).to(at::kChar);
+  at::Tensor sw = at::rand({out}) * 0.01 + 1e-3, b = at::randn({out}), smooth = at::rand({in}) + 0.5;
+  Int8Linear amx(wq, sw, b, LinearActivation::none, smooth);
+  setenv("EMBEVAL_NO_AMX_INT8", "1", 1);
+  Int8Linear dnn(wq, sw, b, LinearActivation::none, smooth);
+  unsetenv("EMBEVAL_NO_AMX_INT8");
+  ASSERT_EQ(amx.implementation().rfind("amx:", 0), 0u);
+  ASSERT_EQ(dnn.implementation().rfind("onednn:", 0), 0u);
+  for (int64_t rows : {1, 100, 700}) {
+    at::Tensor x = at::randn({rows, in}) * 2;
+    EXPECT_TRUE(amx(x).equal(dnn(x))) << rows;
+    const at::Tensor x16 = x.to(at::kBFloat16);
+    EXPECT_TRUE(amx(x16).equal(dnn(x16))) << rows;
+  }
+}
