@@ -17,6 +17,8 @@
 // are inlined at -O3 (GCC bug 105593, fixed in GCC 13): not this code's.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include "runners/kernels/avx512_math.h"
 #endif
 
 namespace embeval {
@@ -121,28 +123,6 @@ int64_t live_keys(const float* mask, int64_t t) {
   return n > 0 ? n : t;
 }
 
-// exp(x) for x <= 0 in 16 lanes, EMBEVAL_EXP_NONPOSITIVE's Cephes reduction
-// and polynomial (runners/kernels/vec_math.h), 2^k applied by VSCALEFPS; 0
-// below -87, where the result would go subnormal (letting VSCALEFPS
-// underflow by itself made the kernel 3x slower on padded rows: subnormal
-// results take microcode assists). NaN stays NaN.
-EMBEVAL_AMX_TARGET inline __m512 exp_nonpositive(__m512 x) {
-  const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fmadd_ps(k, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-  y = _mm512_fmadd_ps(_mm512_mul_ps(y, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512 e = _mm512_scalef_ps(y, k);  // y * 2^k
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ), e);
-}
-
 inline __mmask16 first_lanes16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
 // p = bf16(softmax(s * scale + mask)) for R rows of t (stride ld), the R
@@ -185,13 +165,13 @@ EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t
   }
   for (int64_t j = 0; j < whole; j += 16)
     for (int r = 0; r < R; ++r) {
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(s + r * ld + j), top[r]));
+      const __m512 e = exp_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(s + r * ld + j), top[r]));
       _mm512_storeu_ps(s + r * ld + j, e);
       sum[r] = _mm512_add_ps(sum[r], e);
     }
   if (whole < t)
     for (int r = 0; r < R; ++r) {
-      const __m512 e = _mm512_maskz_mov_ps(tail, exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(s + r * ld + whole), top[r])));
+      const __m512 e = _mm512_maskz_mov_ps(tail, exp_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(s + r * ld + whole), top[r])));
       _mm512_storeu_ps(s + r * ld + whole, e);  // zeros past t
       sum[r] = _mm512_add_ps(sum[r], e);
     }

@@ -16,6 +16,8 @@
 // AVX-512 intrinsics once inlined at -O3 (GCC bug 105593): not this code's.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include "runners/kernels/avx512_math.h"
 #endif
 
 namespace embeval {
@@ -83,14 +85,15 @@ AmxS8Gemm::AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, 
 
 namespace {
 
-// The epilogue, in two steps with the same operations in the same order as
-// the oneDNN path (int8_linear.cpp: oneDNN's output scale float(acc) * sw,
-// then acc * sx + b, the activation, one rounding), so both give the same
-// bits. Each 32 x 32 block is scaled into the chunk's fp32 buffer as it
-// leaves the tiles; the activation and the rounding run once the chunk's
-// rows are all done, over rows of 128. GELU inside each block's epilogue,
-// between the tile instructions, ran at a quarter of the speed (bert-base
-// FFN-in, 4,096 rows, 2 threads: 11.0 ms against 5.4 without GELU).
+// The epilogue: the same operations in the same order as the oneDNN path
+// (int8_linear.cpp: oneDNN's output scale float(acc) * sw, then acc * sx +
+// b, the activation, one rounding), so without an activation both give the
+// same bits (tested); GELU is vec_math.h's, in intrinsics (avx512_math.h).
+// No activation and GELU: store_rows, pipelined (gemm below). Other
+// activations in two passes: each 32 x 32 block scaled into the chunk's fp32
+// buffer as it leaves the tiles, then the activation and rounding over the
+// chunk's rows (GELU that way, or with vec_math.h's macro after each block,
+// ran 8.6-11 ms where the pipelined form runs 7.5; see gemm).
 EMBEVAL_AMX_INT8_TARGET inline void scale_block(const int32_t* __restrict__ acc, const float* __restrict__ sx,
                                                 const float* __restrict__ sw, const float* __restrict__ b,
                                                 float* __restrict__ f, int64_t ldf) {
@@ -114,22 +117,37 @@ inline __mmask16 first_lanes(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
 
-// Without an activation, straight from the block into the output, in
-// intrinsics: the same loop in plain C++ (a row buffer and a copy) ran the
-// layer at two thirds of this speed.
+// A finished block waiting for its epilogue: its sums, where its outputs
+// go, and its rows' scales (copied: the padded rows past the input's get 0).
 template <typename OutT>
-EMBEVAL_AMX_INT8_TARGET inline void store_block(const int32_t* __restrict__ acc, int64_t rv, int64_t cv,
-                                                const float* __restrict__ sx, const float* __restrict__ sw,
-                                                const float* __restrict__ b, OutT* __restrict__ y, int64_t ldy) {
-  const __mmask16 m0 = first_lanes(cv), m1 = first_lanes(cv - 16);
-  const __m512 w0 = _mm512_loadu_ps(sw), w1 = _mm512_loadu_ps(sw + 16);
-  const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-  for (int64_t r = 0; r < rv; ++r) {
-    const __m512 s = _mm512_set1_ps(sx[r]);
-    const __m512 v0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(acc + r * BLOCK)), w0), s, b0);
-    const __m512 v1 =
-        _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(acc + r * BLOCK + 16)), w1), s, b1);
-    OutT* out = y + r * ldy;
+struct Pending {
+  alignas(64) int32_t acc[BLOCK * BLOCK];
+  alignas(64) float sx[BLOCK];
+  int64_t rv = 0, cv = 0;
+  const float* sw = nullptr;
+  const float* b = nullptr;
+  OutT* y = nullptr;
+};
+
+// Rows [r0, r1) of a pending block's epilogue, straight into the output
+// (no activation, or BERT's GELU), in intrinsics: the same loop in plain
+// C++ (a row buffer and a copy) ran the layer at two thirds of this speed.
+template <int ACT, typename OutT>
+EMBEVAL_AMX_INT8_TARGET inline void store_rows(const Pending<OutT>& p, int64_t r0, int64_t r1, int64_t ldy) {
+  const __mmask16 m0 = first_lanes(p.cv), m1 = first_lanes(p.cv - 16);
+  const __m512 w0 = _mm512_loadu_ps(p.sw), w1 = _mm512_loadu_ps(p.sw + 16);
+  const __m512 b0 = _mm512_loadu_ps(p.b), b1 = _mm512_loadu_ps(p.b + 16);
+  r1 = std::min(r1, p.rv);
+  for (int64_t r = r0; r < r1; ++r) {
+    const __m512 s = _mm512_set1_ps(p.sx[r]);
+    __m512 v0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(p.acc + r * BLOCK)), w0), s, b0);
+    __m512 v1 =
+        _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(p.acc + r * BLOCK + 16)), w1), s, b1);
+    if constexpr (ACT == static_cast<int>(LinearActivation::gelu_erf)) {
+      v0 = gelu_erf16(v0);
+      v1 = gelu_erf16(v1);
+    }
+    OutT* out = p.y + r * ldy;
     if constexpr (sizeof(OutT) == sizeof(float)) {
       _mm512_mask_storeu_ps(out, m0, v0);
       _mm512_mask_storeu_ps(out + 16, m1, v1);
@@ -162,27 +180,35 @@ template <int ACT, typename OutT>
 EMBEVAL_AMX_INT8_TARGET void gemm(const int8_t* codes, int64_t rows, int64_t lda, const int8_t* packed,
                                   const float* sx, const float* sw, const float* bias, OutT* y, int64_t ldy,
                                   int64_t c0, int64_t c1) {
+  // No activation or GELU: each block's epilogue runs a few rows at a time
+  // between the next block's tile instructions (software pipelining), so the
+  // vector units work while TDPBSSD does (bert-base FFN-in with GELU, 4,096
+  // rows in calls of 256 and 128, 2 threads: 7.5 / 7.8 ms against 9.4 / 9.6
+  // with each epilogue after its block, 8.6-9.2 in two passes over the
+  // chunk; without GELU the same within noise, 3.4-4.6 ms).
+  // Other activations: the two passes of scale_block / finish_rows.
+  constexpr bool PIPELINED = ACT == 0 || ACT == static_cast<int>(LinearActivation::gelu_erf);
   const TileConfig config = TileConfig::all16x64();
   _tile_loadconfig(&config);
   const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 64;  // bytes from one column block's tiles to the next
+  const int64_t rows_per_step = (BLOCK + kb - 1) / kb;           // epilogue rows per K step
   const int64_t rp = AmxS8Gemm::rows_padded(rows);
-  alignas(64) int32_t acc[BLOCK * BLOCK];
-  // The chunk's fp32 outputs (256 x 128 at most from int8_linear.cpp: 128 KB, in L2).
+  Pending<OutT> pend[2];
+  int cur = 0;
+  bool waiting = false;  // pend[cur ^ 1] holds a block whose epilogue is due
+  // The chunk's fp32 outputs for the two-pass activations (256 x 128 at
+  // most from int8_linear.cpp: 128 KB, in L2).
   thread_local std::vector<float> chunk;
-  if (chunk.size() < static_cast<size_t>(rp * CHUNK)) chunk.resize(static_cast<size_t>(rp * CHUNK));
-  float* f = chunk.data();
-  // sx for the padded rows past `rows` (their outputs are never stored).
-  alignas(64) float sx_tail[BLOCK];
+  float* f = nullptr;
+  if constexpr (!PIPELINED) {
+    if (chunk.size() < static_cast<size_t>(rp * CHUNK)) chunk.resize(static_cast<size_t>(rp * CHUNK));
+    f = chunk.data();
+  }
   for (int64_t cc = c0; cc < c1; cc += CHUNK) {
     const int64_t ce = std::min(c1, cc + CHUNK);
     for (int64_t m0 = 0; m0 < rows; m0 += BLOCK) {
       const int8_t* a = codes + m0 * lda;
-      const float* s = sx + m0;
-      if (m0 + BLOCK > rows) {
-        std::fill(sx_tail, sx_tail + BLOCK, 0.0f);
-        std::copy(sx + m0, sx + rows, sx_tail);
-        s = sx_tail;
-      }
+      const int64_t rv = std::min(BLOCK, rows - m0);
       for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
         const int8_t* b0 = packed + (n0 / TILE) * tile_stride;
         const int8_t* b1 = b0 + tile_stride;
@@ -199,19 +225,34 @@ EMBEVAL_AMX_INT8_TARGET void gemm(const int8_t* codes, int64_t rows, int64_t lda
           _tile_dpbssd(1, 4, 7);
           _tile_dpbssd(2, 5, 6);
           _tile_dpbssd(3, 5, 7);
+          if constexpr (PIPELINED) {
+            if (waiting) store_rows<ACT>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, ldy);
+          }
         }
-        _tile_stored(0, acc, BLOCK * 4);
-        _tile_stored(1, acc + TILE, BLOCK * 4);
-        _tile_stored(2, acc + TILE * BLOCK, BLOCK * 4);
-        _tile_stored(3, acc + TILE * BLOCK + TILE, BLOCK * 4);
-        if constexpr (ACT == 0)
-          store_block(acc, std::min(BLOCK, rows - m0), std::min(BLOCK, ce - n0), s, sw + n0, bias + n0,
-                      y + m0 * ldy + n0, ldy);
-        else
-          scale_block(acc, s, sw + n0, bias + n0, f + m0 * CHUNK + (n0 - cc), CHUNK);
+        Pending<OutT>& p = pend[cur];
+        _tile_stored(0, p.acc, BLOCK * 4);
+        _tile_stored(1, p.acc + TILE, BLOCK * 4);
+        _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
+        _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
+        std::fill(p.sx, p.sx + BLOCK, 0.0f);
+        std::copy(sx + m0, sx + m0 + rv, p.sx);
+        if constexpr (PIPELINED) {
+          p.rv = rv;
+          p.cv = std::min(BLOCK, ce - n0);
+          p.sw = sw + n0;
+          p.b = bias + n0;
+          p.y = y + m0 * ldy + n0;
+          waiting = true;
+          cur ^= 1;
+        } else {
+          scale_block(p.acc, p.sx, sw + n0, bias + n0, f + m0 * CHUNK + (n0 - cc), CHUNK);
+        }
       }
     }
-    if constexpr (ACT != 0) finish_rows<ACT>(f, CHUNK, rows, ce - cc, y + cc, ldy);
+    if constexpr (!PIPELINED) finish_rows<ACT>(f, CHUNK, rows, ce - cc, y + cc, ldy);
+  }
+  if constexpr (PIPELINED) {
+    if (waiting) store_rows<ACT>(pend[cur ^ 1], 0, BLOCK, ldy);
   }
   _tile_release();
 }
