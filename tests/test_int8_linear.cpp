@@ -156,6 +156,21 @@ TEST(Int8Linear, EachThreadsOwnRowsAndTheFusedFfnGiveTheSameNumbers) {
       EXPECT_TRUE(fused.equal(y1)) << c10::toString(dtype) << " rows " << rows;
       EXPECT_TRUE(ffn_out(ffn_in(x)).equal(y1));
     }
+  // FFN-out without smoothing too, and a NaN row: the fused call gives the
+  // two calls' numbers on the other rows and NaN on that one.
+  Int8Linear plain_out(w(out, mid), at::rand({out}) * 0.01 + 1e-3, at::randn({out}), LinearActivation::none);
+  at::set_num_threads(std::max(threads, 2));
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16})
+    for (const Int8Linear* second : {&plain_out, &ffn_out}) {
+      at::Tensor x = (at::randn({600, in}) * 3).to(dtype);
+      x[5][3] = NAN;
+      const at::Tensor fused = ffn_in.fused_with(*second, x), calls = (*second)(ffn_in(x));
+      ASSERT_TRUE(fused.defined());
+      EXPECT_TRUE(at::isnan(fused[5]).all().item<bool>());
+      const at::Tensor rest = at::cat({at::arange(0, 5), at::arange(6, 600)});
+      EXPECT_TRUE(fused.index_select(0, rest).equal(calls.index_select(0, rest))) << c10::toString(dtype);
+      EXPECT_TRUE(at::isnan(calls[5]).all().item<bool>());
+    }
   at::set_num_threads(threads);
   // Only a pair of Int8Linears fuses.
   const PackedLinear dense(at::randn({out, mid}), at::Tensor(), LinearActivation::none);
