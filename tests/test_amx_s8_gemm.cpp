@@ -125,3 +125,50 @@ TEST(AmxS8Gemm, Int8LinearGivesOneDnnsBits) {
     EXPECT_TRUE(amx(x16).equal(dnn(x16))) << rows;
   }
 }
+
+// The kernel's own activation step gives quantize_per_token's codes and
+// scales exactly (that one is checked against SmoothQuant's torch ops in
+// test_int8_linear.cpp): quotients by reciprocal and one FMA correction,
+// smoothing factors in range by reciprocal, out of range by division.
+TEST(AmxS8Gemm, QuantizeGivesQuantizePerTokensCodesAndScales) {
+  if (!AmxS8Gemm::available()) GTEST_SKIP() << "no AMX int8 here";
+  at::manual_seed(14);
+  for (int64_t k : {7, 96, 100, 768}) {
+    const int64_t rows = 1500;
+    // Rows of every magnitude (1e-30 .. 1e30, many below the 1e-5 floor),
+    // uniform and heavy-tailed values, an all-zero row, NaN and inf rows.
+    at::Tensor x = at::randn({rows, k}) * at::pow(10.0, at::randint(-30, 31, {rows, 1}).to(at::kFloat));
+    x.narrow(0, 0, 300) = at::randn({300, k}) * at::rand({300, 1}) * 1e-5;
+    x.narrow(0, 300, 300) = (at::rand({300, k}) - 0.5) * 254;  // many quotients near half-integers
+    x[700].zero_();
+    x[701][k / 2] = NAN;
+    x[702][0] = INFINITY;
+    x[703][k - 1] = -INFINITY;
+    const at::Tensor w = at::randint(-127, 128, {32, k}, at::kLong).to(at::kChar);
+    for (int smooth_kind = 0; smooth_kind < 3; ++smooth_kind) {
+      at::Tensor smooth = smooth_kind == 0   ? at::Tensor()
+                          : smooth_kind == 1 ? at::pow(10.0, at::rand({k}) * 8 - 4)          // [1e-4, 1e4]: reciprocals
+                                             : at::pow(10.0, at::rand({k}) * 20 - 10);       // outside [1e-8, 1e8]: division
+      if (smooth_kind == 2) smooth[0] = 1e-9;
+      AmxS8Gemm g(w, at::ones({32}), at::Tensor(), LinearActivation::none, smooth);
+      for (bool bf16 : {false, true}) {
+        const at::Tensor xin = bf16 ? x.to(at::kBFloat16) : x;
+        auto [want_codes, want_scales] = quantize_per_token(xin, smooth);
+        at::Tensor codes = at::zeros({AmxS8Gemm::rows_padded(rows), g.lda()}, at::kChar);
+        at::Tensor scales = at::empty({rows}, at::kFloat);
+        if (bf16)
+          g.quantize(reinterpret_cast<const uint16_t*>(xin.data_ptr<at::BFloat16>()), rows, codes.data_ptr<int8_t>(),
+                     scales.data_ptr<float>());
+        else
+          g.quantize(xin.data_ptr<float>(), rows, codes.data_ptr<int8_t>(), scales.data_ptr<float>());
+        const at::Tensor got = codes.narrow(0, 0, rows).narrow(1, 0, k);
+        EXPECT_EQ((got != want_codes).sum().item<int64_t>(), 0) << "k " << k << " smooth " << smooth_kind << " bf16 " << bf16;
+        const at::Tensor finite = at::isfinite(want_scales);
+        EXPECT_TRUE(at::isnan(scales).equal(at::isnan(want_scales))) << "k " << k << " smooth " << smooth_kind;
+        EXPECT_TRUE(scales.masked_select(finite).equal(want_scales.masked_select(finite)))
+            << "k " << k << " smooth " << smooth_kind << " bf16 " << bf16;
+        EXPECT_TRUE(std::isnan(scales[701].item<float>()) && std::isnan(scales[702].item<float>()));
+      }
+    }
+  }
+}

@@ -50,7 +50,7 @@ bool AmxS8Gemm::available() {
 }
 
 AmxS8Gemm::AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, const at::Tensor& bias,
-                     LinearActivation activation)
+                     LinearActivation activation, const at::Tensor& smooth)
     : activation_(activation) {
   // Asks for the tile state too (a tile instruction without it is SIGILL).
   if (!available()) fail("AmxS8Gemm: this CPU, kernel or build has no AMX int8 (or EMBEVAL_NO_AMX_INT8 is set)");
@@ -76,6 +76,12 @@ AmxS8Gemm::AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, 
   scales_.narrow(0, 0, n_).copy_(column_scales.to(at::kFloat).reshape({n_}));
   bias_ = at::zeros({np}, at::kFloat);
   if (bias.defined()) bias_.narrow(0, 0, n_).copy_(bias.to(at::kFloat).reshape({n_}));
+  if (smooth.defined()) {
+    EMBEVAL_ASSERT(smooth.numel() == k_);
+    smooth_ = smooth.to(at::kFloat).contiguous().reshape({k_});
+    if ((smooth_ >= 1e-8).all().item<bool>() && (smooth_ <= 1e8).all().item<bool>())
+      smooth_recip_ = at::reciprocal(smooth_);  // IEEE division: 1 / s rounded to nearest
+  }
 }
 
 #ifdef EMBEVAL_AMX_BUILD
@@ -257,6 +263,67 @@ EMBEVAL_AMX_INT8_TARGET void gemm(const int8_t* codes, int64_t rows, int64_t lda
   _tile_release();
 }
 
+// 16 floats from float32 or bf16 bits (widened exactly), lanes past `live` 0.
+EMBEVAL_AMX_INT8_TARGET inline __m512 load16(const float* p, __mmask16 live) { return _mm512_maskz_loadu_ps(live, p); }
+EMBEVAL_AMX_INT8_TARGET inline __m512 load16(const uint16_t* p, __mmask16 live) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, p)), 16));
+}
+
+// a / b rounded to nearest, given y = 1 / b rounded (see quantize() in the
+// header for where this equals the division).
+EMBEVAL_AMX_INT8_TARGET inline __m512 divide(__m512 a, __m512 b, __m512 y) {
+  const __m512 q = _mm512_mul_ps(a, y);
+  return _mm512_fmadd_ps(_mm512_fnmadd_ps(b, q, a), y, q);
+}
+
+// SMOOTH: 0 none, 1 by reciprocals, 2 by division.
+template <int SMOOTH, typename T>
+EMBEVAL_AMX_INT8_TARGET inline __m512 smoothed(const T* x, const float* s, const float* rs, int64_t j, __mmask16 live) {
+  const __m512 v = load16(x + j, live);
+  if constexpr (SMOOTH == 0) {
+    return v;
+  } else {
+    const __m512 d = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), live, s + j);
+    if constexpr (SMOOTH == 1)
+      return divide(v, d, _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), live, rs + j));
+    else
+      return _mm512_div_ps(v, d);
+  }
+}
+
+template <int SMOOTH, typename T>
+EMBEVAL_AMX_INT8_TARGET void quantize_rows16(const T* x, int64_t rows, int64_t k, const float* s, const float* rs,
+                                             int8_t* codes, int64_t lda, float* scales) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * k;
+    int8_t* cr = codes + r * lda;
+    __m512 top = _mm512_setzero_ps(), probe = _mm512_setzero_ps();
+    for (int64_t j = 0; j < k; j += 16) {
+      const __mmask16 live = first_lanes(k - j);
+      const __m512 v = smoothed<SMOOTH>(xr, s, rs, j, live);
+      top = _mm512_max_ps(top, _mm512_abs_ps(v));
+      probe = _mm512_add_ps(probe, _mm512_mul_ps(v, _mm512_setzero_ps()));  // NaN once a value is NaN or infinite
+    }
+    const float amax = _mm512_reduce_max_ps(top);
+    if (_mm512_reduce_add_ps(probe) != 0.0f) {  // NaN in, NaN out: never a silently finite vector
+      std::fill(cr, cr + k, int8_t{0});
+      scales[r] = NAN;
+      continue;
+    }
+    const float scale = std::max(amax, 1e-5f) / 127.f;
+    const __m512 b = _mm512_set1_ps(scale), y = _mm512_set1_ps(1.0f / scale);
+    const __m512 lo = _mm512_set1_ps(-127.f), hi = _mm512_set1_ps(127.f);
+    for (int64_t j = 0; j < k; j += 16) {
+      const __mmask16 live = first_lanes(k - j);
+      __m512 q = _mm512_roundscale_ps(divide(smoothed<SMOOTH>(xr, s, rs, j, live), b, y),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);
+      _mm_mask_storeu_epi8(cr + j, live, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(q)));
+    }
+    scales[r] = scale;
+  }
+}
+
 }  // namespace
 
 template <typename OutT>
@@ -275,7 +342,25 @@ void AmxS8Gemm::run_any(const int8_t* codes, int64_t rows, const float* sx, OutT
   }
 }
 
+template <typename T>
+void AmxS8Gemm::quantize_any(const T* x, int64_t rows, int8_t* codes, float* scales) const {
+  EMBEVAL_ASSERT(reinterpret_cast<uintptr_t>(codes) % 64 == 0);
+  const float* s = smooth_.defined() ? smooth_.data_ptr<float>() : nullptr;
+  const float* rs = smooth_recip_.defined() ? smooth_recip_.data_ptr<float>() : nullptr;
+  if (!s)
+    quantize_rows16<0>(x, rows, k_, s, rs, codes, lda_, scales);
+  else if (rs)
+    quantize_rows16<1>(x, rows, k_, s, rs, codes, lda_, scales);
+  else
+    quantize_rows16<2>(x, rows, k_, s, rs, codes, lda_, scales);
+}
+
 #else
+
+template <typename T>
+void AmxS8Gemm::quantize_any(const T*, int64_t, int8_t*, float*) const {
+  fail("AmxS8Gemm: this build has no AMX kernels");
+}
 
 template <typename OutT>
 void AmxS8Gemm::run_any(const int8_t*, int64_t, const float*, OutT*, int64_t, int64_t, int64_t) const {
@@ -283,6 +368,14 @@ void AmxS8Gemm::run_any(const int8_t*, int64_t, const float*, OutT*, int64_t, in
 }
 
 #endif
+
+void AmxS8Gemm::quantize(const float* x, int64_t rows, int8_t* codes, float* scales) const {
+  quantize_any(x, rows, codes, scales);
+}
+
+void AmxS8Gemm::quantize(const uint16_t* x, int64_t rows, int8_t* codes, float* scales) const {
+  quantize_any(x, rows, codes, scales);
+}
 
 void AmxS8Gemm::run(const int8_t* codes, int64_t rows, const float* sx, float* y, int64_t ldy, int64_t c0,
                     int64_t c1) const {

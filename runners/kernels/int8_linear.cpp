@@ -212,22 +212,14 @@ void quantize_rows(const T* xp, int64_t begin, int64_t end, int64_t in, const fl
   }
 }
 
-// n rows of x (row stride in) quantized per token into codes with row
-// stride lda (the AMX kernel's padded rows) and scales.
-template <typename T>
-void quantize_padded(const T* xp, int64_t n, int64_t in, const float* sp, int8_t* codes, int64_t lda, float* scales) {
-  for (int64_t i = 0; i < n; ++i) quantize_rows(xp + i * in, 0, 1, in, sp, codes + i * lda, scales + i);
-}
-
-// The same for rows [r0, r0 + n) of x2 (float32 or bf16, [rows, in], contiguous).
-void quantize_padded(const at::Tensor& x2, int64_t r0, int64_t n, const float* sp, int8_t* codes, int64_t lda,
-                     float* scales) {
+// Rows [r0, r0 + n) of x2 (float32 or bf16, [rows, in], contiguous) into the
+// AMX kernel's codes (its own activation step, with the layer's smoothing).
+void amx_quantize(const AmxS8Gemm& g, const at::Tensor& x2, int64_t r0, int64_t n, int8_t* codes, float* scales) {
   const int64_t in = x2.size(1);
   if (x2.scalar_type() == at::kBFloat16)
-    quantize_padded(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()) + r0 * in, n, in, sp, codes, lda,
-                    scales);
+    g.quantize(reinterpret_cast<const uint16_t*>(x2.data_ptr<at::BFloat16>()) + r0 * in, n, codes, scales);
   else
-    quantize_padded(x2.data_ptr<float>() + r0 * in, n, in, sp, codes, lda, scales);
+    g.quantize(x2.data_ptr<float>() + r0 * in, n, codes, scales);
 }
 
 // A thread's codes for `rows` rows of the AMX kernel's padded width: 64-byte
@@ -311,7 +303,7 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
   m.smooth = smooth.defined() ? smooth.to(at::kFloat).contiguous() : smooth;
   m.activation = activation;
   if (AmxS8Gemm::available()) {
-    m.amx = std::make_unique<AmxS8Gemm>(m.weight, m.weight_scales, m.bias, m.activation);
+    m.amx = std::make_unique<AmxS8Gemm>(m.weight, m.weight_scales, m.bias, m.activation, m.smooth);
     m.use_int8 = true;
     return;
   }
@@ -437,7 +429,6 @@ void Int8Linear::run_amx(const at::Tensor& x2, at::Tensor& y) const {
   const Impl& m = *impl_;
   const AmxS8Gemm& g = *m.amx;
   const int64_t rows = x2.size(0), out = m.out, lda = g.lda();
-  const float* sp = m.smooth.defined() ? m.smooth.data_ptr<float>() : nullptr;
   const bool bf16 = y.scalar_type() == at::kBFloat16;
   // Rows [r0, r0 + n) of the output from their codes, columns [c0, c1).
   auto multiply = [&](const int8_t* codes, int64_t r0, int64_t n, const float* sx, int64_t c0, int64_t c1) {
@@ -459,7 +450,7 @@ void Int8Linear::run_amx(const at::Tensor& x2, at::Tensor& y) const {
       std::vector<float> sx(static_cast<size_t>(block));
       for (int64_t r0 = begin; r0 < end; r0 += block) {
         const int64_t n = std::min(block, end - r0);
-        quantize_padded(x2, r0, n, sp, codes.data_ptr<int8_t>(), lda, sx.data());
+        amx_quantize(g, x2, r0, n, codes.data_ptr<int8_t>(), sx.data());
         multiply(codes.data_ptr<int8_t>(), r0, n, sx.data(), 0, out);
       }
     });
@@ -471,7 +462,7 @@ void Int8Linear::run_amx(const at::Tensor& x2, at::Tensor& y) const {
   std::vector<float> sx(static_cast<size_t>(rows));
   int8_t* cp = codes.data_ptr<int8_t>();
   at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
-    quantize_padded(x2, begin, end - begin, sp, cp + begin * lda, lda, sx.data() + begin);
+    amx_quantize(g, x2, begin, end - begin, cp + begin * lda, sx.data() + begin);
   });
   at::parallel_for(0, (out + 31) / 32, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t r0 = 0; r0 < rows; r0 += BLOCK_ROWS)
@@ -547,8 +538,6 @@ at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x) co
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
   at::Tensor y = at::empty({rows, out}, x.scalar_type());
-  const float* sa = a.smooth.defined() ? a.smooth.data_ptr<float>() : nullptr;
-  const float* sb = b.smooth.defined() ? b.smooth.data_ptr<float>() : nullptr;
   at::parallel_for(0, rows, (rows + threads - 1) / threads, [&](int64_t begin, int64_t end) {
     const int64_t block = std::min(end - begin, FUSED_BLOCK_ROWS);
     at::Tensor codes_a = amx_codes(*a.amx, block), codes_b = amx_codes(*b.amx, block);
@@ -560,14 +549,14 @@ at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x) co
     std::vector<float> mid32(bf16 ? 0 : static_cast<size_t>(block * mid));
     for (int64_t r0 = begin; r0 < end; r0 += block) {
       const int64_t n = std::min(block, end - r0);
-      quantize_padded(x2, r0, n, sa, ca, a.amx->lda(), sx_a.data());
+      amx_quantize(*a.amx, x2, r0, n, ca, sx_a.data());
       if (bf16) {
         a.amx->run(ca, n, sx_a.data(), mid16.data(), mid, 0, mid);
-        quantize_padded(mid16.data(), n, mid, sb, cb, b.amx->lda(), sx_b.data());
+        b.amx->quantize(mid16.data(), n, cb, sx_b.data());
         b.amx->run(cb, n, sx_b.data(), reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()) + r0 * out, out, 0, out);
       } else {
         a.amx->run(ca, n, sx_a.data(), mid32.data(), mid, 0, mid);
-        quantize_padded(mid32.data(), n, mid, sb, cb, b.amx->lda(), sx_b.data());
+        b.amx->quantize(mid32.data(), n, cb, sx_b.data());
         b.amx->run(cb, n, sx_b.data(), y.data_ptr<float>() + r0 * out, out, 0, out);
       }
     }
