@@ -60,7 +60,9 @@ constexpr int64_t ROWS_PER_THREAD_MIN = 64;
 // Rows a block of Int8Linear::fused_with: its fp32 intermediate (rows x 3072
 // for bert-base, 1.5 MB at 128 rows) and codes stay near a core's 2 MB L2
 // (bf16+w8a8 FFN at batch 32, ms: 64 rows 21.2, 128 rows 20.4, 256 rows
-// 20.7, 32 rows 24.7; the two calls 21.7-23.1 in the same runs).
+// 20.7, 32 rows 24.7; the two calls 21.7-23.1 in the same runs; on the AMX
+// kernel, three alternating runs: 64 rows 13.6-15.2, 128 rows 14.6-15.6,
+// 256 rows 13.7-16.4, no difference beyond the noise).
 constexpr int64_t FUSED_BLOCK_ROWS = 128;
 
 // 16 floats, 16 int32: the element loops below are written in GCC vector
