@@ -172,3 +172,33 @@ TEST(AmxS8Gemm, QuantizeGivesQuantizePerTokensCodesAndScales) {
     }
   }
 }
+
+// The kernel's GELU (avx512_math.h's rational erf) against float64 within
+// the bound vec_math.h states for EMBEVAL_GELU_ERF: each row's one output is
+// GELU(sx[r]) exactly (code 1 times weight 1, scale 1, no bias).
+TEST(AmxS8Gemm, GeluWithinTheStatedBound) {
+  if (!AmxS8Gemm::available()) GTEST_SKIP() << "no AMX int8 here";
+  at::manual_seed(15);
+  const at::Tensor x =
+      at::cat({at::linspace(-12, 12, 2400001), at::randn({2003}) * 3, at::randn({7}) * 1e-3}).to(at::kFloat).contiguous();
+  const int64_t rows = x.size(0);
+  at::Tensor w = at::zeros({1, 64}, at::kChar);
+  w[0][0] = 1;
+  AmxS8Gemm g(w, at::ones({1}), at::Tensor(), LinearActivation::gelu_erf);
+  at::Tensor codes = at::zeros({AmxS8Gemm::rows_padded(rows), g.lda()}, at::kChar);
+  codes.select(1, 0).fill_(1);
+  at::Tensor y = at::empty({rows, 1}, at::kFloat);
+  g.run(codes.data_ptr<int8_t>(), rows, x.data_ptr<float>(), y.data_ptr<float>(), 1, 0, 1);
+  const at::Tensor xd = x.to(at::kDouble);
+  const at::Tensor want = 0.5 * xd * (1 + at::erf(xd / std::sqrt(2.0)));
+  const at::Tensor err = (y.reshape({rows}).to(at::kDouble) - want).abs();
+  const at::Tensor allowed = (0.5 * 1.5e-7 + 1e-7) * xd.abs() + 4 * std::ldexp(1.0, -24) * want.abs() + 1e-38;
+  EXPECT_TRUE((err <= allowed).all().item<bool>())
+      << "worst excess " << (err - allowed).max().item<double>() << " at x = " << x[(err - allowed).argmax()].item<float>();
+  // NaN stays NaN, +inf gives +inf.
+  const at::Tensor special = at::tensor({NAN, INFINITY}, at::kFloat);
+  at::Tensor ys = at::empty({2, 1}, at::kFloat);
+  g.run(codes.data_ptr<int8_t>(), 2, special.data_ptr<float>(), ys.data_ptr<float>(), 1, 0, 1);
+  EXPECT_TRUE(std::isnan(ys[0][0].item<float>()));
+  EXPECT_EQ(ys[1][0].item<float>(), INFINITY);
+}

@@ -36,7 +36,9 @@
 
 // OUT = x/2 (1 + erf(x / sqrt 2)), BERT's GELU. erf by Abramowitz & Stegun
 // 7.1.26 (|error| <= 1.5e-7), the approximation oneDNN's fused gelu_erf
-// uses, so the int8 and bf16 paths apply the same function. For x < 0 the
+// uses, so the oneDNN int8 and bf16 paths apply the same function (the AMX
+// int8 kernel uses a cheaper rational erf within the same bound:
+// avx512_math.h's gelu_erf16). For x < 0 the
 // factor 1 + erf(z) = erfc(|z|) comes straight from the polynomial, without
 // the cancellation of 1 - erf(|z|). NaN stays NaN.
 #define EMBEVAL_GELU_ERF(X, OUT)                                                                  \
