@@ -475,20 +475,21 @@ void Int8Linear::run_amx(const at::Tensor& x2, at::Tensor& y) const {
 at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x) const {
   const auto* next = dynamic_cast<const Int8Linear*>(&next_linear);
   if (!next || !impl_ || !next->impl_) return at::Tensor();
-  if (impl_->amx && next->impl_->amx) return fused_amx(*next, x);
-#ifdef EMBEVAL_HAVE_DNNL
   const Impl& a = *impl_;
   const Impl& b = *next->impl_;
   const bool bf16 = x.scalar_type() == at::kBFloat16;
   if (x.size(-1) != a.in || b.in != a.out || (x.scalar_type() != at::kFloat && !bf16) || !x.device().is_cpu())
     return at::Tensor();
-  if (!a.use_int8 || !b.use_int8 || !a.gemm->scaled() || !b.gemm->scaled()) return at::Tensor();
-  const at::Tensor x2 = x.reshape({-1, a.in}).contiguous();
-  const int64_t rows = x2.size(0), mid = a.out, out = b.out;
+  const int64_t rows = x.numel() / a.in, out = b.out;
   const int threads = at::get_num_threads();
   if (threads < 2 || rows < ROWS_PER_THREAD_MIN * threads) return at::Tensor();
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
+  const at::Tensor x2 = x.reshape({-1, a.in}).contiguous();
+  if (a.amx && b.amx) return fused_amx(*next, x2).view(shape);
+#ifdef EMBEVAL_HAVE_DNNL
+  if (!a.use_int8 || !b.use_int8 || !a.gemm->scaled() || !b.gemm->scaled()) return at::Tensor();
+  const int64_t mid = a.out;
   at::Tensor y = at::empty({rows, out}, x.scalar_type());
   const float* sa = a.smooth.defined() ? a.smooth.data_ptr<float>() : nullptr;
   const float* sb = b.smooth.defined() ? b.smooth.data_ptr<float>() : nullptr;
@@ -527,19 +528,13 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
 #endif
 }
 
-at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x) const {
+at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x2) const {
   const Impl& a = *impl_;
   const Impl& b = *next.impl_;
-  const bool bf16 = x.scalar_type() == at::kBFloat16;
-  if (x.size(-1) != a.in || b.in != a.out || (x.scalar_type() != at::kFloat && !bf16) || !x.device().is_cpu())
-    return at::Tensor();
-  const at::Tensor x2 = x.reshape({-1, a.in}).contiguous();
+  const bool bf16 = x2.scalar_type() == at::kBFloat16;
   const int64_t rows = x2.size(0), mid = a.out, out = b.out;
   const int threads = at::get_num_threads();
-  if (threads < 2 || rows < ROWS_PER_THREAD_MIN * threads) return at::Tensor();
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = out;
-  at::Tensor y = at::empty({rows, out}, x.scalar_type());
+  at::Tensor y = at::empty({rows, out}, x2.scalar_type());
   at::parallel_for(0, rows, (rows + threads - 1) / threads, [&](int64_t begin, int64_t end) {
     const int64_t block = std::min(end - begin, FUSED_BLOCK_ROWS);
     at::Tensor codes_a = amx_codes(*a.amx, block), codes_b = amx_codes(*b.amx, block);
@@ -563,7 +558,7 @@ at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x) co
       }
     }
   });
-  return y.view(shape);
+  return y;
 }
 
 std::string Int8Linear::implementation() const {

@@ -59,7 +59,9 @@ class Int8Linear : public Linear {
 
  private:
   void run_amx(const at::Tensor& x2, at::Tensor& y) const;
-  at::Tensor fused_amx(const Int8Linear& next, const at::Tensor& x) const;
+  // fused_with on the AMX kernel: x2 [rows, in] contiguous, checked by
+  // fused_with; returns [rows, next's out].
+  at::Tensor fused_amx(const Int8Linear& next, const at::Tensor& x2) const;
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
