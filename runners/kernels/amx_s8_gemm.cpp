@@ -94,12 +94,13 @@ namespace {
 // The epilogue: the same operations in the same order as the oneDNN path
 // (int8_linear.cpp: oneDNN's output scale float(acc) * sw, then acc * sx +
 // b, the activation, one rounding), so without an activation both give the
-// same bits (tested); GELU is vec_math.h's, in intrinsics (avx512_math.h).
-// No activation and GELU: store_rows, pipelined (gemm below). Other
-// activations in two passes: each 32 x 32 block scaled into the chunk's fp32
-// buffer as it leaves the tiles, then the activation and rounding over the
-// chunk's rows (GELU that way, or with vec_math.h's macro after each block,
-// ran 8.6-11 ms where the pipelined form runs 7.5; see gemm).
+// same bits (tested); GELU is avx512_math.h's gelu_erf16 (a rational erf,
+// within vec_math.h's stated bound for its exp form; tested). No activation
+// and GELU: store_rows, pipelined (gemm below). Other activations in two
+// passes: each 32 x 32 block scaled into the chunk's fp32 buffer as it
+// leaves the tiles, then the activation and rounding over the chunk's rows
+// (the exp-form GELU that way, or with vec_math.h's macro after each block,
+// ran 8.6-11 ms where the pipelined form ran 7.5; see gemm).
 EMBEVAL_AMX_INT8_TARGET inline void scale_block(const int32_t* __restrict__ acc, const float* __restrict__ sx,
                                                 const float* __restrict__ sw, const float* __restrict__ b,
                                                 float* __restrict__ f, int64_t ldf) {
@@ -188,10 +189,11 @@ EMBEVAL_AMX_INT8_TARGET void gemm(const int8_t* codes, int64_t rows, int64_t lda
                                   int64_t c0, int64_t c1) {
   // No activation or GELU: each block's epilogue runs a few rows at a time
   // between the next block's tile instructions (software pipelining), so the
-  // vector units work while TDPBSSD does (bert-base FFN-in with GELU, 4,096
-  // rows in calls of 256 and 128, 2 threads: 7.5 / 7.8 ms against 9.4 / 9.6
-  // with each epilogue after its block, 8.6-9.2 in two passes over the
-  // chunk; without GELU the same within noise, 3.4-4.6 ms).
+  // vector units work while TDPBSSD does (bert-base FFN-in with the
+  // exp-form GELU, 4,096 rows in calls of 256 and 128, 2 threads: 7.5 / 7.8
+  // ms against 9.4 / 9.6 with each epilogue after its block, 8.6-9.2 in two
+  // passes over the chunk; without GELU the same within noise, 3.4-4.6 ms;
+  // with the rational erf, pipelined, 5.8-5.9).
   // Other activations: the two passes of scale_block / finish_rows.
   constexpr bool PIPELINED = ACT == 0 || ACT == static_cast<int>(LinearActivation::gelu_erf);
   const TileConfig config = TileConfig::all16x64();
