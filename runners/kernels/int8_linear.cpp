@@ -478,7 +478,8 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
   const Impl& a = *impl_;
   const Impl& b = *next->impl_;
   const bool bf16 = x.scalar_type() == at::kBFloat16;
-  if (x.size(-1) != a.in || b.in != a.out || (x.scalar_type() != at::kFloat && !bf16) || !x.device().is_cpu())
+  if (x.size(-1) != a.in || b.in != a.out || a.in <= 0 || (x.scalar_type() != at::kFloat && !bf16) ||
+      !x.device().is_cpu())
     return at::Tensor();
   const int64_t rows = x.numel() / a.in, out = b.out;
   const int threads = at::get_num_threads();
@@ -542,18 +543,22 @@ at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x2) c
     int8_t* cb = codes_b.data_ptr<int8_t>();
     std::vector<float> sx_a(static_cast<size_t>(block)), sx_b(static_cast<size_t>(block));
     // The intermediate as the two calls hand it over: bf16 bits or fp32.
-    std::vector<uint16_t> mid16(bf16 ? static_cast<size_t>(block * mid) : 0);
-    std::vector<float> mid32(bf16 ? 0 : static_cast<size_t>(block * mid));
+    // (Its rows 64-byte aligned measured no faster: 12.9-13.2 ms against
+    // 12.2-13.2 for bert-base's FFN at batch 32.)
+    std::vector<uint16_t> mid16v(bf16 ? static_cast<size_t>(block * mid) : 0);
+    std::vector<float> mid32v(bf16 ? 0 : static_cast<size_t>(block * mid));
+    uint16_t* mid16 = mid16v.data();
+    float* mid32 = mid32v.data();
     for (int64_t r0 = begin; r0 < end; r0 += block) {
       const int64_t n = std::min(block, end - r0);
       amx_quantize(*a.amx, x2, r0, n, ca, sx_a.data());
       if (bf16) {
-        a.amx->run(ca, n, sx_a.data(), mid16.data(), mid, 0, mid);
-        b.amx->quantize(mid16.data(), n, cb, sx_b.data());
+        a.amx->run(ca, n, sx_a.data(), mid16, mid, 0, mid);
+        b.amx->quantize(mid16, n, cb, sx_b.data());
         b.amx->run(cb, n, sx_b.data(), reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()) + r0 * out, out, 0, out);
       } else {
-        a.amx->run(ca, n, sx_a.data(), mid32.data(), mid, 0, mid);
-        b.amx->quantize(mid32.data(), n, cb, sx_b.data());
+        a.amx->run(ca, n, sx_a.data(), mid32, mid, 0, mid);
+        b.amx->quantize(mid32, n, cb, sx_b.data());
         b.amx->run(cb, n, sx_b.data(), y.data_ptr<float>() + r0 * out, out, 0, out);
       }
     }
