@@ -123,8 +123,6 @@ int64_t live_keys(const float* mask, int64_t t) {
   return n > 0 ? n : t;
 }
 
-inline __mmask16 first_lanes16(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
-
 // p = bf16(softmax(s * scale + mask)) for R rows of t (stride ld), the R
 // rows side by side in three passes (scale, mask and maximum; exp and sum;
 // normalise and round 32 at a time with VCVTNE2PS2BF16, nearest even;

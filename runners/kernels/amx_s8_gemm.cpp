@@ -120,10 +120,6 @@ EMBEVAL_AMX_INT8_TARGET inline __m256i round_bf16(__m512 v) {
   return _mm512_cvtepi32_epi16(r);
 }
 
-inline __mmask16 first_lanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-
 // A finished block waiting for its epilogue: its sums, where its outputs
 // go, and its rows' scales (copied: the padded rows past the input's get 0).
 template <typename OutT>
@@ -141,7 +137,7 @@ struct Pending {
 // C++ (a row buffer and a copy) ran the layer at two thirds of this speed.
 template <int ACT, typename OutT>
 EMBEVAL_AMX_INT8_TARGET inline void store_rows(const Pending<OutT>& p, int64_t r0, int64_t r1, int64_t ldy) {
-  const __mmask16 m0 = first_lanes(p.cv), m1 = first_lanes(p.cv - 16);
+  const __mmask16 m0 = first_lanes16(p.cv), m1 = first_lanes16(p.cv - 16);
   const __m512 w0 = _mm512_loadu_ps(p.sw), w1 = _mm512_loadu_ps(p.sw + 16);
   const __m512 b0 = _mm512_loadu_ps(p.b), b1 = _mm512_loadu_ps(p.b + 16);
   r1 = std::min(r1, p.rv);
@@ -301,7 +297,7 @@ EMBEVAL_AMX_INT8_TARGET void quantize_rows16(const T* x, int64_t rows, int64_t k
     int8_t* cr = codes + r * lda;
     __m512 top = _mm512_setzero_ps(), probe = _mm512_setzero_ps();
     for (int64_t j = 0; j < k; j += 16) {
-      const __mmask16 live = first_lanes(k - j);
+      const __mmask16 live = first_lanes16(k - j);
       const __m512 v = smoothed<SMOOTH>(xr, s, rs, j, live);
       top = _mm512_max_ps(top, _mm512_abs_ps(v));
       probe = _mm512_add_ps(probe, _mm512_mul_ps(v, _mm512_setzero_ps()));  // NaN once a value is NaN or infinite
@@ -316,7 +312,7 @@ EMBEVAL_AMX_INT8_TARGET void quantize_rows16(const T* x, int64_t rows, int64_t k
     const __m512 b = _mm512_set1_ps(scale), y = _mm512_set1_ps(1.0f / scale);
     const __m512 lo = _mm512_set1_ps(-127.f), hi = _mm512_set1_ps(127.f);
     for (int64_t j = 0; j < k; j += 16) {
-      const __mmask16 live = first_lanes(k - j);
+      const __mmask16 live = first_lanes16(k - j);
       __m512 q = _mm512_roundscale_ps(divide(smoothed<SMOOTH>(xr, s, rs, j, live), b, y),
                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       q = _mm512_min_ps(_mm512_max_ps(q, lo), hi);

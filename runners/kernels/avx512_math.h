@@ -5,9 +5,16 @@
 // inside an EMBEVAL_AMX_BUILD block (amx_tiles.h).
 #include <immintrin.h>
 
+#include <cstdint>
+
 #define EMBEVAL_AVX512_MATH_TARGET __attribute__((target("avx512f,avx512dq")))
 
 namespace embeval {
+
+// The first n of 16 lanes (none for n <= 0, all for n >= 16).
+inline __mmask16 first_lanes16(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
 
 // exp(x) for x <= 0 in 16 lanes, EMBEVAL_EXP_NONPOSITIVE's Cephes reduction
 // and polynomial (runners/kernels/vec_math.h), 2^k applied by VSCALEFPS; 0

@@ -272,7 +272,6 @@ struct Int8Linear::Impl {
   int64_t in = 0, out = 0;
   at::Tensor weight_scales, bias, smooth;  // float [out], float [out] or undefined, float [in] or undefined
   LinearActivation activation = LinearActivation::none;
-  at::Tensor weight;                       // int8 [out, in], kept for the emulated path and weight_bytes
   PackedLinear emulated;                   // the int8 values as fp32, when no exact int8 GEMM
   std::unique_ptr<AmxS8Gemm> amx;          // embeval's AMX kernel, where the CPU has it
   bool use_int8 = false;
@@ -299,20 +298,22 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
   if (weight_scales.numel() != m.out) fail("Int8Linear: {} weight scales for {} outputs", weight_scales.numel(), m.out);
   if (bias.defined() && bias.numel() != m.out) fail("Int8Linear: bias of {} values for {} outputs", bias.numel(), m.out);
   if (smooth.defined() && smooth.numel() != m.in) fail("Int8Linear: {} smoothing factors for {} inputs", smooth.numel(), m.in);
-  m.weight = weight.contiguous();
+  // The codes as given are needed only here: each path keeps its own copy
+  // (packed tiles, oneDNN's layout, or fp32 for the emulated product).
+  const at::Tensor codes = weight.contiguous();
   m.weight_scales = weight_scales.to(at::kFloat).contiguous();
   m.bias = bias.defined() ? bias.to(at::kFloat).contiguous() : bias;
   m.smooth = smooth.defined() ? smooth.to(at::kFloat).contiguous() : smooth;
   m.activation = activation;
   if (AmxS8Gemm::available()) {
-    m.amx = std::make_unique<AmxS8Gemm>(m.weight, m.weight_scales, m.bias, m.activation, m.smooth);
+    m.amx = std::make_unique<AmxS8Gemm>(codes, m.weight_scales, m.bias, m.activation, m.smooth);
     m.use_int8 = true;
     return;
   }
 #ifdef EMBEVAL_HAVE_DNNL
   if (onednn_int8_gemm_is_exact()) {
     try {
-      m.gemm = std::make_unique<S8Gemm>(m.weight, m.weight_scales);
+      m.gemm = std::make_unique<S8Gemm>(codes, m.weight_scales);
       if (onednn::is_reference_kernel(m.gemm->kernel().c_str())) {
         m.why = "oneDNN has only its reference int8 kernel here";
         m.gemm.reset();
@@ -328,7 +329,7 @@ Int8Linear::Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scales
 #else
   m.why = "built without oneDNN";
 #endif
-  if (!m.use_int8) m.emulated = PackedLinear(m.weight.to(at::kFloat), at::Tensor(), LinearActivation::none);
+  if (!m.use_int8) m.emulated = PackedLinear(codes.to(at::kFloat), at::Tensor(), LinearActivation::none);
 }
 
 at::Tensor Int8Linear::operator()(const at::Tensor& x) const {
