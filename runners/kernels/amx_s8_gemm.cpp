@@ -110,16 +110,6 @@ EMBEVAL_AMX_INT8_TARGET inline void scale_block(const int32_t* __restrict__ acc,
   }
 }
 
-// 16 floats -> bf16 bits, nearest even, NaN -> 0x7fc0: EMBEVAL_ROUND_BF16
-// in AVX-512 (VCVTNEPS2BF16 would flush denormals to zero).
-EMBEVAL_AMX_INT8_TARGET inline __m256i round_bf16(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
-  return _mm512_cvtepi32_epi16(r);
-}
-
 // A finished block waiting for its epilogue: its sums, where its outputs
 // go, and its rows' scales (copied: the padded rows past the input's get 0).
 template <typename OutT>

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "runners/kernels/gelu_bf16.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
@@ -81,6 +82,10 @@ struct PackedLinear::Impl {
   at::Tensor packed_storage, bias_f32;
   std::string kernel;
   int64_t n_in = 0, n_out = 0;
+  // bf16 with BERT's GELU on AMX: the products (matmul, out_slices) write
+  // fp32 without the activation and gelu_bf16.h's pass applies it and
+  // rounds (why: gelu_bf16.h; EMBEVAL_ONEDNN_GELU=1 keeps the post-op).
+  bool own_gelu = false;
   // bf16 on AMX with in > SLICE_ABOVE: the weights packed per slice of the
   // inputs (then `matmul` and `packed_weight` stay unset).
   struct InSlice {
@@ -105,6 +110,9 @@ struct PackedLinear::Impl {
   // [rows, k]) at slice_src(i).
   template <class SliceSrc>
   void run_in_slices(int64_t rows, SliceSrc slice_src, void* y) const;
+  // y [rows, cols] (leading dimension ldy, bf16) = GELU of f [rows, cols]
+  // (fp32, dense), rounded; the rows shared out to the threads or not.
+  static void gelu_pass(const float* f, int64_t rows, int64_t cols, char* y, int64_t ldy, bool parallel);
   // fused_with in per-thread row blocks (y = next(this(src)), src [rows,
   // n_in] and y [rows, next.n_out] bf16); false where it does not run.
   bool run_row_blocks(const Impl& next, const char* src, int64_t rows, char* y) const;
@@ -112,6 +120,16 @@ struct PackedLinear::Impl {
 };
 
 #ifdef EMBEVAL_HAVE_DNNL
+void PackedLinear::Impl::gelu_pass(const float* f, int64_t rows, int64_t cols, char* y, int64_t ldy, bool parallel) {
+  auto run = [&](int64_t r0, int64_t r1) {
+    gelu_erf_to_bf16(f + r0 * cols, cols, r1 - r0, cols, reinterpret_cast<uint16_t*>(y) + r0 * ldy, ldy);
+  };
+  if (parallel)
+    at::parallel_for(0, rows, 16, run);
+  else
+    run(0, rows);
+}
+
 template <class SliceSrc>
 void PackedLinear::Impl::run_in_slices(int64_t rows, SliceSrc slice_src, void* y) const {
   at::Tensor acc = at::empty({rows, n_out}, at::kFloat);
@@ -179,6 +197,12 @@ bool PackedLinear::Impl::run_row_blocks(const Impl& b, const char* src, int64_t 
     at::Tensor mid = at::empty({R * a.n_out}, at::kBFloat16);  // slice i: [rows of the block, n] at R * n0
     at::Tensor acc = at::empty({R * b.n_out}, at::kFloat);
     at::Tensor pad = at::empty({pad_bytes}, at::kByte);
+    at::Tensor f32;  // own_gelu: a slice's product before its GELU
+    if (a.own_gelu) {
+      int64_t widest = 0;
+      for (const OutSlice& sl : a.out_slices) widest = std::max(widest, sl.n);
+      f32 = at::empty({R * widest}, at::kFloat);
+    }
     char* mp = static_cast<char*>(mid.data_ptr());
     const memory pad_m(memory::desc({pad_bytes}, dt::u8, tag::a), engine, pad.data_ptr());
     for (int64_t blk = begin; blk < end; ++blk) {
@@ -189,9 +213,15 @@ bool PackedLinear::Impl::run_row_blocks(const Impl& b, const char* src, int64_t 
         const memory w(memory::desc({a.n_in, sl.n}, dt::bf16, AMX_BF16_WEIGHTS), engine,
                        static_cast<char*>(a.packed_weight.get_data_handle()) + sl.offset);
         const memory bias(memory::desc({1, sl.n}, dt::f32, tag::ab), engine, a.bias_f32.data_ptr<float>() + sl.n0);
-        const memory dst(memory::desc({rr, sl.n}, dt::bf16, tag::ab), engine, mp + R * sl.n0 * 2);
+        char* out = mp + R * sl.n0 * 2;
+        const memory dst = a.own_gelu ? memory(memory::desc({rr, sl.n}, dt::f32, tag::ab), engine, f32.data_ptr())
+                                      : memory(memory::desc({rr, sl.n}, dt::bf16, tag::ab), engine, out);
         sl.per_thread->get(rr).execute(stream, {{DNNL_ARG_SRC, x_m}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
                                                 {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad_m}});
+        if (a.own_gelu) {
+          stream.wait();
+          gelu_pass(f32.data_ptr<float>(), rr, sl.n, out, sl.n, false);
+        }
       }
       for (size_t i = 0; i < b.in_slices.size(); ++i) {
         const InSlice& sl = b.in_slices[i];
@@ -264,6 +294,24 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     // EMBEVAL_NO_K_SLICES=1 (read when a layer is made) keeps whole products, for comparing.
     const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
     const bool amx_bf16 = type == at::kBFloat16 && is_amx_kernel(m.kernel) && !(no_slices && *no_slices == '1');
+    // EMBEVAL_ONEDNN_GELU=1 (read when a layer is made) keeps oneDNN's GELU post-op.
+    const char* onednn_gelu = std::getenv("EMBEVAL_ONEDNN_GELU");
+    if (amx_bf16 && activation == LinearActivation::gelu_erf && n_in <= SLICE_ABOVE && gelu_erf_bf16_available() &&
+        !(onednn_gelu && *onednn_gelu == '1')) {
+      const memory::desc packed_as = m.matmul->weights_desc();
+      auto plain = std::make_unique<onednn::RowsMatmul>(
+          [n_in, n_out, io, bias_md](memory::dim rows, const memory::desc& weights) {
+            return onednn::matmul_pd(memory::desc({rows, n_in}, io, tag::ab), weights, bias_md,
+                                     memory::desc({rows, n_out}, dt::f32, tag::ab), dnnl::primitive_attr());
+          },
+          weight_any);
+      if (is_amx_kernel(plain->kernel()) && plain->weights_desc() == packed_as) {
+        m.matmul = std::move(plain);
+        m.own_gelu = true;
+        ops = dnnl::post_ops();
+        m.kernel += ", GELU in AVX-512";
+      }
+    }
     if (amx_bf16 && n_in > SLICE_ABOVE) {
       for (const auto& [k0, k] : input_slices(n_in)) {
         Impl::InSlice sl;
@@ -313,13 +361,14 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
         sl.n = n;
         sl.offset = static_cast<int64_t>(memory::desc({n_in, n0}, io, AMX_BF16_WEIGHTS).get_size());
         const memory::desc slice_bias({1, n}, dt::f32, tag::ab);
-        auto make = [n_in, n, io, slice_bias, ops](bool own_scratchpad) {
+        const dt out_type = m.own_gelu ? dt::f32 : io;
+        auto make = [n_in, n, io, out_type, slice_bias, ops](bool own_scratchpad) {
           return [=](memory::dim rows, const memory::desc& weights) {
             dnnl::primitive_attr slice_attr;  // a new one: attrs are shared handles
             slice_attr.set_post_ops(ops);
             if (own_scratchpad) slice_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
             return onednn::matmul_pd(memory::desc({rows, n_in}, io, tag::ab), weights, slice_bias,
-                                     memory::desc({rows, n}, io, tag::ab), slice_attr);
+                                     memory::desc({rows, n}, out_type, tag::ab), slice_attr);
           };
         };
         const memory::desc slice_weights({n_in, n}, io, AMX_BF16_WEIGHTS);
@@ -365,6 +414,28 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
       return dst;
     }
     const dt type = onednn::type_of(src.scalar_type());
+    if (m.own_gelu) {
+      // The fp32 product a chunk of rows at a time (3 MB at bert-base's
+      // 3,072 outputs), then the GELU pass.
+      const int64_t chunk = std::min<int64_t>(rows, 256);
+      at::Tensor f = at::empty({chunk, n_out}, at::kFloat);
+      const memory bias_m(memory::desc({1, n_out}, dt::f32, tag::ab), cpu_engine(), m.bias_f32.data_ptr());
+      dnnl::stream stream(cpu_engine());
+      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t rr = std::min(chunk, rows - r0);
+        const memory src_m(memory::desc({rr, n_in}, type, tag::ab), cpu_engine(),
+                           static_cast<char*>(src.data_ptr()) + r0 * n_in * 2);
+        const memory f_m(memory::desc({rr, n_out}, dt::f32, tag::ab), cpu_engine(), f.data_ptr());
+        m.matmul->get(rr).execute(stream, {{DNNL_ARG_SRC, src_m},
+                                           {DNNL_ARG_WEIGHTS, m.packed_weight},
+                                           {DNNL_ARG_BIAS, bias_m},
+                                           {DNNL_ARG_DST, f_m}});
+        stream.wait();
+        Impl::gelu_pass(f.data_ptr<float>(), rr, n_out, static_cast<char*>(dst.data_ptr()) + r0 * n_out * 2, n_out,
+                        true);
+      }
+      return dst;
+    }
     memory src_m(memory::desc({rows, n_in}, type, tag::ab), cpu_engine(), src.data_ptr());
     memory dst_m(memory::desc({rows, n_out}, type, tag::ab), cpu_engine(), dst.data_ptr());
     memory bias_m(memory::desc({1, n_out}, dt::f32, tag::ab), cpu_engine(), m.bias_f32.data_ptr());
@@ -408,9 +479,16 @@ at::Tensor PackedLinear::fused_with(const Linear& next_linear, const at::Tensor&
     const memory w(memory::desc({a.n_in, sl.n}, dt::bf16, AMX_BF16_WEIGHTS), cpu_engine(),
                    static_cast<char*>(a.packed_weight.get_data_handle()) + sl.offset);
     const memory bias(memory::desc({1, sl.n}, dt::f32, tag::ab), cpu_engine(), a.bias_f32.data_ptr<float>() + sl.n0);
-    const memory dst(memory::desc({rows, sl.n}, dt::bf16, tag::ab), cpu_engine(), mp + rows * sl.n0 * 2);
+    char* out = mp + rows * sl.n0 * 2;
+    at::Tensor f = a.own_gelu ? at::empty({rows, sl.n}, at::kFloat) : at::Tensor();
+    const memory dst = a.own_gelu ? memory(memory::desc({rows, sl.n}, dt::f32, tag::ab), cpu_engine(), f.data_ptr())
+                                  : memory(memory::desc({rows, sl.n}, dt::bf16, tag::ab), cpu_engine(), out);
     sl.matmul->get(rows).execute(stream, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
                                           {DNNL_ARG_DST, dst}});
+    if (a.own_gelu) {
+      stream.wait();
+      Impl::gelu_pass(f.data_ptr<float>(), rows, sl.n, out, sl.n, true);
+    }
   }
   stream.wait();
   b.run_in_slices(rows, [&](size_t i) { return static_cast<void*>(mp + rows * b.in_slices[i].k0 * 2); },

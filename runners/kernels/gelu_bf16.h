@@ -1,0 +1,23 @@
+#pragma once
+// bf16(GELU(x)) over rows of fp32: BERT's erf GELU on a bf16 GEMM's fp32
+// output before its one rounding, in AVX-512 (avx512_math.h's gelu_erf16,
+// a rational erf). PackedLinear runs it in place of oneDNN's GELU post-op
+// for bf16 on AMX: that post-op took 3.6-3.8 ms of the 21 ms bert-base
+// FFN (4,096 rows, 2 threads), this pass ~1 (packed_linear.cpp has the
+// side-by-side numbers).
+#include <cstdint>
+
+namespace embeval {
+
+// Whether this build and CPU run it: AVX-512 (F, BW, VL, DQ) in a build
+// with the AMX kernels (amx_tiles.h's EMBEVAL_AMX_BUILD: x86-64 Linux, GCC
+// >= 11). Callers keep oneDNN's post-op elsewhere.
+bool gelu_erf_bf16_available();
+
+// y[r * ldy + j] = bf16 bits (nearest even, as c10::BFloat16) of
+// x/2 (1 + erf(x / sqrt 2)) at x = x[r * ldx + j], r < rows, j < cols.
+// Within vec_math.h's stated bound for its GELU before the rounding
+// (tests/test_gelu_bf16.cpp). Fails where unavailable.
+void gelu_erf_to_bf16(const float* x, int64_t ldx, int64_t rows, int64_t cols, uint16_t* y, int64_t ldy);
+
+}  // namespace embeval
