@@ -18,7 +18,9 @@ namespace embeval {
 // >= 11). Callers keep oneDNN's post-op elsewhere.
 bool gelu_erf_bf16_available();
 
-// y[r * ldy + j] = bf16 bits (nearest even, as c10::BFloat16) of
+// y[r * ldy + j] = bf16 bits (nearest even, as c10::BFloat16, except that
+// VCVTNE2PS2BF16 flushes results below 1.2e-38 to zero, which AMX's bf16
+// products read as zero anyway) of
 // x/2 (1 + erf(x / sqrt 2)) at x = x[r * ldx + j], r < rows, j < cols.
 // Within vec_math.h's stated bound for its GELU before the rounding
 // (tests/test_gelu_bf16.cpp). Fails where unavailable.
