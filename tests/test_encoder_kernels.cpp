@@ -8,16 +8,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include "harness/system_info.h"
 #include "runners/kernels/amx_attention.h"
 #include "runners/kernels/attention.h"
+#include "runners/kernels/int8_linear.h"
+#include "runners/kernels/layer_norm.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
 
@@ -343,6 +348,97 @@ TEST(AmxAttention, PaddingChangesNoBit) {
         amx_call(qkv[1].narrow(0, 0, len).unsqueeze(0).contiguous(), at::zeros({1, 1, 1, len}, at::kBFloat16), heads)[0];
     EXPECT_TRUE(at::equal(padded, alone)) << "length " << len;
   }
+}
+
+// Linear::map_row_blocks hands out every row once, in blocks of the asked
+// height, with the bits of the plain call (PackedLinear bf16; Int8Linear on
+// its AMX kernel, bf16 and float).
+TEST(MapRowBlocks, EveryRowOnceWithThePlainCallsBits) {
+  at::manual_seed(13);
+  const int64_t rows = 1000, in = 96, out = 160, block = 96;
+  at::Tensor w = at::randn({out, in}) / 10, b = at::randn({out});
+  std::vector<std::pair<std::string, std::unique_ptr<Linear>>> layers;
+  layers.emplace_back("bf16", std::make_unique<PackedLinear>(w.to(at::kBFloat16), b.to(at::kBFloat16), LinearActivation::none));
+  const at::Tensor sw = w.abs().amax(1) / 127;
+  const at::Tensor wq = (w / sw.unsqueeze(1)).round().to(at::kChar);
+  auto int8 = std::make_unique<Int8Linear>(wq, sw, b, LinearActivation::none);
+  if (int8->implementation().rfind("amx:", 0) == 0) layers.emplace_back("int8", std::move(int8));
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  for (auto& [name, layer] : layers)
+    for (at::ScalarType type : {at::kBFloat16, at::kFloat}) {
+      if (name == "bf16" && type == at::kFloat) continue;
+      const at::Tensor x = at::randn({rows, in}).to(type);
+      at::Tensor got = at::full({rows, out}, NAN, type);
+      std::vector<int> seen(rows, 0);
+      const bool ran = layer->map_row_blocks(x, block, [&](int64_t r0, const at::Tensor& y) {
+        EXPECT_EQ(y.size(0), std::min(block, rows - r0)) << name << " at row " << r0;
+        for (int64_t r = r0; r < r0 + y.size(0); ++r) ++seen[static_cast<size_t>(r)];
+        got.narrow(0, r0, y.size(0)).copy_(y);
+      });
+      if (name == "bf16" && !ran) continue;  // no oneDNN AMX kernel here: nothing to check
+      ASSERT_TRUE(ran) << name;
+      EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; })) << name;
+      EXPECT_TRUE(at::equal(got, (*layer)(x))) << name << " " << c10::toString(type);
+      // Fewer than two blocks a thread: declined.
+      EXPECT_FALSE(layer->map_row_blocks(x.narrow(0, 0, 3 * block), block, [](int64_t, const at::Tensor&) {}));
+    }
+  at::set_num_threads(threads);
+}
+
+// blocked_qkv_attention gives the bits of the projection then the AMX
+// kernel over the whole batch (each text's attention is its own), texts
+// padded to different lengths, a last block of one text.
+TEST(BlockedQkvAttention, GivesTheTwoCallsBits) {
+  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+  at::manual_seed(14);
+  const int64_t b = 9, t = 128, heads = 4, d = 32, h = heads * d;
+  at::Tensor w = at::randn({3 * h, h}) / 10, bias = at::randn({3 * h});
+  PackedLinear qkv(w.to(at::kBFloat16), bias.to(at::kBFloat16), LinearActivation::none);
+  const at::Tensor x = at::randn({b, t, h}).to(at::kBFloat16);
+  at::Tensor keep = at::ones({b, t});
+  for (int64_t r = 1; r < b; ++r) keep[r].narrow(0, t - 9 * r, 9 * r).zero_();
+  const at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({b, 1, 1, t}).to(at::kBFloat16);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  const at::Tensor got = blocked_qkv_attention(qkv, x, mask, heads);
+  at::set_num_threads(threads);
+  if (!got.defined()) GTEST_SKIP() << "no oneDNN AMX product for the projection here";
+  EXPECT_TRUE(at::equal(got, amx_call(qkv(x), mask, heads)));
+  setenv("EMBEVAL_NO_LAYER_BLOCKS", "1", 1);
+  EXPECT_FALSE(blocked_qkv_attention(qkv, x, mask, heads).defined());
+  unsetenv("EMBEVAL_NO_LAYER_BLOCKS");
+}
+
+// blocked_linear_add_layer_norm gives the bits of the Linear then
+// add_layer_norm (bf16; PackedLinear and, with AMX int8, Int8Linear), and
+// declines float.
+TEST(BlockedLinearAddLayerNorm, GivesTheTwoCallsBits) {
+  at::manual_seed(15);
+  const int64_t b = 7, t = 150, h = 96;
+  at::Tensor w = at::randn({h, h}) / 10, bias = at::randn({h});
+  std::vector<std::unique_ptr<Linear>> layers;
+  layers.push_back(std::make_unique<PackedLinear>(w.to(at::kBFloat16), bias.to(at::kBFloat16), LinearActivation::none));
+  const at::Tensor sw = w.abs().amax(1) / 127;
+  layers.push_back(std::make_unique<Int8Linear>((w / sw.unsqueeze(1)).round().to(at::kChar), sw, bias,
+                                                LinearActivation::none));
+  const at::Tensor in = at::randn({b, t, h}).to(at::kBFloat16), res = at::randn({b, t, h}).to(at::kBFloat16);
+  const at::Tensor lw = (at::rand({h}) + 0.5).to(at::kBFloat16), lb = at::randn({h}).to(at::kBFloat16);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  c10::InferenceMode inference;  // as the model runs it: the worker threads are not in it
+  int ran = 0;
+  for (const auto& layer : layers) {
+    const at::Tensor got = blocked_linear_add_layer_norm(*layer, in, res, lw, lb, 1e-12);
+    if (!got.defined()) continue;  // no per-block form of this kernel here
+    ++ran;
+    EXPECT_TRUE(at::equal(got, add_layer_norm((*layer)(in), res, lw, lb, 1e-12))) << layer->implementation();
+    EXPECT_FALSE(blocked_linear_add_layer_norm(*layer, in.to(at::kFloat), res.to(at::kFloat), lw.to(at::kFloat),
+                                               lb.to(at::kFloat), 1e-12)
+                     .defined());
+  }
+  at::set_num_threads(threads);
+  if (ran == 0) GTEST_SKIP() << "no kernel here has the per-block form (no AMX)";
 }
 
 // The BLAS libtorch loaded (OpenBLAS here) is named with the kernel family it

@@ -23,12 +23,33 @@
 // Elsewhere (CUDA, fp16, no oneDNN) it is aten_qkv_attention below.
 #include <ATen/core/Tensor.h>
 
+#include "runners/kernels/linear.h"
+
 namespace embeval {
 
 // qkv: [b, t, 3 * heads * head_dim] contiguous (query, key, value blocks);
 // additive_mask: [b, 1, 1, t] in qkv's dtype (0 on tokens, a large negative
 // value on padding). Returns the context [b, t, heads * head_dim].
 at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads);
+
+// fused_qkv_attention(qkv(x), mask, heads) with the projection and the
+// attention a few texts at a time on each thread (Linear::map_row_blocks):
+// each block's projection (256 rows x 3 h, 1.2 MB at bert-base) stays in
+// that thread's L2 for the AMX kernel of amx_attention.h, where the whole
+// projection (19 MB at batch 32) would go to memory and back between the
+// two steps. bf16 x [b, t, h] on a CPU with AMX and a kernel that has the
+// form (PackedLinear bf16, Int8Linear on AMX); undefined elsewhere (the
+// caller makes the two calls). The same bits as the projection and then
+// the AMX kernel over the whole batch (tested). bert-base, batch 32, 2
+// threads: one layer's projection + attention 10.7 ms against 8.0 + 5.5
+// (bf16) and 8.5 against 5.6 + 5.3 (bf16+W8A8), BM_layer_breakdown; the
+// forward, alternating runs, bf16 433-467 ms against 446-477, bf16+W8A8
+// 313-331 against 341-365. (Session 18 tried this with a batch row a block
+// and measured nothing: then the QKV product itself was not per thread.)
+// EMBEVAL_NO_LAYER_BLOCKS=1 turns it off (and its LayerNorm twin,
+// layer_norm.h).
+at::Tensor blocked_qkv_attention(const Linear& qkv, const at::Tensor& x, const at::Tensor& additive_mask,
+                                 int64_t heads);
 
 // The ATen path fused_qkv_attention falls back to (any device and dtype):
 // scaled_dot_product_attention on libtorch 2.x; on 1.x matmul + softmax in

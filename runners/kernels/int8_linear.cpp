@@ -530,6 +530,34 @@ at::Tensor Int8Linear::fused_with(const Linear& next_linear, const at::Tensor& x
 #endif
 }
 
+bool Int8Linear::map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const {
+  if (!impl_ || !impl_->amx || block_rows <= 0) return false;
+  const Impl& m = *impl_;
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  if ((!bf16 && x.scalar_type() != at::kFloat) || !x.device().is_cpu() || x.dim() == 0 || x.size(-1) != m.in)
+    return false;
+  const at::Tensor x2 = x.reshape({-1, m.in}).contiguous();
+  const int64_t rows = x2.size(0), blocks = (rows + block_rows - 1) / block_rows;
+  if (blocks < 2 * at::get_num_threads()) return false;
+  const AmxS8Gemm& g = *m.amx;
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    at::Tensor codes = amx_codes(g, block_rows);
+    std::vector<float> sx(static_cast<size_t>(block_rows));
+    at::Tensor y = at::empty({block_rows, m.out}, x2.options());
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r0 = blk * block_rows, n = std::min(block_rows, rows - r0);
+      amx_quantize(g, x2, r0, n, codes.data_ptr<int8_t>(), sx.data());
+      if (bf16)
+        g.run(codes.data_ptr<int8_t>(), n, sx.data(), reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()), m.out, 0,
+              m.out);
+      else
+        g.run(codes.data_ptr<int8_t>(), n, sx.data(), y.data_ptr<float>(), m.out, 0, m.out);
+      use(r0, y.narrow(0, 0, n));
+    }
+  });
+  return true;
+}
+
 at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x2) const {
   const Impl& a = *impl_;
   const Impl& b = *next.impl_;

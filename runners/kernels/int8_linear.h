@@ -50,6 +50,9 @@ class Int8Linear : public Linear {
   // the result is the same. Undefined where the per-thread path does not run
   // (one thread, few rows, no exact int8 GEMM, oneDNN 3).
   at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
+  // On the AMX kernel (float or bf16 x): each block quantized and
+  // multiplied on its thread.
+  bool map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const override;
 
   // "amx:embeval s8s8s32", "onednn:<kernel> s8s8s32", or "fp32-emulated
   // (...)" and why.

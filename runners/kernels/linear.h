@@ -5,6 +5,7 @@
 // its layers through this, so quantization swaps a kernel without the
 // model knowing which.
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -50,6 +51,23 @@ class Linear {
     (void)next;
     (void)x;
     return at::Tensor();
+  }
+  // this(x) `block_rows` rows at a time (the last block may be shorter),
+  // each thread its own blocks, each block's output handed to use(r0, y)
+  // while it is still in that thread's cache: y [rows of the block, out],
+  // contiguous, x's dtype, valid during the call only (use may write over
+  // it: it is the kernel's scratch); use runs on the
+  // worker thread, inside the parallel region (what it calls runs on that
+  // thread alone). The caller's next step then reads its input from cache
+  // instead of memory (BertModel: QKV, then attention over the block's
+  // texts). The same numbers as operator(). False (use never called) where
+  // the kernel has no such form or there are fewer than two blocks a thread.
+  using RowBlockUse = std::function<void(int64_t r0, const at::Tensor& y)>;
+  virtual bool map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const {
+    (void)x;
+    (void)block_rows;
+    (void)use;
+    return false;
   }
 };
 

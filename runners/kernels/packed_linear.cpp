@@ -78,6 +78,7 @@ struct PackedLinear::Impl {
   bool packed = false;
   at::ScalarType type = at::kFloat;  // what was packed; inputs must match
   std::unique_ptr<onednn::RowsMatmul> matmul;
+  std::unique_ptr<onednn::RowsMatmul> per_thread;  // matmul again, a scratchpad per call (map_row_blocks); or null
   memory packed_weight;
   at::Tensor packed_storage, bias_f32;
   std::string kernel;
@@ -353,6 +354,16 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
       }
     }
     pack_columns(m.weight, 0, n_in, m.matmul->weights_desc(), &m.packed_weight, &m.packed_storage);
+    if (amx_bf16 && !m.own_gelu)
+      m.per_thread = per_thread_matmul(
+          [n_in, n_out, io, bias_md, ops](memory::dim rows, const memory::desc& weights) {
+            dnnl::primitive_attr own;
+            own.set_post_ops(ops);
+            own.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            return onednn::matmul_pd(memory::desc({rows, n_in}, io, tag::ab), weights, bias_md,
+                                     memory::desc({rows, n_out}, io, tag::ab), own);
+          },
+          m.matmul->weights_desc());
     const memory::desc blocked({n_in, n_out}, io, AMX_BF16_WEIGHTS);
     if (amx_bf16 && n_out > SLICE_ABOVE && m.matmul->weights_desc() == blocked) {
       for (const auto& [n0, n] : input_slices(n_out)) {
@@ -498,6 +509,52 @@ at::Tensor PackedLinear::fused_with(const Linear& next_linear, const at::Tensor&
   (void)next_linear;
   (void)x;
   return at::Tensor();
+#endif
+}
+
+bool PackedLinear::map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const {
+#ifdef EMBEVAL_HAVE_DNNL
+  if (!impl_ || !impl_->per_thread || block_rows <= 0) return false;
+  const Impl& m = *impl_;
+  if (x.scalar_type() != m.type || !x.device().is_cpu() || x.dim() == 0 || x.size(-1) != m.n_in) return false;
+  const at::Tensor src = x.contiguous();
+  const int64_t rows = src.numel() / m.n_in, blocks = (rows + block_rows - 1) / block_rows;
+  if (blocks < 2 * at::get_num_threads()) return false;
+  int64_t pad_bytes = 1;
+  for (int64_t rr : {block_rows, rows % block_rows}) {
+    int64_t bytes = 0;
+    if (rr > 0) m.per_thread->get(rr, &bytes);
+    pad_bytes = std::max(pad_bytes, bytes);
+  }
+  const dt type = onednn::type_of(m.type);
+  const int64_t elem = src.element_size();
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    auto& engine = cpu_engine();
+    dnnl::stream stream(engine);
+    at::Tensor y = at::empty({block_rows, m.n_out}, src.options());
+    at::Tensor pad = at::empty({pad_bytes}, at::kByte);
+    const memory pad_m(memory::desc({pad_bytes}, dt::u8, tag::a), engine, pad.data_ptr());
+    const memory bias_m(memory::desc({1, m.n_out}, dt::f32, tag::ab), engine, m.bias_f32.data_ptr());
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r0 = blk * block_rows, rr = std::min(block_rows, rows - r0);
+      const memory x_m(memory::desc({rr, m.n_in}, type, tag::ab), engine,
+                       static_cast<char*>(src.data_ptr()) + r0 * m.n_in * elem);
+      const memory y_m(memory::desc({rr, m.n_out}, type, tag::ab), engine, y.data_ptr());
+      m.per_thread->get(rr).execute(stream, {{DNNL_ARG_SRC, x_m},
+                                             {DNNL_ARG_WEIGHTS, m.packed_weight},
+                                             {DNNL_ARG_BIAS, bias_m},
+                                             {DNNL_ARG_DST, y_m},
+                                             {DNNL_ARG_SCRATCHPAD, pad_m}});
+      stream.wait();
+      use(r0, y.narrow(0, 0, rr));
+    }
+  });
+  return true;
+#else
+  (void)x;
+  (void)block_rows;
+  (void)use;
+  return false;
 #endif
 }
 

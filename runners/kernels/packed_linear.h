@@ -46,6 +46,10 @@ class PackedLinear : public Linear {
   // both layers, the middle and the fp32 sums in its cache (bert-base bf16
   // forward, batch 32: ~6-12% faster; packed_linear.cpp). Undefined elsewhere.
   at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
+  // bf16 on AMX with at most SLICE_ABOVE inputs and no GELU of embeval's
+  // own (BERT's QKV and attention output): oneDNN's product per block, a
+  // scratchpad per thread. False elsewhere.
+  bool map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const override;
 
   // Which path runs: "onednn:<kernel name>" or "aten".
   std::string implementation() const override;

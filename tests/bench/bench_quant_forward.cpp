@@ -43,7 +43,9 @@
 // (runners/kernels/attention.h), attn_out_ms, ffn_in_ms (GELU included: fused
 // where the kernel can) and ffn_out_ms (Linears), ffn_fused_ms (the two FFN
 // Linears as one fused_with call, what the model runs where the kernels fuse,
-// e.g. W8A8; ~0 where they do not), add_ln_ms (both residual
+// e.g. W8A8; ~0 where they do not), qkv_attention_blocked_ms (Q/K/V and the
+// attention as one blocked_qkv_attention call, what the model runs where
+// the kernels have it: bf16 on AMX; ~0 where they do not), add_ln_ms (both residual
 // adds and LayerNorms: runners/kernels/layer_norm.h). The LayerNorm parameters are ones / zeros of the right
 // shape (same cost as the model's). The whole forward adds the embeddings.
 //
@@ -391,10 +393,11 @@ void BM_layer_breakdown(benchmark::State& state) {
   const at::Tensor ln_w = at::ones({h}, x.options()), ln_b = at::zeros({h}, x.options());
   const Linear &qkv = m.linear(0, LinearSlot::qkv), &attn_out = m.linear(0, LinearSlot::attn_out),
                &ffn_in = m.linear(0, LinearSlot::ffn_in), &ffn_out = m.linear(0, LinearSlot::ffn_out);
-  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, EMBED, PARTS };
-  const char* names[PARTS] = {"qkv_ms",     "attention_ms", "attn_out_ms",  "ffn_in_ms",
-                              "ffn_out_ms", "add_ln_ms",    "ffn_fused_ms", "embed_ms"};
-  double total[PARTS] = {0, 0, 0, 0, 0, 0, 0, 0};
+  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, QKV_ATTN_BLOCKED, EMBED, PARTS };
+  const char* names[PARTS] = {"qkv_ms",       "attention_ms", "attn_out_ms",
+                              "ffn_in_ms",    "ffn_out_ms",   "add_ln_ms",
+                              "ffn_fused_ms", "qkv_attention_blocked_ms", "embed_ms"};
+  double total[PARTS] = {};
   using clock = std::chrono::steady_clock;
   for (auto _ : state) {
     auto t0 = clock::now();
@@ -423,6 +426,9 @@ void BM_layer_breakdown(benchmark::State& state) {
     at::Tensor fused = ffn_in.fused_with(ffn_out, y);
     lap(FFN_FUSED);
     if (fused.defined()) benchmark::DoNotOptimize(fused.data_ptr());
+    at::Tensor blocked = blocked_qkv_attention(qkv, x, bias, heads);
+    lap(QKV_ATTN_BLOCKED);
+    if (blocked.defined()) benchmark::DoNotOptimize(blocked.data_ptr());
     // What the forward does once before the layers: embeddings, their
     // LayerNorm, the additive mask.
     at::Tensor e = m.embed(ids), mb = m.mask_bias(mask);
