@@ -366,12 +366,26 @@ EMBEVAL_AMX_INT8_TARGET void quantize_rows16(const T* x, int64_t rows, int64_t k
     const __m512 b = _mm512_set1_ps(scale), y = _mm512_set1_ps(1.0f / scale);
     const __m512 lo = _mm512_set1_ps(-127.f), hi = _mm512_set1_ps(127.f);
     // Clamped, then converted with round-half-even embedded in the
-    // conversion (the same codes as rounding first: +-127 are integers).
-    for (int64_t j = 0; j < k; j += 16) {
-      const __mmask16 live = first_lanes16(k - j);
+    // conversion (the same codes as rounding first: +-127 are integers);
+    // 64 codes packed into one store (16-byte masked VPMOVSDB stores took
+    // a fifth of this loop's time).
+    auto code16 = [&](int64_t j, __mmask16 live) EMBEVAL_AMX_INT8_TARGET {
       const __m512 q = _mm512_min_ps(_mm512_max_ps(divide(smoothed<SMOOTH>(xr, s, rs, j, live), b, y), lo), hi);
-      _mm_mask_storeu_epi8(cr + j, live,
-                           _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      return _mm512_cvt_roundps_epi32(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    };
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    int64_t j = 0;
+    for (; j + 64 <= k; j += 64) {
+      const __mmask16 all = 0xFFFF;
+      // packs work within 128-bit lanes: dword 4 * lane + v holds codes
+      // 16 v + 4 lane .. + 3, which `order` puts back in place.
+      const __m512i ab = _mm512_packs_epi32(code16(j, all), code16(j + 16, all));
+      const __m512i cd = _mm512_packs_epi32(code16(j + 32, all), code16(j + 48, all));
+      _mm512_store_si512(cr + j, _mm512_permutexvar_epi32(order, _mm512_packs_epi16(ab, cd)));
+    }
+    for (; j < k; j += 16) {
+      const __mmask16 live = first_lanes16(k - j);
+      _mm_mask_storeu_epi8(cr + j, live, _mm512_cvtsepi32_epi8(code16(j, live)));
     }
     scales[r] = scale;
   }
