@@ -63,9 +63,9 @@ struct Job {
   float scale;
 };
 
-// Q rows copied into q (head width padded with zeros).
-EMBEVAL_AMX_TARGET void copy_q(const uint16_t* src, int64_t row_stride, HeadBuffers& w) {
-  for (int64_t i = 0; i < w.t; ++i)
+// Q rows from `first` on copied into q (head width padded with zeros).
+EMBEVAL_AMX_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t first, HeadBuffers& w) {
+  for (int64_t i = first; i < w.t; ++i)
     for (int64_t c = 0; c < w.hd; c += 32) {
       const __mmask32 live = c + 32 <= w.hd ? ~__mmask32{0} : (__mmask32{1} << (w.hd - c)) - 1;
       _mm512_storeu_si512(w.q.data() + i * w.hdp + c, _mm512_maskz_loadu_epi16(live, src + i * row_stride + c));
@@ -223,7 +223,12 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
   const uint16_t* base = job.qkv + row * t * stride + head * job.hd;
   const float* mask = job.mask + row * t;
   const int64_t keys = live_keys(mask, t), kp = round_up(keys, KCHUNK);
-  copy_q(base, stride, w);
+  // Whole blocks of 32 query rows are read by the tile loads straight from
+  // the projection where the head width needs no padding (a tile row is 32
+  // bf16, TILELOADD takes any stride); the rest is copied, padded.
+  const bool direct_q = job.hd % 32 == 0;
+  const int64_t copied_from = direct_q ? t / QBLOCK * QBLOCK : 0;
+  copy_q(base, stride, copied_from, w);
   transpose_k(base + h, stride, keys, w);
   interleave_v(base + 2 * h, stride, keys, w);
   uint16_t* out = job.ctx + row * t * h + head * job.hd;
@@ -232,12 +237,14 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
   const uint16_t* pr = w.p.data();
   for (int64_t q0 = 0; q0 < t; q0 += QBLOCK) {
     // scores = Q K^T for query rows q0..q0+32, keys in blocks of 32.
-    const uint16_t* q = w.q.data() + q0 * hdp;
+    const bool in_place = q0 < copied_from;
+    const uint16_t* q = in_place ? base + q0 * stride : w.q.data() + q0 * hdp;
+    const int64_t ldq = in_place ? stride * 2 : hdp * 2;  // bytes
     for (int64_t k0 = 0; k0 < keys; k0 += KCHUNK) {
       zero_quad();
       for (int64_t c = 0; c < hdp; c += 32) {
         const uint32_t* kt = w.kt.data() + (c / 2) * tp + k0;
-        multiply_quad(q + c, hdp * 2, kt, kt + TILE, tp * 4);
+        multiply_quad(q + c, ldq, kt, kt + TILE, tp * 4);
       }
       store_quad(s + k0, tp);
     }
