@@ -22,7 +22,6 @@
 #include "runners/kernels/amx_attention.h"
 #include "runners/kernels/attention.h"
 #include "runners/kernels/int8_linear.h"
-#include "runners/kernels/layer_norm.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
 
@@ -401,6 +400,7 @@ TEST(BlockedQkvAttention, GivesTheTwoCallsBits) {
   const at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({b, 1, 1, t}).to(at::kBFloat16);
   const int threads = at::get_num_threads();
   at::set_num_threads(2);
+  c10::InferenceMode inference;  // as the model runs it: the worker threads are not in it
   const at::Tensor got = blocked_qkv_attention(qkv, x, mask, heads);
   at::set_num_threads(threads);
   if (!got.defined()) GTEST_SKIP() << "no oneDNN AMX product for the projection here";
@@ -408,37 +408,6 @@ TEST(BlockedQkvAttention, GivesTheTwoCallsBits) {
   setenv("EMBEVAL_NO_LAYER_BLOCKS", "1", 1);
   EXPECT_FALSE(blocked_qkv_attention(qkv, x, mask, heads).defined());
   unsetenv("EMBEVAL_NO_LAYER_BLOCKS");
-}
-
-// blocked_linear_add_layer_norm gives the bits of the Linear then
-// add_layer_norm (bf16; PackedLinear and, with AMX int8, Int8Linear), and
-// declines float.
-TEST(BlockedLinearAddLayerNorm, GivesTheTwoCallsBits) {
-  at::manual_seed(15);
-  const int64_t b = 7, t = 150, h = 96;
-  at::Tensor w = at::randn({h, h}) / 10, bias = at::randn({h});
-  std::vector<std::unique_ptr<Linear>> layers;
-  layers.push_back(std::make_unique<PackedLinear>(w.to(at::kBFloat16), bias.to(at::kBFloat16), LinearActivation::none));
-  const at::Tensor sw = w.abs().amax(1) / 127;
-  layers.push_back(std::make_unique<Int8Linear>((w / sw.unsqueeze(1)).round().to(at::kChar), sw, bias,
-                                                LinearActivation::none));
-  const at::Tensor in = at::randn({b, t, h}).to(at::kBFloat16), res = at::randn({b, t, h}).to(at::kBFloat16);
-  const at::Tensor lw = (at::rand({h}) + 0.5).to(at::kBFloat16), lb = at::randn({h}).to(at::kBFloat16);
-  const int threads = at::get_num_threads();
-  at::set_num_threads(2);
-  c10::InferenceMode inference;  // as the model runs it: the worker threads are not in it
-  int ran = 0;
-  for (const auto& layer : layers) {
-    const at::Tensor got = blocked_linear_add_layer_norm(*layer, in, res, lw, lb, 1e-12);
-    if (!got.defined()) continue;  // no per-block form of this kernel here
-    ++ran;
-    EXPECT_TRUE(at::equal(got, add_layer_norm((*layer)(in), res, lw, lb, 1e-12))) << layer->implementation();
-    EXPECT_FALSE(blocked_linear_add_layer_norm(*layer, in.to(at::kFloat), res.to(at::kFloat), lw.to(at::kFloat),
-                                               lb.to(at::kFloat), 1e-12)
-                     .defined());
-  }
-  at::set_num_threads(threads);
-  if (ran == 0) GTEST_SKIP() << "no kernel here has the per-block form (no AMX)";
 }
 
 // The BLAS libtorch loaded (OpenBLAS here) is named with the kernel family it

@@ -312,11 +312,7 @@ at::Tensor BertModel::layer_forward(int64_t layer, const at::Tensor& x, const at
   // (attention.h); an observer sees the projection's whole input.
   at::Tensor ctx = observer ? at::Tensor() : blocked_qkv_attention(l[LinearSlot::qkv], x, mask, c.num_attention_heads);
   if (!ctx.defined()) ctx = fused_qkv_attention(run(LinearSlot::qkv, x), mask, c.num_attention_heads);
-  at::Tensor y = observer ? at::Tensor()
-                          : blocked_linear_add_layer_norm(l[LinearSlot::attn_out], ctx, x, l.attn_ln_w, l.attn_ln_b,
-                                                          c.layer_norm_eps);
-  if (!y.defined())
-    y = add_layer_norm(run(LinearSlot::attn_out, ctx), x, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
+  at::Tensor y = add_layer_norm(run(LinearSlot::attn_out, ctx), x, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);
   // A fused FFN where the kernels have one (W8A8); an observer sees each input.
   at::Tensor h = observer ? at::Tensor() : l[LinearSlot::ffn_in].fused_with(l[LinearSlot::ffn_out], y);
   if (!h.defined()) h = run(LinearSlot::ffn_out, run(LinearSlot::ffn_in, y));

@@ -4,14 +4,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <cstdlib>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
 
-#include "harness/error.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
 
@@ -101,32 +98,6 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
     }
   });
   return out;
-}
-
-// Rows of a block: the product of 256 x 768 bf16 (384 KB) and its residual
-// stay in L2.
-constexpr int64_t LN_BLOCK_ROWS = 256;
-
-at::Tensor blocked_linear_add_layer_norm(const Linear& linear, const at::Tensor& in, const at::Tensor& residual,
-                                         const at::Tensor& weight, const at::Tensor& bias, double eps) {
-  const char* off = std::getenv("EMBEVAL_NO_LAYER_BLOCKS");
-  if (off && *off == '1') return at::Tensor();
-  if (in.scalar_type() != at::kBFloat16 || residual.scalar_type() != at::kBFloat16 || !residual.is_contiguous() ||
-      !in.device().is_cpu() || in.dim() == 0 || residual.dim() != in.dim() || residual.size(-1) == 0)
-    return at::Tensor();
-  const int64_t h = residual.size(-1);
-  const at::Tensor res2 = residual.view({-1, h});
-  if (res2.size(0) != in.numel() / std::max<int64_t>(in.size(-1), 1)) return at::Tensor();
-  at::Tensor out = at::empty_like(residual);
-  at::Tensor out2 = out.view({-1, h});
-  const bool ran = linear.map_row_blocks(in, LN_BLOCK_ROWS, [&](int64_t r0, const at::Tensor& y) {
-    if (y.size(1) != h) fail("add_layer_norm: the product has {} columns, the residual {}", y.size(1), h);
-    // InferenceMode is per thread, and `out` was made under the caller's.
-    c10::InferenceMode guard(c10::InferenceMode::is_enabled() || out.is_inference());
-    const int64_t n = y.size(0);
-    out2.narrow(0, r0, n).copy_(add_layer_norm(y, res2.narrow(0, r0, n), weight, bias, eps));
-  });
-  return ran ? out : at::Tensor();
 }
 
 }  // namespace embeval
