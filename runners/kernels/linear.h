@@ -56,9 +56,9 @@ class Linear {
   // each thread its own blocks, each block's output handed to use(r0, y)
   // while it is still in that thread's cache: y [rows of the block, out],
   // contiguous, x's dtype, valid during the call only (use may write over
-  // it: it is the kernel's scratch); use runs on the
-  // worker thread, inside the parallel region (what it calls runs on that
-  // thread alone). The caller's next step then reads its input from cache
+  // it: it is the kernel's scratch); use runs on the worker thread, inside
+  // the parallel region (what it calls runs on that thread alone; the
+  // caller's InferenceMode does not reach it). The caller's next step then reads its input from cache
   // instead of memory (BertModel: QKV, then attention over the block's
   // texts). The same numbers as operator(). False (use never called) where
   // the kernel has no such form or there are fewer than two blocks a thread.
