@@ -123,79 +123,101 @@ TEST(PackedLinear, WithoutBiasAndWrongWidthIsAnError) {
   }
 }
 
-// A bf16 layer with more than 1024 inputs on AMX multiplies slices of them
-// and sums the products in fp32 (onednn_util.h's SLICE_ABOVE), rounding
-// once: within half a bf16 step of the float64 product (|y| 2^-8), plus
-// fp32 summation error (~K 2^-24 |x||w| terms: 1e-3 here), for slices that
-// are multiples of 64 wide (3072) and not (1100: 512 + 588), with GELU on the
-// last slice's output.
-TEST(PackedLinear, Bf16WideInputsInSlicesMatchFloat64) {
-  at::manual_seed(5);
-  const bool amx = PackedLinear(at::randn({64, 96}).to(at::kBFloat16), at::Tensor(), LinearActivation::none)
-                       .implementation()
-                       .find("amx") != std::string::npos;
-  for (int64_t in : {3072, 1100}) {
-    const int64_t out = 40;
-    at::Tensor w = (at::randn({out, in}, at::kDouble) / std::sqrt(double(in))).to(at::kBFloat16);
-    at::Tensor b = at::randn({out}, at::kDouble).to(at::kBFloat16);
-    for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf}) {
-      PackedLinear layer(w, b, a);
-      if (amx) {
-        EXPECT_NE(layer.implementation().find("slices"), std::string::npos) << layer.implementation();
-      }
-      for (int64_t rows : {1, 7, 64, 203, 512}) {
-        at::Tensor x = at::randn({rows, in}, at::kDouble).to(at::kBFloat16);
-        at::Tensor y = layer(x);
-        ASSERT_EQ(y.scalar_type(), at::kBFloat16);
-        const std::vector<double> want =
-            linear_reference(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), a);
-        at::Tensor g = y.to(at::kDouble).view({-1});
-        double worst = 0;
-        for (int64_t i = 0; i < g.numel(); ++i)
-          worst = std::max(worst, std::abs(g[i].item<double>() - want[i]) - std::abs(want[i]) * std::ldexp(1.0, -8));
-        EXPECT_LT(worst, 1e-3) << "in " << in << " activation " << static_cast<int>(a) << " rows " << rows;
+// A bf16 layer with more than 1024 inputs on AMX: embeval's kernel
+// (amx_bf16_gemm.h) sums all of K in its tiles; oneDNN's form
+// (EMBEVAL_NO_AMX_BF16_GEMM=1) multiplies slices of the inputs and sums the
+// products in fp32 (onednn_util.h's SLICE_ABOVE), rounding once. Both within
+// half a bf16 step of the float64 product (|y| 2^-8), plus fp32 summation
+// error (~K 2^-24 |x||w| terms: 1e-3 here), for slices that are multiples
+// of 64 wide (3072) and not (1100: 512 + 588), with GELU on the output.
+TEST(PackedLinear, Bf16WideInputsMatchFloat64) {
+  for (const char* no_own : {"0", "1"}) {
+    setenv("EMBEVAL_NO_AMX_BF16_GEMM", no_own, 1);
+    at::manual_seed(5);
+    const std::string kernel =
+        PackedLinear(at::randn({64, 96}).to(at::kBFloat16), at::Tensor(), LinearActivation::none).implementation();
+    // oneDNN's AMX kernel with EMBEVAL_NO_AMX_BF16_GEMM=1, or where embeval's is unavailable.
+    const bool onednn_amx = kernel.rfind("onednn:", 0) == 0 && kernel.find("amx") != std::string::npos;
+    for (int64_t in : {3072, 1100}) {
+      const int64_t out = 40;
+      at::Tensor w = (at::randn({out, in}, at::kDouble) / std::sqrt(double(in))).to(at::kBFloat16);
+      at::Tensor b = at::randn({out}, at::kDouble).to(at::kBFloat16);
+      for (LinearActivation a : {LinearActivation::none, LinearActivation::gelu_erf}) {
+        PackedLinear layer(w, b, a);
+        if (onednn_amx) {
+          EXPECT_NE(layer.implementation().find("slices"), std::string::npos) << layer.implementation();
+        }
+        for (int64_t rows : {1, 7, 64, 203, 512}) {
+          at::Tensor x = at::randn({rows, in}, at::kDouble).to(at::kBFloat16);
+          at::Tensor y = layer(x);
+          ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+          const std::vector<double> want =
+              linear_reference(x.to(at::kDouble), w.to(at::kDouble), b.to(at::kDouble), a);
+          at::Tensor g = y.to(at::kDouble).view({-1});
+          double worst = 0;
+          for (int64_t i = 0; i < g.numel(); ++i)
+            worst = std::max(worst, std::abs(g[i].item<double>() - want[i]) - std::abs(want[i]) * std::ldexp(1.0, -8));
+          EXPECT_LT(worst, 1e-3) << layer.implementation() << ": in " << in << " activation "
+                                 << static_cast<int>(a) << " rows " << rows;
+        }
       }
     }
   }
+  unsetenv("EMBEVAL_NO_AMX_BF16_GEMM");
 }
 
-// BERT's FFN in bf16 on AMX: the first layer writes its 3072 outputs slice
-// by slice and the second multiplies them there (fused_with): the same bits
-// as the two calls, which check against float64 above and in the tests before.
-// From 4 blocks of 256 rows a thread on (2 x 700 and 2 x 1024 rows here with
-// 2 threads; 2 x 700 ends in a block of 120), each thread takes its own
+// BERT's FFN in bf16 on AMX (fused_with): the same bits as the two calls,
+// which check against float64 above and in the tests before. On embeval's
+// kernel (amx_bf16_gemm.h) the middle is one [rows, 3072] block; on
+// oneDNN's (EMBEVAL_NO_AMX_BF16_GEMM=1) the first layer writes its 3072
+// outputs slice by slice and the second multiplies them there. From 4
+// blocks of 256 rows a thread on (2 x 700 and 2 x 1024 rows here with 2
+// threads; 2 x 700 ends in a block of 120), each thread takes its own
 // blocks through both layers: the same bits again.
 TEST(PackedLinear, Bf16FusedFfnGivesTheTwoCallsBits) {
-  at::manual_seed(6);
-  const int64_t hidden = 96, mid = 3072;
-  at::Tensor w1 = (at::randn({mid, hidden}) / std::sqrt(double(hidden))).to(at::kBFloat16);
-  at::Tensor w2 = (at::randn({hidden, mid}) / std::sqrt(double(mid))).to(at::kBFloat16);
-  const PackedLinear a(w1, at::randn({mid}).to(at::kBFloat16), LinearActivation::gelu_erf);
-  const PackedLinear b(w2, at::randn({hidden}).to(at::kBFloat16), LinearActivation::none);
-  const bool amx = a.implementation().find("amx") != std::string::npos;
-  const int before = at::get_num_threads();
-  at::set_num_threads(2);
-  for (int64_t rows : {1, 5, 128, 300, 700, 1024}) {
-    at::Tensor x = at::randn({2, rows, hidden}).to(at::kBFloat16);
-    at::Tensor fused = a.fused_with(b, x);
-    if (!amx) {
-      EXPECT_FALSE(fused.defined());
-      continue;
+  for (const char* no_own : {"0", "1"}) {
+    setenv("EMBEVAL_NO_AMX_BF16_GEMM", no_own, 1);
+    at::manual_seed(6);
+    const int64_t hidden = 96, mid = 3072;
+    at::Tensor w1 = (at::randn({mid, hidden}) / std::sqrt(double(hidden))).to(at::kBFloat16);
+    at::Tensor w2 = (at::randn({hidden, mid}) / std::sqrt(double(mid))).to(at::kBFloat16);
+    const PackedLinear a(w1, at::randn({mid}).to(at::kBFloat16), LinearActivation::gelu_erf);
+    const PackedLinear b(w2, at::randn({hidden}).to(at::kBFloat16), LinearActivation::none);
+    const bool amx = a.implementation().find("amx") != std::string::npos;
+    const bool own = a.implementation().rfind("amx:", 0) == 0;
+    EXPECT_EQ(own, b.implementation().rfind("amx:", 0) == 0) << b.implementation();
+    const int before = at::get_num_threads();
+    at::set_num_threads(2);
+    for (int64_t rows : {1, 5, 128, 300, 700, 1024}) {
+      at::Tensor x = at::randn({2, rows, hidden}).to(at::kBFloat16);
+      at::Tensor fused = a.fused_with(b, x);
+      if (!amx) {
+        EXPECT_FALSE(fused.defined());
+        continue;
+      }
+      ASSERT_TRUE(fused.defined()) << "rows " << rows;
+      EXPECT_EQ(fused.sizes(), (std::vector<int64_t>{2, rows, hidden}));
+      EXPECT_TRUE(at::equal(fused, b(a(x)))) << a.implementation() << ": rows " << rows << ": max diff "
+                                             << (fused.to(at::kFloat) - b(a(x)).to(at::kFloat)).abs().max().item<float>();
+      setenv("EMBEVAL_NO_ROW_BLOCKS", "1", 1);
+      EXPECT_TRUE(at::equal(fused, a.fused_with(b, x))) << a.implementation() << ": rows " << rows << " in whole rows";
+      unsetenv("EMBEVAL_NO_ROW_BLOCKS");
     }
-    ASSERT_TRUE(fused.defined()) << "rows " << rows;
-    EXPECT_EQ(fused.sizes(), (std::vector<int64_t>{2, rows, hidden}));
-    EXPECT_TRUE(at::equal(fused, b(a(x)))) << "rows " << rows << ": max diff "
-                                           << (fused.to(at::kFloat) - b(a(x)).to(at::kFloat)).abs().max().item<float>();
-    setenv("EMBEVAL_NO_ROW_BLOCKS", "1", 1);
-    EXPECT_TRUE(at::equal(fused, a.fused_with(b, x))) << "rows " << rows << " in whole rows";
-    unsetenv("EMBEVAL_NO_ROW_BLOCKS");
+    at::set_num_threads(before);
+    // Not a pair it fuses: fp32, or layers whose widths do not meet; on
+    // oneDNN's kernel also a first layer whose outputs are not in slices.
+    const PackedLinear f1(w1.to(at::kFloat), at::Tensor(), LinearActivation::none);
+    const PackedLinear f2(w2.to(at::kFloat), at::Tensor(), LinearActivation::none);
+    EXPECT_FALSE(f1.fused_with(f2, at::randn({3, hidden})).defined());
+    EXPECT_FALSE(a.fused_with(a, at::randn({3, hidden}).to(at::kBFloat16)).defined());
+    const at::Tensor xm = at::randn({3, mid}).to(at::kBFloat16);
+    at::Tensor back = b.fused_with(a, xm);
+    EXPECT_EQ(back.defined(), own);
+    if (back.defined()) {
+      EXPECT_TRUE(at::equal(back, a(b(xm))));
+    }
   }
-  at::set_num_threads(before);
-  // Not a pair it fuses: fp32, or layers whose widths do not meet.
-  const PackedLinear f1(w1.to(at::kFloat), at::Tensor(), LinearActivation::none);
-  const PackedLinear f2(w2.to(at::kFloat), at::Tensor(), LinearActivation::none);
-  EXPECT_FALSE(f1.fused_with(f2, at::randn({3, hidden})).defined());
-  EXPECT_FALSE(b.fused_with(a, at::randn({3, mid}).to(at::kBFloat16)).defined());
+  unsetenv("EMBEVAL_NO_AMX_BF16_GEMM");
 }
 
 namespace {

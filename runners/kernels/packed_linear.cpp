@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "runners/kernels/amx_bf16_gemm.h"
 #include "runners/kernels/gelu_bf16.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
@@ -87,6 +88,9 @@ struct PackedLinear::Impl {
   // fp32 without the activation and gelu_bf16.h's pass applies it and
   // rounds (why: gelu_bf16.h; EMBEVAL_ONEDNN_GELU=1 keeps the post-op).
   bool own_gelu = false;
+  // own_gelu's products on embeval's AMX kernel instead (amx_bf16_gemm.h:
+  // the GELU between the tile instructions); null where it is unavailable.
+  std::unique_ptr<AmxBf16Gemm> own_gemm;
   // bf16 on AMX with in > SLICE_ABOVE: the weights packed per slice of the
   // inputs (then `matmul` and `packed_weight` stay unset).
   struct InSlice {
@@ -113,6 +117,13 @@ struct PackedLinear::Impl {
   void run_in_slices(int64_t rows, SliceSrc slice_src, void* y) const;
   // y [rows, cols] (leading dimension ldy, bf16) = GELU of f [rows, cols]
   // (fp32, dense), rounded; the rows shared out to the threads or not.
+  // y [rows, c1 - c0] (row stride ldy) = own_gemm's columns [c0, c1) of
+  // x [rows, n_in] (bf16), the work shared out to the threads.
+  void own_product(const uint16_t* x, int64_t rows, uint16_t* y, int64_t ldy, int64_t c0, int64_t c1) const;
+  // fused_with on own_gemm (both layers): next(this(x)) a block of rows
+  // at a time, each thread its own blocks, the middle in the thread's L2;
+  // undefined where x does not fit.
+  at::Tensor own_pair(const Impl& next, const at::Tensor& x) const;
   static void gelu_pass(const float* f, int64_t rows, int64_t cols, char* y, int64_t ldy, bool parallel);
   // fused_with in per-thread row blocks (y = next(this(src)), src [rows,
   // n_in] and y [rows, next.n_out] bf16); false where it does not run.
@@ -129,6 +140,65 @@ void PackedLinear::Impl::gelu_pass(const float* f, int64_t rows, int64_t cols, c
     at::parallel_for(0, rows, 16, run);
   else
     run(0, rows);
+}
+
+void PackedLinear::Impl::own_product(const uint16_t* x, int64_t rows, uint16_t* y, int64_t ldy, int64_t c0,
+                                     int64_t c1) const {
+  // Many rows: blocks of 256 a thread, each over all the columns (the
+  // weights pass through the thread's L2 once a block); few: the columns
+  // shared out in runs of 128, each thread over all the rows.
+  if (rows >= 512) {
+    at::parallel_for(0, (rows + 255) / 256, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t r0 = blk * 256;
+        own_gemm->run(x + r0 * n_in, std::min<int64_t>(256, rows - r0), n_in, y + r0 * ldy, ldy, c0, c1);
+      }
+    });
+  } else {
+    at::parallel_for(0, (c1 - c0 + 127) / 128, 1, [&](int64_t j0, int64_t j1) {
+      own_gemm->run(x, rows, n_in, y + j0 * 128, ldy, c0 + j0 * 128, std::min(c1, c0 + j1 * 128));
+    });
+  }
+}
+
+// Rows a block of own_pair: the block's middle (256 x 3072 bf16, 1.5 MB)
+// stays in the thread's L2 between the two products. bert-base FFN, batch
+// 32 x 128, 2 threads (BM_layer_breakdown's ffn_fused_ms, two rounds):
+// blocks of 128 / 256 / 512 rows 19.7 / 19.6 / 19.7 and 19.3 / 19.3 / 18.7
+// ms, whole rows (EMBEVAL_NO_ROW_BLOCKS=1) 20.6 and 19.9.
+constexpr int64_t OWN_PAIR_BLOCK_ROWS = 256;
+
+at::Tensor PackedLinear::Impl::own_pair(const Impl& b, const at::Tensor& x) const {
+  const Impl& a = *this;
+  if (b.n_in != a.n_out || x.scalar_type() != at::kBFloat16 || !x.device().is_cpu() || x.dim() == 0 ||
+      x.size(-1) != a.n_in)
+    return at::Tensor();
+  const at::Tensor src = x.contiguous();
+  const int64_t rows = src.numel() / a.n_in;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = b.n_out;
+  at::Tensor y = at::empty(shape, src.options());
+  const auto* xp = static_cast<const uint16_t*>(src.data_ptr());
+  auto* yp = static_cast<uint16_t*>(y.data_ptr());
+  const int64_t R = OWN_PAIR_BLOCK_ROWS, blocks = (rows + R - 1) / R;
+  const char* off = std::getenv("EMBEVAL_NO_ROW_BLOCKS");
+  if (blocks < 2 * at::get_num_threads() || (off && *off == '1')) {
+    at::Tensor mid = at::empty({rows, a.n_out}, src.options());
+    auto* mp = static_cast<uint16_t*>(mid.data_ptr());
+    a.own_product(xp, rows, mp, a.n_out, 0, a.n_out);
+    b.own_product(mp, rows, yp, b.n_out, 0, b.n_out);
+    return y;
+  }
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    at::Tensor mid = at::empty({R, a.n_out}, src.options());
+    auto* mp = static_cast<uint16_t*>(mid.data_ptr());
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r0 = blk * R, rr = std::min(R, rows - r0);
+      a.own_gemm->run(xp + r0 * a.n_in, rr, a.n_in, mp, a.n_out, 0, a.n_out);
+      b.own_gemm->run(mp, rr, a.n_out, yp + r0 * b.n_out, b.n_out, 0, b.n_out);
+    }
+  });
+  return y;
 }
 
 template <class SliceSrc>
@@ -295,6 +365,19 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     // EMBEVAL_NO_K_SLICES=1 (read when a layer is made) keeps whole products, for comparing.
     const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
     const bool amx_bf16 = type == at::kBFloat16 && is_amx_kernel(m.kernel) && !(no_slices && *no_slices == '1');
+    // bf16 on AMX with no activation or BERT's GELU: embeval's kernel, no
+    // oneDNN product at all (amx_bf16_gemm.h says why: at bert-base, batch
+    // 32 x 128, 2 threads, 768 -> 768 / 768 -> 3072 / 768 -> 3072 + GELU in
+    // 1.96 / 8.1 / 9.4 ms against oneDNN's 2.2 / 9.4 / 13.8 with the GELU pass).
+    if (amx_bf16 && AmxBf16Gemm::fuses(activation) && AmxBf16Gemm::available()) {
+      m.own_gemm = std::make_unique<AmxBf16Gemm>(m.weight, m.bias_f32, activation);
+      m.kernel = activation == LinearActivation::none ? "bf16" : "bf16 + GELU";
+      m.matmul.reset();
+      m.packed = true;
+      m.type = type;
+      m.weight = at::Tensor();
+      return;
+    }
     // EMBEVAL_ONEDNN_GELU=1 (read when a layer is made) keeps oneDNN's GELU post-op.
     const char* onednn_gelu = std::getenv("EMBEVAL_ONEDNN_GELU");
     if (amx_bf16 && activation == LinearActivation::gelu_erf && n_in <= SLICE_ABOVE && gelu_erf_bf16_available() &&
@@ -425,6 +508,11 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
       return dst;
     }
     const dt type = onednn::type_of(src.scalar_type());
+    if (m.own_gemm) {
+      m.own_product(static_cast<const uint16_t*>(src.data_ptr()), rows, static_cast<uint16_t*>(dst.data_ptr()), n_out,
+                    0, n_out);
+      return dst;
+    }
     if (m.own_gelu) {
       // The fp32 product a chunk of rows at a time (3 MB at bert-base's
       // 3,072 outputs), then the GELU pass.
@@ -467,7 +555,9 @@ at::Tensor PackedLinear::fused_with(const Linear& next_linear, const at::Tensor&
   // This layer's output slices are the next one's input slices, written
   // dense one after another: no copies (onednn::SLICE_ABOVE says why the slices).
   const auto* next = dynamic_cast<const PackedLinear*>(&next_linear);
-  if (!next || !impl_ || !next->impl_ || impl_->out_slices.empty()) return at::Tensor();
+  if (!next || !impl_ || !next->impl_) return at::Tensor();
+  if (impl_->own_gemm && next->impl_->own_gemm) return impl_->own_pair(*next->impl_, x);
+  if (impl_->out_slices.empty()) return at::Tensor();
   const Impl& a = *impl_;
   const Impl& b = *next->impl_;
   if (b.in_slices.size() != a.out_slices.size() || b.n_in != a.n_out || x.scalar_type() != at::kBFloat16 ||
@@ -514,7 +604,7 @@ at::Tensor PackedLinear::fused_with(const Linear& next_linear, const at::Tensor&
 
 bool PackedLinear::map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const {
 #ifdef EMBEVAL_HAVE_DNNL
-  if (!impl_ || !impl_->per_thread || block_rows <= 0) return false;
+  if (!impl_ || (!impl_->per_thread && !impl_->own_gemm) || block_rows <= 0) return false;
   const Impl& m = *impl_;
   if (x.scalar_type() != m.type || !x.device().is_cpu() || x.dim() == 0 || x.size(-1) != m.n_in) return false;
   const at::Tensor src = x.contiguous();
@@ -523,7 +613,7 @@ bool PackedLinear::map_row_blocks(const at::Tensor& x, int64_t block_rows, const
   int64_t pad_bytes = 1;
   for (int64_t rr : {block_rows, rows % block_rows}) {
     int64_t bytes = 0;
-    if (rr > 0) m.per_thread->get(rr, &bytes);
+    if (rr > 0 && !m.own_gemm) m.per_thread->get(rr, &bytes);
     pad_bytes = std::max(pad_bytes, bytes);
   }
   const dt type = onednn::type_of(m.type);
@@ -537,6 +627,12 @@ bool PackedLinear::map_row_blocks(const at::Tensor& x, int64_t block_rows, const
     const memory bias_m(memory::desc({1, m.n_out}, dt::f32, tag::ab), engine, m.bias_f32.data_ptr());
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t r0 = blk * block_rows, rr = std::min(block_rows, rows - r0);
+      if (m.own_gemm) {
+        m.own_gemm->run(static_cast<const uint16_t*>(src.data_ptr()) + r0 * m.n_in, rr, m.n_in,
+                        static_cast<uint16_t*>(y.data_ptr()), m.n_out, 0, m.n_out);
+        use(r0, y.narrow(0, 0, rr));
+        continue;
+      }
       const memory x_m(memory::desc({rr, m.n_in}, type, tag::ab), engine,
                        static_cast<char*>(src.data_ptr()) + r0 * m.n_in * elem);
       const memory y_m(memory::desc({rr, m.n_out}, type, tag::ab), engine, y.data_ptr());
@@ -563,6 +659,7 @@ int64_t PackedLinear::weight_bytes() const {
   int64_t bytes = impl_->bias.defined() ? impl_->bias.nbytes() : 0;
 #ifdef EMBEVAL_HAVE_DNNL
   if (impl_->packed) {
+    if (impl_->own_gemm) return bytes + impl_->own_gemm->packed_bytes();
     for (const Impl::InSlice& sl : impl_->in_slices) bytes += sl.storage.nbytes();
     return bytes + (impl_->packed_storage.defined() ? impl_->packed_storage.nbytes() : 0);
   }
@@ -572,6 +669,7 @@ int64_t PackedLinear::weight_bytes() const {
 
 std::string PackedLinear::implementation() const {
 #ifdef EMBEVAL_HAVE_DNNL
+  if (impl_ && impl_->own_gemm) return "amx:" + impl_->kernel;
   if (impl_ && impl_->packed) return "onednn:" + impl_->kernel;
 #endif
   return "aten";

@@ -10,6 +10,13 @@
 // which Debian's libtorch itself links) picks its kernel from the CPU's
 // instruction sets, not its model number.
 //
+// bf16 on AMX without an activation or with BERT's GELU runs embeval's own
+// kernel instead (amx_bf16_gemm.h: the GELU between the tile instructions,
+// K summed whole in the tiles); EMBEVAL_NO_AMX_BF16_GEMM=1 (read when a
+// layer is made) keeps oneDNN's. bert-base bf16 forward, batch 32 x 128, 2
+// threads, three alternating runs: 411 / 417 / 416 ms against 498 / 489 /
+// 485 with oneDNN's.
+//
 // Built without oneDNN (EMBEVAL_HAVE_DNNL unset: e.g. against a CUDA
 // libtorch that bundles its own copy), and for tensors on a GPU, the same
 // class runs at::linear plus the activation, so callers never branch.
@@ -38,20 +45,23 @@ class PackedLinear : public Linear {
   // returns a new contiguous [..., out].
   at::Tensor operator()(const at::Tensor& x) const override;
 
-  // next(this(x)) for a bf16 pair on AMX whose middle width is cut into
-  // slices (BERT's FFN: onednn_util.h's SLICE_ABOVE says why): this layer
-  // writes its outputs slice by slice, dense, and next multiplies them
-  // there, with the same numbers as the two calls. With rows for at least
-  // two blocks of 256 a thread, each thread takes its own blocks through
-  // both layers, the middle and the fp32 sums in its cache (bert-base bf16
-  // forward, batch 32: ~6-12% faster; packed_linear.cpp). Undefined elsewhere.
+  // next(this(x)) for a bf16 pair on AMX (BERT's FFN), with the same
+  // numbers as the two calls. On embeval's kernel: any such pair whose
+  // widths meet. On oneDNN's: a pair whose middle width is cut into slices
+  // (onednn_util.h's SLICE_ABOVE says why): this layer writes its outputs
+  // slice by slice, dense, and next multiplies them there. With rows for at
+  // least two blocks of 256 a thread, each thread takes its own blocks
+  // through both layers, the middle (and oneDNN's fp32 sums) in its cache
+  // (bert-base bf16 forward, batch 32: ~6-12% faster with oneDNN's
+  // kernels; packed_linear.cpp). Undefined elsewhere.
   at::Tensor fused_with(const Linear& next, const at::Tensor& x) const override;
-  // bf16 on AMX with at most SLICE_ABOVE inputs and no GELU of embeval's
-  // own (BERT's QKV and attention output): oneDNN's product per block, a
-  // scratchpad per thread. False elsewhere.
+  // bf16 on AMX (BERT's QKV and attention output): embeval's kernel per
+  // block, or oneDNN's product with a scratchpad per thread where it has at
+  // most SLICE_ABOVE inputs and no GELU pass of embeval's own. False elsewhere.
   bool map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const override;
 
-  // Which path runs: "onednn:<kernel name>" or "aten".
+  // Which path runs: "amx:bf16[ + GELU]" (embeval's kernel),
+  // "onednn:<kernel name>" or "aten".
   std::string implementation() const override;
   int64_t weight_bytes() const override;
 

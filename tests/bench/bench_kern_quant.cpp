@@ -14,6 +14,9 @@
 //   BM_linear/kind:5  Int8Linear W8A8 with bf16 input and output (a bf16 model)
 //   BM_linear/kind:6  WeightOnlyLinear int4 g128 with bf16 input and output
 //   BM_linear/kind:7, 8  kinds 2 and 5 with BERT's GELU fused (the FFN-in layer)
+//   BM_linear/kind:9  kind 1 with BERT's GELU (the bf16 FFN-in layer; on AMX
+//                     embeval's kernel, EMBEVAL_NO_AMX_BF16_GEMM=1 oneDNN's
+//                     product and the GELU pass)
 //   BM_quantize_per_token  the activation step alone
 //
 // The label names the kernel that ran (an AVX2-only CPU runs W8A8 as
@@ -81,10 +84,10 @@ void BM_linear(benchmark::State& state) {
     }
     if (kind >= 7) label += " + gelu";
   } else {
-    const at::ScalarType t = kind == 1 ? at::kBFloat16 : at::kFloat;
-    fp = std::make_unique<PackedLinear>(w.to(t), b.to(t), LinearActivation::none);
+    const at::ScalarType t = kind == 1 || kind == 9 ? at::kBFloat16 : at::kFloat;
+    fp = std::make_unique<PackedLinear>(w.to(t), b.to(t), kind == 9 ? LinearActivation::gelu_erf : LinearActivation::none);
     x = x.to(t);
-    label = std::string(kind == 1 ? "bf16 " : "fp32 ") + fp->implementation();
+    label = std::string(t == at::kBFloat16 ? "bf16 " : "fp32 ") + fp->implementation();
   }
   for (auto _ : state) {
     at::Tensor y = wo ? (*wo)(x) : q8 ? (*q8)(x) : (*fp)(x);
@@ -133,7 +136,7 @@ void BM_activation(benchmark::State& state) {
 BENCHMARK(BM_activation)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_linear)
     ->ArgNames({"shape", "kind", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(0.5);

@@ -1,0 +1,213 @@
+#include "runners/kernels/amx_bf16_gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "harness/error.h"
+#include "runners/kernels/amx_tiles.h"
+
+#ifdef EMBEVAL_AMX_BUILD
+// GCC 12's "may be used uninitialized" on the _mm512_undefined_* inside
+// AVX-512 intrinsics once inlined at -O3 (GCC bug 105593): not this code's.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include "runners/kernels/avx512_math.h"
+#endif
+
+namespace embeval {
+
+namespace {
+
+// Tiles of 16 rows x 64 bytes: 32 bf16 of K a row of x, 16 k pairs x 16
+// columns of weights; outputs in 32 x 32 blocks (four accumulator tiles).
+constexpr int64_t TILE = 16, BLOCK = 32, KSTEP = 32;
+// Columns a chunk: its weights (k x 128 bf16: 192 KB at k = 768) stay in L2
+// while the row blocks pass. bert-base's 768 -> 768 / 768 -> 3072 / 3072 ->
+// 768 at 4,096 rows, 2 threads, two rounds (ms; noisy): chunks of 64 2.15 /
+// 9.52 / 12.0 and 2.70 / 9.31 / 10.7, of 128 2.08 / 9.22 / 10.5 and 2.28 /
+// 10.8 / 10.2, of 256 2.30 / 10.7 / 10.8 and 2.14 / 9.70 / 14.3, of 768
+// 2.32 / 9.85 / 13.5 and 2.43 / 10.1 / 13.2.
+constexpr int64_t CHUNK = 128;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace
+
+bool AmxBf16Gemm::available() {
+#ifdef EMBEVAL_AMX_BUILD
+  const char* off = std::getenv("EMBEVAL_NO_AMX_BF16_GEMM");
+  if (off && *off && std::strcmp(off, "0") != 0) return false;
+  static const bool ready = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                            amx_tile_permission();
+  return ready;
+#else
+  return false;
+#endif
+}
+
+AmxBf16Gemm::AmxBf16Gemm(const at::Tensor& weight, const at::Tensor& bias, LinearActivation activation)
+    : activation_(activation) {
+  // Asks for the tile state too (a tile instruction without it is SIGILL).
+  if (!available()) fail("AmxBf16Gemm: this CPU, kernel or build has no AMX bf16 (or EMBEVAL_NO_AMX_BF16_GEMM is set)");
+  EMBEVAL_ASSERT(weight.dim() == 2 && fuses(activation));
+  n_ = weight.size(0);
+  k_ = weight.size(1);
+  EMBEVAL_ASSERT(!bias.defined() || bias.numel() == n_);
+  lda_ = round_up(std::max<int64_t>(k_, 1), KSTEP);
+  const int64_t np = round_up(std::max<int64_t>(n_, 1), BLOCK), kb = lda_ / KSTEP;
+  const at::Tensor w = weight.to(at::kBFloat16).contiguous();
+  const auto* src = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+  packed_ = at::zeros({np * lda_}, at::kShort);
+  auto* dst = reinterpret_cast<uint16_t*>(packed_.data_ptr<int16_t>());
+  // Tile (column block nb, k block b): row r holds k pair b * 32 + 2r of the
+  // block's 16 columns, 2 bf16 each (Intel SDM, TDPBF16PS: B is K/2 rows of
+  // N pairs).
+  for (int64_t c = 0; c < n_; ++c)
+    for (int64_t i = 0; i < k_; ++i) {
+      const int64_t nb = c / TILE, b = i / KSTEP, r = (i % KSTEP) / 2;
+      dst[((nb * kb + b) * TILE + r) * 32 + (c % TILE) * 2 + i % 2] = src[c * k_ + i];
+    }
+  bias_ = at::zeros({np}, at::kFloat);
+  if (bias.defined()) bias_.narrow(0, 0, n_).copy_(bias.to(at::kFloat).reshape({n_}));
+}
+
+#ifdef EMBEVAL_AMX_BUILD
+
+#define EMBEVAL_AMX_BF16_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq")))
+
+namespace {
+
+// A finished block waiting for its epilogue: its fp32 sums and where its
+// outputs go.
+struct Pending {
+  alignas(64) float acc[BLOCK * BLOCK];
+  int64_t rv = 0, cv = 0;
+  const float* b = nullptr;
+  uint16_t* y = nullptr;
+};
+
+// Rows [r0, r1) of a pending block's epilogue: + bias, GELU or not, rounded
+// to bf16 (avx512_math.h: c10::BFloat16's rounding), straight into y.
+template <bool GELU>
+EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending& p, int64_t r0, int64_t r1, int64_t ldy) {
+  const __mmask16 m0 = first_lanes16(p.cv), m1 = first_lanes16(p.cv - 16);
+  const __m512 b0 = _mm512_loadu_ps(p.b), b1 = _mm512_loadu_ps(p.b + 16);
+  r1 = std::min(r1, p.rv);
+  for (int64_t r = r0; r < r1; ++r) {
+    __m512 v0 = _mm512_add_ps(_mm512_load_ps(p.acc + r * BLOCK), b0);
+    __m512 v1 = _mm512_add_ps(_mm512_load_ps(p.acc + r * BLOCK + 16), b1);
+    if constexpr (GELU) {
+      v0 = gelu_erf16(v0);
+      v1 = gelu_erf16(v1);
+    }
+    uint16_t* out = p.y + r * ldy;
+    _mm256_mask_storeu_epi16(out, m0, round_bf16(v0));
+    _mm256_mask_storeu_epi16(out + 16, m1, round_bf16(v1));
+  }
+}
+
+// Rows [m0, m0 + 32) of x as TILELOADD reads them: in place, or (a partial
+// block, or k not a multiple of 32) copied into `pad` (32 x lda, zeros past
+// the input's rows and k). Returns the rows and sets their stride in bytes.
+inline const uint16_t* rows_for_tiles(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
+                                      int64_t m0, std::vector<uint16_t>& pad, int64_t* stride) {
+  const int64_t rv = std::min(BLOCK, rows - m0);
+  if (rv == BLOCK && k == lda) {
+    *stride = ldx * 2;
+    return x + m0 * ldx;
+  }
+  pad.assign(static_cast<size_t>(BLOCK * lda), 0);
+  for (int64_t r = 0; r < rv; ++r) std::memcpy(pad.data() + r * lda, x + (m0 + r) * ldx, static_cast<size_t>(k) * 2);
+  *stride = lda * 2;
+  return pad.data();
+}
+
+// Each 32 x 32 block of outputs accumulates over all of K in tiles 0-3 (two
+// row tiles of x times two column tiles of weights); its epilogue runs a few
+// rows at a time between the next block's tile instructions (software
+// pipelining: the vector ports work while TDPBF16PS does). Columns go in
+// chunks of CHUNK, and within a chunk the rows in blocks of 32.
+template <bool GELU>
+EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
+                                  const uint16_t* packed, const float* bias, uint16_t* y, int64_t ldy, int64_t c0,
+                                  int64_t c1) {
+  const TileConfig config = TileConfig::all16x64();
+  _tile_loadconfig(&config);
+  const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 32;  // elements from one column block's tiles to the next
+  const int64_t rows_per_step = (BLOCK + kb - 1) / kb;           // epilogue rows per K step
+  thread_local std::vector<uint16_t> pad;
+  Pending pend[2];
+  int cur = 0;
+  bool waiting = false;  // pend[cur ^ 1] holds a block whose epilogue is due
+  for (int64_t cc = c0; cc < c1; cc += CHUNK) {
+    const int64_t ce = std::min(c1, cc + CHUNK);
+    for (int64_t m0 = 0; m0 < rows; m0 += BLOCK) {
+      int64_t stride = 0;
+      const auto* a = reinterpret_cast<const char*>(rows_for_tiles(x, rows, ldx, k, lda, m0, pad, &stride));
+      const int64_t rv = std::min(BLOCK, rows - m0);
+      for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
+        const uint16_t* b0 = packed + (n0 / TILE) * tile_stride;
+        const uint16_t* b1 = b0 + tile_stride;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t i = 0; i < kb; ++i) {
+          _tile_loadd(4, a + i * 64, stride);
+          _tile_loadd(5, a + TILE * stride + i * 64, stride);
+          _tile_loadd(6, b0 + i * TILE * 32, 64);
+          _tile_loadd(7, b1 + i * TILE * 32, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+          if (waiting) store_rows<GELU>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, ldy);
+        }
+        Pending& p = pend[cur];
+        _tile_stored(0, p.acc, BLOCK * 4);
+        _tile_stored(1, p.acc + TILE, BLOCK * 4);
+        _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
+        _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
+        p.rv = rv;
+        p.cv = std::min(BLOCK, ce - n0);
+        p.b = bias + n0;
+        p.y = y + m0 * ldy + (n0 - c0);
+        waiting = true;
+        cur ^= 1;
+      }
+    }
+  }
+  if (waiting) store_rows<GELU>(pend[cur ^ 1], 0, BLOCK, ldy);
+  _tile_release();
+}
+
+}  // namespace
+
+void AmxBf16Gemm::run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y, int64_t ldy, int64_t c0,
+                      int64_t c1) const {
+  EMBEVAL_ASSERT(c0 % BLOCK == 0 && c0 <= c1 && c1 <= n_ && ldx >= k_);
+  if (rows <= 0 || c0 == c1) return;
+  const auto* p = reinterpret_cast<const uint16_t*>(packed_.data_ptr<int16_t>());
+  const float* b = bias_.data_ptr<float>();
+  if (activation_ == LinearActivation::gelu_erf)
+    gemm<true>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
+  else
+    gemm<false>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
+}
+
+#else
+
+void AmxBf16Gemm::run(const uint16_t*, int64_t, int64_t, uint16_t*, int64_t, int64_t, int64_t) const {
+  fail("AmxBf16Gemm: this build has no AMX kernels");
+}
+
+#endif
+
+}  // namespace embeval

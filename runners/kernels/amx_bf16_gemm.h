@@ -1,0 +1,80 @@
+#pragma once
+// The bf16 product on AMX tiles with its epilogue fused:
+//   y[r][c] = bf16(act(sum_k x[r][k] w[c][k] + b[c]))
+// bf16 inputs and weights, fp32 sums in tile registers (TDPBF16PS), bias,
+// BERT's GELU and the rounding to bf16 applied to each 32 x 32 block while
+// the next block's tile instructions run (amx_s8_gemm.h's blocking and
+// software pipelining, with bf16 operands: K steps of 32, weight tiles of
+// 16 k pairs x 16 columns).
+//
+// Why not oneDNN: oneDNN 2.6's (Debian's libtorch) bf16 AMX product has no
+// fast GELU: its fused post-op was slower than writing fp32 and applying
+// gelu_bf16.h's pass afterwards, and that pass (the fp32 product written
+// and read back, ~18 vector operations a 16 values) ran while the tile
+// unit sat idle. Here the GELU runs on the vector ports between tile
+// instructions, and the plain products come out faster too (K summed in
+// the tiles whole, where oneDNN's wide-K products went in slices:
+// onednn_util.h's SLICE_ABOVE). bert-base shapes, 4,096 rows, 2 threads,
+// bench_kern_quant BM_linear kinds 1 and 9, two alternating rounds (ms):
+//   768 -> 768          2.05 / 2.07 against oneDNN's 2.33 / 2.20
+//   768 -> 3072         9.05 / 9.06             11.1 / 11.2
+//   768 -> 3072 + GELU  9.92 / 9.41             14.3 / 14.0 (its product + the pass)
+//   3072 -> 768         10.3 / 9.93             15.1 / 14.6 (in slices)
+// PackedLinear uses it for every bf16 layer on AMX without an activation
+// or with BERT's GELU (the forward's numbers: packed_linear.h).
+//
+// The inputs are read in place: rows of x (bf16 bits, row stride ldx
+// elements, k a multiple of 32) go straight to TILELOADD, 32 rows at a
+// time; a last partial block of rows, or an input width that is not a
+// multiple of 32, is copied into a zero-padded buffer first (what lies
+// past k must be zero, not whatever follows in memory: 0 x NaN is NaN).
+//
+// Tests: tests/test_amx_bf16_gemm.cpp (against an fp64 product of the same
+// bf16 values and the same epilogue; partial rows and columns; strided
+// inputs; within the bound's GELU mostly the exact value's rounding).
+// PackedLinear's tests run through it and, with EMBEVAL_NO_AMX_BF16_GEMM=1,
+// through oneDNN. Benchmark: bench_kern_quant BM_linear kinds 1 and 9
+// (PackedLinear bf16, + GELU); EMBEVAL_NO_AMX_BF16_GEMM=1 for oneDNN's
+// kernels (+ the GELU pass) in the same shapes.
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+#include "runners/kernels/linear.h"
+
+namespace embeval {
+
+class AmxBf16Gemm {
+ public:
+  // True on a CPU with AMX-BF16 and AVX-512 (F, BW, VL, DQ) whose kernel
+  // grants the tile state, in a build with the intrinsics (GCC >= 11,
+  // x86-64 Linux), unless EMBEVAL_NO_AMX_BF16_GEMM=1 (to compare with oneDNN).
+  static bool available();
+  // The activations run() fuses: none and BERT's erf GELU.
+  static bool fuses(LinearActivation activation) {
+    return activation == LinearActivation::none || activation == LinearActivation::gelu_erf;
+  }
+
+  // weight [n, k] (any floating type; rounded to bf16 as at::Tensor::to
+  // does); bias [n] or undefined. Call only where available() and fuses(activation).
+  AmxBf16Gemm(const at::Tensor& weight, const at::Tensor& bias, LinearActivation activation);
+
+  int64_t k() const { return k_; }
+  int64_t n() const { return n_; }
+
+  // y rows [0, rows), columns [c0, c1) of the product (c0 a multiple of 32,
+  // c1 <= n), written from y (column c0 of row 0) with row stride ldy, bf16
+  // bits rounded to nearest even. x: rows of k bf16 values, row stride ldx
+  // (>= k). Runs on the calling thread (from inside a parallel region too).
+  void run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y, int64_t ldy, int64_t c0, int64_t c1) const;
+
+  int64_t packed_bytes() const { return packed_.numel() * 2; }
+
+ private:
+  at::Tensor packed_;  // bf16 bits [np / 16][lda / 32][16 k pairs][16 columns x 2], zeros past n and k
+  at::Tensor bias_;    // float [np], zeros past n (np: n rounded up to 32)
+  LinearActivation activation_ = LinearActivation::none;
+  int64_t k_ = 0, n_ = 0, lda_ = 0;
+};
+
+}  // namespace embeval
