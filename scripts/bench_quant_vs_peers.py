@@ -33,7 +33,7 @@ tokens (batch-1 latency), all on --threads threads:
 
 The GEMM peaks are measured in the same run: fp32 and bf16 through
 bench_encoder's BM_gemm_peak (4096 x 1024 x 1024; the encoder's kernel and
-at::mm), int8 through PyTorch's static torch.ops.quantized.linear and
+at::mm; bf16 the faster of embeval's AMX kernel and oneDNN's), int8 through PyTorch's static torch.ops.quantized.linear and
 embeval's Int8Linear at 4096 rows (768->768, 768->3072, 3072->768; the best).
 The VM's speed drifts by 10-30% over minutes, so each embeval fp32 / bf16
 batch run also measures its dtype's GEMM peak right before and right after

@@ -178,23 +178,37 @@ void BM_encoder_cuda(benchmark::State& state) {
 }
 
 // The GEMM peaks the encoder's GFLOP/s are a fraction of: 4096 x 1024 x 1024
-// through the encoder's own Linear kernel (oneDNN where built with it) in
-// fp32 and bf16, and through at::mm (whatever BLAS libblas.so.3 is).
+// through the encoder's own Linear kernel (oneDNN where built with it; bf16
+// on AMX embeval's, runners/kernels/amx_bf16_gemm.h) in fp32 and bf16,
+// bf16 through oneDNN's kernel too (kind 3: EMBEVAL_NO_AMX_BF16_GEMM=1
+// while the layer is made; the peak is the faster, so embeval's own kernel
+// cannot lower the bar it is measured against), and through at::mm
+// (whatever BLAS libblas.so.3 is).
 void BM_gemm_peak(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
-  const int kind = static_cast<int>(state.range(1));  // 0 PackedLinear fp32, 1 PackedLinear bf16, 2 at::mm fp32
+  // 0 PackedLinear fp32, 1 PackedLinear bf16, 2 at::mm fp32, 3 PackedLinear bf16 on oneDNN's kernel
+  const int kind = static_cast<int>(state.range(1));
   at::set_num_threads(threads);
   const int64_t m = 4096, n = 1024, k = 1024;
-  const at::ScalarType type = kind == 1 ? at::kBFloat16 : at::kFloat;
+  const at::ScalarType type = kind == 1 || kind == 3 ? at::kBFloat16 : at::kFloat;
   at::Tensor x = at::randn({m, k}).to(type), w = at::randn({n, k}).to(type);
+  const char* had = std::getenv("EMBEVAL_NO_AMX_BF16_GEMM");
+  const std::string saved = had ? had : "";
+  if (kind == 3) setenv("EMBEVAL_NO_AMX_BF16_GEMM", "1", 1);
   PackedLinear layer(w, at::Tensor(), LinearActivation::none);
+  if (kind == 3) {
+    if (had)
+      setenv("EMBEVAL_NO_AMX_BF16_GEMM", saved.c_str(), 1);
+    else
+      unsetenv("EMBEVAL_NO_AMX_BF16_GEMM");
+  }
   for (auto _ : state) {
     at::Tensor y = kind == 2 ? at::mm(x, w.t()) : layer(x);
     benchmark::DoNotOptimize(y.data_ptr());
   }
   state.counters["GFLOP_per_s"] =
       benchmark::Counter(2.0 * m * n * k * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(kind == 2 ? "at::mm fp32 (BLAS)" : layer.implementation() + (kind == 1 ? " bf16" : " fp32"));
+  state.SetLabel(kind == 2 ? "at::mm fp32 (BLAS)" : layer.implementation() + (type == at::kBFloat16 ? " bf16" : " fp32"));
 }
 
 // cuBLAS's GEMM peak at a size that fills an H100-class GPU: 8192^3 through at::mm.
@@ -288,7 +302,7 @@ void args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_gemm_peak)
     ->ArgNames({"threads", "kind"})
-    ->ArgsProduct({{1, 2}, {0, 1, 2}})
+    ->ArgsProduct({{1, 2}, {0, 1, 2, 3}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);
