@@ -88,8 +88,9 @@ struct PackedLinear::Impl {
   // fp32 without the activation and gelu_bf16.h's pass applies it and
   // rounds (why: gelu_bf16.h; EMBEVAL_ONEDNN_GELU=1 keeps the post-op).
   bool own_gelu = false;
-  // own_gelu's products on embeval's AMX kernel instead (amx_bf16_gemm.h:
-  // the GELU between the tile instructions); null where it is unavailable.
+  // bf16 on AMX with no activation or BERT's GELU: embeval's kernel
+  // (amx_bf16_gemm.h), the whole layer (no oneDNN product, packing or
+  // slices then); null elsewhere, or with EMBEVAL_NO_AMX_BF16_GEMM=1.
   std::unique_ptr<AmxBf16Gemm> own_gemm;
   // bf16 on AMX with in > SLICE_ABOVE: the weights packed per slice of the
   // inputs (then `matmul` and `packed_weight` stay unset).
@@ -115,8 +116,6 @@ struct PackedLinear::Impl {
   // [rows, k]) at slice_src(i).
   template <class SliceSrc>
   void run_in_slices(int64_t rows, SliceSrc slice_src, void* y) const;
-  // y [rows, cols] (leading dimension ldy, bf16) = GELU of f [rows, cols]
-  // (fp32, dense), rounded; the rows shared out to the threads or not.
   // y [rows, c1 - c0] (row stride ldy) = own_gemm's columns [c0, c1) of
   // x [rows, n_in] (bf16), the work shared out to the threads.
   void own_product(const uint16_t* x, int64_t rows, uint16_t* y, int64_t ldy, int64_t c0, int64_t c1) const;
@@ -124,6 +123,8 @@ struct PackedLinear::Impl {
   // at a time, each thread its own blocks, the middle in the thread's L2;
   // undefined where x does not fit.
   at::Tensor own_pair(const Impl& next, const at::Tensor& x) const;
+  // y [rows, cols] (leading dimension ldy, bf16) = GELU of f [rows, cols]
+  // (fp32, dense), rounded; the rows shared out to the threads or not.
   static void gelu_pass(const float* f, int64_t rows, int64_t cols, char* y, int64_t ldy, bool parallel);
   // fused_with in per-thread row blocks (y = next(this(src)), src [rows,
   // n_in] and y [rows, next.n_out] bf16); false where it does not run.
@@ -366,9 +367,7 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
     const bool amx_bf16 = type == at::kBFloat16 && is_amx_kernel(m.kernel) && !(no_slices && *no_slices == '1');
     // bf16 on AMX with no activation or BERT's GELU: embeval's kernel, no
-    // oneDNN product at all (amx_bf16_gemm.h says why: at bert-base, batch
-    // 32 x 128, 2 threads, 768 -> 768 / 768 -> 3072 / 768 -> 3072 + GELU in
-    // 1.96 / 8.1 / 9.4 ms against oneDNN's 2.2 / 9.4 / 13.8 with the GELU pass).
+    // oneDNN product at all (amx_bf16_gemm.h says why and by how much).
     if (amx_bf16 && AmxBf16Gemm::fuses(activation) && AmxBf16Gemm::available()) {
       m.own_gemm = std::make_unique<AmxBf16Gemm>(m.weight, m.bias_f32, activation);
       m.kernel = activation == LinearActivation::none ? "bf16" : "bf16 + GELU";

@@ -13,7 +13,8 @@
 // bf16 on AMX without an activation or with BERT's GELU runs embeval's own
 // kernel instead (amx_bf16_gemm.h: the GELU between the tile instructions,
 // K summed whole in the tiles); EMBEVAL_NO_AMX_BF16_GEMM=1 (read when a
-// layer is made) keeps oneDNN's. bert-base bf16 forward, batch 32 x 128, 2
+// layer is made) keeps oneDNN's. (The choice follows oneDNN's probe of the
+// CPU, so a build without oneDNN runs at::linear there too.) bert-base bf16 forward, batch 32 x 128, 2
 // threads, three alternating runs: 411 / 417 / 416 ms against 498 / 489 /
 // 485 with oneDNN's.
 //
