@@ -45,7 +45,7 @@ bool AmxBf16Gemm::available() {
   if (off && *off && std::strcmp(off, "0") != 0) return false;
   static const bool ready = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bw") &&
                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                            amx_tile_permission();
+                            __builtin_cpu_supports("avx512bf16") && amx_tile_permission();
   return ready;
 #else
   return false;
@@ -80,7 +80,8 @@ AmxBf16Gemm::AmxBf16Gemm(const at::Tensor& weight, const at::Tensor& bias, Linea
 
 #ifdef EMBEVAL_AMX_BUILD
 
-#define EMBEVAL_AMX_BF16_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq")))
+#define EMBEVAL_AMX_BF16_TARGET \
+  __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace {
 
@@ -94,10 +95,15 @@ struct Pending {
 };
 
 // Rows [r0, r1) of a pending block's epilogue: + bias, GELU or not, rounded
-// to bf16 (avx512_math.h: c10::BFloat16's rounding), straight into y.
+// to bf16 by VCVTNE2PS2BF16 (nearest even as c10::BFloat16, but results
+// below 1.2e-38 flushed to zero, which AMX's bf16 products read as zero
+// anyway; 32 values in one instruction where the integer rounding took 8 a
+// 16), straight into y. BM_linear kind 9 (768 -> 3072 + GELU, 4,096 rows, 2
+// threads, three alternating rounds): 9.57 / 9.62 / 9.46 ms against 10.0 /
+// 10.2 / 9.95 with the integer rounding.
 template <bool GELU>
 EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending& p, int64_t r0, int64_t r1, int64_t ldy) {
-  const __mmask16 m0 = first_lanes16(p.cv), m1 = first_lanes16(p.cv - 16);
+  const __mmask32 m = p.cv >= 32 ? ~__mmask32{0} : (__mmask32{1} << p.cv) - 1;
   const __m512 b0 = _mm512_loadu_ps(p.b), b1 = _mm512_loadu_ps(p.b + 16);
   r1 = std::min(r1, p.rv);
   for (int64_t r = r0; r < r1; ++r) {
@@ -107,9 +113,7 @@ EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending& p, int64_t r0, int
       v0 = gelu_erf16(v0);
       v1 = gelu_erf16(v1);
     }
-    uint16_t* out = p.y + r * ldy;
-    _mm256_mask_storeu_epi16(out, m0, round_bf16(v0));
-    _mm256_mask_storeu_epi16(out + 16, m1, round_bf16(v1));
+    _mm512_mask_storeu_epi16(p.y + r * ldy, m, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The bf16 product on AMX tiles with its epilogue fused:
 //   y[r][c] = bf16(act(sum_k x[r][k] w[c][k] + b[c]))
+// (rounded to nearest even; results below 1.2e-38 flushed to zero)
 // bf16 inputs and weights, fp32 sums in tile registers (TDPBF16PS), bias,
 // BERT's GELU and the rounding to bf16 applied to each 32 x 32 block while
 // the next block's tile instructions run (amx_s8_gemm.h's blocking and
@@ -46,7 +47,7 @@ namespace embeval {
 
 class AmxBf16Gemm {
  public:
-  // True on a CPU with AMX-BF16 and AVX-512 (F, BW, VL, DQ) whose kernel
+  // True on a CPU with AMX-BF16 and AVX-512 (F, BW, VL, DQ, BF16) whose kernel
   // grants the tile state, in a build with the intrinsics (GCC >= 11,
   // x86-64 Linux), unless EMBEVAL_NO_AMX_BF16_GEMM=1 (to compare with oneDNN).
   static bool available();

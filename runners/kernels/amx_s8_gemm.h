@@ -62,7 +62,8 @@ class AmxS8Gemm {
   static int64_t rows_padded(int64_t rows) { return (rows + 31) / 32 * 32; }
 
   // y rows [0, rows), columns [c0, c1) (c0 a multiple of 32, c1 <= n), row
-  // stride ldy, float or bf16 bits (rounded to nearest even). Runs on the
+  // stride ldy, float or bf16 bits (rounded to nearest even; bf16 results
+  // below 1.2e-38 flushed to zero, amx_s8_gemm.cpp says why). Runs on the
   // calling thread (from inside a parallel region too).
   void run(const int8_t* codes, int64_t rows, const float* sx, float* y, int64_t ldy, int64_t c0, int64_t c1) const;
   void run(const int8_t* codes, int64_t rows, const float* sx, uint16_t* y, int64_t ldy, int64_t c0, int64_t c1) const;
