@@ -14,17 +14,11 @@
 #include <gtest/gtest.h>
 
 #include "runners/kernels/amx_bf16_gemm.h"
+#include "test_util.h"
 
 using namespace embeval;
 
 namespace {
-
-float bits_to_float(uint16_t b) {
-  const uint32_t u = uint32_t{b} << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 uint16_t float_to_bits(float f) { return c10::BFloat16(f).x; }
 
@@ -97,7 +91,7 @@ TEST(AmxBf16Gemm, WithinTheBoundOfTheFloat64Product) {
           const int64_t c = cs.c0 + j;
           const double s = sum[r][c].item<double>();
           const double want = act == LinearActivation::gelu_erf ? gelu(s) : s;
-          const double got = bits_to_float(y[static_cast<size_t>(r * ldy + j)]);
+          const double got = test::bf16_bits_to_float(y[static_cast<size_t>(r * ldy + j)]);
           // Half a bf16 step of the value, fp32 sums (K 2^-24 sum |x||w|,
           // GELU's slope <= 1.13), the GELU's own bound (vec_math.h).
           const double allowed = std::ldexp(std::fabs(want), -8) +

@@ -13,17 +13,11 @@
 #include <gtest/gtest.h>
 
 #include "runners/kernels/gelu_bf16.h"
+#include "test_util.h"
 
 using namespace embeval;
 
 namespace {
-
-float bits_to_float(uint16_t b) {
-  const uint32_t u = uint32_t{b} << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 TEST(GeluBf16, WithinTheBoundAndRoundedToNearest) {
   if (!gelu_erf_bf16_available()) GTEST_SKIP() << "no AVX-512 GELU pass in this build or CPU";
@@ -44,7 +38,7 @@ TEST(GeluBf16, WithinTheBoundAndRoundedToNearest) {
   for (int64_t i = 0; i < rows * cols; ++i) {
     const double xi = xs[static_cast<size_t>(i)];
     const double want = 0.5 * xi * (1 + std::erf(xi / std::sqrt(2.0)));
-    const float got = bits_to_float(y[static_cast<size_t>((i / cols) * ldy + i % cols)]);
+    const float got = test::bf16_bits_to_float(y[static_cast<size_t>((i / cols) * ldy + i % cols)]);
     // vec_math.h's GELU bound, then half a bf16 step (2^-8 of the value at most).
     const double allowed = 1.75e-7 * std::fabs(xi) + (4 * std::ldexp(1.0, -24) + std::ldexp(1.0, -8)) * std::fabs(want) + 1e-38;
     const double err = std::fabs(got - want);
@@ -70,12 +64,12 @@ TEST(GeluBf16, SpecialValuesAsTorch) {
   const float x[6] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -1.0f};
   uint16_t y[6];
   gelu_erf_to_bf16(x, 6, 1, 6, y, 6);
-  EXPECT_TRUE(std::isnan(bits_to_float(y[0])));
-  EXPECT_EQ(bits_to_float(y[1]), INFINITY);
-  EXPECT_TRUE(std::isnan(bits_to_float(y[2])));
-  EXPECT_EQ(bits_to_float(y[3]), 0.0f);
-  EXPECT_EQ(bits_to_float(y[4]), 0.0f);
-  EXPECT_EQ(bits_to_float(y[5]), static_cast<float>(c10::BFloat16(-0.15865525393145707f)));
+  EXPECT_TRUE(std::isnan(test::bf16_bits_to_float(y[0])));
+  EXPECT_EQ(test::bf16_bits_to_float(y[1]), INFINITY);
+  EXPECT_TRUE(std::isnan(test::bf16_bits_to_float(y[2])));
+  EXPECT_EQ(test::bf16_bits_to_float(y[3]), 0.0f);
+  EXPECT_EQ(test::bf16_bits_to_float(y[4]), 0.0f);
+  EXPECT_EQ(test::bf16_bits_to_float(y[5]), static_cast<float>(c10::BFloat16(-0.15865525393145707f)));
 }
 
 }  // namespace

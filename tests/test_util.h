@@ -1,5 +1,7 @@
 #pragma once
 // Paths and small helpers shared by the tests.
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <optional>
@@ -22,6 +24,13 @@ void remove_tree(const std::filesystem::path& p);
 // A fresh empty directory under the build tree (per process), removed and re-created.
 std::filesystem::path scratch_dir(const std::string& name);
 void write_file(const std::filesystem::path& file, const std::string& text);
+// bf16 bits as the float they are (the float's upper half).
+inline float bf16_bits_to_float(uint16_t b) {
+  const uint32_t u = uint32_t{b} << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 }  // namespace embeval::test
 

@@ -38,20 +38,18 @@ namespace {
 // see amx_attention.h for the times).
 constexpr int64_t QBLOCK = 32, KCHUNK = 32, TILE = 16;
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 // One thread's buffers for a head (all heads of a call share t and hd, so
 // the padding written as zeros at allocation stays zero).
 struct HeadBuffers {
   int64_t t, hd, tp, hdp;
-  std::vector<uint16_t> q;   // [round_up(t, 32)][hdp]: Q, zero-padded
+  std::vector<uint16_t> q;   // [amx_round_up(t, 32)][hdp]: Q, zero-padded
   std::vector<uint32_t> kt;  // [hdp / 2][tp]: kt[i][n] = (K[n][2i], K[n][2i+1])
   std::vector<uint16_t> v;   // [tp / 2][hdp][2]: v[m][c] = (V[2m][c], V[2m+1][c])
   std::vector<float> s;      // [32][tp]: a block's scores
   std::vector<uint16_t> p;   // [32][tp]: its probabilities, bf16, zero past t
   std::vector<float> o;      // [32][hdp]: its context, fp32
   HeadBuffers(int64_t t_, int64_t hd_)
-      : t(t_), hd(hd_), tp(round_up(t_, KCHUNK)), hdp(round_up(hd_, 32)), q(round_up(t_, QBLOCK) * hdp),
+      : t(t_), hd(hd_), tp(amx_round_up(t_, KCHUNK)), hdp(amx_round_up(hd_, 32)), q(amx_round_up(t_, QBLOCK) * hdp),
         kt(hdp / 2 * tp), v(tp / 2 * hdp * 2), s(QBLOCK * tp), p(QBLOCK * tp), o(QBLOCK * hdp) {}
 };
 
@@ -136,7 +134,7 @@ EMBEVAL_AMX_TARGET void interleave_v(const uint16_t* src, int64_t row_stride, in
       _mm512_storeu_si512(out + 2 * c + 32, _mm512_permutex2var_epi16(x, hi_idx, y));
     }
   }
-  const int64_t done = round_up(keys, 2) / 2, end = round_up(keys, KCHUNK) / 2;
+  const int64_t done = amx_round_up(keys, 2) / 2, end = amx_round_up(keys, KCHUNK) / 2;
   std::fill(w.v.data() + done * w.hdp * 2, w.v.data() + end * w.hdp * 2, uint16_t{0});
 }
 
@@ -157,7 +155,7 @@ int64_t live_keys(const float* mask, int64_t t) {
 // p = bf16(softmax(s * scale + mask)) for R rows of t (stride ld), the R
 // rows side by side in three passes (scale, mask and maximum; exp and sum;
 // normalise and round 32 at a time with VCVTNE2PS2BF16, nearest even;
-// columns t..round_up(t, 32) written as 0), whole vectors and a masked tail
+// columns t..amx_round_up(t, 32) written as 0), whole vectors and a masked tail
 // apart. A row alone is a chain of dependent steps (the running maximum and
 // sum, their lane reductions, the division); four at a time the CPU
 // overlaps them. attention.cpp's softmax_rows (four passes, rounding by
@@ -253,7 +251,7 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
   const int64_t t = job.t, h = job.heads * job.hd, stride = 3 * h, tp = w.tp, hdp = w.hdp;
   const uint16_t* base = job.qkv + row * t * stride + head * job.hd;
   const float* mask = job.mask + row * t;
-  const int64_t keys = live_keys(mask, t), kp = round_up(keys, KCHUNK);
+  const int64_t keys = live_keys(mask, t), kp = amx_round_up(keys, KCHUNK);
   // Whole blocks of 32 query rows are read by the tile loads straight from
   // the projection where the head width needs no padding (a tile row is 32
   // bf16, TILELOADD takes any stride); the rest is copied, padded.

@@ -35,8 +35,6 @@ constexpr int64_t TILE = 16, BLOCK = 32, KSTEP = 32;
 // 2.32 / 9.85 / 13.5 and 2.43 / 10.1 / 13.2.
 constexpr int64_t CHUNK = 128;
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 }  // namespace
 
 bool AmxBf16Gemm::available() {
@@ -60,8 +58,8 @@ AmxBf16Gemm::AmxBf16Gemm(const at::Tensor& weight, const at::Tensor& bias, Linea
   n_ = weight.size(0);
   k_ = weight.size(1);
   EMBEVAL_ASSERT(!bias.defined() || bias.numel() == n_);
-  lda_ = round_up(std::max<int64_t>(k_, 1), KSTEP);
-  const int64_t np = round_up(std::max<int64_t>(n_, 1), BLOCK), kb = lda_ / KSTEP;
+  lda_ = amx_round_up(std::max<int64_t>(k_, 1), KSTEP);
+  const int64_t np = amx_round_up(std::max<int64_t>(n_, 1), BLOCK), kb = lda_ / KSTEP;
   const at::Tensor w = weight.to(at::kBFloat16).contiguous();
   const auto* src = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
   packed_ = at::zeros({np * lda_}, at::kShort);

@@ -34,8 +34,6 @@ constexpr int64_t TILE = 16, BLOCK = 32, KSTEP = 64;
 // per row block 3.25 / 6.43 / 5.10.
 constexpr int64_t CHUNK = 128;
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
 }  // namespace
 
 bool AmxS8Gemm::available() {
@@ -60,8 +58,8 @@ AmxS8Gemm::AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, 
   n_ = weight.size(0);
   k_ = weight.size(1);
   EMBEVAL_ASSERT(column_scales.numel() == n_ && (!bias.defined() || bias.numel() == n_));
-  lda_ = round_up(std::max<int64_t>(k_, 1), KSTEP);
-  const int64_t np = round_up(std::max<int64_t>(n_, 1), BLOCK), kb = lda_ / KSTEP;
+  lda_ = amx_round_up(std::max<int64_t>(k_, 1), KSTEP);
+  const int64_t np = amx_round_up(std::max<int64_t>(n_, 1), BLOCK), kb = lda_ / KSTEP;
   const at::Tensor w = weight.contiguous();
   const int8_t* src = w.data_ptr<int8_t>();
   packed_ = at::zeros({np * lda_}, at::kChar);

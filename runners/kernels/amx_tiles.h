@@ -13,6 +13,9 @@
 
 namespace embeval {
 
+// x rounded up to a multiple of m (tiles and blocks pad to whole ones).
+constexpr int64_t amx_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
 // True once Linux has granted this process the AMX tile data state (>= 5.16
 // gives it only when asked: arch_prctl ARCH_REQ_XCOMP_PERM for
 // XFEATURE_XTILEDATA); asked once per process. False where the build has no
