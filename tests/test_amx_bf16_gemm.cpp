@@ -1,5 +1,6 @@
 // amx_bf16_gemm.h's kernel: the packing exact (small integers, whose fp32
-// sums are exact, give the exactly rounded bf16 of the integer result),
+// sums are exact, give the exactly rounded bf16 of the integer result, and
+// with the caller's packing and float outputs the sums themselves),
 // random values within the stated bound of a float64 product of the same
 // bf16 numbers (with and without GELU), partial row and column blocks,
 // strided inputs and outputs, column ranges, and nothing past k read as a
@@ -56,6 +57,44 @@ TEST(AmxBf16Gemm, SmallIntegersGiveTheExactlyRoundedResult) {
         if (y[static_cast<size_t>(r * n + c)] != float_to_bits(static_cast<float>(want[r][c].item<double>()))) ++wrong;
     EXPECT_EQ(wrong, 0) << "k " << k;
   }
+}
+
+TEST(AmxBf16Gemm, PackedByTheCallerWithFloatOutputsTheExactIntegerSums) {
+  if (!AmxBf16Gemm::available()) GTEST_SKIP() << "no AMX bf16 in this build or CPU";
+  // pack() + run_packed(): weights with a row stride past k, widths that are
+  // not multiples of 16 / 32, float outputs (exact here: integer sums below
+  // 2^24), with a bias and without, and GELU against float64.
+  at::manual_seed(13);
+  for (int64_t k : {2304, 100})
+    for (int64_t n : {128, 72, 5}) {
+      const int64_t rows = 37, ldw = k + 24;
+      at::Tensor x = at::randint(-7, 8, {rows, k}).to(at::kFloat);
+      at::Tensor w = at::randint(-7, 8, {n, k}).to(at::kFloat);
+      at::Tensor b = at::randint(-50, 51, {n}).to(at::kFloat);
+      const std::vector<uint16_t> xb = to_bits(x, k, 0.0f), wb = to_bits(w, ldw, NAN);
+      std::vector<uint16_t> packed(static_cast<size_t>(AmxBf16Gemm::packed_elements(n, k)));
+      AmxBf16Gemm::pack(wb.data(), n, k, ldw, packed.data());
+      const at::Tensor sum = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+      for (bool with_bias : {true, false})
+        for (LinearActivation act : {LinearActivation::none, LinearActivation::gelu_erf}) {
+          const int64_t ldy = n + 3;
+          std::vector<float> y(static_cast<size_t>(rows * ldy), -1.0f);
+          AmxBf16Gemm::run_packed(packed.data(), n, k, with_bias ? b.data_ptr<float>() : nullptr, act, xb.data(),
+                                  rows, k, y.data(), ldy);
+          int64_t wrong = 0, touched = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t c = 0; c < n; ++c) {
+              const double s = sum[r][c].item<double>() + (with_bias ? b[c].item<double>() : 0.0);
+              const double got = y[static_cast<size_t>(r * ldy + c)];
+              if (act == LinearActivation::none ? got != s : std::fabs(got - gelu(s)) > 2e-7 * std::fabs(s) + 1e-6)
+                ++wrong;
+            }
+            for (int64_t c = n; c < ldy; ++c) touched += y[static_cast<size_t>(r * ldy + c)] != -1.0f;
+          }
+          EXPECT_EQ(wrong, 0) << "k " << k << " n " << n << " bias " << with_bias << " act " << static_cast<int>(act);
+          EXPECT_EQ(touched, 0);
+        }
+    }
 }
 
 TEST(AmxBf16Gemm, WithinTheBoundOfTheFloat64Product) {

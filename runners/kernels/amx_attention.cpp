@@ -70,34 +70,6 @@ EMBEVAL_AMX_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t 
     }
 }
 
-// The 16 x 16 dwords of r transposed in place (r[j] becomes column j):
-// pairs of rows interleaved by dwords, then by qwords, then 128-bit lanes
-// crossed twice: 64 shuffles for what took 16 gathers (BM_attention_bf16,
-// seq 128, alternating binaries: the kernel 2.66-2.77 ms against
-// 2.86-2.88; the forward no different within noise).
-EMBEVAL_AMX_TARGET inline void transpose16x16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 4; ++j) {
-      t[8 * i + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
-      t[8 * i + 4 + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0xdd);
-  }
-}
-
 // kt[i][n0..n0+16) = dword i of 16 key rows, for the first `keys` keys
 // (rows past them read as 0): 16 x 16 dword blocks transposed in registers.
 EMBEVAL_AMX_TARGET void transpose_k(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {

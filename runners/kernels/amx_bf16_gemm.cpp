@@ -37,6 +37,10 @@ constexpr int64_t CHUNK = 128;
 
 }  // namespace
 
+int64_t AmxBf16Gemm::packed_elements(int64_t n, int64_t k) {
+  return amx_round_up(std::max<int64_t>(n, 1), BLOCK) * amx_round_up(std::max<int64_t>(k, 1), KSTEP);
+}
+
 bool AmxBf16Gemm::available() {
 #ifdef EMBEVAL_AMX_BUILD
   const char* off = std::getenv("EMBEVAL_NO_AMX_BF16_GEMM");
@@ -59,19 +63,11 @@ AmxBf16Gemm::AmxBf16Gemm(const at::Tensor& weight, const at::Tensor& bias, Linea
   k_ = weight.size(1);
   EMBEVAL_ASSERT(!bias.defined() || bias.numel() == n_);
   lda_ = amx_round_up(std::max<int64_t>(k_, 1), KSTEP);
-  const int64_t np = amx_round_up(std::max<int64_t>(n_, 1), BLOCK), kb = lda_ / KSTEP;
+  const int64_t np = amx_round_up(std::max<int64_t>(n_, 1), BLOCK);
   const at::Tensor w = weight.to(at::kBFloat16).contiguous();
-  const auto* src = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
-  packed_ = at::zeros({np * lda_}, at::kShort);
-  auto* dst = reinterpret_cast<uint16_t*>(packed_.data_ptr<int16_t>());
-  // Tile (column block nb, k block b): row r holds k pair b * 32 + 2r of the
-  // block's 16 columns, 2 bf16 each (Intel SDM, TDPBF16PS: B is K/2 rows of
-  // N pairs).
-  for (int64_t c = 0; c < n_; ++c)
-    for (int64_t i = 0; i < k_; ++i) {
-      const int64_t nb = c / TILE, b = i / KSTEP, r = (i % KSTEP) / 2;
-      dst[((nb * kb + b) * TILE + r) * 32 + (c % TILE) * 2 + i % 2] = src[c * k_ + i];
-    }
+  packed_ = at::empty({np * lda_}, at::kShort);
+  pack(reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), n_, k_, k_,
+       reinterpret_cast<uint16_t*>(packed_.data_ptr<int16_t>()));
   bias_ = at::zeros({np}, at::kFloat);
   if (bias.defined()) bias_.narrow(0, 0, n_).copy_(bias.to(at::kFloat).reshape({n_}));
 }
@@ -85,11 +81,12 @@ namespace {
 
 // A finished block waiting for its epilogue: its fp32 sums and where its
 // outputs go.
+template <typename OutT>
 struct Pending {
   alignas(64) float acc[BLOCK * BLOCK];
   int64_t rv = 0, cv = 0;
-  const float* b = nullptr;
-  uint16_t* y = nullptr;
+  const float* b = nullptr;  // the block's 32 biases (null: none)
+  OutT* y = nullptr;
 };
 
 // Rows [r0, r1) of a pending block's epilogue: + bias, GELU or not, rounded
@@ -99,10 +96,12 @@ struct Pending {
 // 16), straight into y. BM_linear kind 9 (768 -> 3072 + GELU, 4,096 rows, 2
 // threads, three alternating rounds): 9.57 / 9.62 / 9.46 ms against 10.0 /
 // 10.2 / 9.95 with the integer rounding.
-template <bool GELU>
-EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending& p, int64_t r0, int64_t r1, int64_t ldy) {
+template <bool GELU, typename OutT>
+EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending<OutT>& p, int64_t r0, int64_t r1, int64_t ldy) {
   const __mmask32 m = p.cv >= 32 ? ~__mmask32{0} : (__mmask32{1} << p.cv) - 1;
-  const __m512 b0 = _mm512_loadu_ps(p.b), b1 = _mm512_loadu_ps(p.b + 16);
+  const __mmask16 m0 = first_lanes16(p.cv), m1 = first_lanes16(p.cv - 16);
+  const __m512 b0 = p.b ? _mm512_maskz_loadu_ps(m0, p.b) : _mm512_setzero_ps();
+  const __m512 b1 = p.b ? _mm512_maskz_loadu_ps(m1, p.b + 16) : _mm512_setzero_ps();
   r1 = std::min(r1, p.rv);
   for (int64_t r = r0; r < r1; ++r) {
     __m512 v0 = _mm512_add_ps(_mm512_load_ps(p.acc + r * BLOCK), b0);
@@ -111,7 +110,12 @@ EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending& p, int64_t r0, int
       v0 = gelu_erf16(v0);
       v1 = gelu_erf16(v1);
     }
-    _mm512_mask_storeu_epi16(p.y + r * ldy, m, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+    if constexpr (sizeof(OutT) == sizeof(float)) {
+      _mm512_mask_storeu_ps(p.y + r * ldy, m0, v0);
+      _mm512_mask_storeu_ps(p.y + r * ldy + 16, m1, v1);
+    } else {
+      _mm512_mask_storeu_epi16(p.y + r * ldy, m, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+    }
   }
 }
 
@@ -136,16 +140,16 @@ inline const uint16_t* rows_for_tiles(const uint16_t* x, int64_t rows, int64_t l
 // rows at a time between the next block's tile instructions (software
 // pipelining: the vector ports work while TDPBF16PS does). Columns go in
 // chunks of CHUNK, and within a chunk the rows in blocks of 32.
-template <bool GELU>
+template <bool GELU, typename OutT>
 EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
-                                  const uint16_t* packed, const float* bias, uint16_t* y, int64_t ldy, int64_t c0,
+                                  const uint16_t* packed, const float* bias, OutT* y, int64_t ldy, int64_t c0,
                                   int64_t c1) {
   const TileConfig config = TileConfig::all16x64();
   _tile_loadconfig(&config);
   const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 32;  // elements from one column block's tiles to the next
   const int64_t rows_per_step = (BLOCK + kb - 1) / kb;           // epilogue rows per K step
   thread_local std::vector<uint16_t> pad;
-  Pending pend[2];
+  Pending<OutT> pend[2];
   int cur = 0;
   bool waiting = false;  // pend[cur ^ 1] holds a block whose epilogue is due
   for (int64_t cc = c0; cc < c1; cc += CHUNK) {
@@ -172,14 +176,14 @@ EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, 
           _tile_dpbf16ps(3, 5, 7);
           if (waiting) store_rows<GELU>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, ldy);
         }
-        Pending& p = pend[cur];
+        Pending<OutT>& p = pend[cur];
         _tile_stored(0, p.acc, BLOCK * 4);
         _tile_stored(1, p.acc + TILE, BLOCK * 4);
         _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
         _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
         p.rv = rv;
         p.cv = std::min(BLOCK, ce - n0);
-        p.b = bias + n0;
+        p.b = bias ? bias + n0 : nullptr;
         p.y = y + m0 * ldy + (n0 - c0);
         waiting = true;
         cur ^= 1;
@@ -190,7 +194,45 @@ EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, 
   _tile_release();
 }
 
+// The packing: tile (column block nb, k block b) row r holds k pair
+// b * 32 + 2r of the block's 16 columns, 2 bf16 each (Intel SDM, TDPBF16PS:
+// B is K/2 rows of N pairs). Seen as dwords (pairs), that is the block's 16
+// rows of 16 dwords transposed: avx512_math.h's transpose16x16.
+EMBEVAL_AMX_BF16_TARGET void pack_tiles(const uint16_t* w, int64_t n, int64_t k, int64_t ldw, uint16_t* packed) {
+  const int64_t kb = amx_round_up(std::max<int64_t>(k, 1), KSTEP) / KSTEP;
+  const int64_t blocks = amx_round_up(std::max<int64_t>(n, 1), BLOCK) / TILE;
+  for (int64_t nb = 0; nb < blocks; ++nb)
+    for (int64_t b = 0; b < kb; ++b) {
+      const int64_t have = std::min<int64_t>(KSTEP, k - b * KSTEP);
+      const __mmask32 live = have >= 32 ? ~__mmask32{0} : have <= 0 ? 0 : (__mmask32{1} << have) - 1;
+      __m512i r[TILE];
+      for (int64_t i = 0; i < TILE; ++i) {
+        const int64_t c = nb * TILE + i;
+        r[i] = c < n ? _mm512_maskz_loadu_epi16(live, w + c * ldw + b * KSTEP) : _mm512_setzero_si512();
+      }
+      transpose16x16(r);
+      uint16_t* dst = packed + (nb * kb + b) * TILE * 32;
+      for (int64_t i = 0; i < TILE; ++i) _mm512_storeu_si512(dst + i * 32, r[i]);
+    }
+}
+
 }  // namespace
+
+void AmxBf16Gemm::pack(const uint16_t* w, int64_t n, int64_t k, int64_t ldw, uint16_t* packed) {
+  pack_tiles(w, n, k, ldw, packed);
+}
+
+void AmxBf16Gemm::run_packed(const uint16_t* packed, int64_t n, int64_t k, const float* bias,
+                             LinearActivation activation, const uint16_t* x, int64_t rows, int64_t ldx, float* y,
+                             int64_t ldy) {
+  EMBEVAL_ASSERT(fuses(activation) && ldx >= k);
+  if (rows <= 0 || n <= 0) return;
+  const int64_t lda = amx_round_up(std::max<int64_t>(k, 1), KSTEP);
+  if (activation == LinearActivation::gelu_erf)
+    gemm<true>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
+  else
+    gemm<false>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
+}
 
 void AmxBf16Gemm::run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y, int64_t ldy, int64_t c0,
                       int64_t c1) const {
@@ -207,6 +249,15 @@ void AmxBf16Gemm::run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y,
 #else
 
 void AmxBf16Gemm::run(const uint16_t*, int64_t, int64_t, uint16_t*, int64_t, int64_t, int64_t) const {
+  fail("AmxBf16Gemm: this build has no AMX kernels");
+}
+
+void AmxBf16Gemm::pack(const uint16_t*, int64_t, int64_t, int64_t, uint16_t*) {
+  fail("AmxBf16Gemm: this build has no AMX kernels");
+}
+
+void AmxBf16Gemm::run_packed(const uint16_t*, int64_t, int64_t, const float*, LinearActivation, const uint16_t*,
+                             int64_t, int64_t, float*, int64_t) {
   fail("AmxBf16Gemm: this build has no AMX kernels");
 }
 

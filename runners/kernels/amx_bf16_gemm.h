@@ -71,6 +71,18 @@ class AmxBf16Gemm {
 
   int64_t packed_bytes() const { return packed_.numel() * 2; }
 
+  // The same product with weights packed by the caller, per call
+  // (WeightOnlyLinear's bf16x3 tiles, dequantised as they are used): the
+  // uint16 elements packing n x k weights takes; w [n, k] bf16 bits (row
+  // stride ldw) into `packed` (zeros past n and k; 64-byte aligned is
+  // fastest); y [rows, n] float (row stride ldy) = act(x w^T + bias) with x
+  // as in run() and bias [n] floats or null. Call only where available()
+  // and fuses(activation); they run on the calling thread.
+  static int64_t packed_elements(int64_t n, int64_t k);
+  static void pack(const uint16_t* w, int64_t n, int64_t k, int64_t ldw, uint16_t* packed);
+  static void run_packed(const uint16_t* packed, int64_t n, int64_t k, const float* bias, LinearActivation activation,
+                         const uint16_t* x, int64_t rows, int64_t ldx, float* y, int64_t ldy);
+
  private:
   at::Tensor packed_;  // bf16 bits [np / 16][lda / 32][16 k pairs][16 columns x 2], zeros past n and k
   at::Tensor bias_;    // float [np], zeros past n (np: n rounded up to 32)

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "harness/error.h"
+#include "runners/kernels/amx_bf16_gemm.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/vec_math.h"
@@ -435,6 +436,20 @@ struct WeightOnlyLinear::Impl {
   mutable std::vector<std::pair<int64_t, int64_t>> x3_slices;  // [start, width) of the inputs
   mutable std::map<std::tuple<int64_t, int64_t, int>, std::unique_ptr<onednn::RowsMatmul>> x3_products;
   at::Tensor x3_tiled(const at::Tensor& x2) const;
+  // The same tiles on embeval's AMX bf16 kernel (amx_bf16_gemm.h): each
+  // tile dequantised, split into [W_hi | W_lo | W_hi] rows and packed into
+  // the kernel's layout, one product of depth 3 in against [x_hi | x_hi |
+  // x_lo] with the bias and activation in its epilogue (no oneDNN call or
+  // weight reorder per tile). Set where the kernel is available and fuses
+  // the activation, for at most onednn::SLICE_ABOVE inputs: wider, the
+  // [rows, 3 in] operand leaves L2 (bert-base's FFN output at batch 1, 128
+  // rows: 2.9 ms against oneDNN's sliced products' 2.0); the other layers
+  // at batch 1 (BM_layer_breakdown, alternating, ms): Q/K/V 1.21-1.25
+  // against 1.31-1.36, attention output 0.45-0.46 against 0.50-0.52, FFN
+  // input 1.70-1.73 against 1.84-1.87. EMBEVAL_NO_AMX_BF16_GEMM=1 keeps
+  // oneDNN's for all.
+  mutable bool x3_own = false;
+  at::Tensor x3_own_tiled(const at::Tensor& x2) const;
   // Output rows a tile (the last may be shorter).
   int64_t x3_tile_rows() const { return std::min(X3_TILE, out); }
   // The reorders from the plain dequantised scratch into each GEMM's packed
@@ -633,6 +648,10 @@ void WeightOnlyLinear::prepare_bf16() const {
     } catch (const dnnl::error&) {
       // the fp32 tiles
     }
+    if (AmxBf16Gemm::available() && AmxBf16Gemm::fuses(m.activation) && in <= onednn::SLICE_ABOVE) {
+      m.x3_own = true;
+      return;
+    }
     try {
       const memory::dim tn = m.x3_tile_rows(), tail = out % tn;
       std::vector<std::pair<int64_t, int64_t>> slices = onednn::input_slices(in);
@@ -793,6 +812,44 @@ at::Tensor WeightOnlyLinear::Impl::x3_tiled(const at::Tensor& x2) const {
       }
       stream.wait();
       for (int64_t r = 0; r < real_rows; ++r) std::memcpy(yp + r * out + o0, acc + r * n, static_cast<size_t>(n) * 4);
+    }
+  });
+  return y;
+}
+
+at::Tensor WeightOnlyLinear::Impl::x3_own_tiled(const at::Tensor& x2) const {
+  const int64_t rows = x2.size(0), tn = x3_tile_rows(), tiles = (out + tn - 1) / tn, k3 = 3 * in;
+  at::Tensor y = at::empty({rows, out}, at::kFloat);
+  // [x_hi | x_hi | x_lo] rows, once, in the calling thread's workspace, read by all.
+  auto* xs = static_cast<uint16_t*>(workspace(WS_X3, static_cast<size_t>(rows * k3) * 2));
+  const float* xp = x2.data_ptr<float>();
+  at::parallel_for(0, rows, 16, [&](int64_t a, int64_t e) {
+    for (int64_t r = a; r < e; ++r) {
+      uint16_t* xr = xs + r * k3;
+      split_to_bf16(xp + r * in, in, xr, xr + 2 * in);
+      std::memcpy(xr + in, xr, static_cast<size_t>(in) * 2);
+    }
+  });
+  const uint8_t* q = codes();
+  const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  const int threads = at::get_num_threads();
+  at::parallel_for(0, tiles, (tiles + threads - 1) / threads, [&](int64_t t0, int64_t t1) {
+    // Each thread's own: the tile dequantised (fp32), its [W_hi | W_lo |
+    // W_hi] rows (bf16), and those packed for the kernel.
+    auto* w = static_cast<float*>(workspace(WS_PLAIN, static_cast<size_t>(tn * in) * 4));
+    auto* ws = static_cast<uint16_t*>(workspace(WS_PACKED, static_cast<size_t>(tn * k3) * 2));
+    auto* pk = static_cast<uint16_t*>(workspace(WS_PAD, static_cast<size_t>(AmxBf16Gemm::packed_elements(tn, k3)) * 2));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o0 = t * tn, n = std::min(tn, out - o0);
+      dequant_rows(q, o0, n, w);
+      for (int64_t r = 0; r < n; ++r) {
+        uint16_t* wr = ws + r * k3;
+        split_to_bf16(w + r * in, in, wr, wr + in);
+        std::memcpy(wr + 2 * in, wr, static_cast<size_t>(in) * 2);
+      }
+      AmxBf16Gemm::pack(ws, n, k3, k3, pk);
+      AmxBf16Gemm::run_packed(pk, n, k3, bp ? bp + o0 : nullptr, activation, xs, rows, k3, yp + o0, out);
     }
   });
   return y;
@@ -982,6 +1039,7 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   // 17 to 512 rows where bf16 is native: bf16x3 a tile of output rows at a
   // time, each thread its own tiles (dequantising the whole layer for one
   // product, as above, costs more than these rows' products).
+  if (m.x3_own && rows > 0) return m.x3_own_tiled(x2).view(shape);
   if (!m.x3_products.empty() && rows > 0) return m.x3_tiled(x2).view(shape);
 #endif
   // Allocated here, not above: an output made and dropped unused on the
@@ -1037,6 +1095,10 @@ std::string WeightOnlyLinear::implementation() const {
       impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
   const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
 #ifdef EMBEVAL_HAVE_DNNL
+  if (impl_->bf16x3_gemm && impl_->x3_own)
+    return small + fmt::format("up to {} rows: bf16x3 (x and W split into bf16 pairs), each thread its own tiles of "
+                               "{} rows -> amx:bf16; more: bf16x3 -> onednn:{}",
+                               X3_MIN_ROWS, impl_->x3_tile_rows(), impl_->bf16x3_gemm->kernel());
   if (impl_->bf16x3_gemm && !impl_->x3_products.empty())
     return small + fmt::format("up to {} rows: bf16x3 (x and W split into bf16 pairs), each thread its own tiles of "
                                "{} rows, inputs in {} slices -> onednn:{}; more: bf16x3 -> onednn:{}",
