@@ -119,20 +119,40 @@ EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending<OutT>& p, int64_t r
   }
 }
 
-// Rows [m0, m0 + 32) of x as TILELOADD reads them: in place, or (a partial
-// block, or k not a multiple of 32) copied into `pad` (32 x lda, zeros past
-// the input's rows and k). Returns the rows and sets their stride in bytes.
-inline const uint16_t* rows_for_tiles(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
-                                      int64_t m0, std::vector<uint16_t>& pad, int64_t* stride) {
-  const int64_t rv = std::min(BLOCK, rows - m0);
-  if (rv == BLOCK && k == lda) {
-    *stride = ldx * 2;
-    return x + m0 * ldx;
+// x as TILELOADD reads it, once a call (the column chunks below each walk
+// every row block): in place where k is a multiple of 32, with only a last
+// partial block of rows copied into `tail` (32 x lda, zeros past the rows);
+// otherwise every row copied into `padded` (rows rounded up to 32, x lda,
+// zeros past k and the rows: 0 x NaN is NaN). Sets a and its stride in
+// bytes; a partial last block (from row `full` on) reads `tail`.
+struct TileRows {
+  const char* a = nullptr;
+  const char* tail = nullptr;
+  int64_t stride = 0, tail_stride = 0, full = 0;
+};
+inline TileRows rows_for_tiles(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
+                               std::vector<uint16_t>& padded, std::vector<uint16_t>& tail) {
+  TileRows t;
+  if (k == lda) {
+    t.a = reinterpret_cast<const char*>(x);
+    t.stride = ldx * 2;
+    t.full = rows / BLOCK * BLOCK;
+    if (t.full < rows) {
+      tail.assign(static_cast<size_t>(BLOCK * lda), 0);
+      for (int64_t r = t.full; r < rows; ++r)
+        std::memcpy(tail.data() + (r - t.full) * lda, x + r * ldx, static_cast<size_t>(k) * 2);
+      t.tail = reinterpret_cast<const char*>(tail.data());
+      t.tail_stride = lda * 2;
+    }
+    return t;
   }
-  pad.assign(static_cast<size_t>(BLOCK * lda), 0);
-  for (int64_t r = 0; r < rv; ++r) std::memcpy(pad.data() + r * lda, x + (m0 + r) * ldx, static_cast<size_t>(k) * 2);
-  *stride = lda * 2;
-  return pad.data();
+  const int64_t rp = amx_round_up(rows, BLOCK);
+  padded.assign(static_cast<size_t>(rp * lda), 0);
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(padded.data() + r * lda, x + r * ldx, static_cast<size_t>(k) * 2);
+  t.a = reinterpret_cast<const char*>(padded.data());
+  t.stride = lda * 2;
+  t.full = rp;
+  return t;
 }
 
 // Each 32 x 32 block of outputs accumulates over all of K in tiles 0-3 (two
@@ -148,15 +168,17 @@ EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, 
   _tile_loadconfig(&config);
   const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 32;  // elements from one column block's tiles to the next
   const int64_t rows_per_step = (BLOCK + kb - 1) / kb;           // epilogue rows per K step
-  thread_local std::vector<uint16_t> pad;
+  thread_local std::vector<uint16_t> padded, tail;
+  const TileRows in = rows_for_tiles(x, rows, ldx, k, lda, padded, tail);
   Pending<OutT> pend[2];
   int cur = 0;
   bool waiting = false;  // pend[cur ^ 1] holds a block whose epilogue is due
   for (int64_t cc = c0; cc < c1; cc += CHUNK) {
     const int64_t ce = std::min(c1, cc + CHUNK);
     for (int64_t m0 = 0; m0 < rows; m0 += BLOCK) {
-      int64_t stride = 0;
-      const auto* a = reinterpret_cast<const char*>(rows_for_tiles(x, rows, ldx, k, lda, m0, pad, &stride));
+      const bool in_tail = m0 >= in.full;
+      const char* a = in_tail ? in.tail : in.a + m0 * in.stride;
+      const int64_t stride = in_tail ? in.tail_stride : in.stride;
       const int64_t rv = std::min(BLOCK, rows - m0);
       for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
         const uint16_t* b0 = packed + (n0 / TILE) * tile_stride;
