@@ -40,7 +40,7 @@ at::Tensor reference(const at::Tensor& x, const at::Tensor& r, const at::Tensor&
 
 TEST(AddLayerNorm, Bf16IsTheFloat64ReferenceRoundedOnce) {
   at::manual_seed(11);
-  for (int64_t h : {768, 13, 1}) {  // 13: a tail after the 8-lane loops; 1: var 0
+  for (int64_t h : {768, 100, 13, 1}) {  // 100: a block of 64 and a tail; 13: only a tail; 1: var 0
     at::Tensor x = (at::randn({3, 5, h}) * 2 + 0.5).to(at::kBFloat16);
     at::Tensor r = at::randn({3, 5, h}).to(at::kBFloat16);
     at::Tensor w = (at::rand({h}) + 0.5).to(at::kBFloat16), b = at::randn({h}).to(at::kBFloat16);

@@ -15,55 +15,66 @@
 namespace embeval {
 namespace {
 
-// bf16 bits -> float: the bf16 is the float's upper half.
-EMBEVAL_CLONES void widen_sum(const uint16_t* __restrict__ a, const uint16_t* __restrict__ r, float* __restrict__ out,
-                              int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t ua = uint32_t{a[i]} << 16, ur = uint32_t{r[i]} << 16;
-    float fa, fr;
-    std::memcpy(&fa, &ua, 4);
-    std::memcpy(&fr, &ur, 4);
-    out[i] = fa + fr;
-  }
-}
-
-// Mean and biased variance of v (two passes over a row in cache: no
-// cancellation from sum-of-squares), the sums in 16-lane GCC vectors: eight
-// scalar "lanes" came out scalar in the v4 clone, and the bf16 add +
-// LayerNorm of bert-base took 7.6 ms a layer (batch 32 x 128, 2 threads).
+// Rows [0, rows) of out = bf16(LayerNorm(a + r) * w + b), rows h wide,
+// each row's sum a + r kept in v (h floats, in L1) for the three passes:
+// the sum (fp32) and its total, the squared deviations from the mean (two
+// passes: no cancellation from a sum of squares), then the normalised
+// values rounded to bf16 (nearest even; NaN stays NaN). Four 16-lane
+// accumulators a pass, not one: a single chain of dependent adds (4 cycles
+// each, 48 a row at h = 768, twice) bound the whole LayerNorm (bench
+// a LayerNorm of bert-base's 4,096 x 768: see layer_norm.h). out may be a
+// (in place: a row is read whole before it is written), so neither is
+// __restrict__.
 typedef EmbevalFloats16 F16;
-EMBEVAL_CLONES void row_moments(const float* __restrict__ v, int64_t n, float* mean, float* var) {
-  F16 s = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    F16 x;
-    std::memcpy(&x, v + i, sizeof x);
-    s += x;
-  }
-  float total = embeval_hsum16(s);
-  for (; i < n; ++i) total += v[i];
-  const float m = total / static_cast<float>(n);
-  F16 q = {};
-  i = 0;
-  for (; i + 16 <= n; i += 16) {
-    F16 x;
-    std::memcpy(&x, v + i, sizeof x);
-    const F16 d = x - m;
-    q += d * d;
-  }
-  float sq = 0;
-  for (; i < n; ++i) sq += (v[i] - m) * (v[i] - m);
-  sq += embeval_hsum16(q);
-  *mean = m;
-  *var = sq / static_cast<float>(n);
-}
-
-// out = bf16((v - mean) * rstd * w + b), rounded to nearest even; NaN stays NaN.
-EMBEVAL_CLONES void normalize_round(const float* __restrict__ v, int64_t n, float mean, float rstd,
-                                    const float* __restrict__ w, const float* __restrict__ b,
-                                    uint16_t* __restrict__ out) {
-  for (int64_t i = 0; i < n; ++i) {
-    EMBEVAL_ROUND_BF16((v[i] - mean) * rstd * w[i] + b[i], out[i]);
+EMBEVAL_CLONES void add_norm_rows(const uint16_t* a, const uint16_t* r,
+                                  int64_t rows, int64_t h, const float* __restrict__ w, const float* __restrict__ b,
+                                  float eps, float* __restrict__ v, uint16_t* out) {
+  const int64_t whole = h / 64 * 64;
+  for (int64_t row = 0; row < rows; ++row, a += h, r += h, out += h) {
+    F16 s0 = {}, s1 = {}, s2 = {}, s3 = {};
+    float total = 0;
+    int64_t i = 0;
+    for (; i < whole; i += 64) {
+      F16 x[4];
+      for (int q = 0; q < 4; ++q)
+        for (int l = 0; l < 16; ++l) {
+          const uint32_t ua = uint32_t{a[i + 16 * q + l]} << 16, ur = uint32_t{r[i + 16 * q + l]} << 16;
+          float fa, fr;
+          std::memcpy(&fa, &ua, 4);
+          std::memcpy(&fr, &ur, 4);
+          x[q][l] = fa + fr;
+        }
+      std::memcpy(v + i, x, sizeof x);
+      s0 += x[0];
+      s1 += x[1];
+      s2 += x[2];
+      s3 += x[3];
+    }
+    for (; i < h; ++i) {
+      const uint32_t ua = uint32_t{a[i]} << 16, ur = uint32_t{r[i]} << 16;
+      float fa, fr;
+      std::memcpy(&fa, &ua, 4);
+      std::memcpy(&fr, &ur, 4);
+      v[i] = fa + fr;
+      total += v[i];
+    }
+    total += embeval_hsum16((s0 + s1) + (s2 + s3));
+    const float mean = total / static_cast<float>(h);
+    F16 q0 = {}, q1 = {}, q2 = {}, q3 = {};
+    float sq = 0;
+    for (i = 0; i < whole; i += 64) {
+      F16 x[4];
+      std::memcpy(x, v + i, sizeof x);
+      const F16 d0 = x[0] - mean, d1 = x[1] - mean, d2 = x[2] - mean, d3 = x[3] - mean;
+      q0 += d0 * d0;
+      q1 += d1 * d1;
+      q2 += d2 * d2;
+      q3 += d3 * d3;
+    }
+    for (; i < h; ++i) sq += (v[i] - mean) * (v[i] - mean);
+    sq += embeval_hsum16((q0 + q1) + (q2 + q3));
+    const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(h) + eps);
+    for (i = 0; i < h; ++i) EMBEVAL_ROUND_BF16((v[i] - mean) * rstd * w[i] + b[i], out[i]);
   }
 }
 
@@ -90,12 +101,7 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
   const float feps = static_cast<float>(eps);
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<size_t>(h));
-    for (int64_t r = begin; r < end; ++r) {
-      widen_sum(xp + r * h, rp + r * h, v.data(), h);
-      float mean, var;
-      row_moments(v.data(), h, &mean, &var);
-      normalize_round(v.data(), h, mean, 1.0f / std::sqrt(var + feps), wp, bp, op + r * h);
-    }
+    add_norm_rows(xp + begin * h, rp + begin * h, end - begin, h, wp, bp, feps, v.data(), op + begin * h);
   });
   return out;
 }

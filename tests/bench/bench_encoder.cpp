@@ -24,6 +24,7 @@
 // attention at bert-base's 12 heads of 64, batch 32, 2 threads, through the
 // AMX kernel (runners/kernels/amx_attention.h; form 0, skipped without
 // AMX) or the oneDNN forms (form 1, EMBEVAL_NO_AMX_ATTENTION=1).
+// BM_add_layer_norm: the bf16 add + LayerNorm kernel on 4,096 x 768.
 //
 // Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
 // (shape 0 bge-small, 1 bert-base, 2 bert-large)
@@ -45,6 +46,7 @@
 #include "runners/kernels/attention.h"
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
+#include "runners/kernels/layer_norm.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
 
@@ -300,6 +302,19 @@ void args(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
+// bf16 add + LayerNorm (runners/kernels/layer_norm.h) over bert-base's
+// 4,096 x 768 activations, 2 threads: in calls of `rows` rows (4,096: one
+// call, from memory; 256: 16 calls on the same rows, in L2).
+void BM_add_layer_norm(benchmark::State& state) {
+  const int64_t rows = state.range(0), h = 768, calls = 4096 / rows;
+  at::set_num_threads(2);
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({rows, h}).to(at::kBFloat16), r = at::randn({rows, h}).to(at::kBFloat16);
+  const at::Tensor w = at::rand({h}) + 0.5, b = at::randn({h});
+  for (auto _ : state)
+    for (int64_t c = 0; c < calls; ++c) benchmark::DoNotOptimize(add_layer_norm(x, r, w, b, 1e-12).data_ptr());
+}
+
 BENCHMARK(BM_gemm_peak)
     ->ArgNames({"threads", "kind"})
     ->ArgsProduct({{1, 2}, {0, 1, 2, 3}})
@@ -307,6 +322,7 @@ BENCHMARK(BM_gemm_peak)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_encoder)->Apply(args);
+BENCHMARK(BM_add_layer_norm)->ArgName("rows")->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_attention)
     ->ArgNames({"seq", "whole"})
     ->ArgsProduct({{16, 512, 4096}, {0, 1}})
