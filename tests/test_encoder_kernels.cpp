@@ -305,8 +305,10 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
 // row-wise form where that applies), where the CPU has it: head widths that
 // are and are not multiples of its 32-wide tiles (2, 4, 48, 64, 96: padded
 // with zeros), lengths around its blocks of 16 and 32 (1, 7, 33, 40, 130),
-// rows ending in padding, a row of one token and a row with every key
-// masked. Against the float64 loops (bf16 tolerance, as above; the
+// rows ending in padding, a row of one token, a row whose first key is
+// masked (a mask inside the live keys: the kernel adds it to the scaled
+// scores, where right padding alone lets it skip the add) and a row with
+// every key masked. Against the float64 loops (bf16 tolerance, as above; the
 // all-masked row, where the reference is 0/0, against the softmax of equal
 // scores: the mean of the values) and against the oneDNN forms, which
 // compute the same thing in another order (fp32 scores and softmax, bf16
@@ -329,6 +331,7 @@ TEST(AmxAttention, MatchesReferenceAndOneDnnForms) {
     const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
     at::Tensor keep = padded_keep(b, t);
     if (b > 3) keep[3].zero_();  // every key masked
+    if (b > 2 && t > 2) keep[0][0] = 0;  // a hole before live keys
     at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(at::kBFloat16);
     at::Tensor mask = (1.0 - keep.to(at::kBFloat16)).mul_(-3.3895313892515355e38).view({b, 1, 1, t});
     const at::Tensor ctx = amx_call(qkv, mask, heads);

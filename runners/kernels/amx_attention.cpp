@@ -124,71 +124,87 @@ int64_t live_keys(const float* mask, int64_t t) {
   return n > 0 ? n : t;
 }
 
-// p = bf16(softmax(s * scale + mask)) for R rows of t (stride ld), the R
-// rows side by side in three passes (scale, mask and maximum; exp and sum;
-// normalise and round 32 at a time with VCVTNE2PS2BF16, nearest even;
-// columns t..amx_round_up(t, 32) written as 0), whole vectors and a masked tail
-// apart. A row alone is a chain of dependent steps (the running maximum and
-// sum, their lane reductions, the division); four at a time the CPU
-// overlaps them. attention.cpp's softmax_rows (four passes, rounding by
-// integer arithmetic) took ~1.9 of the kernel's 4.0 ms at the bert-base
-// shape, this one a row at a time 1.75 of 3.7, four rows at a time the
-// kernel took 3.3.
+// Whether a row's mask adds anything to its first `keys` scores (BERT's
+// right padding: the live keys' mask is all 0, the rest were cut by
+// live_keys).
+bool mask_adds(const float* mask, int64_t keys) {
+  for (int64_t j = 0; j < keys; ++j)
+    if (mask[j] != 0.0f) return true;
+  return false;
+}
+
+// p = bf16(exp(s * scale + mask - max)) for R rows of t (stride ld), and
+// inv[r] = 1 / the row's fp32 sum of those exponentials (before rounding),
+// by which the context rows are multiplied later: the probabilities'
+// normalisation moved past the product P V, as FlashAttention does (32 x
+// hd multiplications where there were 32 x t, and no third pass over the
+// scores). Two passes, the R rows side by side: the maximum (of s * scale
+// + mask, written back, where the mask adds something; of s alone, the
+// scale being positive, where it adds nothing), then exp, sum and rounding
+// (VCVTNE2PS2BF16, nearest even), 32 at a time; columns t..amx_round_up(t,
+// 32) written as 0. A row alone is a chain of dependent steps (the running
+// maximum and sum, their lane reductions, the division); four at a time the
+// CPU overlaps them. bert-base shape (BM_attention_bf16, seq 128, batch 32,
+// 2 threads): see amx_attention.h.
 template <int R>
 EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t t, int64_t ld, float scale,
-                                            uint16_t* p) {
+                                            uint16_t* p, float* inv) {
   const __m512 vscale = _mm512_set1_ps(scale);
   const int64_t whole = t / 16 * 16;
   const __mmask16 tail = first_lanes16(t - whole);
-  __m512 top[R], sum[R];
+  __m512 top[R], sum[R], mul[R], add[R];
   for (int r = 0; r < R; ++r) top[r] = _mm512_set1_ps(-INFINITY);
-  for (int64_t j = 0; j < whole; j += 16) {
-    const __m512 mk = _mm512_loadu_ps(mask + j);
-    for (int r = 0; r < R; ++r) {
-      const __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(s + r * ld + j), vscale, mk);
-      _mm512_storeu_ps(s + r * ld + j, v);
-      top[r] = _mm512_max_ps(top[r], v);
+  if (mask) {
+    for (int64_t j = 0; j < whole; j += 16) {
+      const __m512 mk = _mm512_loadu_ps(mask + j);
+      for (int r = 0; r < R; ++r) {
+        const __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(s + r * ld + j), vscale, mk);
+        _mm512_storeu_ps(s + r * ld + j, v);
+        top[r] = _mm512_max_ps(top[r], v);
+      }
     }
-  }
-  if (whole < t) {
-    const __m512 mk = _mm512_maskz_loadu_ps(tail, mask + whole);
-    for (int r = 0; r < R; ++r) {
-      const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + r * ld + whole), vscale, mk);
-      _mm512_storeu_ps(s + r * ld + whole, v);  // within the row's stride
-      top[r] = _mm512_mask_max_ps(top[r], tail, top[r], v);
+    if (whole < t) {
+      const __m512 mk = _mm512_maskz_loadu_ps(tail, mask + whole);
+      for (int r = 0; r < R; ++r) {
+        const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + r * ld + whole), vscale, mk);
+        _mm512_storeu_ps(s + r * ld + whole, v);  // within the row's stride
+        top[r] = _mm512_mask_max_ps(top[r], tail, top[r], v);
+      }
     }
+  } else {
+    for (int64_t j = 0; j < whole; j += 16)
+      for (int r = 0; r < R; ++r) top[r] = _mm512_max_ps(top[r], _mm512_loadu_ps(s + r * ld + j));
+    if (whole < t)
+      for (int r = 0; r < R; ++r) top[r] = _mm512_mask_max_ps(top[r], tail, top[r], _mm512_loadu_ps(s + r * ld + whole));
   }
+  // exp(x * mul + add): x the stored s * scale + mask (mul 1, add -max), or
+  // the raw score (mul scale, add -max * scale).
   for (int r = 0; r < R; ++r) {
-    top[r] = _mm512_set1_ps(_mm512_reduce_max_ps(top[r]));
+    const float m = _mm512_reduce_max_ps(top[r]);
+    mul[r] = mask ? _mm512_set1_ps(1.0f) : vscale;
+    add[r] = _mm512_set1_ps(mask ? -m : -m * scale);
     sum[r] = _mm512_setzero_ps();
   }
-  for (int64_t j = 0; j < whole; j += 16)
+  for (int64_t j = 0; j < t; j += 32) {
+    const __mmask16 m0 = j + 16 <= t ? __mmask16(0xffff) : first_lanes16(t - j);
+    const __mmask16 m1 = first_lanes16(t - j - 16);
     for (int r = 0; r < R; ++r) {
-      const __m512 e = exp_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(s + r * ld + j), top[r]));
-      _mm512_storeu_ps(s + r * ld + j, e);
-      sum[r] = _mm512_add_ps(sum[r], e);
-    }
-  if (whole < t)
-    for (int r = 0; r < R; ++r) {
-      const __m512 e = _mm512_maskz_mov_ps(tail, exp_nonpositive16(_mm512_sub_ps(_mm512_loadu_ps(s + r * ld + whole), top[r])));
-      _mm512_storeu_ps(s + r * ld + whole, e);  // zeros past t
-      sum[r] = _mm512_add_ps(sum[r], e);
-    }
-  for (int r = 0; r < R; ++r) sum[r] = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum[r]));
-  for (int64_t j = 0; j < t; j += 32)
-    for (int r = 0; r < R; ++r) {
-      const float* x = s + r * ld;
-      const __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(x + j), sum[r]);
-      const __m512 hi = j + 16 < t ? _mm512_mul_ps(_mm512_loadu_ps(x + j + 16), sum[r]) : _mm512_setzero_ps();
+      const float* x = s + r * ld + j;
+      const __m512 lo = _mm512_maskz_mov_ps(m0, exp_nonpositive16(_mm512_fmadd_ps(_mm512_loadu_ps(x), mul[r], add[r])));
+      const __m512 hi = m1 ? _mm512_maskz_mov_ps(m1, exp_nonpositive16(_mm512_fmadd_ps(_mm512_loadu_ps(x + 16), mul[r], add[r])))
+                           : _mm512_setzero_ps();
+      sum[r] = _mm512_add_ps(sum[r], _mm512_add_ps(lo, hi));
       _mm512_storeu_si512(p + r * ld + j, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
+  }
+  for (int r = 0; r < R; ++r) inv[r] = 1.0f / _mm512_reduce_add_ps(sum[r]);
 }
 
 EMBEVAL_AMX_TARGET void softmax_block(float* s, const float* mask, int64_t rows, int64_t t, int64_t ld, float scale,
-                                      uint16_t* p) {
+                                      uint16_t* p, float* inv) {
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) softmax_bf16<4>(s + r * ld, mask, t, ld, scale, p + r * ld);
-  for (; r < rows; ++r) softmax_bf16<1>(s + r * ld, mask, t, ld, scale, p + r * ld);
+  for (; r + 4 <= rows; r += 4) softmax_bf16<4>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
+  for (; r < rows; ++r) softmax_bf16<1>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
 }
 
 // The four accumulators C0-C3 (see QBLOCK): zeroed; += the 32 x 32 block
@@ -224,6 +240,7 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
   const uint16_t* base = job.qkv + row * t * stride + head * job.hd;
   const float* mask = job.mask + row * t;
   const int64_t keys = live_keys(mask, t), kp = amx_round_up(keys, KCHUNK);
+  const float* added = mask_adds(mask, keys) ? mask : nullptr;
   // Whole blocks of 32 query rows are read by the tile loads straight from
   // the projection where the head width needs no padding (a tile row is 32
   // bf16, TILELOADD takes any stride); the rest is copied, padded.
@@ -250,7 +267,8 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
       store_quad(s + k0, tp);
     }
     const int64_t rows = std::min(QBLOCK, t - q0);
-    softmax_block(s, mask, rows, keys, tp, job.scale, w.p.data());
+    alignas(64) float inv[QBLOCK];
+    softmax_block(s, added, rows, keys, tp, job.scale, w.p.data(), inv);
     // context = P V, 32 columns of the head at a time, keys in chunks of 32.
     for (int64_t d0 = 0; d0 < job.hd; d0 += 32) {
       zero_quad();
@@ -260,11 +278,14 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
       }
       store_quad(o + d0, hdp);
     }
-    // Rounded to bf16 (nearest even) into the output rows.
-    for (int64_t r = 0; r < rows; ++r)
+    // Normalised (the softmax's 1 / sum) and rounded to bf16 (nearest
+    // even) into the output rows.
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m512 norm = _mm512_set1_ps(inv[r]);
       for (int64_t e = 0; e < job.hd; e += TILE)
         _mm256_mask_storeu_epi16(out + (q0 + r) * h + e, first_lanes16(job.hd - e),
-                                 (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(o + r * hdp + e)));
+                                 (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm)));
+    }
   }
 }
 
