@@ -141,7 +141,8 @@ bool mask_adds(const float* mask, int64_t keys) {
 // scores). Two passes, the R rows side by side: the maximum (of s * scale
 // + mask, written back, where the mask adds something; of s alone, the
 // scale being positive, where it adds nothing), then exp, sum and rounding
-// (VCVTNE2PS2BF16, nearest even), 32 at a time; columns t..amx_round_up(t,
+// (VCVTNE2PS2BF16, nearest even), 32 at a time; exp as avx512_math.h's
+// exp2_for_bf16_16 (3e-6 relative, against rounding to bf16's 2^-9 next); columns t..amx_round_up(t,
 // 32) written as 0. A row alone is a chain of dependent steps (the running
 // maximum and sum, their lane reductions, the division); four at a time the
 // CPU overlaps them. bert-base shape (BM_attention_bf16, seq 128, batch 32,
@@ -177,12 +178,16 @@ EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t
     if (whole < t)
       for (int r = 0; r < R; ++r) top[r] = _mm512_mask_max_ps(top[r], tail, top[r], _mm512_loadu_ps(s + r * ld + whole));
   }
-  // exp(x * mul + add): x the stored s * scale + mask (mul 1, add -max), or
-  // the raw score (mul scale, add -max * scale).
+  // exp(x * a - max) = 2^t: where the mask adds, x is the stored s * scale
+  // + mask and t = (x - max) log2 e (the difference first: max log2 e
+  // overflows where every key is masked, max ~ -3.4e38); where it does
+  // not, x is the raw score and t = x (scale log2 e) - max (scale log2 e),
+  // one FMA.
+  constexpr float LOG2E = 1.44269504088896341f;
   for (int r = 0; r < R; ++r) {
-    const float m = _mm512_reduce_max_ps(top[r]);
-    mul[r] = mask ? _mm512_set1_ps(1.0f) : vscale;
-    add[r] = _mm512_set1_ps(mask ? -m : -m * scale);
+    const float m = _mm512_reduce_max_ps(top[r]), a = mask ? LOG2E : scale * LOG2E;
+    mul[r] = _mm512_set1_ps(a);
+    add[r] = _mm512_set1_ps(mask ? -m : -m * a);
     sum[r] = _mm512_setzero_ps();
   }
   for (int64_t j = 0; j < t; j += 32) {
@@ -190,9 +195,11 @@ EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t
     const __mmask16 m1 = first_lanes16(t - j - 16);
     for (int r = 0; r < R; ++r) {
       const float* x = s + r * ld + j;
-      const __m512 lo = _mm512_maskz_mov_ps(m0, exp_nonpositive16(_mm512_fmadd_ps(_mm512_loadu_ps(x), mul[r], add[r])));
-      const __m512 hi = m1 ? _mm512_maskz_mov_ps(m1, exp_nonpositive16(_mm512_fmadd_ps(_mm512_loadu_ps(x + 16), mul[r], add[r])))
-                           : _mm512_setzero_ps();
+      const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+      const __m512 t0 = mask ? _mm512_mul_ps(_mm512_add_ps(x0, add[r]), mul[r]) : _mm512_fmadd_ps(x0, mul[r], add[r]);
+      const __m512 t1 = mask ? _mm512_mul_ps(_mm512_add_ps(x1, add[r]), mul[r]) : _mm512_fmadd_ps(x1, mul[r], add[r]);
+      const __m512 lo = _mm512_maskz_mov_ps(m0, exp2_for_bf16_16(t0));
+      const __m512 hi = m1 ? _mm512_maskz_mov_ps(m1, exp2_for_bf16_16(t1)) : _mm512_setzero_ps();
       sum[r] = _mm512_add_ps(sum[r], _mm512_add_ps(lo, hi));
       _mm512_storeu_si512(p + r * ld + j, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }

@@ -49,6 +49,27 @@ EMBEVAL_AVX512_MATH_TARGET inline __m512 exp_nonpositive16(__m512 x) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ), e);
 }
 
+// 2^t in 16 lanes for values rounded to bf16 next (relative step 2^-9):
+// to 3e-6 relative, not exp_nonpositive16's 1e-7, in 11 operations where
+// that takes 17. t's fraction f = t - round(t) in [-1/2, 1/2] through a
+// degree-4 polynomial fitted to 2^f by reweighted least squares on
+// Chebyshev points (maximum relative error 2.7e-6 in exact arithmetic with
+// these float coefficients; float evaluation adds ~2e-7), 2^round(t) by
+// VSCALEFPS. 0 below -125, so no result is subnormal (exp_nonpositive16's
+// note: subnormal results take microcode assists), -inf included; NaN
+// stays NaN. Meant for t <= 0 (up to a rounding above): the attention's
+// softmax (amx_attention.cpp). Test: tests/test_encoder_kernels.cpp.
+EMBEVAL_AVX512_MATH_TARGET inline __m512 exp2_for_bf16_16(__m512 t) {
+  const __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, k);
+  __m512 p = _mm512_set1_ps(9.578992612659931e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5918727070093155e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402452677488327f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931216716766357f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999993443489075f));
+  return _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_NLT_UQ), p, k);
+}
+
 // x/2 (1 + erf(x / sqrt 2)) in 16 lanes, erf as a rational function of z =
 // x / sqrt 2 clamped to +-3.8325 (odd degree 13 over even degree 8: the
 // coefficients of Eigen's generic_fast_erf_float, the clamp of its later
