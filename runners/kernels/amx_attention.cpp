@@ -265,13 +265,38 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
     const bool in_place = q0 < copied_from;
     const uint16_t* q = in_place ? base + q0 * stride : w.q.data() + q0 * hdp;
     const int64_t ldq = in_place ? stride * 2 : hdp * 2;  // bytes
-    for (int64_t k0 = 0; k0 < keys; k0 += KCHUNK) {
-      zero_quad();
-      for (int64_t c = 0; c < hdp; c += 32) {
-        const uint32_t* kt = w.kt.data() + (c / 2) * tp + k0;
-        multiply_quad(q + c, ldq, kt, kt + TILE, tp * 4);
+    if (hdp == 64) {
+      // Head width 64 (bert-base's): the block's Q held in tiles 4-7 (rows
+      // 0-15 / 16-31 x widths 0-31 / 32-63) while 16 keys at a time pass
+      // through tiles 2-3 (K^T's two halves) into accumulators 0-1: two
+      // tile loads a 16 x 32 block of scores where the quads below load
+      // four (Q again for every 32 keys).
+      const char* qb = reinterpret_cast<const char*>(q);
+      _tile_loadd(4, qb, ldq);
+      _tile_loadd(5, qb + TILE * ldq, ldq);
+      _tile_loadd(6, qb + 64, ldq);
+      _tile_loadd(7, qb + TILE * ldq + 64, ldq);
+      for (int64_t k0 = 0; k0 < keys; k0 += TILE) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_loadd(2, w.kt.data() + k0, tp * 4);
+        _tile_loadd(3, w.kt.data() + TILE * tp + k0, tp * 4);
+        _tile_dpbf16ps(0, 4, 2);
+        _tile_dpbf16ps(1, 5, 2);
+        _tile_dpbf16ps(0, 6, 3);
+        _tile_dpbf16ps(1, 7, 3);
+        _tile_stored(0, s + k0, tp * 4);
+        _tile_stored(1, s + TILE * tp + k0, tp * 4);
       }
-      store_quad(s + k0, tp);
+    } else {
+      for (int64_t k0 = 0; k0 < keys; k0 += KCHUNK) {
+        zero_quad();
+        for (int64_t c = 0; c < hdp; c += 32) {
+          const uint32_t* kt = w.kt.data() + (c / 2) * tp + k0;
+          multiply_quad(q + c, ldq, kt, kt + TILE, tp * 4);
+        }
+        store_quad(s + k0, tp);
+      }
     }
     const int64_t rows = std::min(QBLOCK, t - q0);
     alignas(64) float inv[QBLOCK];

@@ -37,7 +37,10 @@
 // exponential to bf16's need (avx512_math.h's exp2_for_bf16_16: 11
 // operations, 3e-6 relative, where exp_nonpositive16 takes 17 for 1e-7),
 // six alternating rounds: 2.09-2.28 ms (mean 2.17) against 2.31-2.61
-// (2.49).
+// (2.49). Q held in four tiles for the scores where the head is 64 wide
+// (two tile loads a 16 x 32 block of scores, not four), six alternating
+// rounds at a slower moment: 2.39-2.52 ms (mean 2.44) against 2.44-2.57
+// (2.50).
 // attention.cpp says where it runs in the forward.
 #include <cstdint>
 
