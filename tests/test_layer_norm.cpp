@@ -5,6 +5,7 @@
 // after fp32 arithmetic (relative ~1e-6 on O(1) outputs): |y - ref| <=
 // 2^-8 |ref| + 1e-4.
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -40,36 +41,48 @@ at::Tensor reference(const at::Tensor& x, const at::Tensor& r, const at::Tensor&
 
 TEST(AddLayerNorm, Bf16IsTheFloat64ReferenceRoundedOnce) {
   at::manual_seed(11);
-  for (int64_t h : {768, 100, 13, 1}) {  // 100: a block of 64 and a tail; 13: only a tail; 1: var 0
-    at::Tensor x = (at::randn({3, 5, h}) * 2 + 0.5).to(at::kBFloat16);
-    at::Tensor r = at::randn({3, 5, h}).to(at::kBFloat16);
-    at::Tensor w = (at::rand({h}) + 0.5).to(at::kBFloat16), b = at::randn({h}).to(at::kBFloat16);
-    const at::Tensor want = reference(x, r, w, b, 1e-12);
-    at::Tensor y = add_layer_norm(x.clone(), r, w, b, 1e-12);
-    ASSERT_EQ(y.scalar_type(), at::kBFloat16);
-    ASSERT_EQ(y.sizes(), x.sizes());
-    const at::Tensor err = (y.to(at::kDouble) - want).abs() - (want.abs() * std::ldexp(1.0, -8) + 1e-4);
-    EXPECT_LE(err.max().item<double>(), 0.0) << "h " << h;
+  // Both forms where the CPU has the AVX512-BF16 one (widths a multiple of
+  // 16; EMBEVAL_NO_AVX512_LAYER_NORM=1 the other): 768; 80 (a block of 64,
+  // 16 left); 48 (16s only); 100 (a block of 64 and a tail); 13 (only a
+  // tail); 1 (variance 0).
+  for (const char* off : {"0", "1"}) {
+    setenv("EMBEVAL_NO_AVX512_LAYER_NORM", off, 1);
+    for (int64_t h : {768, 80, 48, 100, 13, 1}) {
+      at::Tensor x = (at::randn({3, 5, h}) * 2 + 0.5).to(at::kBFloat16);
+      at::Tensor r = at::randn({3, 5, h}).to(at::kBFloat16);
+      at::Tensor w = (at::rand({h}) + 0.5).to(at::kBFloat16), b = at::randn({h}).to(at::kBFloat16);
+      const at::Tensor want = reference(x, r, w, b, 1e-12);
+      at::Tensor y = add_layer_norm(x.clone(), r, w, b, 1e-12);
+      ASSERT_EQ(y.scalar_type(), at::kBFloat16);
+      ASSERT_EQ(y.sizes(), x.sizes());
+      const at::Tensor err = (y.to(at::kDouble) - want).abs() - (want.abs() * std::ldexp(1.0, -8) + 1e-4);
+      EXPECT_LE(err.max().item<double>(), 0.0) << "h " << h << " EMBEVAL_NO_AVX512_LAYER_NORM=" << off;
+    }
+    unsetenv("EMBEVAL_NO_AVX512_LAYER_NORM");
   }
 }
 
 TEST(AddLayerNorm, Bf16WritesOverXLeavesTheResidualAndPropagatesNan) {
-  at::manual_seed(12);
-  at::Tensor x = at::randn({4, 64}).to(at::kBFloat16), r = at::randn({4, 64}).to(at::kBFloat16);
-  at::Tensor w = at::ones({64}, at::kBFloat16), b = at::zeros({64}, at::kBFloat16);
-  const at::Tensor r0 = r.clone();
-  x[2][5] = std::numeric_limits<float>::quiet_NaN();
-  const at::Tensor want = add_layer_norm(x.clone(), r, w, b, 1e-12);
-  at::Tensor y = add_layer_norm(x, r, w, b, 1e-12);
-  EXPECT_EQ(y.data_ptr(), x.data_ptr());  // in place, as the header allows
-  EXPECT_TRUE(y.narrow(0, 0, 2).equal(want.narrow(0, 0, 2)) && y[3].equal(want[3]));  // row 2 is NaN
-  EXPECT_TRUE(at::isnan(y[2]).all().item<bool>());  // NaN in, NaN out for its row ...
-  EXPECT_FALSE(at::isnan(y[0]).any().item<bool>());  // ... and only its row
-  EXPECT_TRUE(r.equal(r0));
-  // The residual may be x itself: each row is read whole before it is written.
-  at::Tensor z = at::randn({4, 64}).to(at::kBFloat16);
-  const at::Tensor twice = add_layer_norm(z.clone(), z.clone(), w, b, 1e-12);
-  EXPECT_TRUE(add_layer_norm(z, z, w, b, 1e-12).equal(twice));
+  for (const char* off : {"0", "1"}) {  // both forms (see above)
+    setenv("EMBEVAL_NO_AVX512_LAYER_NORM", off, 1);
+    at::manual_seed(12);
+    at::Tensor x = at::randn({4, 64}).to(at::kBFloat16), r = at::randn({4, 64}).to(at::kBFloat16);
+    at::Tensor w = at::ones({64}, at::kBFloat16), b = at::zeros({64}, at::kBFloat16);
+    const at::Tensor r0 = r.clone();
+    x[2][5] = std::numeric_limits<float>::quiet_NaN();
+    const at::Tensor want = add_layer_norm(x.clone(), r, w, b, 1e-12);
+    at::Tensor y = add_layer_norm(x, r, w, b, 1e-12);
+    EXPECT_EQ(y.data_ptr(), x.data_ptr());  // in place, as the header allows
+    EXPECT_TRUE(y.narrow(0, 0, 2).equal(want.narrow(0, 0, 2)) && y[3].equal(want[3]));  // row 2 is NaN
+    EXPECT_TRUE(at::isnan(y[2]).all().item<bool>());  // NaN in, NaN out for its row ...
+    EXPECT_FALSE(at::isnan(y[0]).any().item<bool>());  // ... and only its row
+    EXPECT_TRUE(r.equal(r0));
+    // The residual may be x itself: each row is read whole before it is written.
+    at::Tensor z = at::randn({4, 64}).to(at::kBFloat16);
+    const at::Tensor twice = add_layer_norm(z.clone(), z.clone(), w, b, 1e-12);
+    EXPECT_TRUE(add_layer_norm(z, z, w, b, 1e-12).equal(twice));
+    unsetenv("EMBEVAL_NO_AVX512_LAYER_NORM");
+  }
 }
 
 TEST(AddLayerNorm, OtherDtypesAreAtensOwn) {

@@ -3,14 +3,24 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "runners/kernels/amx_tiles.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
+
+#ifdef EMBEVAL_AMX_BUILD
+// GCC 12's "may be used uninitialized" on the _mm512_undefined_* inside
+// AVX-512 intrinsics once inlined (GCC bug 105593): not this code's.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
 
 namespace embeval {
 namespace {
@@ -21,10 +31,9 @@ namespace {
 // passes: no cancellation from a sum of squares), then the normalised
 // values rounded to bf16 (nearest even; NaN stays NaN). Four 16-lane
 // accumulators a pass, not one: a single chain of dependent adds (4 cycles
-// each, 48 a row at h = 768, twice) bound the whole LayerNorm (bench
-// a LayerNorm of bert-base's 4,096 x 768: see layer_norm.h). out may be a
-// (in place: a row is read whole before it is written), so neither is
-// __restrict__.
+// each, 48 a row at h = 768, twice) bound the whole LayerNorm (numbers:
+// layer_norm.h). out may be a (in place: a row is read whole before it is
+// written), so neither is __restrict__.
 typedef EmbevalFloats16 F16;
 EMBEVAL_CLONES void add_norm_rows(const uint16_t* a, const uint16_t* r,
                                   int64_t rows, int64_t h, const float* __restrict__ w, const float* __restrict__ b,
@@ -78,6 +87,96 @@ EMBEVAL_CLONES void add_norm_rows(const uint16_t* a, const uint16_t* r,
   }
 }
 
+#ifdef EMBEVAL_AMX_BUILD
+// add_norm_rows in AVX-512 with AVX512-BF16, for widths a multiple of 16:
+// the same three passes and four accumulators, the rounding by
+// VCVTNE2PS2BF16 (nearest even, NaN kept; results below 1.2e-38 flushed to
+// zero, as the AMX kernels' epilogues round) where the clones' integer
+// rounding took ~8 operations a 16 values, and (v - mean) * (rstd w) + b
+// in two. Numbers: layer_norm.h.
+#define EMBEVAL_LN_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+EMBEVAL_LN_TARGET inline __m512 widen16(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+EMBEVAL_LN_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h,
+                                          const float* __restrict__ w, const float* __restrict__ b, float eps,
+                                          float* __restrict__ v, uint16_t* out) {
+  for (int64_t row = 0; row < rows; ++row, a += h, r += h, out += h) {
+    __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= h; i += 64)
+      for (int q = 0; q < 4; ++q) {
+        const __m512 x = _mm512_add_ps(widen16(a + i + 16 * q), widen16(r + i + 16 * q));
+        _mm512_storeu_ps(v + i + 16 * q, x);
+        s[q] = _mm512_add_ps(s[q], x);
+      }
+    for (; i < h; i += 16) {
+      const __m512 x = _mm512_add_ps(widen16(a + i), widen16(r + i));
+      _mm512_storeu_ps(v + i, x);
+      s[0] = _mm512_add_ps(s[0], x);
+    }
+    const float mean =
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))) / static_cast<float>(h);
+    const __m512 vm = _mm512_set1_ps(mean);
+    for (int q = 0; q < 4; ++q) s[q] = _mm512_setzero_ps();
+    for (i = 0; i + 64 <= h; i += 64)
+      for (int q = 0; q < 4; ++q) {
+        const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(v + i + 16 * q), vm);
+        s[q] = _mm512_fmadd_ps(d, d, s[q]);
+      }
+    for (; i < h; i += 16) {
+      const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(v + i), vm);
+      s[0] = _mm512_fmadd_ps(d, d, s[0]);
+    }
+    const float var =
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))) / static_cast<float>(h);
+    const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(var + eps));
+    for (i = 0; i + 32 <= h; i += 32) {
+      const __m512 y0 = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(v + i), vm),
+                                        _mm512_mul_ps(rstd, _mm512_loadu_ps(w + i)), _mm512_loadu_ps(b + i));
+      const __m512 y1 = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(v + i + 16), vm),
+                                        _mm512_mul_ps(rstd, _mm512_loadu_ps(w + i + 16)), _mm512_loadu_ps(b + i + 16));
+      _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
+    }
+    if (i < h) {
+      const __m512 y0 = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(v + i), vm),
+                                        _mm512_mul_ps(rstd, _mm512_loadu_ps(w + i)), _mm512_loadu_ps(b + i));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), (__m256i)_mm512_cvtneps_pbh(y0));
+    }
+  }
+}
+
+bool avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+#endif
+
+// Whether rows h wide go through add_norm_rows_bf16 (this CPU and build
+// have it, and EMBEVAL_NO_AVX512_LAYER_NORM=1 does not say no: read each
+// call, for the tests and benchmarks to compare the two forms).
+bool vector_form(int64_t h) {
+#ifdef EMBEVAL_AMX_BUILD
+  const char* e = std::getenv("EMBEVAL_NO_AVX512_LAYER_NORM");
+  return h % 16 == 0 && !(e && *e && std::strcmp(e, "0") != 0) && avx512_bf16();
+#else
+  (void)h;
+  return false;
+#endif
+}
+
+void add_norm(bool vector, const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h, const float* w,
+              const float* b, float eps, float* v, uint16_t* out) {
+#ifdef EMBEVAL_AMX_BUILD
+  if (vector) return add_norm_rows_bf16(a, r, rows, h, w, b, eps, v, out);
+#else
+  (void)vector;
+#endif
+  add_norm_rows(a, r, rows, h, w, b, eps, v, out);
+}
+
 }  // namespace
 
 at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
@@ -99,9 +198,10 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
   const float* wp = w.data_ptr<float>();
   const float* bp = b.data_ptr<float>();
   const float feps = static_cast<float>(eps);
+  const bool vector = vector_form(h);
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<size_t>(h));
-    add_norm_rows(xp + begin * h, rp + begin * h, end - begin, h, wp, bp, feps, v.data(), op + begin * h);
+    add_norm(vector, xp + begin * h, rp + begin * h, end - begin, h, wp, bp, feps, v.data(), op + begin * h);
   });
   return out;
 }
