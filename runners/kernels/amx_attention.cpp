@@ -141,12 +141,13 @@ bool mask_adds(const float* mask, int64_t keys) {
 // scores). Two passes, the R rows side by side: the maximum (of s * scale
 // + mask, written back, where the mask adds something; of s alone, the
 // scale being positive, where it adds nothing), then exp, sum and rounding
-// (VCVTNE2PS2BF16, nearest even), 32 at a time; exp as avx512_math.h's
-// exp2_for_bf16_16 (3e-6 relative, against rounding to bf16's 2^-9 next); columns t..amx_round_up(t,
-// 32) written as 0. A row alone is a chain of dependent steps (the running
-// maximum and sum, their lane reductions, the division); four at a time the
-// CPU overlaps them. bert-base shape (BM_attention_bf16, seq 128, batch 32,
-// 2 threads): see amx_attention.h.
+// (VCVTNE2PS2BF16, nearest even), 32 at a time, exp as avx512_math.h's
+// exp2_for_bf16_16 (3e-6 relative, where rounding to bf16 next costs
+// 2^-9); columns t..amx_round_up(t, 32) written as 0. A row alone is a
+// chain of dependent steps (the running maximum and sum, their lane
+// reductions, the division); four at a time the CPU overlaps them.
+// bert-base shape (BM_attention_bf16, seq 128, batch 32, 2 threads): see
+// amx_attention.h.
 template <int R>
 EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t t, int64_t ld, float scale,
                                             uint16_t* p, float* inv) {
@@ -176,7 +177,8 @@ EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t
     for (int64_t j = 0; j < whole; j += 16)
       for (int r = 0; r < R; ++r) top[r] = _mm512_max_ps(top[r], _mm512_loadu_ps(s + r * ld + j));
     if (whole < t)
-      for (int r = 0; r < R; ++r) top[r] = _mm512_mask_max_ps(top[r], tail, top[r], _mm512_loadu_ps(s + r * ld + whole));
+      for (int r = 0; r < R; ++r)
+        top[r] = _mm512_mask_max_ps(top[r], tail, top[r], _mm512_loadu_ps(s + r * ld + whole));
   }
   // exp(x * a - max) = 2^t: where the mask adds, x is the stored s * scale
   // + mask and t = (x - max) log2 e (the difference first: max log2 e

@@ -96,7 +96,11 @@ EMBEVAL_CLONES void add_norm_rows(const uint16_t* a, const uint16_t* r,
 // in two. Numbers: layer_norm.h.
 #define EMBEVAL_LN_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
 EMBEVAL_LN_TARGET inline __m512 widen16(const uint16_t* p) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+EMBEVAL_LN_TARGET inline float sum4(const __m512 (&s)[4]) {
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
 EMBEVAL_LN_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h,
                                           const float* __restrict__ w, const float* __restrict__ b, float eps,
@@ -115,8 +119,7 @@ EMBEVAL_LN_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, 
       _mm512_storeu_ps(v + i, x);
       s[0] = _mm512_add_ps(s[0], x);
     }
-    const float mean =
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))) / static_cast<float>(h);
+    const float mean = sum4(s) / static_cast<float>(h);
     const __m512 vm = _mm512_set1_ps(mean);
     for (int q = 0; q < 4; ++q) s[q] = _mm512_setzero_ps();
     for (i = 0; i + 64 <= h; i += 64)
@@ -128,8 +131,7 @@ EMBEVAL_LN_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, 
       const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(v + i), vm);
       s[0] = _mm512_fmadd_ps(d, d, s[0]);
     }
-    const float var =
-        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))) / static_cast<float>(h);
+    const float var = sum4(s) / static_cast<float>(h);
     const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(var + eps));
     for (i = 0; i + 32 <= h; i += 32) {
       const __m512 y0 = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(v + i), vm),
