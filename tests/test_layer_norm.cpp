@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -100,4 +101,49 @@ TEST(AddLayerNorm, OtherDtypesAreAtensOwn) {
                 .max()
                 .item<double>(),
             0.1);
+}
+
+// The embeddings' gather + add + LayerNorm in one pass: the bits of ATen's
+// three steps (at::embedding, the bf16 add_, add_layer_norm) on both
+// LayerNorm forms, rows of any id and position; an id or position outside
+// its table is a one-line error naming where it is.
+TEST(EmbedLayerNorm, GivesTheBitsOfTheThreeSteps) {
+  at::manual_seed(14);
+  for (const char* off : {"0", "1"}) {
+    setenv("EMBEVAL_NO_AVX512_LAYER_NORM", off, 1);
+    for (int64_t h : {768, 48, 13}) {
+      const at::Tensor word = at::randn({50, h}).to(at::kBFloat16), pos = at::randn({20, h}).to(at::kBFloat16);
+      const at::Tensor type = (at::randn({h}) * 0.1).to(at::kBFloat16);
+      const at::Tensor w = (at::rand({h}) + 0.5).to(at::kBFloat16), b = at::randn({h}).to(at::kBFloat16);
+      const at::Tensor ids = at::randint(0, 50, {3, 17}, at::kLong), positions = at::randint(0, 20, {3, 17}, at::kLong);
+      const at::Tensor got = embed_layer_norm(word, type, pos, ids, positions, w, b, 1e-12);
+      ASSERT_TRUE(got.defined());
+      const at::Tensor want =
+          add_layer_norm(at::embedding(pos, positions), at::embedding(word, ids).add_(type), w, b, 1e-12);
+      EXPECT_TRUE(at::equal(got, want)) << "h " << h << " EMBEVAL_NO_AVX512_LAYER_NORM=" << off;
+    }
+    unsetenv("EMBEVAL_NO_AVX512_LAYER_NORM");
+  }
+  const at::Tensor word = at::randn({50, 16}).to(at::kBFloat16), pos = at::randn({20, 16}).to(at::kBFloat16);
+  const at::Tensor type = at::zeros({16}, at::kBFloat16), w = at::ones({16}), b = at::zeros({16});
+  at::Tensor ids = at::zeros({2, 5}, at::kLong), positions = at::zeros({2, 5}, at::kLong);
+  ids[1][3] = 50;
+  try {
+    embed_layer_norm(word, type, pos, ids, positions, w, b, 1e-12);
+    ADD_FAILURE() << "an id past the vocabulary was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 50 at [1, 3] is outside the vocabulary [0, 50)"), std::string::npos)
+        << e.what();
+  }
+  ids[1][3] = 0;
+  positions[0][2] = 20;
+  try {
+    embed_layer_norm(word, type, pos, ids, positions, w, b, 1e-12);
+    ADD_FAILURE() << "a position past the table was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("position 20 at [0, 2] is outside the model's 20 positions"), std::string::npos)
+        << e.what();
+  }
+  // fp32 is not its case: undefined (the caller runs ATen's steps).
+  EXPECT_FALSE(embed_layer_norm(word.to(at::kFloat), type, pos, ids, positions, w, b, 1e-12).defined());
 }

@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "harness/error.h"
 #include "runners/kernels/amx_tiles.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
@@ -179,6 +180,18 @@ void add_norm(bool vector, const uint16_t* a, const uint16_t* r, int64_t rows, i
   add_norm_rows(a, r, rows, h, w, b, eps, v, out);
 }
 
+// out = bf16(a + b) elementwise (nearest even, NaN kept): ATen's bf16 add.
+EMBEVAL_CLONES void add_round(const uint16_t* __restrict__ a, const uint16_t* __restrict__ b, int64_t n,
+                              uint16_t* __restrict__ out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t ua = uint32_t{a[i]} << 16, ub = uint32_t{b[i]} << 16;
+    float fa, fb;
+    std::memcpy(&fa, &ua, 4);
+    std::memcpy(&fb, &ub, 4);
+    EMBEVAL_ROUND_BF16(fa + fb, out[i]);
+  }
+}
+
 }  // namespace
 
 at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
@@ -204,6 +217,47 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<size_t>(h));
     add_norm(vector, xp + begin * h, rp + begin * h, end - begin, h, wp, bp, feps, v.data(), op + begin * h);
+  });
+  return out;
+}
+
+at::Tensor embed_layer_norm(const at::Tensor& word, const at::Tensor& type_row, const at::Tensor& pos,
+                            const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& weight,
+                            const at::Tensor& bias, double eps) {
+  const int64_t h = word.dim() == 2 ? word.size(1) : 0;
+  if (word.scalar_type() != at::kBFloat16 || !word.device().is_cpu() || h == 0 || !word.is_contiguous() ||
+      pos.scalar_type() != at::kBFloat16 || !pos.is_contiguous() || pos.dim() != 2 || pos.size(1) != h ||
+      type_row.scalar_type() != at::kBFloat16 || type_row.numel() != h || ids.dim() != 2 ||
+      positions.sizes() != ids.sizes())
+    return at::Tensor();
+  const at::Tensor id = ids.to(at::kLong).contiguous(), place = positions.to(at::kLong).contiguous();
+  const at::Tensor type = type_row.contiguous();
+  const at::Tensor w = weight.to(at::kFloat).contiguous(), b = bias.to(at::kFloat).contiguous();
+  const int64_t rows = id.numel(), vocab = word.size(0), places = pos.size(0), t = ids.size(1);
+  const int64_t* ip = id.data_ptr<int64_t>();
+  const int64_t* pp = place.data_ptr<int64_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (ip[r] < 0 || ip[r] >= vocab)
+      fail("embeddings: token id {} at [{}, {}] is outside the vocabulary [0, {})", ip[r], r / t, r % t, vocab);
+    if (pp[r] < 0 || pp[r] >= places)
+      fail("embeddings: position {} at [{}, {}] is outside the model's {} positions", pp[r], r / t, r % t, places);
+  }
+  at::Tensor out = at::empty({ids.size(0), t, h}, word.options());
+  const auto* wp16 = reinterpret_cast<const uint16_t*>(word.data_ptr<at::BFloat16>());
+  const auto* pp16 = reinterpret_cast<const uint16_t*>(pos.data_ptr<at::BFloat16>());
+  const auto* tp16 = reinterpret_cast<const uint16_t*>(type.data_ptr<at::BFloat16>());
+  auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+  const float* lw = w.data_ptr<float>();
+  const float* lb = b.data_ptr<float>();
+  const float feps = static_cast<float>(eps);
+  const bool vector = vector_form(h);
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> v(static_cast<size_t>(h));
+    std::vector<uint16_t> x(static_cast<size_t>(h));
+    for (int64_t r = begin; r < end; ++r) {
+      add_round(wp16 + ip[r] * h, tp16, h, x.data());
+      add_norm(vector, x.data(), pp16 + pp[r] * h, 1, h, lw, lb, feps, v.data(), op + r * h);
+    }
   });
   return out;
 }
