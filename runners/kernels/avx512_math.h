@@ -58,7 +58,7 @@ EMBEVAL_AVX512_MATH_TARGET inline __m512 exp_nonpositive16(__m512 x) {
 // VSCALEFPS. 0 below -125, so no result is subnormal (exp_nonpositive16's
 // note: subnormal results take microcode assists), -inf included; NaN
 // stays NaN. Meant for t <= 0 (up to a rounding above): the attention's
-// softmax (amx_attention.cpp). Test: tests/test_encoder_kernels.cpp.
+// softmax (amx_attention.cpp). Test: tests/test_avx512_math.cpp.
 EMBEVAL_AVX512_MATH_TARGET inline __m512 exp2_for_bf16_16(__m512 t) {
   const __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, k);

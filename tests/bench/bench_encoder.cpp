@@ -304,7 +304,8 @@ void args(benchmark::internal::Benchmark* b) {
 
 // bf16 add + LayerNorm (runners/kernels/layer_norm.h) over bert-base's
 // 4,096 x 768 activations, 2 threads: in calls of `rows` rows (4,096: one
-// call, from memory; 256: 16 calls on the same rows, in L2).
+// call, from memory; 256: 16 calls on the same rows, in L2), in place over
+// x as the model calls it.
 void BM_add_layer_norm(benchmark::State& state) {
   const int64_t rows = state.range(0), h = 768, calls = 4096 / rows;
   at::set_num_threads(2);
