@@ -180,6 +180,25 @@ void add_norm(bool vector, const uint16_t* a, const uint16_t* r, int64_t rows, i
   add_norm_rows(a, r, rows, h, w, b, eps, v, out);
 }
 
+// What each row's LayerNorm reads (weight and bias as floats, eps, the
+// form that runs), made once a call: out = LayerNorm(a + r) for `rows`
+// rows of h, v h floats of the calling thread's scratch.
+struct RowNorm {
+  at::Tensor w, b;
+  float eps;
+  int64_t h;
+  bool vector;
+  RowNorm(const at::Tensor& weight, const at::Tensor& bias, double e, int64_t width)
+      : w(weight.to(at::kFloat).contiguous()),
+        b(bias.to(at::kFloat).contiguous()),
+        eps(static_cast<float>(e)),
+        h(width),
+        vector(vector_form(width)) {}
+  void operator()(const uint16_t* a, const uint16_t* r, int64_t rows, float* v, uint16_t* out) const {
+    add_norm(vector, a, r, rows, h, w.data_ptr<float>(), b.data_ptr<float>(), eps, v, out);
+  }
+};
+
 // out = bf16(a + b) elementwise (nearest even, NaN kept): ATen's bf16 add.
 EMBEVAL_CLONES void add_round(const uint16_t* __restrict__ a, const uint16_t* __restrict__ b, int64_t n,
                               uint16_t* __restrict__ out) {
@@ -200,7 +219,7 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
   if (x.scalar_type() != at::kBFloat16 || residual.scalar_type() != at::kBFloat16 || !x.device().is_cpu() ||
       !x.is_contiguous() || !residual.is_contiguous() || x.sizes() != residual.sizes() || h == 0)
     return at::layer_norm(x.add_(residual), {h}, weight, bias, eps);
-  const at::Tensor w = weight.to(at::kFloat).contiguous(), b = bias.to(at::kFloat).contiguous();
+  const RowNorm norm(weight, bias, eps, h);
   // The result goes over x, each row once it is whole in v: a fresh tensor
   // costs a read of each of its lines before the write (bert-base bf16,
   // batch 32, 2 threads, three alternating runs: the two adds + LayerNorms
@@ -210,13 +229,9 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
   const auto* xp = reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>());
   const auto* rp = reinterpret_cast<const uint16_t*>(residual.data_ptr<at::BFloat16>());
   auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-  const float* wp = w.data_ptr<float>();
-  const float* bp = b.data_ptr<float>();
-  const float feps = static_cast<float>(eps);
-  const bool vector = vector_form(h);
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<size_t>(h));
-    add_norm(vector, xp + begin * h, rp + begin * h, end - begin, h, wp, bp, feps, v.data(), op + begin * h);
+    norm(xp + begin * h, rp + begin * h, end - begin, v.data(), op + begin * h);
   });
   return out;
 }
@@ -232,7 +247,6 @@ at::Tensor embed_layer_norm(const at::Tensor& word, const at::Tensor& type_row, 
     return at::Tensor();
   const at::Tensor id = ids.to(at::kLong).contiguous(), place = positions.to(at::kLong).contiguous();
   const at::Tensor type = type_row.contiguous();
-  const at::Tensor w = weight.to(at::kFloat).contiguous(), b = bias.to(at::kFloat).contiguous();
   const int64_t rows = id.numel(), vocab = word.size(0), places = pos.size(0), t = ids.size(1);
   const int64_t* ip = id.data_ptr<int64_t>();
   const int64_t* pp = place.data_ptr<int64_t>();
@@ -247,16 +261,13 @@ at::Tensor embed_layer_norm(const at::Tensor& word, const at::Tensor& type_row, 
   const auto* pp16 = reinterpret_cast<const uint16_t*>(pos.data_ptr<at::BFloat16>());
   const auto* tp16 = reinterpret_cast<const uint16_t*>(type.data_ptr<at::BFloat16>());
   auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-  const float* lw = w.data_ptr<float>();
-  const float* lb = b.data_ptr<float>();
-  const float feps = static_cast<float>(eps);
-  const bool vector = vector_form(h);
+  const RowNorm norm(weight, bias, eps, h);
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<size_t>(h));
     std::vector<uint16_t> x(static_cast<size_t>(h));
     for (int64_t r = begin; r < end; ++r) {
       add_round(wp16 + ip[r] * h, tp16, h, x.data());
-      add_norm(vector, x.data(), pp16 + pp[r] * h, 1, h, lw, lb, feps, v.data(), op + r * h);
+      norm(x.data(), pp16 + pp[r] * h, 1, v.data(), op + r * h);
     }
   });
   return out;
