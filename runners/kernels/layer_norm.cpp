@@ -185,17 +185,21 @@ void add_norm(bool vector, const uint16_t* a, const uint16_t* r, int64_t rows, i
 // rows of h, v h floats of the calling thread's scratch.
 struct RowNorm {
   at::Tensor w, b;
+  const float* wp;
+  const float* bp;
   float eps;
   int64_t h;
   bool vector;
   RowNorm(const at::Tensor& weight, const at::Tensor& bias, double e, int64_t width)
       : w(weight.to(at::kFloat).contiguous()),
         b(bias.to(at::kFloat).contiguous()),
+        wp(w.data_ptr<float>()),
+        bp(b.data_ptr<float>()),
         eps(static_cast<float>(e)),
         h(width),
         vector(vector_form(width)) {}
   void operator()(const uint16_t* a, const uint16_t* r, int64_t rows, float* v, uint16_t* out) const {
-    add_norm(vector, a, r, rows, h, w.data_ptr<float>(), b.data_ptr<float>(), eps, v, out);
+    add_norm(vector, a, r, rows, h, wp, bp, eps, v, out);
   }
 };
 
