@@ -9,7 +9,18 @@
 
 #define EMBEVAL_AVX512_MATH_TARGET __attribute__((target("avx512f,avx512dq")))
 
+// The vector loops outside the AMX kernels that round by VCVTNE2PS2BF16
+// (gelu_bf16.cpp, layer_norm.cpp): their target, and whether the CPU runs it.
+#define EMBEVAL_AVX512_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
 namespace embeval {
+
+inline bool cpu_has_avx512_bf16() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bf16");
+  return has;
+}
 
 // The first n of 16 lanes (none for n <= 0, all for n >= 16).
 inline __mmask16 first_lanes16(int64_t n) {

@@ -15,10 +15,8 @@ namespace embeval {
 #ifdef EMBEVAL_AMX_BUILD
 namespace {
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void gelu_rows(const float* __restrict__ x,
-                                                                             int64_t ldx, int64_t rows,
-                                                                             int64_t cols, uint16_t* __restrict__ y,
-                                                                             int64_t ldy) {
+EMBEVAL_AVX512_BF16_TARGET void gelu_rows(const float* __restrict__ x, int64_t ldx, int64_t rows, int64_t cols,
+                                          uint16_t* __restrict__ y, int64_t ldy) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     uint16_t* yr = y + r * ldy;
@@ -41,9 +39,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) void ge
 
 bool gelu_erf_bf16_available() {
 #ifdef EMBEVAL_AMX_BUILD
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
-  return ok;
+  return cpu_has_avx512_bf16();
 #else
   return false;
 #endif

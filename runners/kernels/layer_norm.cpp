@@ -20,7 +20,7 @@
 // AVX-512 intrinsics once inlined (GCC bug 105593): not this code's.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
+#include "runners/kernels/avx512_math.h"
 #endif
 
 namespace embeval {
@@ -95,15 +95,14 @@ EMBEVAL_CLONES void add_norm_rows(const uint16_t* a, const uint16_t* r,
 // zero, as the AMX kernels' epilogues round) where the clones' integer
 // rounding took ~8 operations a 16 values, and (v - mean) * (rstd w) + b
 // in two. Numbers: layer_norm.h.
-#define EMBEVAL_LN_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
-EMBEVAL_LN_TARGET inline __m512 widen16(const uint16_t* p) {
+EMBEVAL_AVX512_BF16_TARGET inline __m512 widen16(const uint16_t* p) {
   const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
 }
-EMBEVAL_LN_TARGET inline float sum4(const __m512 (&s)[4]) {
+EMBEVAL_AVX512_BF16_TARGET inline float sum4(const __m512 (&s)[4]) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
-EMBEVAL_LN_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h,
+EMBEVAL_AVX512_BF16_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h,
                                           const float* __restrict__ w, const float* __restrict__ b, float eps,
                                           float* __restrict__ v, uint16_t* out) {
   for (int64_t row = 0; row < rows; ++row, a += h, r += h, out += h) {
@@ -149,12 +148,6 @@ EMBEVAL_LN_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, 
   }
 }
 
-bool avx512_bf16() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512bf16");
-  return has;
-}
 #endif
 
 // Whether rows h wide go through add_norm_rows_bf16 (this CPU and build
@@ -163,7 +156,7 @@ bool avx512_bf16() {
 bool vector_form(int64_t h) {
 #ifdef EMBEVAL_AMX_BUILD
   const char* e = std::getenv("EMBEVAL_NO_AVX512_LAYER_NORM");
-  return h % 16 == 0 && !(e && *e && std::strcmp(e, "0") != 0) && avx512_bf16();
+  return h % 16 == 0 && !(e && *e && std::strcmp(e, "0") != 0) && cpu_has_avx512_bf16();
 #else
   (void)h;
   return false;
