@@ -4,8 +4,7 @@
 // random values within the stated bound of a float64 product of the same
 // bf16 numbers (with and without GELU), partial row and column blocks,
 // strided inputs and outputs, column ranges, and nothing past k read as a
-// number; the tile-order outputs and inputs (BERT's FFN middle) the same
-// bits as rows in place. Skipped where the build or CPU has no AMX bf16.
+// number. Skipped where the build or CPU has no AMX bf16.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -172,67 +171,6 @@ TEST(AmxBf16Gemm, GeluErrorMostlyTheExactValuesRounding) {
     }
   }
   EXPECT_GE(exact, counted * 99 / 100) << exact << " of " << counted;
-}
-
-// run_to_tiles writes run()'s bits in tile order (laid out here from the
-// header's description, not the kernel's code) with zeros in the padding
-// columns, and run_from_tiles of that gives run()'s bits on the rows in
-// place: partial row blocks, a middle width that is not a multiple of 32,
-// GELU and none, and a tile-order input whose padding rows hold NaN (they
-// may reach only the outputs' own padding rows, never written).
-TEST(AmxBf16Gemm, TileOrderTheSameBitsAsRowsInPlace) {
-  if (!AmxBf16Gemm::available()) GTEST_SKIP() << "no AMX bf16 in this build or CPU";
-  at::manual_seed(13);
-  struct Case {
-    int64_t rows, k, mid, n;
-  };
-  const Case cases[] = {{256, 768, 3072, 768}, {45, 64, 80, 96}, {32, 96, 32, 40}, {1, 32, 100, 7}, {97, 100, 64, 64}};
-  for (const Case& cs : cases)
-    for (LinearActivation act : {LinearActivation::gelu_erf, LinearActivation::none}) {
-      const std::string what = "rows " + std::to_string(cs.rows) + " k " + std::to_string(cs.k) + " mid " +
-                               std::to_string(cs.mid) + " act " + std::to_string(static_cast<int>(act));
-      AmxBf16Gemm first(at::randn({cs.mid, cs.k}) / std::sqrt(double(cs.k)), at::randn({cs.mid}), act);
-      AmxBf16Gemm second(at::randn({cs.n, cs.mid}) / std::sqrt(double(cs.mid)), at::randn({cs.n}),
-                         LinearActivation::none);
-      const std::vector<uint16_t> xb = to_bits(at::randn({cs.rows, cs.k}), cs.k, 0.0f);
-      std::vector<uint16_t> mid(static_cast<size_t>(cs.rows * cs.mid)), y(static_cast<size_t>(cs.rows * cs.n));
-      first.run(xb.data(), cs.rows, cs.k, mid.data(), cs.mid, 0, cs.mid);
-      second.run(mid.data(), cs.rows, cs.mid, y.data(), cs.n, 0, cs.n);
-
-      const int64_t width = (cs.mid + 31) / 32 * 32, row_pad = (cs.rows + 31) / 32 * 32;
-      ASSERT_EQ(AmxBf16Gemm::tile_order_elements(cs.rows, cs.mid), row_pad * width);
-      // Element (r, c) of a tile-order matrix: its 32 x 32 block, then row r % 32 of it.
-      auto at_tile = [&](int64_t r, int64_t c) {
-        return static_cast<size_t>(((r / 32) * (width / 32) + c / 32) * 1024 + (r % 32) * 32 + c % 32);
-      };
-      std::vector<uint16_t> tiles(static_cast<size_t>(row_pad * width), 0xFFC1);  // NaN until written
-      first.run_to_tiles(xb.data(), cs.rows, cs.k, tiles.data());
-      int64_t differ = 0, padding = 0;
-      for (int64_t r = 0; r < cs.rows; ++r) {
-        for (int64_t c = 0; c < cs.mid; ++c)
-          differ += tiles[at_tile(r, c)] != mid[static_cast<size_t>(r * cs.mid + c)];
-        for (int64_t c = cs.mid; c < width; ++c) padding += tiles[at_tile(r, c)] != 0;
-      }
-      EXPECT_EQ(differ, 0) << what;
-      EXPECT_EQ(padding, 0) << what << ": the padding columns must be 0 (the next product's K reads them)";
-
-      // The next product from tiles laid out here, padding rows NaN.
-      std::vector<uint16_t> in(static_cast<size_t>(row_pad * width), 0xFFC1);
-      for (int64_t r = 0; r < row_pad; ++r)
-        for (int64_t c = 0; c < width; ++c)
-          if (r < cs.rows) in[at_tile(r, c)] = c < cs.mid ? mid[static_cast<size_t>(r * cs.mid + c)] : 0;
-      const int64_t ldy = cs.n + 5;
-      std::vector<uint16_t> y2(static_cast<size_t>(cs.rows * ldy), 0xABCD);
-      second.run_from_tiles(in.data(), cs.rows, y2.data(), ldy);
-      int64_t differ2 = 0, touched = 0;
-      for (int64_t r = 0; r < cs.rows; ++r) {
-        for (int64_t c = 0; c < cs.n; ++c)
-          differ2 += y2[static_cast<size_t>(r * ldy + c)] != y[static_cast<size_t>(r * cs.n + c)];
-        for (int64_t c = cs.n; c < ldy; ++c) touched += y2[static_cast<size_t>(r * ldy + c)] != 0xABCD;
-      }
-      EXPECT_EQ(differ2, 0) << what;
-      EXPECT_EQ(touched, 0) << what << ": wrote past its columns";
-    }
 }
 
 }  // namespace

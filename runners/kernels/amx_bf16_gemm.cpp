@@ -155,16 +155,6 @@ inline TileRows rows_for_tiles(const uint16_t* x, int64_t rows, int64_t ldx, int
   return t;
 }
 
-// Where a call's x is read and its y written: rows in place (row strides
-// ldx / ldy), or in tile order (AmxBf16Gemm::tile_order_elements): each 32
-// x 32 block of a [rows, width] matrix 2 KB in a row, its two 16-row tiles
-// of 64-byte rows back to back, the blocks of a row block side by side.
-// Template parameters, not run-time flags: with them as variables the
-// rows-in-place loop lost ~8% at the peak's shape (BM_gemm_peak 2.07 against
-// 2.25 TFLOP/s, six alternating rounds), the code around the tile
-// instructions compiled worse.
-enum class Layout { rows, x_tiles, y_tiles };
-
 // Each 32 x 32 block of outputs accumulates over all of K in tiles 0-3 (two
 // row tiles of x times two column tiles of weights); its epilogue runs a few
 // rows at a time between the next block's tile instructions (software
@@ -175,49 +165,33 @@ enum class Layout { rows, x_tiles, y_tiles };
 // weights overflow L2 (3072 -> 768 at 256 rows: 1.5 MB + 768 KB), rows in
 // one direction evicted each row block just before its next use, so every
 // chunk read all of x from L3 again. Single thread, 256-row blocks of 4,096
-// rows, three alternating rounds (GFLOP/s): 3072 -> 768 927 / 977 / 902
-// against 868 / 884 / 876 in one direction, 768 -> 3072 1,047 / 1,031 /
-// 1,012 against 946 / 916 / 973; the peak's 1024 -> 1024 at 2 threads
-// (BM_gemm_peak, six alternating rounds) 2.07 against 2.08 TFLOP/s.
-template <bool GELU, Layout LAYOUT, typename OutT>
+// rows, the shapes in turn, four alternating rounds (GFLOP/s): 3072 -> 768
+// 860 / 834 / 759 / 865 against 696 / 742 / 795 / 735 in one direction,
+// 768 -> 3072 876 / 980 / 804 / 1,006 against 775 / 798 / 945 / 769, 768 ->
+// 2304 +3%; the peak's shape (BM_gemm_peak, 2 threads, six rounds) 1.954
+// against 1.956 TFLOP/s.
+template <bool GELU, typename OutT>
 EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
                                   const uint16_t* packed, const float* bias, OutT* y, int64_t ldy, int64_t c0,
                                   int64_t c1) {
-  constexpr bool X_TILES = LAYOUT == Layout::x_tiles, Y_TILES = LAYOUT == Layout::y_tiles;
   const TileConfig config = TileConfig::all16x64();
   _tile_loadconfig(&config);
   const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 32;  // elements from one column block's tiles to the next
   const int64_t rows_per_step = (BLOCK + kb - 1) / kb;           // epilogue rows per K step
   thread_local std::vector<uint16_t> padded, tail;
-  TileRows in;
-  if constexpr (!X_TILES) in = rows_for_tiles(x, rows, ldx, k, lda, padded, tail);
-  const int64_t row_blocks = (rows + BLOCK - 1) / BLOCK;
-  const int64_t y_blocks = amx_round_up(c1, BLOCK) / BLOCK;  // Y_TILES: blocks a row block of y
-  const int64_t out_ld = Y_TILES ? BLOCK : ldy;
+  const TileRows in = rows_for_tiles(x, rows, ldx, k, lda, padded, tail);
   Pending<OutT> pend[2];
   int cur = 0;
   bool waiting = false;  // pend[cur ^ 1] holds a block whose epilogue is due
+  const int64_t row_blocks = (rows + BLOCK - 1) / BLOCK;
   for (int64_t cc = c0; cc < c1; cc += CHUNK) {
     const int64_t ce = std::min(c1, cc + CHUNK);
     const bool back = ((cc - c0) / CHUNK) % 2 == 1;
     for (int64_t rb = 0; rb < row_blocks; ++rb) {
       const int64_t m0 = (back ? row_blocks - 1 - rb : rb) * BLOCK;
-      // This row block's two x tiles for K step i: a + i * step and a +
-      // half + i * step (bytes), their rows `stride` bytes apart.
-      const char* a;
-      int64_t step, half, stride;
-      if constexpr (X_TILES) {
-        a = reinterpret_cast<const char*>(x) + m0 * lda * 2;
-        step = BLOCK * KSTEP * 2;
-        half = TILE * KSTEP * 2;
-        stride = KSTEP * 2;
-      } else {
-        const bool in_tail = m0 >= in.full;
-        a = in_tail ? in.tail : in.a + m0 * in.stride;
-        stride = in_tail ? in.tail_stride : in.stride;
-        step = KSTEP * 2;
-        half = TILE * stride;
-      }
+      const bool in_tail = m0 >= in.full;
+      const char* a = in_tail ? in.tail : in.a + m0 * in.stride;
+      const int64_t stride = in_tail ? in.tail_stride : in.stride;
       const int64_t rv = std::min(BLOCK, rows - m0);
       for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
         const uint16_t* b0 = packed + (n0 / TILE) * tile_stride;
@@ -227,41 +201,31 @@ EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, 
         _tile_zero(2);
         _tile_zero(3);
         for (int64_t i = 0; i < kb; ++i) {
-          _tile_loadd(4, a + i * step, stride);
-          _tile_loadd(5, a + half + i * step, stride);
+          _tile_loadd(4, a + i * 64, stride);
+          _tile_loadd(5, a + TILE * stride + i * 64, stride);
           _tile_loadd(6, b0 + i * TILE * 32, 64);
           _tile_loadd(7, b1 + i * TILE * 32, 64);
           _tile_dpbf16ps(0, 4, 6);
           _tile_dpbf16ps(1, 4, 7);
           _tile_dpbf16ps(2, 5, 6);
           _tile_dpbf16ps(3, 5, 7);
-          if (waiting) store_rows<GELU>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, out_ld);
+          if (waiting) store_rows<GELU>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, ldy);
         }
         Pending<OutT>& p = pend[cur];
         _tile_stored(0, p.acc, BLOCK * 4);
         _tile_stored(1, p.acc + TILE, BLOCK * 4);
         _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
         _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
-        if constexpr (Y_TILES) {
-          // The whole block, rows past `rows` and columns past n included:
-          // a next product reads every row and K step of its tiles (the
-          // columns past n are act(0 + 0) = 0, which it needs; the extra
-          // rows only reach its own extra rows).
-          p.rv = BLOCK;
-          p.cv = BLOCK;
-          p.y = y + (m0 / BLOCK * y_blocks + n0 / BLOCK) * BLOCK * BLOCK;
-        } else {
-          p.rv = rv;
-          p.cv = std::min(BLOCK, ce - n0);
-          p.y = y + m0 * ldy + (n0 - c0);
-        }
+        p.rv = rv;
+        p.cv = std::min(BLOCK, ce - n0);
         p.b = bias ? bias + n0 : nullptr;
+        p.y = y + m0 * ldy + (n0 - c0);
         waiting = true;
         cur ^= 1;
       }
     }
   }
-  if (waiting) store_rows<GELU>(pend[cur ^ 1], 0, BLOCK, out_ld);
+  if (waiting) store_rows<GELU>(pend[cur ^ 1], 0, BLOCK, ldy);
   _tile_release();
 }
 
@@ -300,9 +264,9 @@ void AmxBf16Gemm::run_packed(const uint16_t* packed, int64_t n, int64_t k, const
   if (rows <= 0 || n <= 0) return;
   const int64_t lda = amx_round_up(std::max<int64_t>(k, 1), KSTEP);
   if (activation == LinearActivation::gelu_erf)
-    gemm<true, Layout::rows>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
+    gemm<true>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
   else
-    gemm<false, Layout::rows>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
+    gemm<false>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
 }
 
 void AmxBf16Gemm::run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y, int64_t ldy, int64_t c0,
@@ -312,42 +276,12 @@ void AmxBf16Gemm::run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y,
   const auto* p = reinterpret_cast<const uint16_t*>(packed_.data_ptr<int16_t>());
   const float* b = bias_.data_ptr<float>();
   if (activation_ == LinearActivation::gelu_erf)
-    gemm<true, Layout::rows>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
+    gemm<true>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
   else
-    gemm<false, Layout::rows>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
-}
-
-void AmxBf16Gemm::run_to_tiles(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* yt) const {
-  EMBEVAL_ASSERT(ldx >= k_);
-  if (rows <= 0) return;
-  const auto* p = reinterpret_cast<const uint16_t*>(packed_.data_ptr<int16_t>());
-  const float* b = bias_.data_ptr<float>();
-  const int64_t np = amx_round_up(n_, BLOCK);
-  if (activation_ == LinearActivation::gelu_erf)
-    gemm<true, Layout::y_tiles>(x, rows, ldx, k_, lda_, p, b, yt, BLOCK, 0, np);
-  else
-    gemm<false, Layout::y_tiles>(x, rows, ldx, k_, lda_, p, b, yt, BLOCK, 0, np);
-}
-
-void AmxBf16Gemm::run_from_tiles(const uint16_t* xt, int64_t rows, uint16_t* y, int64_t ldy) const {
-  if (rows <= 0) return;
-  const auto* p = reinterpret_cast<const uint16_t*>(packed_.data_ptr<int16_t>());
-  const float* b = bias_.data_ptr<float>();
-  if (activation_ == LinearActivation::gelu_erf)
-    gemm<true, Layout::x_tiles>(xt, rows, lda_, k_, lda_, p, b, y, ldy, 0, n_);
-  else
-    gemm<false, Layout::x_tiles>(xt, rows, lda_, k_, lda_, p, b, y, ldy, 0, n_);
+    gemm<false>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
 }
 
 #else
-
-void AmxBf16Gemm::run_to_tiles(const uint16_t*, int64_t, int64_t, uint16_t*) const {
-  fail("AmxBf16Gemm: this build has no AMX kernels");
-}
-
-void AmxBf16Gemm::run_from_tiles(const uint16_t*, int64_t, uint16_t*, int64_t) const {
-  fail("AmxBf16Gemm: this build has no AMX kernels");
-}
 
 void AmxBf16Gemm::run(const uint16_t*, int64_t, int64_t, uint16_t*, int64_t, int64_t, int64_t) const {
   fail("AmxBf16Gemm: this build has no AMX kernels");

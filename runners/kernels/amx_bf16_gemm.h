@@ -69,24 +69,6 @@ class AmxBf16Gemm {
   // (>= k). Runs on the calling thread (from inside a parallel region too).
   void run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y, int64_t ldy, int64_t c0, int64_t c1) const;
 
-  // Tile order, for a product whose outputs only feed another's inputs
-  // (BERT's FFN middle): a [rows, width] bf16 matrix as 32 x 32 blocks of
-  // 2 KB (rows 0-15 then 16-31, 32 values a row), a row block's blocks
-  // side by side (rows rounded up to 32, width to 32). The next product's
-  // tile loads then read 1 KB in a row where rows in place put each of a
-  // tile's 16 rows on its own page at K = 3,072. Elements it takes:
-  static int64_t tile_order_elements(int64_t rows, int64_t width) {
-    return (rows + 31) / 32 * 32 * ((width + 31) / 32 * 32);
-  }
-  // run()'s product, all n columns, into yt [rows, n] in tile order. The
-  // padding is written too: columns past n as act(0) = 0 (which the next
-  // product's K steps read), rows past `rows` as whatever their
-  // accumulators held (they reach only the next product's own extra rows).
-  void run_to_tiles(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* yt) const;
-  // run()'s product, all n columns, of xt [rows, k] in tile order (what
-  // run_to_tiles of a layer with n = k wrote) into y (row stride ldy).
-  void run_from_tiles(const uint16_t* xt, int64_t rows, uint16_t* y, int64_t ldy) const;
-
   int64_t packed_bytes() const { return packed_.numel() * 2; }
 
   // The same product with weights packed by the caller, per call

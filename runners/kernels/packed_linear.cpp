@@ -167,11 +167,6 @@ void PackedLinear::Impl::own_product(const uint16_t* x, int64_t rows, uint16_t* 
 // 32 x 128, 2 threads (BM_layer_breakdown's ffn_fused_ms, two rounds):
 // blocks of 128 / 256 / 512 rows 19.7 / 19.6 / 19.7 and 19.3 / 19.3 / 18.7
 // ms, whole rows (EMBEVAL_NO_ROW_BLOCKS=1) 20.6 and 19.9.
-// The middle goes in tile order (amx_bf16_gemm.h: run_to_tiles and
-// run_from_tiles): the second product's tile loads read 1 KB in a row, not
-// 16 rows 6 KB apart (each on its own page). ffn_fused_ms, three
-// alternating rounds: 18.3 / 18.5 / 18.7 ms against 20.2 / 19.1 / 19.9 with
-// the middle's rows in place.
 constexpr int64_t OWN_PAIR_BLOCK_ROWS = 256;
 
 at::Tensor PackedLinear::Impl::own_pair(const Impl& b, const at::Tensor& x) const {
@@ -196,12 +191,12 @@ at::Tensor PackedLinear::Impl::own_pair(const Impl& b, const at::Tensor& x) cons
     return y;
   }
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    at::Tensor mid = at::empty({AmxBf16Gemm::tile_order_elements(R, a.n_out)}, src.options());
+    at::Tensor mid = at::empty({R, a.n_out}, src.options());
     auto* mp = static_cast<uint16_t*>(mid.data_ptr());
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t r0 = blk * R, rr = std::min(R, rows - r0);
-      a.own_gemm->run_to_tiles(xp + r0 * a.n_in, rr, a.n_in, mp);
-      b.own_gemm->run_from_tiles(mp, rr, yp + r0 * b.n_out, b.n_out);
+      a.own_gemm->run(xp + r0 * a.n_in, rr, a.n_in, mp, a.n_out, 0, a.n_out);
+      b.own_gemm->run(mp, rr, a.n_out, yp + r0 * b.n_out, b.n_out, 0, b.n_out);
     }
   });
   return y;
