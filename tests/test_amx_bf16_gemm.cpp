@@ -105,10 +105,12 @@ TEST(AmxBf16Gemm, WithinTheBoundOfTheFloat64Product) {
   };
   // Row counts around the 32-row blocks, input widths a multiple of 32 or
   // not (100), strided inputs, column ranges starting past 0 and ending
-  // inside a 32-column block.
+  // inside a 32-column block, and several 128-column chunks over rows that
+  // end in a partial block (odd chunks walk the rows last to first, so
+  // they start on that block).
   const Case cases[] = {{1, 768, 96, 768, 0, 96},    {31, 768, 3072, 768, 0, 3072}, {33, 3072, 96, 3072, 0, 96},
                         {100, 100, 50, 100, 0, 50},  {64, 96, 200, 160, 64, 200},   {200, 768, 256, 800, 128, 250},
-                        {257, 64, 40, 64, 32, 40}};
+                        {257, 64, 40, 64, 32, 40},   {77, 96, 300, 96, 0, 300},     {77, 100, 300, 100, 32, 290}};
   for (const Case& cs : cases)
     for (LinearActivation act : {LinearActivation::none, LinearActivation::gelu_erf}) {
       at::Tensor x = at::randn({cs.rows, cs.k}).to(at::kBFloat16).to(at::kFloat);
