@@ -142,6 +142,17 @@ TEST(EmbedLayerNorm, GivesTheBitsOfTheThreeSteps) {
   EXPECT_NE(error().find("position 20 at [0, 2] is outside the model's 20 positions"), std::string::npos) << error();
   positions[0][2] = 19;
   EXPECT_EQ(error(), "");
+  // A LayerNorm whose weight does not match the rows: a one-line error, on
+  // the embeddings' path and on add_layer_norm's, not a read past the weights.
+  const at::Tensor short_w = at::ones({8});
+  try {
+    embed_layer_norm(word, type, pos, ids, positions, short_w, b, 1e-12);
+    ADD_FAILURE() << "no error for an 8-value weight on 16-wide rows";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "LayerNorm: weight has 8 and bias 16 values for rows 16 wide");
+  }
+  const at::Tensor rows = at::randn({4, 16}).to(at::kBFloat16);
+  EXPECT_THROW(add_layer_norm(rows.clone(), rows, w, short_w, 1e-12), std::exception);
   // fp32 is not its case: undefined (the caller runs ATen's steps).
   EXPECT_FALSE(embed_layer_norm(word.to(at::kFloat), type, pos, ids, positions, w, b, 1e-12).defined());
 }

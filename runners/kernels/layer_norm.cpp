@@ -190,7 +190,11 @@ struct RowNorm {
         bp(b.data_ptr<float>()),
         eps(static_cast<float>(e)),
         h(width),
-        vector(vector_form(width)) {}
+        vector(vector_form(width)) {
+    // Each row reads h weights and biases: fewer would be a read past them.
+    if (w.numel() != h || b.numel() != h)
+      fail("LayerNorm: weight has {} and bias {} values for rows {} wide", w.numel(), b.numel(), h);
+  }
   void operator()(const uint16_t* a, const uint16_t* r, int64_t rows, float* v, uint16_t* out) const {
     add_norm(vector, a, r, rows, h, wp, bp, eps, v, out);
   }
