@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "harness/error.h"
+#include "runners/bert/bert_layer_blocks.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/checkpoint/json_config.h"
 #include "runners/kernels/attention.h"
@@ -313,8 +314,16 @@ at::Tensor BertModel::layer_forward(int64_t layer, const at::Tensor& x, const at
     if (observer) (*observer)(layer, s, in);
     return l[s](in);
   };
-  // The projection and the attention block by block where the kernels can
-  // (attention.h); an observer sees the projection's whole input.
+  // The whole layer a block of rows at a time on each thread where the
+  // kernels can (bert_layer_blocks.h); else the projection and the
+  // attention block by block (attention.h). An observer sees each Linear's
+  // whole input.
+  if (!observer) {
+    const LayerBlockParts parts{l[LinearSlot::qkv], l[LinearSlot::attn_out], l[LinearSlot::ffn_in],
+                                l[LinearSlot::ffn_out], l.attn_ln_w, l.attn_ln_b, l.ffn_ln_w, l.ffn_ln_b,
+                                c.layer_norm_eps, c.num_attention_heads, c.intermediate_size};
+    if (at::Tensor out = blocked_bert_layer(parts, x, mask); out.defined()) return out;
+  }
   at::Tensor ctx = observer ? at::Tensor() : blocked_qkv_attention(l[LinearSlot::qkv], x, mask, c.num_attention_heads);
   if (!ctx.defined()) ctx = fused_qkv_attention(run(LinearSlot::qkv, x), mask, c.num_attention_heads);
   at::Tensor y = add_layer_norm(run(LinearSlot::attn_out, ctx), x, l.attn_ln_w, l.attn_ln_b, c.layer_norm_eps);

@@ -173,32 +173,25 @@ void add_norm(bool vector, const uint16_t* a, const uint16_t* r, int64_t rows, i
   add_norm_rows(a, r, rows, h, w, b, eps, v, out);
 }
 
-// What each row's LayerNorm reads (weight and bias as floats, eps, the
-// form that runs), made once a call: out = LayerNorm(a + r) for `rows`
-// rows of h, v h floats of the calling thread's scratch.
-struct RowNorm {
-  at::Tensor w, b;
-  const float* wp;
-  const float* bp;
-  float eps;
-  int64_t h;
-  bool vector;
-  RowNorm(const at::Tensor& weight, const at::Tensor& bias, double e, int64_t width)
-      : w(weight.to(at::kFloat).contiguous()),
-        b(bias.to(at::kFloat).contiguous()),
-        wp(w.data_ptr<float>()),
-        bp(b.data_ptr<float>()),
-        eps(static_cast<float>(e)),
-        h(width),
-        vector(vector_form(width)) {
-    // Each row reads h weights and biases: fewer would be a read past them.
-    if (w.numel() != h || b.numel() != h)
-      fail("LayerNorm: weight has {} and bias {} values for rows {} wide", w.numel(), b.numel(), h);
-  }
-  void operator()(const uint16_t* a, const uint16_t* r, int64_t rows, float* v, uint16_t* out) const {
-    add_norm(vector, a, r, rows, h, wp, bp, eps, v, out);
-  }
-};
+}  // namespace
+
+AddLayerNormRows::AddLayerNormRows(const at::Tensor& weight, const at::Tensor& bias, double eps, int64_t h)
+    : w_(weight.to(at::kFloat).contiguous()),
+      b_(bias.to(at::kFloat).contiguous()),
+      eps_(static_cast<float>(eps)),
+      h_(h),
+      vector_(vector_form(h)) {
+  // Each row reads h weights and biases: fewer would be a read past them.
+  if (w_.numel() != h || b_.numel() != h)
+    fail("LayerNorm: weight has {} and bias {} values for rows {} wide", w_.numel(), b_.numel(), h);
+}
+
+void AddLayerNormRows::operator()(const uint16_t* a, const uint16_t* residual, int64_t rows, float* v,
+                                  uint16_t* out) const {
+  add_norm(vector_, a, residual, rows, h_, w_.data_ptr<float>(), b_.data_ptr<float>(), eps_, v, out);
+}
+
+namespace {
 
 // out = bf16(a + b) elementwise (nearest even, NaN kept): ATen's bf16 add.
 EMBEVAL_CLONES void add_round(const uint16_t* __restrict__ a, const uint16_t* __restrict__ b, int64_t n,
@@ -220,7 +213,7 @@ at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Te
   if (x.scalar_type() != at::kBFloat16 || residual.scalar_type() != at::kBFloat16 || !x.device().is_cpu() ||
       !x.is_contiguous() || !residual.is_contiguous() || x.sizes() != residual.sizes() || h == 0)
     return at::layer_norm(x.add_(residual), {h}, weight, bias, eps);
-  const RowNorm norm(weight, bias, eps, h);
+  const AddLayerNormRows norm(weight, bias, eps, h);
   // The result goes over x, each row once it is whole in v: a fresh tensor
   // costs a read of each of its lines before the write (bert-base bf16,
   // batch 32, 2 threads, three alternating runs: the two adds + LayerNorms
@@ -262,7 +255,7 @@ at::Tensor embed_layer_norm(const at::Tensor& word, const at::Tensor& type_row, 
   const auto* pp16 = reinterpret_cast<const uint16_t*>(pos.data_ptr<at::BFloat16>());
   const auto* tp16 = reinterpret_cast<const uint16_t*>(type.data_ptr<at::BFloat16>());
   auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
-  const RowNorm norm(weight, bias, eps, h);
+  const AddLayerNormRows norm(weight, bias, eps, h);
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> v(static_cast<size_t>(h));
     std::vector<uint16_t> x(static_cast<size_t>(h));

@@ -23,6 +23,8 @@
 // add_ln_ms 1.38 / 1.50 / 1.33 against 1.66 / 1.58 / 1.51. Other dtypes and
 // devices, and non-contiguous inputs, keep ATen (x.add_(residual) then
 // at::layer_norm), so fp32 numbers are exactly what they were.
+#include <cstdint>
+
 #include <ATen/core/Tensor.h>
 
 namespace embeval {
@@ -32,6 +34,26 @@ namespace embeval {
 // x's dtype: x itself on the bf16 kernel's path, a new tensor on ATen's.
 at::Tensor add_layer_norm(at::Tensor x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
                           double eps);
+
+// out = LayerNorm(a + residual) for bf16 rows in raw memory on the calling
+// thread alone: add_layer_norm's numbers (the same row kernel) for a caller
+// that runs its own blocks of rows inside one parallel region (BertModel's
+// layer blocks: runners/bert/bert_layer_blocks.h). Made once a call (the
+// weight and bias widened to fp32); out may be a.
+class AddLayerNormRows {
+ public:
+  // weight, bias [h], any floating dtype, on the CPU.
+  AddLayerNormRows(const at::Tensor& weight, const at::Tensor& bias, double eps, int64_t h);
+  // a, residual, out [rows, h] bf16 bits, contiguous; v: h floats of the
+  // calling thread's scratch.
+  void operator()(const uint16_t* a, const uint16_t* residual, int64_t rows, float* v, uint16_t* out) const;
+
+ private:
+  at::Tensor w_, b_;
+  float eps_;
+  int64_t h_;
+  bool vector_;
+};
 
 // BERT's embeddings and their LayerNorm in one pass a token, bf16 on the
 // CPU: y = add_layer_norm(pos[positions], bf16(word[ids] + type_row)), the

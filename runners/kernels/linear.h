@@ -69,6 +69,18 @@ class Linear {
     (void)use;
     return false;
   }
+  // bf16 rows on the calling thread alone, from raw memory: y [rows, out]
+  // (row stride out) = this(x [rows, in], row stride in), the same numbers
+  // as operator(); for a caller that runs each thread's own blocks of rows
+  // through several steps inside one parallel region (BertModel's layer
+  // blocks: runners/bert/bert_layer_blocks.h). Only where runs_rows() is
+  // true; it starts no threads and allocates nothing.
+  virtual bool runs_rows() const { return false; }
+  virtual void run_rows(const uint16_t* x, int64_t rows, uint16_t* y) const {
+    (void)x;
+    (void)rows;
+    (void)y;
+  }
 };
 
 }  // namespace embeval

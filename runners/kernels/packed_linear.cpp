@@ -653,6 +653,26 @@ bool PackedLinear::map_row_blocks(const at::Tensor& x, int64_t block_rows, const
 #endif
 }
 
+bool PackedLinear::runs_rows() const {
+#ifdef EMBEVAL_HAVE_DNNL
+  return impl_ && impl_->own_gemm;
+#else
+  return false;
+#endif
+}
+
+void PackedLinear::run_rows(const uint16_t* x, int64_t rows, uint16_t* y) const {
+#ifdef EMBEVAL_HAVE_DNNL
+  EMBEVAL_ASSERT(runs_rows());
+  impl_->own_gemm->run(x, rows, impl_->n_in, y, impl_->n_out, 0, impl_->n_out);
+#else
+  (void)x;
+  (void)rows;
+  (void)y;
+  fail("PackedLinear::run_rows: this build has no oneDNN");
+#endif
+}
+
 int64_t PackedLinear::weight_bytes() const {
   if (!impl_) return 0;
   int64_t bytes = impl_->bias.defined() ? impl_->bias.nbytes() : 0;

@@ -60,6 +60,9 @@ class PackedLinear : public Linear {
   // block, or oneDNN's product with a scratchpad per thread where it has at
   // most SLICE_ABOVE inputs and no GELU pass of embeval's own. False elsewhere.
   bool map_row_blocks(const at::Tensor& x, int64_t block_rows, const RowBlockUse& use) const override;
+  // bf16 on embeval's AMX kernel (amx_bf16_gemm.h) only.
+  bool runs_rows() const override;
+  void run_rows(const uint16_t* x, int64_t rows, uint16_t* y) const override;
 
   // Which path runs: "amx:bf16[ + GELU]" (embeval's kernel),
   // "onednn:<kernel name>" or "aten".
