@@ -55,7 +55,9 @@ at::Tensor blocked_bert_layer(const LayerBlockParts& p, const at::Tensor& x, con
   if (blocks < 2 * at::get_num_threads()) return at::Tensor();  // too few to share out
   const at::Tensor src = x.contiguous();
   const at::Tensor mask = additive_mask.to(at::kFloat).expand({b, 1, 1, t}).reshape({b, t}).contiguous();
-  const AddLayerNormRows attn_ln(p.attn_ln_w, p.attn_ln_b, p.eps, h), ffn_ln(p.ffn_ln_w, p.ffn_ln_b, p.eps, h);
+  // The attention block's residual is the layer's input, last read by the
+  // projection (evicted since by the attention and the output product).
+  const AddLayerNormRows attn_ln(p.attn_ln_w, p.attn_ln_b, p.eps, h, true), ffn_ln(p.ffn_ln_w, p.ffn_ln_b, p.eps, h);
   at::Tensor out = at::empty({b, t, h}, src.options());
   const auto* xp = reinterpret_cast<const uint16_t*>(src.data_ptr<at::BFloat16>());
   const float* mp = mask.data_ptr<float>();

@@ -102,10 +102,17 @@ EMBEVAL_AVX512_BF16_TARGET inline __m512 widen16(const uint16_t* p) {
 EMBEVAL_AVX512_BF16_TARGET inline float sum4(const __m512 (&s)[4]) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
+constexpr int64_t PREFETCH_ROWS = 4;
 EMBEVAL_AVX512_BF16_TARGET void add_norm_rows_bf16(const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h,
                                           const float* __restrict__ w, const float* __restrict__ b, float eps,
-                                          float* __restrict__ v, uint16_t* out) {
+                                          float* __restrict__ v, uint16_t* out, bool far) {
   for (int64_t row = 0; row < rows; ++row, a += h, r += h, out += h) {
+    // Rows PREFETCH_ROWS ahead fetched into L1 (see far_residual).
+    if (far && row + PREFETCH_ROWS < rows)
+      for (int64_t i = 0; i < h; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(r + PREFETCH_ROWS * h + i), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(a + PREFETCH_ROWS * h + i), _MM_HINT_T0);
+      }
     __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= h; i += 64)
@@ -164,23 +171,26 @@ bool vector_form(int64_t h) {
 }
 
 void add_norm(bool vector, const uint16_t* a, const uint16_t* r, int64_t rows, int64_t h, const float* w,
-              const float* b, float eps, float* v, uint16_t* out) {
+              const float* b, float eps, float* v, uint16_t* out, bool far = false) {
 #ifdef EMBEVAL_AMX_BUILD
-  if (vector) return add_norm_rows_bf16(a, r, rows, h, w, b, eps, v, out);
+  if (vector) return add_norm_rows_bf16(a, r, rows, h, w, b, eps, v, out, far);
 #else
   (void)vector;
+  (void)far;
 #endif
   add_norm_rows(a, r, rows, h, w, b, eps, v, out);
 }
 
 }  // namespace
 
-AddLayerNormRows::AddLayerNormRows(const at::Tensor& weight, const at::Tensor& bias, double eps, int64_t h)
+AddLayerNormRows::AddLayerNormRows(const at::Tensor& weight, const at::Tensor& bias, double eps, int64_t h,
+                                   bool far_residual)
     : w_(weight.to(at::kFloat).contiguous()),
       b_(bias.to(at::kFloat).contiguous()),
       eps_(static_cast<float>(eps)),
       h_(h),
-      vector_(vector_form(h)) {
+      vector_(vector_form(h)),
+      far_(far_residual) {
   // Each row reads h weights and biases: fewer would be a read past them.
   if (w_.numel() != h || b_.numel() != h)
     fail("LayerNorm: weight has {} and bias {} values for rows {} wide", w_.numel(), b_.numel(), h);
@@ -188,7 +198,7 @@ AddLayerNormRows::AddLayerNormRows(const at::Tensor& weight, const at::Tensor& b
 
 void AddLayerNormRows::operator()(const uint16_t* a, const uint16_t* residual, int64_t rows, float* v,
                                   uint16_t* out) const {
-  add_norm(vector_, a, residual, rows, h_, w_.data_ptr<float>(), b_.data_ptr<float>(), eps_, v, out);
+  add_norm(vector_, a, residual, rows, h_, w_.data_ptr<float>(), b_.data_ptr<float>(), eps_, v, out, far_);
 }
 
 namespace {
