@@ -618,17 +618,23 @@ def main():
         if not got:
             continue
         print(f"\nembeval, one encoder layer part by part, batch {batch} (ms per layer; % of the layer; "
-              f"where both FFN Linears fuse (W8A8), the model runs the fused call instead of the two; the "
-              f"forward is {layers} layers + embeddings, timed on its own):\n")
+              f"where both FFN Linears fuse (W8A8), the model runs the fused call instead of the two, and where "
+              f"the whole layer runs a block of texts at a time on each thread (bf16 on AMX: "
+              f"runners/bert/bert_layer_blocks.h), that; the forward is {layers} layers + embeddings, timed on "
+              f"its own):\n")
         print_header(["variant", "QKV Linear", "attention", "attn-out Linear", "FFN-in Linear + GELU",
-                      "FFN-out Linear", "adds + LayerNorms", "layer", "FFN fused", "embeddings",
-                      f"{layers} layers + embeddings", "forward"], text_columns=1)
+                      "FFN-out Linear", "adds + LayerNorms", "layer", "FFN fused", "layer in row blocks",
+                      "embeddings", f"{layers} layers + embeddings", "forward"], text_columns=1)
         for v, b in got:
             total = sum(b[p] for p in parts)
             fused = b.get("ffn_fused_ms", 0.0)
             # An undefined fused call returns at once (microseconds); a real one costs about the two calls.
             has_fused = fused > 0.2 * (b["ffn_in_ms"] + b["ffn_out_ms"])
             in_model = total - b["ffn_in_ms"] - b["ffn_out_ms"] + fused if has_fused else total
+            blocks = b.get("layer_blocks_ms", 0.0)
+            has_blocks = blocks > 0.2 * total  # undefined: returns at once, as the fused call
+            if has_blocks:
+                in_model = blocks
             embed = b.get("embed_ms")
             fwd = native.get(("forward", v, batch))
             rows_note = f" ({int(b['rows'])} rows)" if int(b["rows"]) != batch else ""
@@ -636,7 +642,8 @@ def main():
             fwd_ms = f"{fwd['real_time']:.1f}" if fwd and "error_message" not in fwd else "–"
             sum_ms = f"{layers * in_model + embed:.1f}" if embed is not None else f"{layers * in_model:.1f} + ?"
             print(f"| {v}{rows_note} | " + " | ".join(cells) + f" | {total:.2f} | "
-                  f"{f'{fused:.2f}' if has_fused else '–'} | {f'{embed:.2f}' if embed is not None else '–'} | "
+                  f"{f'{fused:.2f}' if has_fused else '–'} | {f'{blocks:.2f}' if has_blocks else '–'} | "
+                  f"{f'{embed:.2f}' if embed is not None else '–'} | "
                   f"{sum_ms} | {fwd_ms} |")
 
     # What each engine runs.

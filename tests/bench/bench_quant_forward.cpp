@@ -45,7 +45,11 @@
 // Linears as one fused_with call, what the model runs where the kernels fuse,
 // e.g. W8A8; ~0 where they do not), qkv_attention_blocked_ms (Q/K/V and the
 // attention as one blocked_qkv_attention call, what the model runs where
-// the kernels have it: bf16 on AMX; ~0 where they do not), add_ln_ms (both residual
+// the kernels have it and the whole-layer blocks below do not: bf16+W8A8 on
+// AMX; ~0 where they do not),
+// layer_blocks_ms (the whole layer as one blocked_bert_layer call, what the
+// model runs where the kernels have it: bf16 on AMX, runners/bert/
+// bert_layer_blocks.h; ~0 where they do not), add_ln_ms (both residual
 // adds and LayerNorms: runners/kernels/layer_norm.h). The LayerNorm parameters are ones / zeros of the right
 // shape (same cost as the model's). The whole forward adds the embeddings.
 //
@@ -88,6 +92,7 @@
 #include <vector>
 
 #include "../checkpoint_writer.h"
+#include "runners/bert/bert_layer_blocks.h"
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/kernels/attention.h"
@@ -410,10 +415,12 @@ void BM_layer_breakdown(benchmark::State& state) {
   const at::Tensor ln_w = at::ones({h}, x.options()), ln_b = at::zeros({h}, x.options());
   const Linear &qkv = m.linear(0, LinearSlot::qkv), &attn_out = m.linear(0, LinearSlot::attn_out),
                &ffn_in = m.linear(0, LinearSlot::ffn_in), &ffn_out = m.linear(0, LinearSlot::ffn_out);
-  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, QKV_ATTN_BLOCKED, EMBED, PARTS };
+  const LayerBlockParts layer_parts{qkv,  attn_out, ffn_in, ffn_out, ln_w, ln_b, ln_w, ln_b, eps, heads,
+                                    m.config().intermediate_size};
+  enum { QKV, ATTN, ATTN_OUT, FFN_IN, FFN_OUT, ADD_LN, FFN_FUSED, QKV_ATTN_BLOCKED, LAYER_BLOCKS, EMBED, PARTS };
   const char* names[PARTS] = {"qkv_ms",       "attention_ms", "attn_out_ms",
                               "ffn_in_ms",    "ffn_out_ms",   "add_ln_ms",
-                              "ffn_fused_ms", "qkv_attention_blocked_ms", "embed_ms"};
+                              "ffn_fused_ms", "qkv_attention_blocked_ms", "layer_blocks_ms", "embed_ms"};
   double total[PARTS] = {};
   using clock = std::chrono::steady_clock;
   for (auto _ : state) {
@@ -446,6 +453,9 @@ void BM_layer_breakdown(benchmark::State& state) {
     at::Tensor blocked = blocked_qkv_attention(qkv, x, bias, heads);
     lap(QKV_ATTN_BLOCKED);
     if (blocked.defined()) benchmark::DoNotOptimize(blocked.data_ptr());
+    at::Tensor layer = blocked_bert_layer(layer_parts, x, bias);
+    lap(LAYER_BLOCKS);
+    if (layer.defined()) benchmark::DoNotOptimize(layer.data_ptr());
     // What the forward does once before the layers: embeddings, their
     // LayerNorm, the additive mask.
     at::Tensor e = m.embed(ids), mb = m.mask_bias(mask);
