@@ -3,6 +3,7 @@
 // steps called one after another over the whole batch.
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -71,6 +72,23 @@ TEST(BertLayerBlocks, GivesTheStepByStepBits) {
     unsetenv("EMBEVAL_NO_LAYER_BLOCKS");
   }
   at::set_num_threads(threads);
+}
+
+// A Linear with no single-thread row form says so, and calling it anyway
+// is an error, not a silent no-op; the layer then runs step by step.
+TEST(BertLayerBlocks, NeedsEveryLinearsRowForm) {
+  at::manual_seed(22);
+  const int64_t heads = 2, h = 64, ffn = 128;
+  const PackedLinear fp32_layer(at::randn({h, h}), at::randn({h}), LinearActivation::none);
+  EXPECT_FALSE(fp32_layer.runs_rows());
+  uint16_t x[64] = {}, y[64] = {};
+  EXPECT_THROW(fp32_layer.run_rows(x, 1, y), std::exception);
+  const PackedLinear qkv = bf16_linear(3 * h, h, LinearActivation::none), out = bf16_linear(h, h, LinearActivation::none),
+                     in = bf16_linear(ffn, h, LinearActivation::gelu_erf);
+  const at::Tensor w = at::ones({h}, at::kBFloat16), b = at::zeros({h}, at::kBFloat16);
+  const LayerBlockParts parts{qkv, out, in, fp32_layer, w, b, w, b, 1e-12, heads, ffn};
+  const at::Tensor xs = at::randn({8, 128, h}).to(at::kBFloat16), mask = at::zeros({8, 1, 1, 128}, at::kBFloat16);
+  EXPECT_FALSE(blocked_bert_layer(parts, xs, mask).defined());
 }
 
 }  // namespace

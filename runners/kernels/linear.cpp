@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include "harness/error.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
 
@@ -63,6 +64,10 @@ void apply_activation_in_place(float* y, int64_t n, LinearActivation activation)
     case LinearActivation::gelu_tanh: gelu_tanh_in_place(y, n); break;
     case LinearActivation::relu: relu_in_place(y, n); break;
   }
+}
+
+void Linear::run_rows(const uint16_t*, int64_t, uint16_t*) const {
+  fail("Linear::run_rows: {} has no single-thread row form (check runs_rows() first)", implementation());
 }
 
 }  // namespace embeval

@@ -74,13 +74,10 @@ class Linear {
   // as operator(); for a caller that runs each thread's own blocks of rows
   // through several steps inside one parallel region (BertModel's layer
   // blocks: runners/bert/bert_layer_blocks.h). Only where runs_rows() is
-  // true; it starts no threads and allocates nothing.
+  // true; it starts no threads and makes no tensors (the worker threads
+  // are outside the caller's InferenceMode).
   virtual bool runs_rows() const { return false; }
-  virtual void run_rows(const uint16_t* x, int64_t rows, uint16_t* y) const {
-    (void)x;
-    (void)rows;
-    (void)y;
-  }
+  virtual void run_rows(const uint16_t* x, int64_t rows, uint16_t* y) const;  // fails where runs_rows() is false
 };
 
 }  // namespace embeval
