@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <exception>
+#include <string>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -82,7 +83,13 @@ TEST(BertLayerBlocks, NeedsEveryLinearsRowForm) {
   const PackedLinear fp32_layer(at::randn({h, h}), at::randn({h}), LinearActivation::none);
   EXPECT_FALSE(fp32_layer.runs_rows());
   uint16_t x[64] = {}, y[64] = {};
-  EXPECT_THROW(fp32_layer.run_rows(x, 1, y), std::exception);
+  try {
+    fp32_layer.run_rows(x, 1, y);
+    ADD_FAILURE() << "no error from run_rows on " << fp32_layer.implementation();
+  } catch (const std::exception& e) {
+    EXPECT_EQ(std::string(e.what()), "Linear::run_rows: " + fp32_layer.implementation() +
+                                         " has no single-thread row form (check runs_rows() first)");
+  }
   const PackedLinear qkv = bf16_linear(3 * h, h, LinearActivation::none), out = bf16_linear(h, h, LinearActivation::none),
                      in = bf16_linear(ffn, h, LinearActivation::gelu_erf);
   const at::Tensor w = at::ones({h}, at::kBFloat16), b = at::zeros({h}, at::kBFloat16);

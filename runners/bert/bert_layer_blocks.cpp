@@ -48,7 +48,7 @@ at::Tensor blocked_bert_layer(const LayerBlockParts& p, const at::Tensor& x, con
     return at::Tensor();
   for (const Linear* l : {&p.qkv, &p.attn_out, &p.ffn_in, &p.ffn_out})
     if (!l->runs_rows()) return at::Tensor();
-  const int64_t b = x.size(0), t = x.size(1), h = x.size(2), hd = h / std::max<int64_t>(p.heads, 1);
+  const int64_t b = x.size(0), t = x.size(1), h = x.size(2), hd = h / p.heads;
   if (b == 0 || t == 0 || h % p.heads != 0 || hd % 2 != 0) return at::Tensor();
   const int64_t texts = std::max<int64_t>(1, BLOCK_ROWS / t), R = texts * t, rows = b * t;
   const int64_t blocks = (b + texts - 1) / texts;
