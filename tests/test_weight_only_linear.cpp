@@ -12,7 +12,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "runners/kernels/amx_bf16_gemm.h"
 #include "runners/kernels/int8_linear.h"
+#include "runners/kernels/vnni_group_gemm.h"
 #include "runners/kernels/weight_only_linear.h"
 #include "weight_parts.h"
 
@@ -128,7 +130,8 @@ TEST(WeightOnlyLinear, InputDivisorDividesEachInputChannel) {
 TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
   // bf16 in, bf16 out: the product of the bf16 input with the dequantised
   // weights rounded once to bf16 (plus bias, activation), rounded to bf16 at
-  // the end: within 2^-8 of the largest output (one rounding) plus fp32 sums.
+  // the end: within 2^-8 of the largest output (one rounding) plus fp32 sums;
+  // on the int8 limbs, the exact product rounded once.
   struct Case {
     int bits;
     int64_t group;
@@ -141,11 +144,16 @@ TEST(WeightOnlyLinear, Bf16InputsRunTheBf16RoundedWeights) {
       WeightParts p = random_weight_parts(out, in, c.bits, c.group, c.act_order, 60 + c.bits);
       const at::Tensor b = at::randn({out}), d = c.divisor ? at::rand({in}) * 4 + 0.25 : at::Tensor();
       WeightOnlyLinear layer(p.codes, c.bits, p.scales, p.zeros, c.group, p.g_idx, b, a, d);
-      const at::Tensor w16 = reference_weight(p, in, c.group).to(at::kBFloat16).to(at::kDouble);
+      const at::Tensor w = reference_weight(p, in, c.group).to(at::kDouble), w16 = w.to(at::kBFloat16).to(at::kDouble);
+      // On the int8 limbs (up to 512 rows, "up to ..." in the description)
+      // the layer takes the exact product of x / d and W, rounded once.
+      const bool limbs = layer.bf16_implementation().rfind("up to", 0) == 0;
       for (int64_t rows : {1, 7, 203}) {
         const at::Tensor x = at::randn({rows, in}).to(at::kBFloat16);
         const at::Tensor xin = d.defined() ? (x.to(at::kFloat) / d).to(at::kBFloat16) : x;
-        at::Tensor want = at::mm(xin.to(at::kDouble), w16.t()) + b.to(at::kDouble);
+        at::Tensor want = limbs ? at::mm(d.defined() ? x.to(at::kDouble) / d.to(at::kDouble) : x.to(at::kDouble), w.t())
+                                : at::mm(xin.to(at::kDouble), w16.t());
+        want += b.to(at::kDouble);
         if (a == LinearActivation::gelu_erf) want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
         const at::Tensor y = layer(x);
         ASSERT_EQ(y.scalar_type(), at::kBFloat16);
@@ -225,6 +233,33 @@ TEST(WeightOnlyLinear, PerChannelInt8RunsOnInt8LimbsAsExactlyAsFp32) {
   }
   // An all-zero row gives the bias.
   EXPECT_TRUE(layer(at::zeros({3, 64})).equal(at::zeros({3, 24})));
+}
+
+TEST(WeightOnlyLinear, GroupWiseCodesTakeTheVnniKernelWhereItRunsAndAgreeWithTheOtherPath) {
+  // On a CPU with VNNI but no AMX, group-wise codes (an fp32 input) run on
+  // vnni_group_gemm.h's limbs; EMBEVAL_NO_VNNI_GROUP=1 (read when a layer is
+  // made) keeps the other paths. Both against the same float64 product.
+  const bool vnni = VnniGroupGemm::available() && !AmxBf16Gemm::available();
+  const int64_t out = 96, in = 384;
+  for (int bits : {4, 8}) {
+    WeightParts p = random_weight_parts(out, in, bits, 128, false, 80 + bits);
+    const at::Tensor b = at::randn({out});
+    WeightOnlyLinear on(p.codes, bits, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::gelu_erf);
+    setenv("EMBEVAL_NO_VNNI_GROUP", "1", 1);
+    WeightOnlyLinear off(p.codes, bits, p.scales, p.zeros, 128, at::Tensor(), b, LinearActivation::gelu_erf);
+    unsetenv("EMBEVAL_NO_VNNI_GROUP");
+    EXPECT_EQ(on.implementation().find("avx512_vnni") != std::string::npos, vnni) << on.implementation();
+    EXPECT_EQ(off.implementation().find("avx512_vnni"), std::string::npos) << off.implementation();
+    EXPECT_TRUE(on.dequantized_weight().equal(reference_weight(p, in, 128)));  // the codes read back exactly
+    EXPECT_LE(on.weight_bytes(), off.weight_bytes());
+    for (int64_t rows : {1, 12, 130}) {
+      const at::Tensor x = at::randn({rows, in});
+      at::Tensor want = at::matmul(x.to(at::kDouble), reference_weight(p, in, 128).to(at::kDouble).t()) + b.to(at::kDouble);
+      want = 0.5 * want * (1 + at::erf(want / std::sqrt(2.0)));
+      EXPECT_LT(rel_err(on(x), want), TOL) << bits << " bits, " << rows << " rows: " << on.implementation();
+      EXPECT_LT(rel_err(off(x), want), TOL) << bits << " bits, " << rows << " rows: " << off.implementation();
+    }
+  }
 }
 
 TEST(WeightOnlyLinear, HoldsAQuarterOrLessOfTheFp32Bytes) {

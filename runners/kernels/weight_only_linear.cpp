@@ -18,8 +18,10 @@
 #include "harness/error.h"
 #include "runners/kernels/amx_bf16_gemm.h"
 #include "runners/kernels/cpu_dispatch.h"
+#include "runners/kernels/int8_limbs.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/vec_math.h"
+#include "runners/kernels/vnni_group_gemm.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
 #include "runners/kernels/onednn_util.h"
@@ -239,103 +241,16 @@ EMBEVAL_CLONES void flip_sign_bits(uint8_t* __restrict__ p, const int64_t n) {
 }
 
 // The int8 path of an fp32 input (per-channel int8 codes on an exact
-// int8 GEMM). Each row of x, over its step sx = max|x| / 127, is written as
-// three int8 "limbs", each the rounded remainder of the one before times
-// 254: x = sx (a1 + a2 / 254 + a3 / 254^2) to within sx / 2 / 254^2 (3e-8
-// of the row's largest element: what fp32 keeps of each element). The
-// codes, zero 128 subtracted, are exact int8 too, so the three products are
-// exact int32 sums; only their combination is rounded, as an fp32 GEMM's
-// sums are. Three int8 products on AMX cost less than one fp32 product.
-constexpr float LIMB_BASE = 254.0f;
+// int8 GEMM): each row of x as three int8 limbs (int8_limbs.h). The codes,
+// zero 128 subtracted, are exact int8 too, so the three products are exact
+// int32 sums; only their combination is rounded, as an fp32 GEMM's sums
+// are. Three int8 products on AMX cost less than one fp32 product.
 // Rows of x a block: its limbs (3 x 64 rows) and their int32 products stay
 // near a core's L2 (bert-base's FFN-in: 2.4 MB).
 constexpr int64_t LIMB_BLOCK_ROWS = 64;
 // Rows each thread needs before the threads take rows of their own (each
 // then reads every weight).
 constexpr int64_t LIMB_ROWS_PER_THREAD_MIN = 32;
-
-typedef EmbevalFloats16 LimbF16;
-typedef int32_t LimbI16 __attribute__((vector_size(64)));
-typedef int8_t LimbB16 __attribute__((vector_size(16)));
-
-// max |x[k]| over a row of n, NaN when an element is NaN or infinite (v * 0
-// is NaN exactly then, and the sum of such probes stays NaN).
-EMBEVAL_CLONES float limb_row_absmax(const float* __restrict__ x, int64_t n) {
-  LimbF16 m = {}, probe = {};
-  const LimbI16 abs_mask = LimbI16{} + 0x7fffffff;
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    LimbF16 v;
-    __builtin_memcpy(&v, x + k, sizeof v);
-    const LimbF16 a = reinterpret_cast<LimbF16>(reinterpret_cast<LimbI16>(v) & abs_mask);
-    m = m > a ? m : a;
-    probe += v * 0.f;
-  }
-  float r = 0, p = 0;
-  for (; k < n; ++k) {
-    r = std::max(r, std::fabs(x[k]));
-    p += x[k] * 0.f;
-  }
-  const float lanes_max = embeval_hmax16(m);
-  r = r > lanes_max ? r : lanes_max;
-  return p + embeval_hsum16(probe) == 0 ? r : NAN;
-}
-
-// The limbs of one row of n values at step `step` into a1, a2, a3; each
-// limb's sum into sums[0..2]. Adding and subtracting 1.5 * 2^23 rounds to the
-// nearest integer (ties to even); every limb is clamped to +-127, which
-// only the rounding of x / step to 127.00001 could reach.
-EMBEVAL_CLONES void split_limbs(const float* __restrict__ x, int64_t n, float step, int8_t* __restrict__ a1,
-                                int8_t* __restrict__ a2, int8_t* __restrict__ a3, int32_t* sums) {
-  const float magic = 12582912.f;
-  LimbI16 s1 = {}, s2 = {}, s3 = {};
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    LimbF16 u;
-    __builtin_memcpy(&u, x + k, sizeof u);
-    u = u / step;
-    LimbF16 r1 = (u + magic) - magic;
-    r1 = r1 > 127.f ? LimbF16{} + 127.f : r1;
-    r1 = r1 < -127.f ? LimbF16{} - 127.f : r1;
-    const LimbF16 v = (u - r1) * LIMB_BASE;
-    LimbF16 r2 = (v + magic) - magic;
-    r2 = r2 > 127.f ? LimbF16{} + 127.f : r2;
-    r2 = r2 < -127.f ? LimbF16{} - 127.f : r2;
-    const LimbF16 w = (v - r2) * LIMB_BASE;
-    LimbF16 r3 = (w + magic) - magic;
-    r3 = r3 > 127.f ? LimbF16{} + 127.f : r3;
-    r3 = r3 < -127.f ? LimbF16{} - 127.f : r3;
-    const LimbI16 i1 = __builtin_convertvector(r1, LimbI16), i2 = __builtin_convertvector(r2, LimbI16),
-                  i3 = __builtin_convertvector(r3, LimbI16);
-    s1 += i1;
-    s2 += i2;
-    s3 += i3;
-    const LimbB16 b1 = __builtin_convertvector(i1, LimbB16), b2 = __builtin_convertvector(i2, LimbB16),
-                  b3 = __builtin_convertvector(i3, LimbB16);
-    __builtin_memcpy(a1 + k, &b1, sizeof b1);
-    __builtin_memcpy(a2 + k, &b2, sizeof b2);
-    __builtin_memcpy(a3 + k, &b3, sizeof b3);
-  }
-  int32_t t1 = 0, t2 = 0, t3 = 0;
-  for (; k < n; ++k) {
-    const float u = x[k] / step;
-    const float r1 = std::clamp((u + magic) - magic, -127.f, 127.f);
-    const float v = (u - r1) * LIMB_BASE;
-    const float r2 = std::clamp((v + magic) - magic, -127.f, 127.f);
-    const float w = (v - r2) * LIMB_BASE;
-    const float r3 = std::clamp((w + magic) - magic, -127.f, 127.f);
-    a1[k] = static_cast<int8_t>(r1);
-    a2[k] = static_cast<int8_t>(r2);
-    a3[k] = static_cast<int8_t>(r3);
-    t1 += a1[k];
-    t2 += a2[k];
-    t3 += a3[k];
-  }
-  for (int l = 0; l < 16; ++l) t1 += s1[l], t2 += s2[l], t3 += s3[l];
-  sums[0] = t1;
-  sums[1] = t2;
-  sums[2] = t3;
-}
 
 // y[o] = act(step * scale[o] * (d1 + (d2 + d3 / 254) / 254) + b[o]) where
 // d_l = p_l[o] - shift[o] * sum_l: limb l's product with the codes less 128,
@@ -480,9 +395,28 @@ struct WeightOnlyLinear::Impl {
   at::Tensor run_bf16(const onednn::RowsMatmul& gemm, const at::Tensor& x2, at::ScalarType out_type, bool split) const;
 #endif
 
+  // Group-wise codes on a CPU with VNNI but no AMX: an fp32 input runs as
+  // three limbs on vnni_group_gemm.h's kernel at every row count, from its
+  // packed copy of the codes (the only one the layer then keeps). Where AMX
+  // multiplies bf16, bf16x3 on it stays (1.36-1.43x the fp32 model at
+  // bert-base batch 32, where three int8 limb products would be ~1.2x).
+  std::unique_ptr<VnniGroupGemm> vnni;
+
   // The uint8 codes [out, row bytes]: `packed`, or read back from the
-  // int8 GEMM's copy into the thread's workspace.
+  // int8 GEMM's copy (or the VNNI kernel's) into the thread's scratch.
   const uint8_t* codes() const {
+    if (vnni) {
+      thread_local std::vector<uint8_t> plain, rows;
+      plain.resize(static_cast<size_t>(out * in));
+      vnni->unpack_codes(plain.data());
+      if (bits == 8) return plain.data();
+      rows.resize(static_cast<size_t>(out * in / 2));
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t i = 0; i < in / 2; ++i)  // the layout of `packed`: column i with i + in / 2
+          rows[static_cast<size_t>(o * in / 2 + i)] =
+              static_cast<uint8_t>(plain[static_cast<size_t>(o * in + i)] | plain[static_cast<size_t>(o * in + i + in / 2)] << 4);
+      return rows.data();
+    }
 #ifdef EMBEVAL_HAVE_DNNL
     if (limb_gemm) {
       auto* c = static_cast<int8_t*>(workspace(WS_CODES, static_cast<size_t>(out * in)));
@@ -598,6 +532,19 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
     }
   }
 #endif
+  const char* no_vnni = std::getenv("EMBEVAL_NO_VNNI_GROUP");
+  const bool vnni_off = no_vnni && std::string(no_vnni) == "1";
+#ifdef EMBEVAL_HAVE_DNNL
+  const bool limbs = m.limb_gemm != nullptr;
+#else
+  const bool limbs = false;
+#endif
+  if (!limbs && !vnni_off && !m.gidx.defined() && VnniGroupGemm::available() && !AmxBf16Gemm::available() &&
+      VnniGroupGemm::fits(bits, m.in, m.group_size) && (m.zeros == m.zeros.round()).all().item<bool>() &&
+      (m.zeros >= 0).all().item<bool>() && (m.zeros <= (1 << bits) - 1).all().item<bool>()) {
+    m.vnni = std::make_unique<VnniGroupGemm>(c, bits, m.scales, m.zeros, m.bias, m.group_size, activation);
+    m.packed = at::Tensor();  // the kernel's packed copy is the only one kept
+  }
 }
 
 at::Tensor WeightOnlyLinear::dequantized_weight() const {
@@ -638,7 +585,7 @@ void WeightOnlyLinear::prepare_bf16() const {
     // An fp32 model's layer runs three bf16 products only where bf16 is
     // native (~5-7x the fp32 GEMM); oneDNN's emulation on plain AVX-512 is
     // slower than one fp32 product.
-    if (!cpu_has_native_bf16() || m.limb_gemm) return;  // limb layers never run bf16x3
+    if (!cpu_has_native_bf16() || m.limb_gemm || m.vnni) return;  // limb layers never run bf16x3
     try {
       auto gemm = make(3 * in, dt::f32);
       if (!onednn::is_reference_kernel(gemm->kernel().c_str())) {
@@ -953,7 +900,7 @@ at::Tensor WeightOnlyLinear::forward_bf16(const at::Tensor& x) const {
   // back from the packed int8 copy first) costs more than the rows' products
   // (bert-base, batch 1 x 128 tokens: 110 ms that way against 58 from codes
   // kept as they are).
-  if (m.limb_gemm && x2.size(0) <= X3_MIN_ROWS)
+  if ((m.limb_gemm || m.vnni) && x2.size(0) <= X3_MIN_ROWS)
     return (*this)(x.reshape({-1, m.in}).to(at::kFloat)).to(at::kBFloat16).view(shape);
   prepare_bf16();
   if (m.bf16_gemm && x2.size(0) > 0) return m.run_bf16(*m.bf16_gemm, x2, at::kBFloat16, false).view(shape);
@@ -970,7 +917,9 @@ std::string WeightOnlyLinear::bf16_implementation() const {
   const std::string limbs =
       impl_->limb_gemm ? fmt::format("up to {} rows: int8 codes x 3 int8 limbs of x -> onednn:{}; more: ", X3_MIN_ROWS,
                                      impl_->limb_gemm->kernel())
-                       : "";
+      : impl_->vnni ? fmt::format("up to {} rows: int{} codes x 3 int8 limbs of x -> avx512_vnni; more: ", X3_MIN_ROWS,
+                                  impl_->bits)
+                    : "";
   if (impl_->bf16_gemm)
     return limbs + "int" + std::to_string(impl_->bits) + " -> bf16 -> onednn:" + impl_->bf16_gemm->kernel();
 #endif
@@ -1009,6 +958,11 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
     return y.view(shape);
   }
 #endif
+  if (m.vnni) {
+    at::Tensor y = at::empty({rows, m.out}, at::kFloat);
+    m.vnni->run(x2.data_ptr<float>(), rows, y.data_ptr<float>());
+    return y.view(shape);
+  }
   if (rows <= SMALL_M && !m.gidx.defined()) {
     at::Tensor y = at::empty({rows, m.out}, at::kFloat);
     // Per-group sums of each input row, then the rows of W in parallel.
@@ -1091,6 +1045,9 @@ std::string WeightOnlyLinear::implementation() const {
   if (impl_->limb_gemm)
     return "int8 codes x 3 int8 limbs of x (fp32-exact) -> onednn:" + impl_->limb_gemm->kernel() + " s8s8s32";
 #endif
+  if (impl_->vnni)
+    return fmt::format("int{} codes x 3 int8 limbs of x, groups of {} (fp32-exact sums) -> avx512_vnni", impl_->bits,
+                       impl_->group_size);
   const std::string small =
       impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
   const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
@@ -1117,6 +1074,7 @@ int64_t WeightOnlyLinear::weight_bytes() const {
 #ifdef EMBEVAL_HAVE_DNNL
   if (impl_->limb_gemm) codes = impl_->limb_gemm->packed_bytes() + impl_->out * 4;  // + the int32 zero shifts
 #endif
+  if (impl_->vnni) codes = impl_->vnni->packed_bytes();
   return codes + impl_->scales.numel() * 8 + (impl_->gidx.defined() ? impl_->in * 4 : 0) +
          (impl_->divisor.defined() ? impl_->in * 4 : 0);
 }

@@ -38,6 +38,16 @@
 // EMBEVAL_NO_INT8_LIMBS=1 (read when a layer is made) keeps the other
 // paths, for comparing.
 //
+// Group-wise codes (int4 g128 and the like) on a CPU with AVX512-VNNI but
+// no AMX (AMD Zen 4, Intel Ice Lake): an fp32 input of any row count takes
+// the same three limbs on vnni_group_gemm.h's kernel, which applies each
+// group's scale and zero in its own epilogue (oneDNN 2.6 has no group-wise
+// scale), from its packed copy of the codes (the only one then kept). There
+// bf16 runs at only ~2x fp32, so bf16x3 loses to the fp32 model (0.66x at
+// bert-base batch 32) and the limbs win (1.14-1.24x a layer). A bf16 input
+// of up to 512 rows is widened and takes it too. EMBEVAL_NO_VNNI_GROUP=1
+// (read when a layer is made) keeps the other paths.
+//
 // Groups are runs of `group_size` input columns, or any assignment through
 // g_idx (GPTQ act-order); the dequantisation loops are compiled for AVX-512,
 // AVX2 and plain x86-64 and the CPU picks one at load time.
