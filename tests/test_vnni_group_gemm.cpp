@@ -78,8 +78,11 @@ TEST(VnniGroupGemm, GivesTheCodesBackExactly) {
     VnniGroupGemm k(p.codes, bits, p.scales.contiguous(), p.zeros.to(at::kFloat).contiguous(), at::Tensor(), 32,
                     LinearActivation::none);
     at::Tensor back = at::empty({37, 96}, at::kByte);
-    k.unpack_codes(back.data_ptr<uint8_t>());
+    k.unpack_codes(back.data_ptr<uint8_t>(), 0, 37);
     EXPECT_TRUE(back.equal(p.codes)) << bits << " bits";
+    at::Tensor part = at::empty({12, 96}, at::kByte);
+    k.unpack_codes(part.data_ptr<uint8_t>(), 20, 32);  // rows across two blocks of 16
+    EXPECT_TRUE(part.equal(p.codes.narrow(0, 20, 12))) << bits << " bits, rows 20-31";
     EXPECT_EQ(k.packed_bytes(), 48 * 96 * bits / 8);  // three blocks of 16 outputs
   }
 }

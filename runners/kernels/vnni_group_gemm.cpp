@@ -378,14 +378,20 @@ VnniGroupGemm::VnniGroupGemm(const at::Tensor& codes, int bits, const at::Tensor
     }
 }
 
-void VnniGroupGemm::unpack_codes(uint8_t* codes) const {
+void VnniGroupGemm::unpack_codes(uint8_t* codes, int64_t o0, int64_t o1) const {
   const int64_t block_bytes = bits_ == 4 ? in_ * NR / 2 : in_ * NR;
-  for (int64_t o = 0; o < out_; ++o) {
-    const int64_t b = o / NR, c16 = o % NR;
-    const uint8_t* src = packed_.data() + b * block_bytes;
-    for (int64_t i = 0; i < in_; ++i) {
-      const int64_t k = i / 4, j = c16 * 4 + i % 4;
-      codes[o * in_ + i] = bits_ == 8 ? src[k * 64 + j] : (k % 2 ? src[(k / 2) * 64 + j] >> 4 : src[(k / 2) * 64 + j] & 15);
+  for (int64_t o = std::max<int64_t>(o0, 0); o < std::min(o1, out_); ++o) {
+    const uint8_t* src = packed_.data() + (o / NR) * block_bytes + (o % NR) * 4;
+    uint8_t* dst = codes + (o - o0) * in_;
+    if (bits_ == 8) {
+      for (int64_t k = 0; k < in_ / 4; ++k) std::memcpy(dst + 4 * k, src + k * 64, 4);
+    } else {
+      for (int64_t p = 0; p < in_ / 8; ++p)
+        for (int j = 0; j < 4; ++j) {
+          const uint8_t b = src[p * 64 + j];
+          dst[8 * p + j] = b & 15;
+          dst[8 * p + 4 + j] = b >> 4;
+        }
     }
   }
 }

@@ -66,8 +66,8 @@ class VnniGroupGemm {
   // y [rows, out] = act(x W^T + b) for x [rows, in] fp32 (contiguous), on
   // all ATen threads (or the calling thread inside a parallel region).
   void run(const float* x, int64_t rows, float* y) const;
-  // The codes back, uint8 [out, in] one a byte.
-  void unpack_codes(uint8_t* codes) const;
+  // Rows [o0, o1) of the codes back into codes (uint8 [o1 - o0, in], one a byte).
+  void unpack_codes(uint8_t* codes, int64_t o0, int64_t o1) const;
   int64_t packed_bytes() const { return static_cast<int64_t>(packed_.size()); }
 
  private:

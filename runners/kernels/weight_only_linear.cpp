@@ -406,16 +406,25 @@ struct WeightOnlyLinear::Impl {
   // int8 GEMM's copy (or the VNNI kernel's) into the thread's scratch.
   const uint8_t* codes() const {
     if (vnni) {
-      thread_local std::vector<uint8_t> plain, rows;
-      plain.resize(static_cast<size_t>(out * in));
-      vnni->unpack_codes(plain.data());
-      if (bits == 8) return plain.data();
-      rows.resize(static_cast<size_t>(out * in / 2));
-      for (int64_t o = 0; o < out; ++o)
-        for (int64_t i = 0; i < in / 2; ++i)  // the layout of `packed`: column i with i + in / 2
-          rows[static_cast<size_t>(o * in / 2 + i)] =
-              static_cast<uint8_t>(plain[static_cast<size_t>(o * in + i)] | plain[static_cast<size_t>(o * in + i + in / 2)] << 4);
-      return rows.data();
+      // In `packed`'s layout (int4: column i with i + in / 2 in one byte),
+      // the threads a run of rows each.
+      thread_local std::vector<uint8_t> rows;
+      const int64_t row_bytes = bits == 8 ? in : in / 2;
+      rows.resize(static_cast<size_t>(out * row_bytes));
+      uint8_t* dst = rows.data();
+      at::parallel_for(0, out, 16, [&](int64_t o0, int64_t o1) {
+        std::vector<uint8_t> plain(static_cast<size_t>((o1 - o0) * in));
+        vnni->unpack_codes(plain.data(), o0, o1);
+        for (int64_t o = o0; o < o1; ++o) {
+          const uint8_t* c = plain.data() + (o - o0) * in;
+          uint8_t* r = dst + o * row_bytes;
+          if (bits == 8)
+            std::memcpy(r, c, static_cast<size_t>(in));
+          else
+            for (int64_t i = 0; i < in / 2; ++i) r[i] = static_cast<uint8_t>(c[i] | c[i + in / 2] << 4);
+        }
+      });
+      return dst;
     }
 #ifdef EMBEVAL_HAVE_DNNL
     if (limb_gemm) {
