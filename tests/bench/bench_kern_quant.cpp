@@ -17,6 +17,8 @@
 //   BM_linear/kind:9  kind 1 with BERT's GELU (the bf16 FFN-in layer; on AMX
 //                     embeval's kernel, EMBEVAL_NO_AMX_BF16_GEMM=1 oneDNN's
 //                     product and the GELU pass)
+//   BM_linear/kind:10 WeightOnlyLinear int8, groups of 128 with zero points
+//                     (on VNNI without AMX: runners/kernels/vnni_group_gemm.h)
 //   BM_quantize_per_token  the activation step alone
 //
 // The label names the kernel that ran (an AVX2-only CPU runs W8A8 as
@@ -58,8 +60,8 @@ void BM_linear(benchmark::State& state) {
   std::unique_ptr<Int8Linear> q8;
   std::unique_ptr<WeightOnlyLinear> wo;
   std::string label;
-  if (kind == 3 || kind == 4 || kind == 6) {
-    const int bits = kind == 3 ? 8 : 4;
+  if (kind == 3 || kind == 4 || kind == 6 || kind == 10) {
+    const int bits = kind == 3 || kind == 10 ? 8 : 4;
     const int64_t group = kind == 3 ? s.in : 128, groups = s.in / group;
     at::Tensor wg = w.view({s.out, groups, group});
     at::Tensor mn = wg.amin(2, true), mx = wg.amax(2, true);
@@ -136,7 +138,7 @@ void BM_activation(benchmark::State& state) {
 BENCHMARK(BM_activation)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_linear)
     ->ArgNames({"shape", "kind", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(0.5);
