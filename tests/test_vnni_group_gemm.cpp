@@ -47,10 +47,11 @@ TEST(VnniGroupGemm, MatchesFloat64ForEveryRowCountGroupAndWidth) {
     int64_t out, in, group;
     LinearActivation act;
   };
-  // out 40: a last block of 8 outputs; groups of 8 to 512; int8 codes to 255.
+  // out 40: a last block of 8 outputs; groups of 8 to 768; int8 codes to 255.
   for (Case c : {Case{4, 40, 256, 128, LinearActivation::none}, Case{4, 48, 192, 32, LinearActivation::gelu_erf},
                  Case{4, 16, 64, 8, LinearActivation::relu}, Case{8, 40, 256, 64, LinearActivation::none},
-                 Case{8, 33, 1024, 512, LinearActivation::gelu_erf}}) {
+                 Case{8, 33, 1024, 512, LinearActivation::gelu_erf},
+                 Case{4, 24, 768, 768, LinearActivation::none}}) {  // per-channel int4: one group a row
     WeightParts p = random_weight_parts(c.out, c.in, c.bits, c.group, false, 7 + c.bits + c.group);
     const at::Tensor scales = p.scales.contiguous(), zeros = p.zeros.to(at::kFloat).contiguous();
     const at::Tensor bias = at::randn({c.out});
@@ -105,6 +106,8 @@ TEST(VnniGroupGemm, RefusesWhatItCannotRunExactly) {
   const at::Tensor s = p.scales.contiguous(), z = p.zeros.to(at::kFloat).contiguous();
   EXPECT_FALSE(VnniGroupGemm::fits(4, 96, 12));    // not a multiple of 8
   EXPECT_FALSE(VnniGroupGemm::fits(8, 2048, 1024)); // group sums past 2^24
+  EXPECT_FALSE(VnniGroupGemm::fits(4, 9216, 9216)); // 9216 x 15 x 127 > 2^24
+  EXPECT_TRUE(VnniGroupGemm::fits(4, 3072, 3072));  // per-channel int4 at bert-base's widest
   EXPECT_TRUE(VnniGroupGemm::fits(4, 96, 32));
   try {
     VnniGroupGemm(p.codes, 4, s, z + 0.5, at::Tensor(), 32, LinearActivation::none);

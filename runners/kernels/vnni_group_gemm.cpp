@@ -329,8 +329,11 @@ bool VnniGroupGemm::available() {
 }
 
 bool VnniGroupGemm::fits(int bits, int64_t in, int64_t group_size) {
+  // Every group's int32 sums (and each zero times a limb's group sum) stay
+  // below 2^24 in magnitude, so they are exact in fp32: at most group_size
+  // x (2^bits - 1) x 127.
   return (bits == 4 || bits == 8) && group_size > 0 && group_size % 8 == 0 && in % group_size == 0 &&
-         group_size * 255 * 127 < (int64_t{1} << 24);
+         group_size * ((int64_t{1} << bits) - 1) * 127 < (int64_t{1} << 24);
 }
 
 VnniGroupGemm::VnniGroupGemm(const at::Tensor& codes, int bits, const at::Tensor& scales, const at::Tensor& zeros,

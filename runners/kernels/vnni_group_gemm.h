@@ -35,8 +35,9 @@
 // 768 -> 768 in 11 us against fp32's 21 and the register kernel's 34;
 // 16 to 64 rows 0.76-0.97x fp32's time, 0.35-0.43x the paths it replaces.
 //
-// Applies where group_size is a multiple of 8 with group_size x 255 x 127 <
-// 2^24 (each group's sums exact in fp32), groups contiguous (no g_idx).
+// Applies where group_size is a multiple of 8 with group_size x (2^bits -
+// 1) x 127 < 2^24 (each group's sums exact in fp32: int8 groups up to 512,
+// int4 up to 8,800, so per-channel int4 too), groups contiguous (no g_idx).
 // Tests: tests/test_vnni_group_gemm.cpp (against a float64 product of the
 // dequantised weights; codes read back exactly). Benchmark:
 // tests/bench/bench_kern_quant.cpp's BM_linear kind 4 (WeightOnlyLinear
