@@ -36,10 +36,8 @@ constexpr int64_t CHUNK = 128;
 
 }  // namespace
 
-bool AmxS8Gemm::available() {
+bool AmxS8Gemm::uses_tiles() {
 #ifdef EMBEVAL_AMX_BUILD
-  const char* off = std::getenv("EMBEVAL_NO_AMX_INT8");
-  if (off && *off && std::strcmp(off, "0") != 0) return false;
   static const bool ready = __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("avx512bw") &&
                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                             __builtin_cpu_supports("avx512bf16") && amx_tile_permission();
@@ -49,11 +47,26 @@ bool AmxS8Gemm::available() {
 #endif
 }
 
+bool AmxS8Gemm::available() {
+#ifdef EMBEVAL_AMX_BUILD
+  const char* off = std::getenv("EMBEVAL_NO_AMX_INT8");
+  if (off && *off && std::strcmp(off, "0") != 0) return false;
+  static const bool vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("avx512bf16");
+  return uses_tiles() || vnni;
+#else
+  return false;
+#endif
+}
+
 AmxS8Gemm::AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, const at::Tensor& bias,
                      LinearActivation activation, const at::Tensor& smooth)
     : activation_(activation) {
   // Asks for the tile state too (a tile instruction without it is SIGILL).
-  if (!available()) fail("AmxS8Gemm: this CPU, kernel or build has no AMX int8 (or EMBEVAL_NO_AMX_INT8 is set)");
+  if (!available())
+    fail("AmxS8Gemm: this CPU, kernel or build has neither AMX int8 nor AVX512-VNNI (or EMBEVAL_NO_AMX_INT8 is set)");
+  tiles_ = uses_tiles();
   EMBEVAL_ASSERT(weight.dim() == 2 && weight.scalar_type() == at::kChar);
   n_ = weight.size(0);
   k_ = weight.size(1);
@@ -72,6 +85,11 @@ AmxS8Gemm::AmxS8Gemm(const at::Tensor& weight, const at::Tensor& column_scales, 
       const int64_t nb = c / TILE, b = i / KSTEP, r = (i % KSTEP) / 4;
       dst[((nb * kb + b) * TILE + r) * 64 + (c % TILE) * 4 + i % 4] = src[c * k_ + i];
     }
+  // VPDPBUSD multiplies unsigned bytes by signed ones: the weights go in as
+  // w + 128 (the sign bit flipped), and 128 times each row's code sum comes
+  // off before the epilogue (gemm_vnni).
+  if (!tiles_)
+    for (int64_t i = 0; i < packed_.numel(); ++i) dst[i] = static_cast<int8_t>(static_cast<uint8_t>(dst[i]) ^ 0x80);
   scales_ = at::zeros({np}, at::kFloat);
   scales_.narrow(0, 0, n_).copy_(column_scales.to(at::kFloat).reshape({n_}));
   bias_ = at::zeros({np}, at::kFloat);
@@ -257,6 +275,113 @@ EMBEVAL_AMX_INT8_TARGET void gemm(const int8_t* codes, int64_t rows, int64_t lda
   _tile_release();
 }
 
+#define EMBEVAL_VNNI_INT8_TARGET \
+  __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni")))
+
+// 8 rows x 32 columns of int32 sums over the k quads, by VPDPBUSD in
+// assembly (vnni_group_gemm.cpp says why not intrinsics): zmm(2 r + c) holds
+// row r's columns 16 c .. 16 c + 15; the weights (w + 128, unsigned) are the
+// vector operand, each row's 4 codes an embedded broadcast. Row r's codes
+// are at a + r lda (a3 = a + 3 lda). acc: 8 rows of 32 int32.
+EMBEVAL_VNNI_INT8_TARGET void vnni_8x32(const int8_t* a, int64_t lda, const int8_t* w, int64_t ws, int64_t quads,
+                                        int32_t* acc) {
+  const int8_t* a3 = a + 3 * lda;
+  const int64_t lda3 = 3 * lda;
+  asm volatile(
+      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t" "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+      "vpxord %%zmm2, %%zmm2, %%zmm2\n\t" "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+      "vpxord %%zmm4, %%zmm4, %%zmm4\n\t" "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+      "vpxord %%zmm6, %%zmm6, %%zmm6\n\t" "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+      "vpxord %%zmm8, %%zmm8, %%zmm8\n\t" "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+      "vpxord %%zmm10, %%zmm10, %%zmm10\n\t" "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+      "vpxord %%zmm12, %%zmm12, %%zmm12\n\t" "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+      "vpxord %%zmm14, %%zmm14, %%zmm14\n\t" "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+      "1:\n\t"
+      "vmovdqu64 (%[w]), %%zmm16\n\t" "vmovdqu64 (%[w],%[ws],1), %%zmm17\n\t"
+      "vpdpbusd (%[a])%{1to16%}, %%zmm16, %%zmm0\n\t" "vpdpbusd (%[a])%{1to16%}, %%zmm17, %%zmm1\n\t"
+      "vpdpbusd (%[a],%[lda],1)%{1to16%}, %%zmm16, %%zmm2\n\t" "vpdpbusd (%[a],%[lda],1)%{1to16%}, %%zmm17, %%zmm3\n\t"
+      "vpdpbusd (%[a],%[lda],2)%{1to16%}, %%zmm16, %%zmm4\n\t" "vpdpbusd (%[a],%[lda],2)%{1to16%}, %%zmm17, %%zmm5\n\t"
+      "vpdpbusd (%[a3])%{1to16%}, %%zmm16, %%zmm6\n\t" "vpdpbusd (%[a3])%{1to16%}, %%zmm17, %%zmm7\n\t"
+      "vpdpbusd (%[a],%[lda],4)%{1to16%}, %%zmm16, %%zmm8\n\t" "vpdpbusd (%[a],%[lda],4)%{1to16%}, %%zmm17, %%zmm9\n\t"
+      "vpdpbusd (%[a3],%[lda],2)%{1to16%}, %%zmm16, %%zmm10\n\t" "vpdpbusd (%[a3],%[lda],2)%{1to16%}, %%zmm17, %%zmm11\n\t"
+      "vpdpbusd (%[a3],%[lda3],1)%{1to16%}, %%zmm16, %%zmm12\n\t" "vpdpbusd (%[a3],%[lda3],1)%{1to16%}, %%zmm17, %%zmm13\n\t"
+      "vpdpbusd (%[a3],%[lda],4)%{1to16%}, %%zmm16, %%zmm14\n\t" "vpdpbusd (%[a3],%[lda],4)%{1to16%}, %%zmm17, %%zmm15\n\t"
+      "add $4, %[a]\n\t" "add $4, %[a3]\n\t"
+      "add $64, %[w]\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      "vmovdqu32 %%zmm0, 0(%[acc])\n\t" "vmovdqu32 %%zmm1, 64(%[acc])\n\t"
+      "vmovdqu32 %%zmm2, 128(%[acc])\n\t" "vmovdqu32 %%zmm3, 192(%[acc])\n\t"
+      "vmovdqu32 %%zmm4, 256(%[acc])\n\t" "vmovdqu32 %%zmm5, 320(%[acc])\n\t"
+      "vmovdqu32 %%zmm6, 384(%[acc])\n\t" "vmovdqu32 %%zmm7, 448(%[acc])\n\t"
+      "vmovdqu32 %%zmm8, 512(%[acc])\n\t" "vmovdqu32 %%zmm9, 576(%[acc])\n\t"
+      "vmovdqu32 %%zmm10, 640(%[acc])\n\t" "vmovdqu32 %%zmm11, 704(%[acc])\n\t"
+      "vmovdqu32 %%zmm12, 768(%[acc])\n\t" "vmovdqu32 %%zmm13, 832(%[acc])\n\t"
+      "vmovdqu32 %%zmm14, 896(%[acc])\n\t" "vmovdqu32 %%zmm15, 960(%[acc])\n\t"
+      : [a] "+r"(a), [a3] "+r"(a3), [w] "+r"(w), [n] "+r"(quads)
+      : [lda] "r"(lda), [lda3] "r"(lda3), [ws] "r"(ws), [acc] "r"(acc)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",
+        "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "memory");
+}
+
+// The same blocks, packing, epilogue and outputs as gemm above, on a CPU
+// with AVX512-VNNI but no AMX: each 32 x 32 block as four 8-row VPDPBUSD
+// runs, the weights as unsigned w + 128, so 128 x (the row's code sum over
+// lda; codes past k meet weights 0, i.e. 128, in both) comes off every sum
+// before the epilogue: the exact int32 products AMX gives.
+template <int ACT, typename OutT>
+EMBEVAL_VNNI_INT8_TARGET void gemm_vnni(const int8_t* codes, int64_t rows, int64_t lda, const int8_t* packed,
+                                        const float* sx, const float* sw, const float* bias, OutT* y, int64_t ldy,
+                                        int64_t c0, int64_t c1) {
+  constexpr bool PIPELINED = ACT == 0 || ACT == static_cast<int>(LinearActivation::gelu_erf);
+  const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 64;
+  const int64_t rp = AmxS8Gemm::rows_padded(rows);
+  thread_local std::vector<int32_t> shift;
+  if (shift.size() < static_cast<size_t>(rp)) shift.resize(static_cast<size_t>(rp));
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int64_t r = 0; r < rp; ++r) {
+    __m512i acc = _mm512_set1_epi32(0);
+    for (int64_t k = 0; k < lda; k += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_load_si512(codes + r * lda + k));
+    shift[static_cast<size_t>(r)] = 128 * _mm512_reduce_add_epi32(acc);
+  }
+  thread_local std::vector<float> chunk;
+  float* f = nullptr;
+  if constexpr (!PIPELINED) {
+    if (chunk.size() < static_cast<size_t>(rp * CHUNK)) chunk.resize(static_cast<size_t>(rp * CHUNK));
+    f = chunk.data();
+  }
+  Pending<OutT> p;
+  for (int64_t cc = c0; cc < c1; cc += CHUNK) {
+    const int64_t ce = std::min(c1, cc + CHUNK);
+    for (int64_t m0 = 0; m0 < rows; m0 += BLOCK) {
+      const int64_t rv = std::min(BLOCK, rows - m0);
+      for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
+        const int8_t* b0 = packed + (n0 / TILE) * tile_stride;
+        for (int64_t i = 0; i < BLOCK; i += 8) vnni_8x32(codes + (m0 + i) * lda, lda, b0, tile_stride, lda / 4, p.acc + i * BLOCK);
+        for (int64_t r = 0; r < BLOCK; ++r) {
+          const __m512i d = _mm512_set1_epi32(shift[static_cast<size_t>(m0 + r)]);
+          int32_t* row = p.acc + r * BLOCK;
+          _mm512_store_si512(row, _mm512_sub_epi32(_mm512_load_si512(row), d));
+          _mm512_store_si512(row + 16, _mm512_sub_epi32(_mm512_load_si512(row + 16), d));
+        }
+        std::fill(p.sx, p.sx + BLOCK, 0.0f);
+        std::copy(sx + m0, sx + m0 + rv, p.sx);
+        if constexpr (PIPELINED) {
+          p.rv = rv;
+          p.cv = std::min(BLOCK, ce - n0);
+          p.sw = sw + n0;
+          p.b = bias + n0;
+          p.y = y + m0 * ldy + n0;
+          store_rows<ACT>(p, 0, BLOCK, ldy);
+        } else {
+          scale_block(p.acc, p.sx, sw + n0, bias + n0, f + m0 * CHUNK + (n0 - cc), CHUNK);
+        }
+      }
+    }
+    if constexpr (!PIPELINED) finish_rows<ACT>(f, CHUNK, rows, ce - cc, y + cc, ldy);
+  }
+}
+
 // 16 floats from float32 or bf16 bits (widened exactly), lanes past `live` 0.
 EMBEVAL_AMX_INT8_TARGET inline __m512 load16(const float* p, __mmask16 live) { return _mm512_maskz_loadu_ps(live, p); }
 EMBEVAL_AMX_INT8_TARGET inline __m512 load16(const uint16_t* p, __mmask16 live) {
@@ -405,6 +530,15 @@ void AmxS8Gemm::run_any(const int8_t* codes, int64_t rows, const float* sx, OutT
   const int8_t* p = packed_.data_ptr<int8_t>();
   const float* sw = scales_.data_ptr<float>();
   const float* b = bias_.data_ptr<float>();
+  if (!tiles_) {
+    switch (activation_) {
+      case LinearActivation::none: gemm_vnni<0>(codes, rows, lda_, p, sx, sw, b, y, ldy, c0, c1); break;
+      case LinearActivation::gelu_erf: gemm_vnni<1>(codes, rows, lda_, p, sx, sw, b, y, ldy, c0, c1); break;
+      case LinearActivation::gelu_tanh: gemm_vnni<2>(codes, rows, lda_, p, sx, sw, b, y, ldy, c0, c1); break;
+      case LinearActivation::relu: gemm_vnni<3>(codes, rows, lda_, p, sx, sw, b, y, ldy, c0, c1); break;
+    }
+    return;
+  }
   switch (activation_) {
     case LinearActivation::none: gemm<0>(codes, rows, lda_, p, sx, sw, b, y, ldy, c0, c1); break;
     case LinearActivation::gelu_erf: gemm<1>(codes, rows, lda_, p, sx, sw, b, y, ldy, c0, c1); break;

@@ -27,6 +27,14 @@
 // epilogue runs between the next block's tile instructions (amx_s8_gemm.cpp
 // says what that gained).
 //
+// Without AMX, on a CPU with AVX512-VNNI (AMD Zen 4), the same packing,
+// quantization, blocks and epilogue run with VPDPBUSD products: a zmm of
+// weights is one row of a B tile (16 columns x 4 k), so each 32 x 32 block is
+// four 8-row runs of 16 VPDPBUSD a k quad (assembly, the codes as embedded
+// broadcasts), the weights stored as w + 128 (VPDPBUSD's first operand is
+// unsigned) and 128 x each row's code sum taken off: the same exact int32
+// sums, so the same bits as the AMX and oneDNN forms.
+//
 // Tests: tests/test_amx_s8_gemm.cpp (exact integer products and epilogue,
 // the activation step against quantize_per_token, GELU's bound, oneDNN's
 // bits through Int8Linear). Benchmark: tests/bench/bench_kern_quant.cpp's
@@ -43,9 +51,12 @@ namespace embeval {
 class AmxS8Gemm {
  public:
   // True on a CPU with AMX-INT8, AVX-512 (F, BW, VL, DQ) and AVX512-BF16 whose
-  // kernel grants the tile state, in a build with the intrinsics (GCC >= 11,
-  // x86-64 Linux), unless EMBEVAL_NO_AMX_INT8=1 (to compare with oneDNN).
+  // kernel grants the tile state, or with AVX-512 (F, BW, VL, DQ), VNNI and
+  // BF16 (AMD Zen 4: the products by VPDPBUSD, below), in a build with the
+  // intrinsics (GCC >= 11, x86-64 Linux), unless EMBEVAL_NO_AMX_INT8=1 (to
+  // compare with oneDNN). uses_tiles(): the AMX form.
   static bool available();
+  static bool uses_tiles();
 
   // weight int8 [n, k]; column_scales float [n]; bias float [n] or
   // undefined; smooth float [k] (SmoothQuant's input divisor) or undefined.
@@ -98,7 +109,8 @@ class AmxS8Gemm {
   template <typename OutT>
   void run_any(const int8_t* codes, int64_t rows, const float* sx, OutT* y, int64_t ldy, int64_t c0, int64_t c1) const;
 
-  at::Tensor packed_;        // int8 [np / 16][lda / 64][16][64], zeros past n and k
+  at::Tensor packed_;        // int8 [np / 16][lda / 64][16][64], zeros past n and k (VNNI: + 128, unsigned)
+  bool tiles_ = true;        // AMX, else VPDPBUSD
   template <typename T>
   void quantize_any(const T* x, int64_t rows, int8_t* codes, float* scales) const;
 

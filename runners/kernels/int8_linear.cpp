@@ -596,7 +596,7 @@ at::Tensor Int8Linear::fused_amx(const Int8Linear& next, const at::Tensor& x2) c
 }
 
 std::string Int8Linear::implementation() const {
-  if (impl_ && impl_->amx) return "amx:embeval s8s8s32";
+  if (impl_ && impl_->amx) return AmxS8Gemm::uses_tiles() ? "amx:embeval s8s8s32" : "avx512_vnni:embeval u8s8s32";
 #ifdef EMBEVAL_HAVE_DNNL
   if (impl_ && impl_->use_int8) return "onednn:" + impl_->gemm->kernel() + " s8s8s32";
 #endif
