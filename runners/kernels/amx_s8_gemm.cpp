@@ -10,6 +10,7 @@
 #include "harness/error.h"
 #include "runners/kernels/amx_tiles.h"
 #include "runners/kernels/vec_math.h"
+#include "runners/kernels/vnni_asm.h"
 
 #ifdef EMBEVAL_AMX_BUILD
 // GCC 12's "may be used uninitialized" on the _mm512_undefined_* inside
@@ -138,6 +139,17 @@ struct Pending {
   const float* sw = nullptr;
   const float* b = nullptr;
   OutT* y = nullptr;
+  // The block of rows [m0, m0 + rv) and columns [n0, n0 + cv).
+  void set(const float* sx_all, int64_t m0, int64_t rows, int64_t n0, int64_t cols, const float* sw_all,
+           const float* bias, OutT* y_all, int64_t ldy) {
+    std::fill(sx, sx + BLOCK, 0.0f);
+    std::copy(sx_all + m0, sx_all + m0 + rows, sx);
+    rv = rows;
+    cv = cols;
+    sw = sw_all + n0;
+    b = bias + n0;
+    y = y_all + m0 * ldy + n0;
+  }
 };
 
 // Rows [r0, r1) of a pending block's epilogue, straight into the output
@@ -252,14 +264,8 @@ EMBEVAL_AMX_INT8_TARGET void gemm(const int8_t* codes, int64_t rows, int64_t lda
         _tile_stored(1, p.acc + TILE, BLOCK * 4);
         _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
         _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
-        std::fill(p.sx, p.sx + BLOCK, 0.0f);
-        std::copy(sx + m0, sx + m0 + rv, p.sx);
+        p.set(sx, m0, rv, n0, std::min(BLOCK, ce - n0), sw, bias, y, ldy);
         if constexpr (PIPELINED) {
-          p.rv = rv;
-          p.cv = std::min(BLOCK, ce - n0);
-          p.sw = sw + n0;
-          p.b = bias + n0;
-          p.y = y + m0 * ldy + n0;
           waiting = true;
           cur ^= 1;
         } else {
@@ -288,14 +294,7 @@ EMBEVAL_VNNI_INT8_TARGET void vnni_8x32(const int8_t* a, int64_t lda, const int8
   const int8_t* a3 = a + 3 * lda;
   const int64_t lda3 = 3 * lda;
   asm volatile(
-      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t" "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
-      "vpxord %%zmm2, %%zmm2, %%zmm2\n\t" "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
-      "vpxord %%zmm4, %%zmm4, %%zmm4\n\t" "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
-      "vpxord %%zmm6, %%zmm6, %%zmm6\n\t" "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
-      "vpxord %%zmm8, %%zmm8, %%zmm8\n\t" "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
-      "vpxord %%zmm10, %%zmm10, %%zmm10\n\t" "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
-      "vpxord %%zmm12, %%zmm12, %%zmm12\n\t" "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-      "vpxord %%zmm14, %%zmm14, %%zmm14\n\t" "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+      EMBEVAL_ASM_ZERO_0_15
       "1:\n\t"
       "vmovdqu64 (%[w]), %%zmm16\n\t" "vmovdqu64 (%[w],%[ws],1), %%zmm17\n\t"
       "vpdpbusd (%[a])%{1to16%}, %%zmm16, %%zmm0\n\t" "vpdpbusd (%[a])%{1to16%}, %%zmm17, %%zmm1\n\t"
@@ -310,14 +309,7 @@ EMBEVAL_VNNI_INT8_TARGET void vnni_8x32(const int8_t* a, int64_t lda, const int8
       "add $64, %[w]\n\t"
       "dec %[n]\n\t"
       "jnz 1b\n\t"
-      "vmovdqu32 %%zmm0, 0(%[acc])\n\t" "vmovdqu32 %%zmm1, 64(%[acc])\n\t"
-      "vmovdqu32 %%zmm2, 128(%[acc])\n\t" "vmovdqu32 %%zmm3, 192(%[acc])\n\t"
-      "vmovdqu32 %%zmm4, 256(%[acc])\n\t" "vmovdqu32 %%zmm5, 320(%[acc])\n\t"
-      "vmovdqu32 %%zmm6, 384(%[acc])\n\t" "vmovdqu32 %%zmm7, 448(%[acc])\n\t"
-      "vmovdqu32 %%zmm8, 512(%[acc])\n\t" "vmovdqu32 %%zmm9, 576(%[acc])\n\t"
-      "vmovdqu32 %%zmm10, 640(%[acc])\n\t" "vmovdqu32 %%zmm11, 704(%[acc])\n\t"
-      "vmovdqu32 %%zmm12, 768(%[acc])\n\t" "vmovdqu32 %%zmm13, 832(%[acc])\n\t"
-      "vmovdqu32 %%zmm14, 896(%[acc])\n\t" "vmovdqu32 %%zmm15, 960(%[acc])\n\t"
+      EMBEVAL_ASM_STORE_0_15
       : [a] "+r"(a), [a3] "+r"(a3), [w] "+r"(w), [n] "+r"(quads)
       : [lda] "r"(lda), [lda3] "r"(lda3), [ws] "r"(ws), [acc] "r"(acc)
       : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",
@@ -364,14 +356,8 @@ EMBEVAL_VNNI_INT8_TARGET void gemm_vnni(const int8_t* codes, int64_t rows, int64
           _mm512_store_si512(row, _mm512_sub_epi32(_mm512_load_si512(row), d));
           _mm512_store_si512(row + 16, _mm512_sub_epi32(_mm512_load_si512(row + 16), d));
         }
-        std::fill(p.sx, p.sx + BLOCK, 0.0f);
-        std::copy(sx + m0, sx + m0 + rv, p.sx);
+        p.set(sx, m0, rv, n0, std::min(BLOCK, ce - n0), sw, bias, y, ldy);
         if constexpr (PIPELINED) {
-          p.rv = rv;
-          p.cv = std::min(BLOCK, ce - n0);
-          p.sw = sw + n0;
-          p.b = bias + n0;
-          p.y = y + m0 * ldy + n0;
           store_rows<ACT>(p, 0, BLOCK, ldy);
         } else {
           scale_block(p.acc, p.sx, sw + n0, bias + n0, f + m0 * CHUNK + (n0 - cc), CHUNK);
