@@ -331,7 +331,7 @@ EMBEVAL_VNNI_INT8_TARGET void gemm_vnni(const int8_t* codes, int64_t rows, int64
   thread_local std::vector<int32_t> shift;
   if (shift.size() < static_cast<size_t>(rp)) shift.resize(static_cast<size_t>(rp));
   const __m512i ones = _mm512_set1_epi8(1);
-  for (int64_t r = 0; r < rp; ++r) {
+  for (int64_t r = 0; r < rows; ++r) {
     __m512i acc = _mm512_set1_epi32(0);
     for (int64_t k = 0; k < lda; k += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_load_si512(codes + r * lda + k));
     shift[static_cast<size_t>(r)] = 128 * _mm512_reduce_add_epi32(acc);
@@ -343,14 +343,17 @@ EMBEVAL_VNNI_INT8_TARGET void gemm_vnni(const int8_t* codes, int64_t rows, int64
     f = chunk.data();
   }
   Pending<OutT> p;
+  std::fill(p.acc, p.acc + BLOCK * BLOCK, 0);  // rows past a short block's are read by scale_block, never stored
   for (int64_t cc = c0; cc < c1; cc += CHUNK) {
     const int64_t ce = std::min(c1, cc + CHUNK);
     for (int64_t m0 = 0; m0 < rows; m0 += BLOCK) {
       const int64_t rv = std::min(BLOCK, rows - m0);
       for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
         const int8_t* b0 = packed + (n0 / TILE) * tile_stride;
-        for (int64_t i = 0; i < BLOCK; i += 8) vnni_8x32(codes + (m0 + i) * lda, lda, b0, tile_stride, lda / 4, p.acc + i * BLOCK);
-        for (int64_t r = 0; r < BLOCK; ++r) {
+        // Only the 8-row runs that hold rows (a short text is a few rows of a
+        // padded block); the rest of the block's sums are never stored.
+        for (int64_t i = 0; i < rv; i += 8) vnni_8x32(codes + (m0 + i) * lda, lda, b0, tile_stride, lda / 4, p.acc + i * BLOCK);
+        for (int64_t r = 0; r < rv; ++r) {
           const __m512i d = _mm512_set1_epi32(shift[static_cast<size_t>(m0 + r)]);
           int32_t* row = p.acc + r * BLOCK;
           _mm512_store_si512(row, _mm512_sub_epi32(_mm512_load_si512(row), d));
