@@ -116,4 +116,10 @@ TEST(VnniGroupGemm, RefusesWhatItCannotRunExactly) {
     EXPECT_STREQ(e.what(), "VnniGroupGemm: zero points must be integers in [0, 15]");
   }
   EXPECT_THROW(VnniGroupGemm(p.codes, 4, s, z, at::Tensor(), 24, LinearActivation::none), std::exception);
+  try {
+    VnniGroupGemm(p.codes + 16, 4, s, z, at::Tensor(), 32, LinearActivation::none);  // would spill into the next nibble
+    FAIL() << "a 5-bit code accepted";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "VnniGroupGemm: a code does not fit 4 bits");
+  }
 }

@@ -316,6 +316,7 @@ VnniGroupGemm::VnniGroupGemm(const at::Tensor& codes, int bits, const at::Tensor
   zeros_ = zeros;
   bias_ = bias.defined() ? bias.to(at::kFloat).contiguous() : at::zeros({out_}, at::kFloat);
   const at::Tensor c = codes.contiguous();
+  if (bits == 4 && (c >= 16).any().item<bool>()) fail("VnniGroupGemm: a code does not fit {} bits", bits);
   const uint8_t* q = c.data_ptr<uint8_t>();
   // Per block of 16 outputs, K-steps of 4 inputs: lane j of a 64-byte load
   // holds output j / 4's input 4 k + j % 4. int4: one load holds two K-steps,
