@@ -33,7 +33,7 @@
 // 200-206 (1.14-1.24x; the limbs' int8 products at ~80% of VNNI's peak);
 // the intrinsics version before it 180-187 (0.87x). Few rows: one row
 // 768 -> 768 in 11 us against fp32's 21 and the register kernel's 34;
-// 16 to 64 rows 0.76-0.97x fp32's time, 0.35-0.43x the paths it replaces.
+// 16 to 64 rows 0.74-0.97x fp32's time, 0.35-0.43x the paths it replaces.
 //
 // Applies where group_size is a multiple of 8 with group_size x (2^bits -
 // 1) x 127 < 2^24 (each group's sums exact in fp32: int8 groups up to 512,
