@@ -53,21 +53,25 @@ Scratch& scratch() {
 // silently finite vector.
 void pack_limbs(const float* x, int64_t rows, int64_t in, int64_t group_size, Scratch& s) {
   const int64_t blocks = (rows + MR - 1) / MR, groups = in / group_size, steps_k = in / 4;
-  s.limbs.assign(static_cast<size_t>(blocks * steps_k * STEP_BYTES), 0);
+  // Every row slot is written below (limbs, or zeros for a non-finite row
+  // and the padding rows), so the buffer is not cleared first.
+  s.limbs.resize(static_cast<size_t>(blocks * steps_k * STEP_BYTES));
   s.sums.assign(static_cast<size_t>(blocks * groups * MR * LIMBS), 0.f);
   s.steps.assign(static_cast<size_t>(blocks * MR), 0.f);
   s.rows.resize(static_cast<size_t>(3 * in));
   int8_t* a[3] = {s.rows.data(), s.rows.data() + in, s.rows.data() + 2 * in};
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * in;
-    const float amax = limb_row_absmax(xr, in);
+  for (int64_t r = 0; r < blocks * MR; ++r) {
+    int8_t* dst = s.limbs.data() + (r / MR) * steps_k * STEP_BYTES + (r % MR) * LIMBS * 4;
+    const float amax = r < rows ? limb_row_absmax(x + r * in, in) : NAN;
     const float step = std::isnan(amax) ? NAN : amax > 0 ? amax / 127.0f : 1.0f;
-    s.steps[static_cast<size_t>(r)] = step;
-    if (std::isnan(step)) continue;  // zero limbs and sums
+    if (r < rows) s.steps[static_cast<size_t>(r)] = step;
+    if (std::isnan(step)) {  // zero limbs and sums
+      for (int64_t k = 0; k < steps_k; ++k) std::memset(dst + k * STEP_BYTES, 0, LIMBS * 4);
+      continue;
+    }
     int32_t total[3];
-    split_limbs(xr, in, step, a[0], a[1], a[2], total);
+    split_limbs(x + r * in, in, step, a[0], a[1], a[2], total);
     const int64_t b = r / MR, rr = r % MR;
-    int8_t* dst = s.limbs.data() + b * steps_k * STEP_BYTES + rr * LIMBS * 4;
     for (int64_t k = 0; k < steps_k; ++k)
       for (int l = 0; l < LIMBS; ++l) std::memcpy(dst + k * STEP_BYTES + l * 4, a[l] + 4 * k, 4);
     float* sums = s.sums.data() + b * groups * MR * LIMBS + rr * LIMBS;
