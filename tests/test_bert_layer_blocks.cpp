@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "runners/bert/bert_layer_blocks.h"
-#include "runners/kernels/amx_attention.h"
+#include "runners/kernels/bf16_attention.h"
 #include "runners/kernels/layer_norm.h"
 #include "runners/kernels/packed_linear.h"
 
@@ -25,14 +25,13 @@ PackedLinear bf16_linear(int64_t out, int64_t in, LinearActivation act) {
                       at::randn({out}).div_(4).to(at::kBFloat16), act);
 }
 
-// The attention over a whole batch by the AMX kernel itself.
+// The attention over a whole batch by the bf16 kernel itself.
 at::Tensor attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3;
   at::Tensor ctx = at::empty({b, t, h}, at::kBFloat16);
   const at::Tensor m = mask.to(at::kFloat).reshape({b, t}).contiguous();
-  EXPECT_TRUE(amx_bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()),
-                                 m.data_ptr<float>(), b, t, heads, h / heads,
-                                 reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>())));
+  EXPECT_TRUE(bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), m.data_ptr<float>(), b,
+                             t, heads, h / heads, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>())));
   return ctx;
 }
 
@@ -40,7 +39,7 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t head
 // 128 in blocks of 2 (a last block of one text), 50 of 40 in blocks of 6
 // (240 rows; a last block of 2 texts).
 TEST(BertLayerBlocks, GivesTheStepByStepBits) {
-  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+  if (bf16_attention_products() == Bf16AttentionProducts::none) GTEST_SKIP() << "no bf16 attention kernel on this CPU";
   at::manual_seed(21);
   const int64_t heads = 4, d = 32, h = heads * d, ffn = 4 * h;
   const PackedLinear qkv = bf16_linear(3 * h, h, LinearActivation::none), attn_out = bf16_linear(h, h, LinearActivation::none),

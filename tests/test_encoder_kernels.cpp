@@ -1,5 +1,5 @@
 // The encoder's CPU kernels (runners/kernels/packed_linear.h, runners/kernels/attention.h,
-// runners/kernels/amx_attention.h)
+// runners/kernels/bf16_attention.h)
 // against float64 references computed here with plain loops from the
 // definitions: y = act(x W^T + b) with GELU(x) = x/2 (1 + erf(x/sqrt 2)) or
 // its tanh form; attention = softmax(q k^T / sqrt(d) + mask) v per head.
@@ -16,11 +16,12 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "harness/system_info.h"
-#include "runners/kernels/amx_attention.h"
 #include "runners/kernels/attention.h"
+#include "runners/kernels/bf16_attention.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
@@ -271,9 +272,11 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
   // so the 256-row minimum: 5 blocks of 256 and a remainder of 20. With
   // bert-base's 12 heads of 64 at seq 200, bf16 on an AMX CPU takes the dense
   // per-head path (tiles of 2 batch rows and a remainder of 1; its own
-  // softmax): the same reference holds it. On a CPU with AMX, bf16 runs
-  // the AMX kernel (amx_attention.h) where no oneDNN form above applies
-  // first; with EMBEVAL_NO_AMX_ATTENTION=1 it never does.
+  // softmax): the same reference holds it. On a CPU with AMX or
+  // AVX512-BF16, bf16 runs embeval's kernel (bf16_attention.h) where no
+  // oneDNN form above applies first; with EMBEVAL_NO_BF16_ATTENTION=1 it
+  // never does, and with EMBEVAL_NO_AMX_ATTENTION=1 an AMX CPU runs its
+  // VDPBF16PS products.
   for (AttentionCase cs : {AttentionCase{3, 7, 2, 4}, AttentionCase{5, 400, 2, 4}, AttentionCase{3, 1100, 2, 4},
                            AttentionCase{3, 1300, 4, 4}, AttentionCase{5, 200, 12, 64}}) {
     const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
@@ -283,15 +286,21 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
       const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
       at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
       const std::vector<double> want = attention_reference(qkv.to(at::kDouble), keep, heads);
-      // The kernel (for bf16 with and without the AMX kernel), and its
-      // ATen fallback with blocks of 100 query rows (libtorch 1.x; 2.x runs
-      // SDPA whatever the budget).
-      for (int form : {0, 1, 2}) {
-        if (form == 1 && (type != at::kBFloat16 || !amx_attention_available())) continue;
-        if (form == 1) setenv("EMBEVAL_NO_AMX_ATTENTION", "1", 1);
+      // The kernel (for bf16 with and without embeval's kernel, and with
+      // its VDPBF16PS products on an AMX CPU), and its ATen fallback with
+      // blocks of 100 query rows (libtorch 1.x; 2.x runs SDPA whatever the
+      // budget).
+      const Bf16AttentionProducts kernel = bf16_attention_products();
+      for (int form : {0, 1, 2, 3}) {
+        if (form == 1 && (type != at::kBFloat16 || kernel == Bf16AttentionProducts::none)) continue;
+        if (form == 3 && (type != at::kBFloat16 || kernel != Bf16AttentionProducts::amx ||
+                          !bf16_attention_runs(Bf16AttentionProducts::avx512_bf16)))
+          continue;
+        const char* env = form == 1 ? "EMBEVAL_NO_BF16_ATTENTION" : "EMBEVAL_NO_AMX_ATTENTION";
+        if (form == 1 || form == 3) setenv(env, "1", 1);
         at::Tensor ctx = form == 2 ? aten_qkv_attention(qkv, mask, heads, b * heads * t * 4 * 100)
                                    : fused_qkv_attention(qkv, mask, heads);
-        unsetenv("EMBEVAL_NO_AMX_ATTENTION");
+        unsetenv(env);
         ASSERT_EQ(ctx.sizes(), (std::vector<int64_t>{b, t, h}));
         ASSERT_EQ(ctx.scalar_type(), type);
         EXPECT_LT(max_diff(ctx, want), type == at::kFloat ? 1e-5 : 3e-2)
@@ -301,30 +310,42 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
   }
 }
 
-// The AMX kernel called directly (fused_qkv_attention prefers oneDNN's
-// row-wise form where that applies), where the CPU has it: head widths that
-// are and are not multiples of its 32-wide tiles (2, 4, 48, 64, 96: padded
-// with zeros), lengths around its blocks of 16 and 32 (1, 7, 33, 40, 130),
+// embeval's bf16 kernel called directly (fused_qkv_attention prefers
+// oneDNN's row-wise form where that applies on AMX), with each set of
+// products this CPU runs (AMX tiles, VDPBF16PS): head widths that are and
+// are not multiples of 32 (2, 4, 48, 64, 96: the tiles pad them with
+// zeros), lengths around the blocks of 8, 16 and 32 (1, 7, 33, 40, 130),
 // rows ending in padding, a row of one token, a row whose first key is
 // masked (a mask inside the live keys: the kernel adds it to the scaled
 // scores, where right padding alone lets it skip the add) and a row with
-// every key masked. Against the float64 loops (bf16 tolerance, as above; the
-// all-masked row, where the reference is 0/0, against the softmax of equal
-// scores: the mean of the values) and against the oneDNN forms, which
+// every key masked. Against the float64 loops (bf16 tolerance, as above;
+// the all-masked row, where the reference is 0/0, against the softmax of
+// equal scores: the mean of the values), against the oneDNN forms, which
 // compute the same thing in another order (fp32 scores and softmax, bf16
-// probabilities): at most one bf16 step apart on these O(1) outputs.
-at::Tensor amx_call(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
+// probabilities), and the two sets of products against each other where
+// both run: at most one bf16 step apart on these O(1) outputs.
+at::Tensor kernel_call(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads,
+                       Bf16AttentionProducts products = bf16_attention_products()) {
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3;
   at::Tensor ctx = at::empty({b, t, h}, at::kBFloat16);
   const at::Tensor m = mask.to(at::kFloat).reshape({b, t}).contiguous();
-  const bool ran = amx_bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), m.data_ptr<float>(),
-                                      b, t, heads, h / heads, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()));
-  EXPECT_TRUE(ran);
+  const bool ran = bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), m.data_ptr<float>(), b,
+                                  t, heads, h / heads, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()), products);
+  EXPECT_TRUE(ran) << bf16_attention_name(products);
   return ctx;
 }
 
-TEST(AmxAttention, MatchesReferenceAndOneDnnForms) {
-  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+// The sets of products this CPU runs.
+std::vector<Bf16AttentionProducts> products_here() {
+  std::vector<Bf16AttentionProducts> out;
+  for (auto p : {Bf16AttentionProducts::avx512_bf16, Bf16AttentionProducts::amx})
+    if (bf16_attention_runs(p)) out.push_back(p);
+  return out;
+}
+
+TEST(Bf16Attention, MatchesReferenceAndOneDnnForms) {
+  const std::vector<Bf16AttentionProducts> kinds = products_here();
+  if (kinds.empty()) GTEST_SKIP() << "no AVX512-BF16 or AMX-BF16 on this CPU";
   at::manual_seed(11);
   for (AttentionCase cs : {AttentionCase{1, 1, 1, 2}, AttentionCase{3, 7, 2, 4}, AttentionCase{4, 33, 3, 48},
                            AttentionCase{4, 130, 12, 64}, AttentionCase{3, 40, 2, 96}}) {
@@ -334,44 +355,62 @@ TEST(AmxAttention, MatchesReferenceAndOneDnnForms) {
     if (b > 2 && t > 2) keep[0][0] = 0;  // a hole before live keys
     at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(at::kBFloat16);
     at::Tensor mask = (1.0 - keep.to(at::kBFloat16)).mul_(-3.3895313892515355e38).view({b, 1, 1, t});
-    const at::Tensor ctx = amx_call(qkv, mask, heads);
-    setenv("EMBEVAL_NO_AMX_ATTENTION", "1", 1);
+    setenv("EMBEVAL_NO_BF16_ATTENTION", "1", 1);
     const at::Tensor other = fused_qkv_attention(qkv, mask, heads);
-    unsetenv("EMBEVAL_NO_AMX_ATTENTION");
+    unsetenv("EMBEVAL_NO_BF16_ATTENTION");
     const int64_t live = std::min<int64_t>(b, 3);  // rows with a key left
     const std::vector<double> want =
         attention_reference(qkv.narrow(0, 0, live).to(at::kDouble), keep.narrow(0, 0, live), heads);
-    EXPECT_LT(max_diff(ctx.narrow(0, 0, live), want), 3e-2) << "batch " << b << " seq " << t << " d " << d;
-    const at::Tensor gap = (ctx.to(at::kFloat) - other.to(at::kFloat)).abs();
-    EXPECT_LE(gap.max().item<float>(), 1.6e-2f) << "batch " << b << " seq " << t << " d " << d;
-    if (b > 3) {
-      const at::Tensor mean_v = qkv[3].to(at::kFloat).narrow(1, 2 * h, h).mean(0);  // uniform weights
-      EXPECT_LT((ctx[3].to(at::kFloat) - mean_v).abs().max().item<float>(), 3e-2);
+    std::vector<at::Tensor> got;
+    for (Bf16AttentionProducts kind : kinds) {
+      const at::Tensor ctx = kernel_call(qkv, mask, heads, kind);
+      const std::string what = fmt::format("{} batch {} seq {} d {}", bf16_attention_name(kind), b, t, d);
+      EXPECT_LT(max_diff(ctx.narrow(0, 0, live), want), 3e-2) << what;
+      const at::Tensor gap = (ctx.to(at::kFloat) - other.to(at::kFloat)).abs();
+      EXPECT_LE(gap.max().item<float>(), 1.6e-2f) << what;
+      if (b > 3) {
+        const at::Tensor mean_v = qkv[3].to(at::kFloat).narrow(1, 2 * h, h).mean(0);  // uniform weights
+        EXPECT_LT((ctx[3].to(at::kFloat) - mean_v).abs().max().item<float>(), 3e-2) << what;
+      }
+      got.push_back(ctx);
+    }
+    if (got.size() == 2) {
+      EXPECT_LE((got[0].to(at::kFloat) - got[1].to(at::kFloat)).abs().max().item<float>(), 1.6e-2f)
+          << "AMX against VDPBF16PS, batch " << b << " seq " << t << " d " << d;
     }
   }
   // And fused_qkv_attention runs it where the row-wise form does not apply (one batch row).
   at::Tensor qkv = at::randn({1, 50, 3 * 128}).to(at::kBFloat16);
   at::Tensor mask = at::zeros({1, 1, 1, 50}, at::kBFloat16);
-  EXPECT_TRUE(at::equal(fused_qkv_attention(qkv, mask, 2), amx_call(qkv, mask, 2)));
+  EXPECT_TRUE(at::equal(fused_qkv_attention(qkv, mask, 2), kernel_call(qkv, mask, 2)));
+  // An odd head width (K and V are read as pairs) is declined, ctx untouched.
+  uint16_t ctx[3] = {1, 2, 3};
+  const uint16_t in[9] = {};
+  const float m[1] = {0};
+  for (Bf16AttentionProducts kind : kinds) EXPECT_FALSE(bf16_attention(in, m, 1, 1, 1, 3, ctx, kind));
+  EXPECT_FALSE(bf16_attention(in, m, 1, 1, 1, 2, ctx, Bf16AttentionProducts::none));
+  EXPECT_EQ(ctx[0] + ctx[1] + ctx[2], 6);
 }
 
 // Keys masked at the end of a row are skipped, not computed as zeros: the
 // rows of a padded text come out bit for bit as the same text alone.
-TEST(AmxAttention, PaddingChangesNoBit) {
-  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+TEST(Bf16Attention, PaddingChangesNoBit) {
+  const std::vector<Bf16AttentionProducts> kinds = products_here();
+  if (kinds.empty()) GTEST_SKIP() << "no AVX512-BF16 or AMX-BF16 on this CPU";
   at::manual_seed(12);
   const int64_t heads = 4, d = 64, h = heads * d;
-  for (int64_t len : {1, 20, 31, 32, 33, 95}) {
-    const int64_t t = 96;
-    at::Tensor qkv = at::randn({2, t, 3 * h}).to(at::kBFloat16);
-    at::Tensor keep = at::ones({2, t});
-    keep[1].narrow(0, len, t - len).zero_();
-    at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({2, 1, 1, t}).to(at::kBFloat16);
-    const at::Tensor padded = amx_call(qkv, mask, heads)[1].narrow(0, 0, len);
-    const at::Tensor alone =
-        amx_call(qkv[1].narrow(0, 0, len).unsqueeze(0).contiguous(), at::zeros({1, 1, 1, len}, at::kBFloat16), heads)[0];
-    EXPECT_TRUE(at::equal(padded, alone)) << "length " << len;
-  }
+  for (Bf16AttentionProducts kind : kinds)
+    for (int64_t len : {1, 20, 31, 32, 33, 95}) {
+      const int64_t t = 96;
+      at::Tensor qkv = at::randn({2, t, 3 * h}).to(at::kBFloat16);
+      at::Tensor keep = at::ones({2, t});
+      keep[1].narrow(0, len, t - len).zero_();
+      at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({2, 1, 1, t}).to(at::kBFloat16);
+      const at::Tensor padded = kernel_call(qkv, mask, heads, kind)[1].narrow(0, 0, len);
+      const at::Tensor alone = kernel_call(qkv[1].narrow(0, 0, len).unsqueeze(0).contiguous(),
+                                           at::zeros({1, 1, 1, len}, at::kBFloat16), heads, kind)[0];
+      EXPECT_TRUE(at::equal(padded, alone)) << bf16_attention_name(kind) << " length " << len;
+    }
 }
 
 // Linear::map_row_blocks hands out every row once, in blocks of the asked
@@ -410,11 +449,11 @@ TEST(MapRowBlocks, EveryRowOnceWithThePlainCallsBits) {
   at::set_num_threads(threads);
 }
 
-// blocked_qkv_attention gives the bits of the projection then the AMX
+// blocked_qkv_attention gives the bits of the projection then the bf16
 // kernel over the whole batch (each text's attention is its own), texts
 // padded to different lengths, a last block of one text.
 TEST(BlockedQkvAttention, GivesTheTwoCallsBits) {
-  if (!amx_attention_available()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or not granted by the kernel)";
+  if (bf16_attention_products() == Bf16AttentionProducts::none) GTEST_SKIP() << "no bf16 attention kernel on this CPU";
   at::manual_seed(14);
   const int64_t b = 9, t = 128, heads = 4, d = 32, h = heads * d;
   at::Tensor w = at::randn({3 * h, h}) / 10, bias = at::randn({3 * h});
@@ -429,7 +468,7 @@ TEST(BlockedQkvAttention, GivesTheTwoCallsBits) {
   const at::Tensor got = blocked_qkv_attention(qkv, x, mask, heads);
   at::set_num_threads(threads);
   if (!got.defined()) GTEST_SKIP() << "no oneDNN AMX product for the projection here";
-  EXPECT_TRUE(at::equal(got, amx_call(qkv(x), mask, heads)));
+  EXPECT_TRUE(at::equal(got, kernel_call(qkv(x), mask, heads)));
   setenv("EMBEVAL_NO_LAYER_BLOCKS", "1", 1);
   EXPECT_FALSE(blocked_qkv_attention(qkv, x, mask, heads).defined());
   unsetenv("EMBEVAL_NO_LAYER_BLOCKS");

@@ -8,7 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include "harness/error.h"
-#include "runners/kernels/amx_attention.h"
+#include "runners/kernels/bf16_attention.h"
 #include "runners/kernels/layer_norm.h"
 
 namespace embeval {
@@ -44,7 +44,7 @@ class AlignedRows {
 at::Tensor blocked_bert_layer(const LayerBlockParts& p, const at::Tensor& x, const at::Tensor& additive_mask) {
   const char* off = std::getenv("EMBEVAL_NO_LAYER_BLOCKS");
   if ((off && *off == '1') || x.scalar_type() != at::kBFloat16 || !x.device().is_cpu() || x.dim() != 3 ||
-      p.heads <= 0 || p.ffn <= 0 || !amx_attention_available())
+      p.heads <= 0 || p.ffn <= 0 || bf16_attention_products() == Bf16AttentionProducts::none)
     return at::Tensor();
   for (const Linear* l : {&p.qkv, &p.attn_out, &p.ffn_in, &p.ffn_out})
     if (!l->runs_rows()) return at::Tensor();
@@ -72,8 +72,8 @@ at::Tensor blocked_bert_layer(const LayerBlockParts& p, const at::Tensor& x, con
       const int64_t r0 = blk * R, rr = std::min(R, rows - r0);
       const uint16_t* xb = xp + r0 * h;
       p.qkv.run_rows(xb, rr, wide.data());
-      if (!amx_bf16_attention(wide.data(), mp + r0, rr / t, t, p.heads, hd, narrow.data()))
-        fail("attention: the AMX kernel declined a block it was checked for");
+      if (!bf16_attention(wide.data(), mp + r0, rr / t, t, p.heads, hd, narrow.data()))
+        fail("attention: the bf16 kernel declined a block it was checked for");
       p.attn_out.run_rows(narrow.data(), rr, y.data());
       attn_ln(y.data(), xb, rr, v.data(), y.data());
       p.ffn_in.run_rows(y.data(), rr, wide.data());

@@ -18,7 +18,7 @@
 #include <torch/version.h>
 
 #include "harness/error.h"
-#include "runners/kernels/amx_attention.h"
+#include "runners/kernels/bf16_attention.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
 
@@ -34,16 +34,16 @@ void check_qkv(const at::Tensor& qkv, int64_t heads) {
     fail("attention: qkv has shape [{}], expected [batch, seq, 3 * heads * head_dim]", fmt::join(qkv.sizes(), ", "));
 }
 
-// The AMX kernel (runners/kernels/amx_attention.h) for bf16 on the CPU;
-// undefined where it cannot run.
-at::Tensor amx_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads) {
+// embeval's bf16 kernel (runners/kernels/bf16_attention.h: AMX or
+// VDPBF16PS products) for bf16 on the CPU; undefined where it cannot run.
+at::Tensor kernel_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads) {
   if (!qkv.device().is_cpu() || qkv.scalar_type() != at::kBFloat16 || !qkv.is_contiguous() || qkv.numel() == 0 ||
-      !amx_attention_available())
+      bf16_attention_products() == Bf16AttentionProducts::none)
     return at::Tensor();
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3;
   const at::Tensor mask = additive_mask.to(at::kFloat).expand({b, 1, 1, t}).reshape({b, t}).contiguous();
   at::Tensor ctx = at::empty({b, t, h}, qkv.options());
-  if (!amx_bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), mask.data_ptr<float>(), b, t,
+  if (!bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), mask.data_ptr<float>(), b, t,
                           heads, h / heads, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>())))
     return at::Tensor();
   return ctx;
@@ -366,7 +366,7 @@ at::Tensor onednn_attention(const at::Tensor& qkv, const at::Tensor& mask, int64
   // (455-493 ms against 441-488), though alone it takes 2.8-3.4 ms a layer
   // against the row-wise form's 4.5-4.7 (BM_attention_bf16 in
   // tests/bench/bench_encoder.cpp); in the layer both take ~5.
-  if (at::Tensor ctx = amx_attention(qkv, mask, heads); ctx.defined()) return ctx;
+  if (at::Tensor ctx = kernel_attention(qkv, mask, heads); ctx.defined()) return ctx;
   if (qkv.scalar_type() == at::kBFloat16) {
     at::Tensor ctx = dense_bf16_attention(qkv, mask, heads);
     if (ctx.defined()) return ctx;
@@ -440,7 +440,7 @@ at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive
     }
   }
 #endif
-  if (at::Tensor ctx = amx_attention(qkv, additive_mask, heads); ctx.defined()) return ctx;  // built without oneDNN
+  if (at::Tensor ctx = kernel_attention(qkv, additive_mask, heads); ctx.defined()) return ctx;  // built without oneDNN
   return aten_qkv_attention(qkv, additive_mask, heads);
 }
 
@@ -472,7 +472,7 @@ at::Tensor blocked_qkv_attention(const Linear& qkv, const at::Tensor& x, const a
                                  int64_t heads) {
   const char* off = std::getenv("EMBEVAL_NO_LAYER_BLOCKS");
   if ((off && *off == '1') || x.scalar_type() != at::kBFloat16 || !x.device().is_cpu() || x.dim() != 3 ||
-      heads <= 0 || !amx_attention_available())
+      heads <= 0 || bf16_attention_products() == Bf16AttentionProducts::none)
     return at::Tensor();
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
   if (b == 0 || t == 0 || h % heads != 0 || (h / heads) % 2 != 0) return at::Tensor();
@@ -485,9 +485,9 @@ at::Tensor blocked_qkv_attention(const Linear& qkv, const at::Tensor& x, const a
     if (y.dim() != 2 || y.size(1) != 3 * h || y.size(0) % t != 0 || r0 % t != 0)
       fail("attention: the QKV projection gave a block of [{}] at row {}, expected whole texts of {} x {}",
            fmt::join(y.sizes(), ", "), r0, t, 3 * h);
-    if (!amx_bf16_attention(reinterpret_cast<const uint16_t*>(y.data_ptr<at::BFloat16>()), mp + r0, y.size(0) / t, t,
+    if (!bf16_attention(reinterpret_cast<const uint16_t*>(y.data_ptr<at::BFloat16>()), mp + r0, y.size(0) / t, t,
                             heads, h / heads, cp + r0 * h))
-      fail("attention: the AMX kernel declined a block it was checked for");
+      fail("attention: the bf16 kernel declined a block it was checked for");
   });
   return ran ? ctx : at::Tensor();
 }

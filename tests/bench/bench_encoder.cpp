@@ -21,9 +21,10 @@
 //
 // BM_attention: the attention kernel alone for one long text, tiled vs the
 // whole score matrix, with the memory each adds. BM_attention_bf16: bf16
-// attention at bert-base's 12 heads of 64, batch 32, 2 threads, through the
-// AMX kernel (runners/kernels/amx_attention.h; form 0, skipped without
-// AMX) or the oneDNN forms (form 1, EMBEVAL_NO_AMX_ATTENTION=1).
+// attention at bert-base's 12 heads of 64, batch 32, 2 threads, through
+// embeval's kernel (runners/kernels/bf16_attention.h) with AMX products
+// (form 0) or VDPBF16PS products (form 2), each skipped where the CPU lacks
+// it, or the oneDNN forms (form 1, EMBEVAL_NO_BF16_ATTENTION=1).
 // BM_add_layer_norm: the bf16 add + LayerNorm kernel on 4,096 x 768.
 //
 // Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
@@ -31,6 +32,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <torch/cuda.h>
 
 #include <cmath>
@@ -42,8 +44,8 @@
 #include <tuple>
 
 #include "harness/system_info.h"
-#include "runners/kernels/amx_attention.h"
 #include "runners/kernels/attention.h"
+#include "runners/kernels/bf16_attention.h"
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/kernels/layer_norm.h"
@@ -259,9 +261,10 @@ void BM_attention(benchmark::State& state) {
 
 void BM_attention_bf16(benchmark::State& state) {
   const int64_t t = state.range(0), heads = 12, h = heads * 64, b = 32;
-  const bool amx = state.range(1) == 0;
-  if (amx && !amx_attention_available()) {
-    state.SkipWithError("no AMX attention on this CPU");
+  const int form = static_cast<int>(state.range(1));
+  const Bf16AttentionProducts kind = form == 0 ? Bf16AttentionProducts::amx : Bf16AttentionProducts::avx512_bf16;
+  if (form != 1 && !bf16_attention_runs(kind)) {
+    state.SkipWithError(fmt::format("no {} attention kernel on this CPU", bf16_attention_name(kind)).c_str());
     return;
   }
   at::set_num_threads(2);
@@ -272,23 +275,23 @@ void BM_attention_bf16(benchmark::State& state) {
   // bf16's lowest where masked, as BertModel::mask_bias
   at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({b, 1, 1, t}).to(at::kBFloat16);
   const at::Tensor mask_f32 = mask.to(at::kFloat).reshape({b, t}).contiguous();
-  if (!amx) setenv("EMBEVAL_NO_AMX_ATTENTION", "1", 1);
+  if (form == 1) setenv("EMBEVAL_NO_BF16_ATTENTION", "1", 1);
   for (auto _ : state) {
-    if (amx) {  // the kernel itself: fused_qkv_attention prefers the row-wise form at seq 128
+    if (form != 1) {  // the kernel itself: fused_qkv_attention prefers the row-wise form at seq 128 on AMX
       at::Tensor ctx = at::empty({b, t, h}, at::kBFloat16);
-      amx_bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), mask_f32.data_ptr<float>(),
-                         b, t, heads, 64, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()));
+      bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), mask_f32.data_ptr<float>(), b, t,
+                     heads, 64, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()), kind);
       benchmark::DoNotOptimize(ctx.data_ptr());
     } else {
       at::Tensor ctx = fused_qkv_attention(qkv, mask, heads);
       benchmark::DoNotOptimize(ctx.data_ptr());
     }
   }
-  unsetenv("EMBEVAL_NO_AMX_ATTENTION");
-  // Every key counted, the masked ones the AMX kernel skips too.
+  unsetenv("EMBEVAL_NO_BF16_ATTENTION");
+  // Every key counted, the masked ones the kernel skips too.
   const double flops = 4.0 * b * heads * t * t * 64;
   state.counters["GFLOP_per_s"] = benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(amx ? "AMX kernel" : "oneDNN forms");
+  state.SetLabel(form == 1 ? "oneDNN forms" : fmt::format("embeval kernel, {} products", bf16_attention_name(kind)));
 }
 
 void args(benchmark::internal::Benchmark* b) {
@@ -333,7 +336,7 @@ BENCHMARK(BM_attention)
 
 BENCHMARK(BM_attention_bf16)
     ->ArgNames({"seq", "form"})
-    ->ArgsProduct({{128, 512}, {0, 1}})
+    ->ArgsProduct({{128, 512}, {0, 1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);

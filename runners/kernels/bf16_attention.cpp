@@ -1,4 +1,4 @@
-#include "runners/kernels/amx_attention.h"
+#include "runners/kernels/bf16_attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,23 +11,30 @@
 #include "runners/kernels/amx_tiles.h"
 
 #ifdef EMBEVAL_AMX_BUILD
-#define EMBEVAL_AMX_ATTENTION 1
+#define EMBEVAL_BF16_ATTENTION 1
 // GCC 12 warns that the _mm512_undefined_ps() inside _mm512_max_ps,
-// _mm512_roundscale_ps and friends "may be used uninitialized" once they
-// are inlined at -O3 (GCC bug 105593, fixed in GCC 13): not this code's.
+// _mm512_roundscale_ps, _mm512_reduce_add_ps and friends "may be" or "is
+// used uninitialized" once they are inlined at -O3 (GCC bug 105593, fixed
+// in GCC 13): not this code's.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "runners/kernels/avx512_math.h"
+#include "runners/kernels/vnni_asm.h"
 #endif
 
 namespace embeval {
 
-#ifdef EMBEVAL_AMX_ATTENTION
+#ifdef EMBEVAL_BF16_ATTENTION
 namespace {
 
+// The AMX products' target; everything else (the copies, the softmax, the
+// VDPBF16PS products) is EMBEVAL_AVX512_BF16_TARGET, which runs on a CPU
+// with AVX512-BF16 and no AMX.
 #define EMBEVAL_AMX_TARGET \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define EMBEVAL_BF16_TARGET EMBEVAL_AVX512_BF16_TARGET
 
 // Tiles: C0-C3 accumulate four 16 x 16 blocks of a product (query rows 0-15
 // and 16-31 of a block x two blocks of 16 columns), A4, A5 hold those query
@@ -35,7 +42,7 @@ namespace {
 // one. Four independent accumulators, not two: a TDPBF16PS must wait for the
 // one before it on the same tile, and with two the products were bound by
 // that latency (perf: most of the kernel's time on the tile instructions;
-// see amx_attention.h for the times).
+// see bf16_attention.h for the times).
 constexpr int64_t QBLOCK = 32, KCHUNK = 32, TILE = 16;
 
 // One thread's buffers for a head (all heads of a call share t and hd, so
@@ -62,7 +69,7 @@ struct Job {
 };
 
 // Q rows from `first` on copied into q (head width padded with zeros).
-EMBEVAL_AMX_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t first, HeadBuffers& w) {
+EMBEVAL_BF16_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t first, HeadBuffers& w) {
   for (int64_t i = first; i < w.t; ++i)
     for (int64_t c = 0; c < w.hd; c += 32) {
       const __mmask32 live = c + 32 <= w.hd ? ~__mmask32{0} : (__mmask32{1} << (w.hd - c)) - 1;
@@ -72,7 +79,7 @@ EMBEVAL_AMX_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t 
 
 // kt[i][n0..n0+16) = dword i of 16 key rows, for the first `keys` keys
 // (rows past them read as 0): 16 x 16 dword blocks transposed in registers.
-EMBEVAL_AMX_TARGET void transpose_k(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {
+EMBEVAL_BF16_TARGET void transpose_k(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {
   const int64_t dwords = w.hd / 2;
   for (int64_t n0 = 0; n0 < keys; n0 += TILE) {
     const int64_t rows = std::min<int64_t>(TILE, keys - n0);
@@ -90,7 +97,7 @@ EMBEVAL_AMX_TARGET void transpose_k(const uint16_t* src, int64_t row_stride, int
 // v[m] interleaves value rows 2m and 2m + 1 for the first `keys` rows, and
 // zeros up to the next multiple of 32 (the probabilities there are 0, and
 // 0 times a stale value could be NaN).
-EMBEVAL_AMX_TARGET void interleave_v(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {
+EMBEVAL_BF16_TARGET void interleave_v(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {
   alignas(64) static const uint16_t lo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   const __m512i lo_idx = _mm512_load_si512(lo), hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
@@ -147,9 +154,9 @@ bool mask_adds(const float* mask, int64_t keys) {
 // chain of dependent steps (the running maximum and sum, their lane
 // reductions, the division); four at a time the CPU overlaps them.
 // bert-base shape (BM_attention_bf16, seq 128, batch 32, 2 threads): see
-// amx_attention.h.
+// bf16_attention.h.
 template <int R>
-EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t t, int64_t ld, float scale,
+EMBEVAL_BF16_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t t, int64_t ld, float scale,
                                             uint16_t* p, float* inv) {
   const __m512 vscale = _mm512_set1_ps(scale);
   const int64_t whole = t / 16 * 16;
@@ -209,11 +216,24 @@ EMBEVAL_AMX_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t
   for (int r = 0; r < R; ++r) inv[r] = 1.0f / _mm512_reduce_add_ps(sum[r]);
 }
 
-EMBEVAL_AMX_TARGET void softmax_block(float* s, const float* mask, int64_t rows, int64_t t, int64_t ld, float scale,
+EMBEVAL_BF16_TARGET void softmax_block(float* s, const float* mask, int64_t rows, int64_t t, int64_t ld, float scale,
                                       uint16_t* p, float* inv) {
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4) softmax_bf16<4>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
   for (; r < rows; ++r) softmax_bf16<1>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
+}
+
+// The block's context rows (fp32, o, rows hdp apart) normalised by the
+// softmax's 1 / sum and rounded to bf16 (nearest even) into the output
+// rows (out, rows h apart).
+EMBEVAL_BF16_TARGET void store_context(const float* o, int64_t hdp, const float* inv, int64_t rows, int64_t hd,
+                                       uint16_t* out, int64_t h) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const __m512 norm = _mm512_set1_ps(inv[r]);
+    for (int64_t e = 0; e < hd; e += TILE)
+      _mm256_mask_storeu_epi16(out + r * h + e, first_lanes16(hd - e),
+                               (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm)));
+  }
 }
 
 // The four accumulators C0-C3 (see QBLOCK): zeroed; += the 32 x 32 block
@@ -312,14 +332,121 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
       }
       store_quad(o + d0, hdp);
     }
-    // Normalised (the softmax's 1 / sum) and rounded to bf16 (nearest
-    // even) into the output rows.
-    for (int64_t r = 0; r < rows; ++r) {
-      const __m512 norm = _mm512_set1_ps(inv[r]);
-      for (int64_t e = 0; e < job.hd; e += TILE)
-        _mm256_mask_storeu_epi16(out + (q0 + r) * h + e, first_lanes16(job.hd - e),
-                                 (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm)));
+    store_context(o, hdp, inv, rows, job.hd, out + q0 * h, h);
+  }
+}
+
+// ---- The same steps with VDPBF16PS (AVX512-BF16) products, no tiles ----
+//
+// For a CPU with AVX512-BF16 and no AMX (AMD Zen 4, Intel Cooper Lake):
+// the same buffers, layouts, softmax and normalisation as above, the two
+// products as VDPBF16PS (16 lanes, each += a pair of bf16 products, the
+// same fp32 arithmetic as TDPBF16PS's) over the very layouts the tiles
+// read: K^T's dword pairs and V's interleaved row pairs are what a zmm of
+// the instruction's second operand needs, and the left operand (a Q row's
+// dword pair, a row's two probabilities) is one 32-bit broadcast straight
+// from memory, so Q is read from the projection in place, never copied.
+//
+// Measured (AMD EPYC Zen 4, 2 vCPUs; BM_attention_bf16 form 2 against the
+// oneDNN forms, form 1, the same process, three rounds; bert-base's 12
+// heads of 64, batch 32, half the rows half padding): seq 128 5.2-5.8 ms
+// against 12.1-13.4, seq 512 57-61 ms against 161-187. Of the 1.21 GFLOP
+// the seq-128 call computes (masked keys skipped), perf puts 52% of the
+// time in vdp_8x32, ~2.8 ms: ~93% of two cores' VDPBF16PS rate (one a
+// cycle, 470 GFLOP/s); the softmax takes 9%, K's and V's copies 11%.
+// Written with intrinsics first (per-row kernels, GCC's registers): 5.5
+// and 65.7 ms. In bert-base's bf16 layer (BM_layer_breakdown, batch 32):
+// 6.1 ms against 12.0 for bf16, 7.2 against 14.1 for bf16+W8A8.
+
+// o[r][0..32) (r < 8, rows ldo bytes apart) = sum over steps c < `steps`
+// of the 16 fp32 pairwise products of the dword at a + r * lda + 4c (two
+// bf16, broadcast) with the two zmm at b + c * ldb (32 pairs of bf16):
+// 16 accumulators (zmm0-15, row r in 2r and 2r + 1), the left operand as
+// embedded broadcasts read straight from its rows (no copy into a packed
+// layout: rows 0-7 addressed from three bases and the row stride, 1, 2 or 4
+// strides on). Assembly, as vnni_group_gemm.cpp's: with intrinsics GCC 12
+// kept the eight row pointers in xmm registers and broadcast each
+// separately (a VMOVQ and a VPBROADCASTD per two products).
+#define EMBEVAL_VDP_ROW(off, row, b0, b1) \
+  "vdpbf16ps " off "%{1to16%}, %%zmm16, %%zmm" #b0 "\n\t" "vdpbf16ps " off "%{1to16%}, %%zmm17, %%zmm" #b1 "\n\t"
+#define EMBEVAL_VDP_STORE(i0, i1) \
+  "vmovups %%zmm" #i0 ", (%[o])\n\t" "vmovups %%zmm" #i1 ", 64(%[o])\n\t" "add %[ldo], %[o]\n\t"
+EMBEVAL_BF16_TARGET void vdp_8x32(const uint16_t* a, int64_t lda, const void* b, int64_t ldb, int64_t steps, float* o,
+                                  int64_t ldo) {
+  if (steps <= 0) {
+    for (int r = 0; r < 8; ++r) std::memset(reinterpret_cast<char*>(o) + r * ldo, 0, 32 * sizeof(float));
+    return;
+  }
+  const char* a0 = reinterpret_cast<const char*>(a);
+  const char* a3 = a0 + 3 * lda;
+  const char* a6 = a0 + 6 * lda;
+  const char* bp = static_cast<const char*>(b);
+  char* op = reinterpret_cast<char*>(o);
+  asm volatile(
+      EMBEVAL_ASM_ZERO_0_15
+      "1:\n\t"
+      "vmovups (%[b]), %%zmm16\n\t" "vmovups 64(%[b]), %%zmm17\n\t"
+      EMBEVAL_VDP_ROW("(%[a0])", 0, 0, 1)
+      EMBEVAL_VDP_ROW("(%[a0],%[lda],1)", 1, 2, 3)
+      EMBEVAL_VDP_ROW("(%[a0],%[lda],2)", 2, 4, 5)
+      EMBEVAL_VDP_ROW("(%[a3])", 3, 6, 7)
+      EMBEVAL_VDP_ROW("(%[a0],%[lda],4)", 4, 8, 9)
+      EMBEVAL_VDP_ROW("(%[a3],%[lda],2)", 5, 10, 11)
+      EMBEVAL_VDP_ROW("(%[a6])", 6, 12, 13)
+      EMBEVAL_VDP_ROW("(%[a6],%[lda],1)", 7, 14, 15)
+      "add $4, %[a0]\n\t" "add $4, %[a3]\n\t" "add $4, %[a6]\n\t"
+      "add %[ldb], %[b]\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      EMBEVAL_VDP_STORE(0, 1) EMBEVAL_VDP_STORE(2, 3) EMBEVAL_VDP_STORE(4, 5) EMBEVAL_VDP_STORE(6, 7)
+      EMBEVAL_VDP_STORE(8, 9) EMBEVAL_VDP_STORE(10, 11) EMBEVAL_VDP_STORE(12, 13) EMBEVAL_VDP_STORE(14, 15)
+      : [a0] "+r"(a0), [a3] "+r"(a3), [a6] "+r"(a6), [b] "+r"(bp), [n] "+r"(steps), [o] "+r"(op)
+      : [lda] "r"(lda), [ldb] "r"(ldb), [ldo] "r"(ldo)
+      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",
+        "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "memory");
+}
+#undef EMBEVAL_VDP_ROW
+#undef EMBEVAL_VDP_STORE
+
+// One head of one batch row with VDPBF16PS products (attend_head's steps).
+// Rows go 8 at a time (a block's s, p and o hold 32, so a last group's
+// extra rows land in them and are never read); Q rows past t would be read
+// past the projection, so a last group short of 8 rows is copied, padded
+// with zero rows, into w.q first.
+EMBEVAL_BF16_TARGET void attend_head_vdp(const Job& job, int64_t row, int64_t head, HeadBuffers& w) {
+  const int64_t t = job.t, h = job.heads * job.hd, stride = 3 * h, tp = w.tp, hdp = w.hdp;
+  const uint16_t* base = job.qkv + row * t * stride + head * job.hd;
+  const float* mask = job.mask + row * t;
+  const int64_t keys = live_keys(mask, t);
+  const float* added = mask_adds(mask, keys) ? mask : nullptr;
+  transpose_k(base + h, stride, keys, w);
+  interleave_v(base + 2 * h, stride, keys, w);
+  // Key pairs of P V: past `keys` the probabilities and the values are 0
+  // (an odd count's last pair holds one of each).
+  const int64_t key_pairs = (keys + 1) / 2, q_pairs = job.hd / 2, whole = t / 8 * 8;
+  if (whole < t) copy_q(base, stride, whole, w);  // rows whole..t, zeros after them (w.q's padding)
+  uint16_t* out = job.ctx + row * t * h + head * job.hd;
+  float* s = w.s.data();
+  float* o = w.o.data();
+  for (int64_t q0 = 0; q0 < t; q0 += QBLOCK) {
+    const int64_t rows = std::min(QBLOCK, t - q0);
+    // Scores in blocks of 32 keys (K^T is there up to a multiple of 32
+    // keys: zeros past t, and past `keys` what an earlier head left, whose
+    // scores the softmax never reads).
+    for (int64_t r = 0; r < rows; r += 8) {
+      const bool in_place = q0 + r + 8 <= t;
+      const uint16_t* q = in_place ? base + (q0 + r) * stride : w.q.data() + (q0 + r) * hdp;
+      const int64_t ldq = (in_place ? stride : hdp) * 2;
+      for (int64_t k0 = 0; k0 < keys; k0 += 32)
+        vdp_8x32(q, ldq, w.kt.data() + k0, tp * 4, q_pairs, s + r * tp + k0, tp * 4);
     }
+    alignas(64) float inv[QBLOCK];
+    softmax_block(s, added, rows, keys, tp, job.scale, w.p.data(), inv);
+    // Context 32 columns of the head at a time (v's padding columns are 0).
+    for (int64_t r = 0; r < rows; r += 8)
+      for (int64_t d0 = 0; d0 < job.hd; d0 += 32)
+        vdp_8x32(w.p.data() + r * tp, tp * 2, w.v.data() + d0 * 2, hdp * 4, key_pairs, o + r * hdp + d0, hdp * 4);
+    store_context(o, hdp, inv, rows, job.hd, out + q0 * h, h);
   }
 }
 
@@ -328,7 +455,7 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
 // gets an even share whatever the rows' lengths. In contiguous runs the
 // thread holding the longer rows kept the other waiting (bert-base forward,
 // seq 512, bf16: 2.25-2.30 s dealt out, 2.40-2.73 s in runs).
-EMBEVAL_AMX_TARGET void attend_items(const Job& job, int64_t first, int64_t step, int64_t items) {
+EMBEVAL_AMX_TARGET void attend_items_amx(const Job& job, int64_t first, int64_t step, int64_t items) {
   const TileConfig config = TileConfig::all16x64();  // every tile 16 x 64 bytes (TILE rows)
   _tile_loadconfig(&config);
   HeadBuffers w(job.t, job.hd);
@@ -336,35 +463,74 @@ EMBEVAL_AMX_TARGET void attend_items(const Job& job, int64_t first, int64_t step
   _tile_release();
 }
 
-bool hardware_ready() {
-  return __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512bf16") && amx_tile_permission();
+EMBEVAL_BF16_TARGET void attend_items_vdp(const Job& job, int64_t first, int64_t step, int64_t items) {
+  HeadBuffers w(job.t, job.hd);
+  for (int64_t item = first; item < items; item += step) attend_head_vdp(job, item / job.heads, item % job.heads, w);
+}
+
+bool amx_ready() {
+  return __builtin_cpu_supports("amx-bf16") && cpu_has_avx512_bf16() && amx_tile_permission();
+}
+
+bool switched_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
 }
 
 }  // namespace
 
-bool amx_attention_available() {
-  const char* off = std::getenv("EMBEVAL_NO_AMX_ATTENTION");
-  if (off && *off && std::strcmp(off, "0") != 0) return false;
-  return hardware_ready();
+bool bf16_attention_runs(Bf16AttentionProducts products) {
+  switch (products) {
+    case Bf16AttentionProducts::amx: return amx_ready();
+    case Bf16AttentionProducts::avx512_bf16: return cpu_has_avx512_bf16();
+    case Bf16AttentionProducts::none: break;
+  }
+  return false;
 }
 
-bool amx_bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd,
-                        uint16_t* ctx) {
-  if (!amx_attention_available() || hd % 2 != 0 || b <= 0 || t <= 0 || heads <= 0) return false;
+Bf16AttentionProducts bf16_attention_products() {
+  if (switched_off("EMBEVAL_NO_BF16_ATTENTION")) return Bf16AttentionProducts::none;
+  if (!switched_off("EMBEVAL_NO_AMX_ATTENTION") && bf16_attention_runs(Bf16AttentionProducts::amx))
+    return Bf16AttentionProducts::amx;
+  if (bf16_attention_runs(Bf16AttentionProducts::avx512_bf16)) return Bf16AttentionProducts::avx512_bf16;
+  return Bf16AttentionProducts::none;
+}
+
+bool bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd,
+                    uint16_t* ctx, Bf16AttentionProducts products) {
+  if (products == Bf16AttentionProducts::none || !bf16_attention_runs(products) || hd % 2 != 0 || b <= 0 || t <= 0 ||
+      heads <= 0)
+    return false;
   const Job job{qkv, mask, ctx, t, heads, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
   const int64_t items = b * heads, threads = std::min<int64_t>(at::get_num_threads(), items);
+  const bool amx = products == Bf16AttentionProducts::amx;
   at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) attend_items(job, k, threads, items);
+    for (int64_t k = begin; k < end; ++k) {
+      if (amx) attend_items_amx(job, k, threads, items);
+      else attend_items_vdp(job, k, threads, items);
+    }
   });
   return true;
 }
 
 #else
 
-bool amx_attention_available() { return false; }
-bool amx_bf16_attention(const uint16_t*, const float*, int64_t, int64_t, int64_t, int64_t, uint16_t*) { return false; }
+bool bf16_attention_runs(Bf16AttentionProducts) { return false; }
+Bf16AttentionProducts bf16_attention_products() { return Bf16AttentionProducts::none; }
+bool bf16_attention(const uint16_t*, const float*, int64_t, int64_t, int64_t, int64_t, uint16_t*,
+                    Bf16AttentionProducts) {
+  return false;
+}
 
 #endif
+
+const char* bf16_attention_name(Bf16AttentionProducts products) {
+  switch (products) {
+    case Bf16AttentionProducts::amx: return "amx";
+    case Bf16AttentionProducts::avx512_bf16: return "avx512_bf16";
+    case Bf16AttentionProducts::none: break;
+  }
+  return "none";
+}
 
 }  // namespace embeval

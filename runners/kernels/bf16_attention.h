@@ -1,6 +1,8 @@
 #pragma once
-// bf16 self-attention on AMX tiles, one (batch row, head) at a time on each
-// thread, its scores never leaving that thread's cache.
+// bf16 self-attention on the CPU, one (batch row, head) at a time on each
+// thread, its scores never leaving that thread's cache: its two products on
+// AMX tiles, or, on a CPU with AVX512-BF16 and no AMX (AMD Zen 4, Intel
+// Cooper Lake), as VDPBF16PS over the same layouts (below the AMX notes).
 //
 // Per head: Q copied dense, K as the dword pairs of its transpose and V as
 // pairs of rows interleaved (the two B-operand layouts AMX's TDPBF16PS
@@ -41,23 +43,41 @@
 // (two tile loads a 16 x 32 block of scores, not four), six alternating
 // rounds at a slower moment: 2.39-2.52 ms (mean 2.44) against 2.44-2.57
 // (2.50).
+//
+// VDPBF16PS products (bf16_attention.cpp): the same copies of K and V, the
+// same softmax and normalisation; Q read in place as 32-bit broadcasts (a
+// row's dword pair), 8 rows x 32 outputs a call (16 accumulators, in
+// assembly). Zen 4, seq 128, batch 32, 2 threads: 5.2-5.8 ms against
+// 12.1-13.4 for the oneDNN forms (bf16_attention.cpp has the details).
 // attention.cpp says where it runs in the forward.
 #include <cstdint>
 
 namespace embeval {
 
-// True on an x86-64 CPU with AMX-BF16, AVX-512BW and AVX512-BF16 whose kernel grants
-// this process AMX tile state (Linux arch_prctl), in a build with the
-// intrinsics (GCC >= 11), unless EMBEVAL_NO_AMX_ATTENTION=1 is set (to
-// compare with the oneDNN forms).
-bool amx_attention_available();
+// Which instructions run the two products.
+enum class Bf16AttentionProducts { none, avx512_bf16, amx };
+
+// Whether this CPU and build run `products` (the environment aside): amx on
+// an x86-64 CPU with AMX-BF16, AVX-512BW and AVX512-BF16 whose kernel grants
+// this process AMX tile state (Linux arch_prctl); avx512_bf16 on one with
+// AVX-512BW and AVX512-BF16; both need a build with the intrinsics (GCC >=
+// 11).
+bool bf16_attention_runs(Bf16AttentionProducts products);
+
+// What the model runs: amx where it runs, else avx512_bf16 where that
+// runs, else none; EMBEVAL_NO_AMX_ATTENTION=1 rules out amx and
+// EMBEVAL_NO_BF16_ATTENTION=1 both (to compare with the oneDNN forms).
+Bf16AttentionProducts bf16_attention_products();
+
+// "amx", "avx512_bf16", "none".
+const char* bf16_attention_name(Bf16AttentionProducts products);
 
 // qkv: [b, t, 3, heads, hd] as bf16 bits (BERT's fused projection,
 // contiguous); mask: [b, t] fp32, added to the scaled scores; ctx: [b, t,
 // heads * hd] bf16 bits, written. Runs on the ATen intra-op threads.
-// Returns false (ctx untouched) where amx_attention_available() is false
-// or hd is odd (K is read as pairs).
-bool amx_bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd,
-                        uint16_t* ctx);
+// Returns false (ctx untouched) where `products` is none or does not run
+// here, or hd is odd (K and V are read as pairs).
+bool bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd,
+                    uint16_t* ctx, Bf16AttentionProducts products = bf16_attention_products());
 
 }  // namespace embeval
