@@ -415,7 +415,7 @@ TEST(Bf16Attention, PaddingChangesNoBit) {
 
 // Linear::map_row_blocks hands out every row once, in blocks of the asked
 // height, with the bits of the plain call (PackedLinear bf16; Int8Linear on
-// its AMX kernel, bf16 and float).
+// its AMX or VNNI kernel, bf16 and float).
 TEST(MapRowBlocks, EveryRowOnceWithThePlainCallsBits) {
   at::manual_seed(13);
   const int64_t rows = 1000, in = 96, out = 160, block = 96;
@@ -425,7 +425,9 @@ TEST(MapRowBlocks, EveryRowOnceWithThePlainCallsBits) {
   const at::Tensor sw = w.abs().amax(1) / 127;
   const at::Tensor wq = (w / sw.unsqueeze(1)).round().to(at::kChar);
   auto int8 = std::make_unique<Int8Linear>(wq, sw, b, LinearActivation::none);
-  if (int8->implementation().rfind("amx:", 0) == 0) layers.emplace_back("int8", std::move(int8));
+  // embeval's own int8 kernel (AMX tiles, or VPDPBUSD on a CPU with VNNI and no AMX) has the form.
+  const std::string kernel = int8->implementation();
+  if (kernel.rfind("amx:", 0) == 0 || kernel.rfind("avx512_vnni:", 0) == 0) layers.emplace_back("int8", std::move(int8));
   const int threads = at::get_num_threads();
   at::set_num_threads(2);
   for (auto& [name, layer] : layers)
@@ -457,21 +459,36 @@ TEST(BlockedQkvAttention, GivesTheTwoCallsBits) {
   at::manual_seed(14);
   const int64_t b = 9, t = 128, heads = 4, d = 32, h = heads * d;
   at::Tensor w = at::randn({3 * h, h}) / 10, bias = at::randn({3 * h});
-  PackedLinear qkv(w.to(at::kBFloat16), bias.to(at::kBFloat16), LinearActivation::none);
+  // The projection in bf16 (oneDNN's AMX product) and in W8A8 (embeval's
+  // AMX or VNNI int8 kernel): each where it has the row-block form.
+  std::vector<std::unique_ptr<Linear>> projections;
+  projections.push_back(
+      std::make_unique<PackedLinear>(w.to(at::kBFloat16), bias.to(at::kBFloat16), LinearActivation::none));
+  const at::Tensor sw = w.abs().amax(1) / 127;
+  projections.push_back(std::make_unique<Int8Linear>((w / sw.unsqueeze(1)).round().to(at::kChar), sw, bias,
+                                                     LinearActivation::none));
   const at::Tensor x = at::randn({b, t, h}).to(at::kBFloat16);
   at::Tensor keep = at::ones({b, t});
   for (int64_t r = 1; r < b; ++r) keep[r].narrow(0, t - 9 * r, 9 * r).zero_();
   const at::Tensor mask = (1.0 - keep).mul_(-3.3895313892515355e38).view({b, 1, 1, t}).to(at::kBFloat16);
-  const int threads = at::get_num_threads();
-  at::set_num_threads(2);
-  c10::InferenceMode inference;  // as the model runs it: the worker threads are not in it
-  const at::Tensor got = blocked_qkv_attention(qkv, x, mask, heads);
-  at::set_num_threads(threads);
-  if (!got.defined()) GTEST_SKIP() << "no oneDNN AMX product for the projection here";
-  EXPECT_TRUE(at::equal(got, kernel_call(qkv(x), mask, heads)));
-  setenv("EMBEVAL_NO_LAYER_BLOCKS", "1", 1);
-  EXPECT_FALSE(blocked_qkv_attention(qkv, x, mask, heads).defined());
-  unsetenv("EMBEVAL_NO_LAYER_BLOCKS");
+  int ran = 0;
+  for (const auto& qkv : projections) {
+    const int threads = at::get_num_threads();
+    at::set_num_threads(2);
+    at::Tensor got;
+    {
+      c10::InferenceMode inference;  // as the model runs it: the worker threads are not in it
+      got = blocked_qkv_attention(*qkv, x, mask, heads);
+    }
+    at::set_num_threads(threads);
+    if (!got.defined()) continue;  // no row-block form for this projection here
+    ++ran;
+    EXPECT_TRUE(at::equal(got, kernel_call((*qkv)(x), mask, heads))) << qkv->implementation();
+    setenv("EMBEVAL_NO_LAYER_BLOCKS", "1", 1);
+    EXPECT_FALSE(blocked_qkv_attention(*qkv, x, mask, heads).defined());
+    unsetenv("EMBEVAL_NO_LAYER_BLOCKS");
+  }
+  if (ran == 0) GTEST_SKIP() << "no projection here has the row-block form";
 }
 
 // The BLAS libtorch loaded (OpenBLAS here) is named with the kernel family it
