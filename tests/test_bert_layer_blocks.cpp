@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "runners/bert/bert_layer_blocks.h"
-#include "runners/kernels/bf16_attention.h"
+#include "runners/kernels/cpu_attention.h"
 #include "runners/kernels/layer_norm.h"
 #include "runners/kernels/packed_linear.h"
 

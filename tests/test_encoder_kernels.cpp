@@ -1,5 +1,5 @@
 // The encoder's CPU kernels (runners/kernels/packed_linear.h, runners/kernels/attention.h,
-// runners/kernels/bf16_attention.h)
+// runners/kernels/cpu_attention.h)
 // against float64 references computed here with plain loops from the
 // definitions: y = act(x W^T + b) with GELU(x) = x/2 (1 + erf(x/sqrt 2)) or
 // its tanh form; attention = softmax(q k^T / sqrt(d) + mask) v per head.
@@ -21,7 +21,7 @@
 
 #include "harness/system_info.h"
 #include "runners/kernels/attention.h"
-#include "runners/kernels/bf16_attention.h"
+#include "runners/kernels/cpu_attention.h"
 #include "runners/kernels/int8_linear.h"
 #include "runners/kernels/packed_linear.h"
 #include "runners/torch_runtime.h"
@@ -273,10 +273,11 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
   // bert-base's 12 heads of 64 at seq 200, bf16 on an AMX CPU takes the dense
   // per-head path (tiles of 2 batch rows and a remainder of 1; its own
   // softmax): the same reference holds it. On a CPU with AMX or
-  // AVX512-BF16, bf16 runs embeval's kernel (bf16_attention.h) where no
-  // oneDNN form above applies first; with EMBEVAL_NO_BF16_ATTENTION=1 it
-  // never does, and with EMBEVAL_NO_AMX_ATTENTION=1 an AMX CPU runs its
-  // VDPBF16PS products.
+  // AVX512-BF16, bf16 runs embeval's kernel (cpu_attention.h) where no
+  // oneDNN form above applies first, and fp32 its FMA kernel before any of
+  // them; with EMBEVAL_NO_BF16_ATTENTION=1 / EMBEVAL_NO_FP32_ATTENTION=1
+  // they never do, and with EMBEVAL_NO_AMX_ATTENTION=1 an AMX CPU runs
+  // the bf16 kernel's VDPBF16PS products.
   for (AttentionCase cs : {AttentionCase{3, 7, 2, 4}, AttentionCase{5, 400, 2, 4}, AttentionCase{3, 1100, 2, 4},
                            AttentionCase{3, 1300, 4, 4}, AttentionCase{5, 200, 12, 64}}) {
     const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
@@ -286,17 +287,20 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
       const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
       at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
       const std::vector<double> want = attention_reference(qkv.to(at::kDouble), keep, heads);
-      // The kernel (for bf16 with and without embeval's kernel, and with
-      // its VDPBF16PS products on an AMX CPU), and its ATen fallback with
+      // The kernel (with and without embeval's own kernel for the dtype,
+      // and with its VDPBF16PS products on an AMX CPU), and its ATen fallback with
       // blocks of 100 query rows (libtorch 1.x; 2.x runs SDPA whatever the
       // budget).
       const Bf16AttentionProducts kernel = bf16_attention_products();
+      const bool own = type == at::kBFloat16 ? kernel != Bf16AttentionProducts::none : fp32_attention_available();
       for (int form : {0, 1, 2, 3}) {
-        if (form == 1 && (type != at::kBFloat16 || kernel == Bf16AttentionProducts::none)) continue;
+        if (form == 1 && !own) continue;
         if (form == 3 && (type != at::kBFloat16 || kernel != Bf16AttentionProducts::amx ||
                           !bf16_attention_runs(Bf16AttentionProducts::avx512_bf16)))
           continue;
-        const char* env = form == 1 ? "EMBEVAL_NO_BF16_ATTENTION" : "EMBEVAL_NO_AMX_ATTENTION";
+        const char* env = form == 3                 ? "EMBEVAL_NO_AMX_ATTENTION"
+                          : type == at::kBFloat16 ? "EMBEVAL_NO_BF16_ATTENTION"
+                                                  : "EMBEVAL_NO_FP32_ATTENTION";
         if (form == 1 || form == 3) setenv(env, "1", 1);
         at::Tensor ctx = form == 2 ? aten_qkv_attention(qkv, mask, heads, b * heads * t * 4 * 100)
                                    : fused_qkv_attention(qkv, mask, heads);
@@ -411,6 +415,68 @@ TEST(Bf16Attention, PaddingChangesNoBit) {
                                            at::zeros({1, 1, 1, len}, at::kBFloat16), heads, kind)[0];
       EXPECT_TRUE(at::equal(padded, alone)) << bf16_attention_name(kind) << " length " << len;
     }
+}
+
+// The fp32 kernel called directly, on the shapes of the bf16 kernel's test
+// above (head widths 2-96: V copied and padded unless a multiple of 32;
+// lengths around the blocks of 8 and 32; a hole in the mask, an all-masked
+// row), against the float64 loops at fp32's tolerance and against the
+// oneDNN forms (EMBEVAL_NO_FP32_ATTENTION=1); a padded text gives the bits
+// of the text alone.
+at::Tensor fp32_call(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3;
+  at::Tensor ctx = at::empty({b, t, h});
+  const at::Tensor m = mask.to(at::kFloat).reshape({b, t}).contiguous();
+  EXPECT_TRUE(fp32_attention(qkv.data_ptr<float>(), m.data_ptr<float>(), b, t, heads, h / heads, ctx.data_ptr<float>()));
+  return ctx;
+}
+
+TEST(Fp32Attention, MatchesReferenceAndOneDnnForms) {
+  if (!fp32_attention_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  at::manual_seed(15);
+  for (AttentionCase cs : {AttentionCase{1, 1, 1, 2}, AttentionCase{3, 7, 2, 4}, AttentionCase{4, 33, 3, 48},
+                           AttentionCase{4, 130, 12, 64}, AttentionCase{3, 40, 2, 96}}) {
+    const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
+    at::Tensor keep = padded_keep(b, t);
+    if (b > 3) keep[3].zero_();          // every key masked
+    if (b > 2 && t > 2) keep[0][0] = 0;  // a hole before live keys
+    at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(at::kFloat);
+    at::Tensor mask = (1.0 - keep.to(at::kFloat)).mul_(-3.4028234663852886e38).view({b, 1, 1, t});
+    const at::Tensor ctx = fp32_call(qkv, mask, heads);
+    setenv("EMBEVAL_NO_FP32_ATTENTION", "1", 1);
+    const at::Tensor other = fused_qkv_attention(qkv, mask, heads);
+    unsetenv("EMBEVAL_NO_FP32_ATTENTION");
+    const int64_t live = std::min<int64_t>(b, 3);
+    const std::vector<double> want =
+        attention_reference(qkv.narrow(0, 0, live).to(at::kDouble), keep.narrow(0, 0, live), heads);
+    const std::string what = fmt::format("batch {} seq {} d {}", b, t, d);
+    EXPECT_LT(max_diff(ctx.narrow(0, 0, live), want), 1e-5) << what;
+    EXPECT_LE((ctx - other).abs().max().item<float>(), 2e-5f) << what;
+    if (b > 3) {
+      const at::Tensor mean_v = qkv[3].narrow(1, 2 * h, h).mean(0);  // uniform weights
+      EXPECT_LT((ctx[3] - mean_v).abs().max().item<float>(), 1e-5) << what;
+    }
+  }
+  float ctx[2] = {1, 2};
+  const float in[6] = {}, m[1] = {0};
+  EXPECT_FALSE(fp32_attention(in, m, 1, 1, 0, 2, ctx));  // no heads: declined, ctx untouched
+  EXPECT_EQ(ctx[0] + ctx[1], 3.0f);
+}
+
+TEST(Fp32Attention, PaddingChangesNoBit) {
+  if (!fp32_attention_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  at::manual_seed(16);
+  const int64_t heads = 4, d = 64, h = heads * d, t = 96;
+  for (int64_t len : {1, 7, 8, 20, 31, 32, 33, 95}) {
+    at::Tensor qkv = at::randn({2, t, 3 * h});
+    at::Tensor keep = at::ones({2, t});
+    keep[1].narrow(0, len, t - len).zero_();
+    at::Tensor mask = (1.0 - keep).mul_(-3.4028234663852886e38).view({2, 1, 1, t});
+    const at::Tensor padded = fp32_call(qkv, mask, heads)[1].narrow(0, 0, len);
+    const at::Tensor alone =
+        fp32_call(qkv[1].narrow(0, 0, len).unsqueeze(0).contiguous(), at::zeros({1, 1, 1, len}), heads)[0];
+    EXPECT_TRUE(at::equal(padded, alone)) << "length " << len;
+  }
 }
 
 // Linear::map_row_blocks hands out every row once, in blocks of the asked

@@ -8,7 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include "harness/error.h"
-#include "runners/kernels/bf16_attention.h"
+#include "runners/kernels/cpu_attention.h"
 #include "runners/kernels/layer_norm.h"
 
 namespace embeval {

@@ -33,7 +33,7 @@ struct LayerBlockParts {
 
 // The layer's output for x [b, t, h] bf16 on the CPU with the additive mask
 // [b, 1, 1, t]; undefined (nothing computed) where this form does not run:
-// a Linear without Linear::run_rows, no bf16 attention kernel (bf16_attention.h), fewer than two
+// a Linear without Linear::run_rows, no bf16 attention kernel (cpu_attention.h), fewer than two
 // blocks a thread, or EMBEVAL_NO_LAYER_BLOCKS=1. A block is whole texts,
 // as many as fit in 256 rows (one where a text is longer).
 at::Tensor blocked_bert_layer(const LayerBlockParts& parts, const at::Tensor& x, const at::Tensor& additive_mask);

@@ -1,5 +1,5 @@
 #pragma once
-// What embeval's AMX kernels (bf16_attention.h, amx_s8_gemm.h) share: the
+// What embeval's AMX kernels (cpu_attention.h, amx_s8_gemm.h) share: the
 // build guard, LDTILECFG's operand and the process's permission to use the
 // tile state.
 #include <cstdint>

@@ -18,7 +18,7 @@
 #include <torch/version.h>
 
 #include "harness/error.h"
-#include "runners/kernels/bf16_attention.h"
+#include "runners/kernels/cpu_attention.h"
 #include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/vec_math.h"
 
@@ -34,19 +34,23 @@ void check_qkv(const at::Tensor& qkv, int64_t heads) {
     fail("attention: qkv has shape [{}], expected [batch, seq, 3 * heads * head_dim]", fmt::join(qkv.sizes(), ", "));
 }
 
-// embeval's bf16 kernel (runners/kernels/bf16_attention.h: AMX or
-// VDPBF16PS products) for bf16 on the CPU; undefined where it cannot run.
+// embeval's kernels (runners/kernels/cpu_attention.h): bf16 on AMX or
+// VDPBF16PS products, fp32 on FMA; undefined where they cannot run.
 at::Tensor kernel_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads) {
-  if (!qkv.device().is_cpu() || qkv.scalar_type() != at::kBFloat16 || !qkv.is_contiguous() || qkv.numel() == 0 ||
-      bf16_attention_products() == Bf16AttentionProducts::none)
+  const bool bf16 = qkv.scalar_type() == at::kBFloat16;
+  if (!qkv.device().is_cpu() || !qkv.is_contiguous() || qkv.numel() == 0 ||
+      (bf16 ? bf16_attention_products() == Bf16AttentionProducts::none
+            : qkv.scalar_type() != at::kFloat || !fp32_attention_available()))
     return at::Tensor();
   const int64_t b = qkv.size(0), t = qkv.size(1), h = qkv.size(2) / 3;
   const at::Tensor mask = additive_mask.to(at::kFloat).expand({b, 1, 1, t}).reshape({b, t}).contiguous();
   at::Tensor ctx = at::empty({b, t, h}, qkv.options());
-  if (!bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()), mask.data_ptr<float>(), b, t,
-                          heads, h / heads, reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>())))
-    return at::Tensor();
-  return ctx;
+  const bool ran = bf16 ? bf16_attention(reinterpret_cast<const uint16_t*>(qkv.data_ptr<at::BFloat16>()),
+                                         mask.data_ptr<float>(), b, t, heads, h / heads,
+                                         reinterpret_cast<uint16_t*>(ctx.data_ptr<at::BFloat16>()))
+                        : fp32_attention(qkv.data_ptr<float>(), mask.data_ptr<float>(), b, t, heads, h / heads,
+                                         ctx.data_ptr<float>());
+  return ran ? ctx : at::Tensor();
 }
 
 // Rows of a block in blocked_qkv_attention: whole texts, as many as fit
@@ -352,6 +356,10 @@ at::Tensor dense_bf16_attention(const at::Tensor& qkv, const at::Tensor& mask, i
 // one bge-m3 row of 8192 tokens would otherwise need 4.3 GB of scores per
 // layer (and as much again for the probabilities), 256-row blocks 134 MB.
 at::Tensor onednn_attention(const at::Tensor& qkv, const at::Tensor& mask, int64_t heads) {
+  // fp32 on embeval's FMA kernel first (Zen 4, bert-base layer, batch 32:
+  // see cpu_attention.cpp's fp32 section).
+  if (qkv.scalar_type() == at::kFloat)
+    if (at::Tensor ctx = kernel_attention(qkv, mask, heads); ctx.defined()) return ctx;
   // At least two batch rows a thread whose scores fit a tile: a row per thread.
   const int64_t seq = qkv.size(1);
   if (qkv.size(0) >= 2 * at::get_num_threads() && heads * seq * seq * 4 <= TILE_SCORE_BYTES) {

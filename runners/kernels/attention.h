@@ -18,7 +18,7 @@
 // gemm:jit). The scores stay fp32 for the softmax (bf16 models round the
 // probabilities to bf16 for the second product, as PyTorch does).
 // For bf16 on a CPU with AMX where the row-wise form does not apply (one
-// batch row, long texts), the AMX kernel of bf16_attention.h (bert-base
+// batch row, long texts), the AMX kernel of cpu_attention.h (bert-base
 // forward, seq 512: ~1.4x faster; attention.cpp has the numbers); on a CPU
 // with AVX512-BF16 and no AMX (where the row-wise form needs AMX for
 // bf16), that kernel's VDPBF16PS form everywhere (Zen 4, bert-base layer,
@@ -38,9 +38,9 @@ at::Tensor fused_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive
 // fused_qkv_attention(qkv(x), mask, heads) with the projection and the
 // attention a few texts at a time on each thread (Linear::map_row_blocks):
 // each block's projection (256 rows x 3 h, 1.2 MB at bert-base) stays in
-// that thread's L2 for the AMX kernel of bf16_attention.h, where the whole
+// that thread's L2 for the AMX kernel of cpu_attention.h, where the whole
 // projection (19 MB at batch 32) would go to memory and back between the
-// two steps. bf16 x [b, t, h] where bf16_attention.h's kernel runs and
+// two steps. bf16 x [b, t, h] where cpu_attention.h's kernel runs and
 // the projection has the form (PackedLinear bf16 on AMX, Int8Linear on its
 // own AMX or VNNI kernel); undefined elsewhere (the caller makes the two
 // calls). The same bits as the projection and then

@@ -1,6 +1,6 @@
 #pragma once
 // Element functions in AVX-512 intrinsics for the AMX kernels' own loops
-// (bf16_attention.cpp, amx_s8_gemm.cpp): vec_math.h's macros 16 lanes at a
+// (cpu_attention.cpp, amx_s8_gemm.cpp): vec_math.h's macros 16 lanes at a
 // time, where the kernels need them between intrinsics. Include only
 // inside an EMBEVAL_AMX_BUILD block (amx_tiles.h).
 #include <immintrin.h>
@@ -69,7 +69,7 @@ EMBEVAL_AVX512_MATH_TARGET inline __m512 exp_nonpositive16(__m512 x) {
 // VSCALEFPS. 0 below -125, so no result is subnormal (exp_nonpositive16's
 // note: subnormal results take microcode assists), -inf included; NaN
 // stays NaN. Meant for t <= 0 (up to a rounding above): the attention's
-// softmax (bf16_attention.cpp). Test: tests/test_avx512_math.cpp.
+// softmax (cpu_attention.cpp). Test: tests/test_avx512_math.cpp.
 EMBEVAL_AVX512_MATH_TARGET inline __m512 exp2_for_bf16_16(__m512 t) {
   const __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, k);
@@ -119,7 +119,7 @@ EMBEVAL_AVX512_MATH_TARGET inline __m512 gelu_erf16(__m512 x) {
 
 // The 16 x 16 dwords of r transposed in place (r[j] becomes column j):
 // pairs of rows interleaved by dwords, then by qwords, then 128-bit lanes
-// crossed twice: 64 shuffles for what took 16 gathers (bf16_attention.cpp's
+// crossed twice: 64 shuffles for what took 16 gathers (cpu_attention.cpp's
 // K transposes, BM_attention_bf16, seq 128, alternating binaries: the
 // kernel 2.66-2.77 ms against 2.86-2.88); amx_bf16_gemm.cpp's packing.
 EMBEVAL_AVX512_MATH_TARGET inline void transpose16x16(__m512i r[16]) {

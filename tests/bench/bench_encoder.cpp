@@ -22,9 +22,11 @@
 // BM_attention: the attention kernel alone for one long text, tiled vs the
 // whole score matrix, with the memory each adds. BM_attention_bf16: bf16
 // attention at bert-base's 12 heads of 64, batch 32, 2 threads, through
-// embeval's kernel (runners/kernels/bf16_attention.h) with AMX products
+// embeval's kernel (runners/kernels/cpu_attention.h) with AMX products
 // (form 0) or VDPBF16PS products (form 2), each skipped where the CPU lacks
 // it, or the oneDNN forms (form 1, EMBEVAL_NO_BF16_ATTENTION=1).
+// BM_attention_fp32: the same in fp32, embeval's FMA kernel (form 0) or
+// the oneDNN forms (form 1, EMBEVAL_NO_FP32_ATTENTION=1).
 // BM_add_layer_norm: the bf16 add + LayerNorm kernel on 4,096 x 768.
 //
 // Run: ./build/tests/bench_encoder --benchmark_filter='BM_encoder/shape:0/seq:128/threads:1/bf16:0'
@@ -45,7 +47,7 @@
 
 #include "harness/system_info.h"
 #include "runners/kernels/attention.h"
-#include "runners/kernels/bf16_attention.h"
+#include "runners/kernels/cpu_attention.h"
 #include "runners/bert/bert_model.h"
 #include "runners/checkpoint/checkpoint_weights.h"
 #include "runners/kernels/layer_norm.h"
@@ -294,6 +296,30 @@ void BM_attention_bf16(benchmark::State& state) {
   state.SetLabel(form == 1 ? "oneDNN forms" : fmt::format("embeval kernel, {} products", bf16_attention_name(kind)));
 }
 
+// fp32 attention on the same shapes: embeval's FMA kernel (form 0, skipped
+// without AVX512-BF16) or the oneDNN forms (form 1,
+// EMBEVAL_NO_FP32_ATTENTION=1), both through fused_qkv_attention.
+void BM_attention_fp32(benchmark::State& state) {
+  const int64_t t = state.range(0), heads = 12, h = heads * 64, b = 32;
+  const bool own = state.range(1) == 0;
+  if (own && !fp32_attention_available()) {
+    state.SkipWithError("no fp32 attention kernel on this CPU");
+    return;
+  }
+  at::set_num_threads(2);
+  at::manual_seed(2);
+  at::Tensor qkv = at::randn({b, t, 3 * h});
+  at::Tensor keep = at::ones({b, t});
+  keep.narrow(1, t / 2, t / 2).narrow(0, 0, b / 2).zero_();  // half the rows half padding
+  at::Tensor mask = (1.0 - keep).mul_(-3.4028234663852886e38).view({b, 1, 1, t});
+  if (!own) setenv("EMBEVAL_NO_FP32_ATTENTION", "1", 1);
+  for (auto _ : state) benchmark::DoNotOptimize(fused_qkv_attention(qkv, mask, heads).data_ptr());
+  unsetenv("EMBEVAL_NO_FP32_ATTENTION");
+  const double flops = 4.0 * b * heads * t * t * 64;
+  state.counters["GFLOP_per_s"] = benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(own ? "embeval FMA kernel" : "oneDNN forms");
+}
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"shape", "seq", "threads", "bf16"});
   for (int shape = 0; shape < 3; ++shape)
@@ -337,6 +363,12 @@ BENCHMARK(BM_attention)
 BENCHMARK(BM_attention_bf16)
     ->ArgNames({"seq", "form"})
     ->ArgsProduct({{128, 512}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+BENCHMARK(BM_attention_fp32)
+    ->ArgNames({"seq", "form"})
+    ->ArgsProduct({{128, 512}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);

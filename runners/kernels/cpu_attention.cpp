@@ -1,9 +1,10 @@
-#include "runners/kernels/bf16_attention.h"
+#include "runners/kernels/cpu_attention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -42,7 +43,7 @@ namespace {
 // one. Four independent accumulators, not two: a TDPBF16PS must wait for the
 // one before it on the same tile, and with two the products were bound by
 // that latency (perf: most of the kernel's time on the tile instructions;
-// see bf16_attention.h for the times).
+// see cpu_attention.h for the times).
 constexpr int64_t QBLOCK = 32, KCHUNK = 32, TILE = 16;
 
 // One thread's buffers for a head (all heads of a call share t and hd, so
@@ -77,21 +78,26 @@ EMBEVAL_BF16_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t
     }
 }
 
-// kt[i][n0..n0+16) = dword i of 16 key rows, for the first `keys` keys
-// (rows past them read as 0): 16 x 16 dword blocks transposed in registers.
-EMBEVAL_BF16_TARGET void transpose_k(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {
-  const int64_t dwords = w.hd / 2;
+// kt[i][n0..n0+16) (rows ldk dwords apart) = dword i of 16 key rows (src,
+// rows row_stride dwords apart; `dwords` a row: a bf16 pair or an fp32),
+// for the first `keys` keys (rows past them read as 0): 16 x 16 dword
+// blocks transposed in registers.
+EMBEVAL_BF16_TARGET void transpose_dwords(const uint32_t* src, int64_t row_stride, int64_t dwords, int64_t keys,
+                                          uint32_t* kt, int64_t ldk) {
   for (int64_t n0 = 0; n0 < keys; n0 += TILE) {
     const int64_t rows = std::min<int64_t>(TILE, keys - n0);
     for (int64_t c0 = 0; c0 < dwords; c0 += 16) {
       const __mmask16 cols = first_lanes16(dwords - c0);
       __m512i r[16];
       for (int64_t i = 0; i < TILE; ++i)
-        r[i] = i < rows ? _mm512_maskz_loadu_epi32(cols, src + (n0 + i) * row_stride + 2 * c0) : _mm512_setzero_si512();
+        r[i] = i < rows ? _mm512_maskz_loadu_epi32(cols, src + (n0 + i) * row_stride + c0) : _mm512_setzero_si512();
       transpose16x16(r);
-      for (int64_t i = 0; i < TILE && c0 + i < dwords; ++i) _mm512_storeu_si512(w.kt.data() + (c0 + i) * w.tp + n0, r[i]);
+      for (int64_t i = 0; i < TILE && c0 + i < dwords; ++i) _mm512_storeu_si512(kt + (c0 + i) * ldk + n0, r[i]);
     }
   }
+}
+EMBEVAL_BF16_TARGET void transpose_k(const uint16_t* src, int64_t row_stride, int64_t keys, HeadBuffers& w) {
+  transpose_dwords(reinterpret_cast<const uint32_t*>(src), row_stride / 2, w.hd / 2, keys, w.kt.data(), w.tp);
 }
 
 // v[m] interleaves value rows 2m and 2m + 1 for the first `keys` rows, and
@@ -154,10 +160,13 @@ bool mask_adds(const float* mask, int64_t keys) {
 // chain of dependent steps (the running maximum and sum, their lane
 // reductions, the division); four at a time the CPU overlaps them.
 // bert-base shape (BM_attention_bf16, seq 128, batch 32, 2 threads): see
-// bf16_attention.h.
-template <int R>
-EMBEVAL_BF16_TARGET inline void softmax_bf16(float* s, const float* mask, int64_t t, int64_t ld, float scale,
-                                            uint16_t* p, float* inv) {
+// cpu_attention.h. With P = float (the fp32 kernel) the exponentials are
+// stored unrounded, computed as exp_nonpositive16 (1e-7 relative) of the
+// same differences in natural-log units.
+template <int R, class P>
+EMBEVAL_BF16_TARGET inline void softmax_rows(float* s, const float* mask, int64_t t, int64_t ld, float scale, P* p,
+                                             float* inv) {
+  constexpr bool F32 = std::is_same_v<P, float>;
   const __m512 vscale = _mm512_set1_ps(scale);
   const int64_t whole = t / 16 * 16;
   const __mmask16 tail = first_lanes16(t - whole);
@@ -193,8 +202,9 @@ EMBEVAL_BF16_TARGET inline void softmax_bf16(float* s, const float* mask, int64_
   // not, x is the raw score and t = x (scale log2 e) - max (scale log2 e),
   // one FMA.
   constexpr float LOG2E = 1.44269504088896341f;
+  const float unit = F32 ? 1.0f : LOG2E;  // exp's argument in nats (fp32) or bits (bf16)
   for (int r = 0; r < R; ++r) {
-    const float m = _mm512_reduce_max_ps(top[r]), a = mask ? LOG2E : scale * LOG2E;
+    const float m = _mm512_reduce_max_ps(top[r]), a = mask ? unit : scale * unit;
     mul[r] = _mm512_set1_ps(a);
     add[r] = _mm512_set1_ps(mask ? -m : -m * a);
     sum[r] = _mm512_setzero_ps();
@@ -207,20 +217,27 @@ EMBEVAL_BF16_TARGET inline void softmax_bf16(float* s, const float* mask, int64_
       const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
       const __m512 t0 = mask ? _mm512_mul_ps(_mm512_add_ps(x0, add[r]), mul[r]) : _mm512_fmadd_ps(x0, mul[r], add[r]);
       const __m512 t1 = mask ? _mm512_mul_ps(_mm512_add_ps(x1, add[r]), mul[r]) : _mm512_fmadd_ps(x1, mul[r], add[r]);
-      const __m512 lo = _mm512_maskz_mov_ps(m0, exp2_for_bf16_16(t0));
-      const __m512 hi = m1 ? _mm512_maskz_mov_ps(m1, exp2_for_bf16_16(t1)) : _mm512_setzero_ps();
+      const __m512 lo = _mm512_maskz_mov_ps(m0, F32 ? exp_nonpositive16(t0) : exp2_for_bf16_16(t0));
+      const __m512 hi = !m1 ? _mm512_setzero_ps()
+                            : _mm512_maskz_mov_ps(m1, F32 ? exp_nonpositive16(t1) : exp2_for_bf16_16(t1));
       sum[r] = _mm512_add_ps(sum[r], _mm512_add_ps(lo, hi));
-      _mm512_storeu_si512(p + r * ld + j, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      if constexpr (F32) {
+        _mm512_storeu_ps(p + r * ld + j, lo);
+        _mm512_storeu_ps(p + r * ld + j + 16, hi);
+      } else {
+        _mm512_storeu_si512(p + r * ld + j, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      }
     }
   }
   for (int r = 0; r < R; ++r) inv[r] = 1.0f / _mm512_reduce_add_ps(sum[r]);
 }
 
+template <class P>
 EMBEVAL_BF16_TARGET void softmax_block(float* s, const float* mask, int64_t rows, int64_t t, int64_t ld, float scale,
-                                      uint16_t* p, float* inv) {
+                                       P* p, float* inv) {
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) softmax_bf16<4>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
-  for (; r < rows; ++r) softmax_bf16<1>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
+  for (; r + 4 <= rows; r += 4) softmax_rows<4>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
+  for (; r < rows; ++r) softmax_rows<1>(s + r * ld, mask, t, ld, scale, p + r * ld, inv + r);
 }
 
 // The block's context rows (fp32, o, rows hdp apart) normalised by the
@@ -367,44 +384,52 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
 // strides on). Assembly, as vnni_group_gemm.cpp's: with intrinsics GCC 12
 // kept the eight row pointers in xmm registers and broadcast each
 // separately (a VMOVQ and a VPBROADCASTD per two products).
-#define EMBEVAL_VDP_ROW(off, row, b0, b1) \
-  "vdpbf16ps " off "%{1to16%}, %%zmm16, %%zmm" #b0 "\n\t" "vdpbf16ps " off "%{1to16%}, %%zmm17, %%zmm" #b1 "\n\t"
+#define EMBEVAL_VDP_ROW(insn, off, b0, b1) \
+  insn " " off "%{1to16%}, %%zmm16, %%zmm" #b0 "\n\t" insn " " off "%{1to16%}, %%zmm17, %%zmm" #b1 "\n\t"
 #define EMBEVAL_VDP_STORE(i0, i1) \
   "vmovups %%zmm" #i0 ", (%[o])\n\t" "vmovups %%zmm" #i1 ", 64(%[o])\n\t" "add %[ldo], %[o]\n\t"
-EMBEVAL_BF16_TARGET void vdp_8x32(const uint16_t* a, int64_t lda, const void* b, int64_t ldb, int64_t steps, float* o,
-                                  int64_t ldo) {
-  if (steps <= 0) {
-    for (int r = 0; r < 8; ++r) std::memset(reinterpret_cast<char*>(o) + r * ldo, 0, 32 * sizeof(float));
-    return;
+// The loop for instruction `insn` (vdpbf16ps, or vfmadd231ps for the fp32
+// kernel: the same shapes with one fp32 per dword).
+#define EMBEVAL_ROWS8_ASM(insn)                                                                                  \
+  EMBEVAL_ASM_ZERO_0_15                                                                                        \
+  "1:\n\t"                                                                                                     \
+  "vmovups (%[b]), %%zmm16\n\t" "vmovups 64(%[b]), %%zmm17\n\t"                                                \
+  EMBEVAL_VDP_ROW(insn, "(%[a0])", 0, 1) EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],1)", 2, 3)                           \
+  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],2)", 4, 5) EMBEVAL_VDP_ROW(insn, "(%[a3])", 6, 7)                           \
+  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],4)", 8, 9) EMBEVAL_VDP_ROW(insn, "(%[a3],%[lda],2)", 10, 11)                \
+  EMBEVAL_VDP_ROW(insn, "(%[a6])", 12, 13) EMBEVAL_VDP_ROW(insn, "(%[a6],%[lda],1)", 14, 15)                       \
+  "add $4, %[a0]\n\t" "add $4, %[a3]\n\t" "add $4, %[a6]\n\t"                                                  \
+  "add %[ldb], %[b]\n\t"                                                                                       \
+  "dec %[n]\n\t"                                                                                               \
+  "jnz 1b\n\t"                                                                                                 \
+  EMBEVAL_VDP_STORE(0, 1) EMBEVAL_VDP_STORE(2, 3) EMBEVAL_VDP_STORE(4, 5) EMBEVAL_VDP_STORE(6, 7)              \
+  EMBEVAL_VDP_STORE(8, 9) EMBEVAL_VDP_STORE(10, 11) EMBEVAL_VDP_STORE(12, 13) EMBEVAL_VDP_STORE(14, 15)
+#define EMBEVAL_ROWS8_OPERANDS                                                                                 \
+  : [a0] "+r"(a0), [a3] "+r"(a3), [a6] "+r"(a6), [b] "+r"(bp), [n] "+r"(steps), [o] "+r"(op)                   \
+  : [lda] "r"(lda), [ldb] "r"(ldb), [ldo] "r"(ldo)                                                             \
+  : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",  \
+    "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "memory"
+#define EMBEVAL_ROWS8_KERNEL(name, insn)                                                                         \
+  EMBEVAL_BF16_TARGET void name(const void* a, int64_t lda, const void* b, int64_t ldb, int64_t steps, float* o, \
+                                int64_t ldo) {                                                                 \
+    if (steps <= 0) {                                                                                          \
+      for (int r = 0; r < 8; ++r) std::memset(reinterpret_cast<char*>(o) + r * ldo, 0, 32 * sizeof(float));    \
+      return;                                                                                                  \
+    }                                                                                                          \
+    const char* a0 = static_cast<const char*>(a);                                                              \
+    const char* a3 = a0 + 3 * lda;                                                                             \
+    const char* a6 = a0 + 6 * lda;                                                                             \
+    const char* bp = static_cast<const char*>(b);                                                              \
+    char* op = reinterpret_cast<char*>(o);                                                                     \
+    asm volatile(EMBEVAL_ROWS8_ASM(insn) EMBEVAL_ROWS8_OPERANDS);                                                \
   }
-  const char* a0 = reinterpret_cast<const char*>(a);
-  const char* a3 = a0 + 3 * lda;
-  const char* a6 = a0 + 6 * lda;
-  const char* bp = static_cast<const char*>(b);
-  char* op = reinterpret_cast<char*>(o);
-  asm volatile(
-      EMBEVAL_ASM_ZERO_0_15
-      "1:\n\t"
-      "vmovups (%[b]), %%zmm16\n\t" "vmovups 64(%[b]), %%zmm17\n\t"
-      EMBEVAL_VDP_ROW("(%[a0])", 0, 0, 1)
-      EMBEVAL_VDP_ROW("(%[a0],%[lda],1)", 1, 2, 3)
-      EMBEVAL_VDP_ROW("(%[a0],%[lda],2)", 2, 4, 5)
-      EMBEVAL_VDP_ROW("(%[a3])", 3, 6, 7)
-      EMBEVAL_VDP_ROW("(%[a0],%[lda],4)", 4, 8, 9)
-      EMBEVAL_VDP_ROW("(%[a3],%[lda],2)", 5, 10, 11)
-      EMBEVAL_VDP_ROW("(%[a6])", 6, 12, 13)
-      EMBEVAL_VDP_ROW("(%[a6],%[lda],1)", 7, 14, 15)
-      "add $4, %[a0]\n\t" "add $4, %[a3]\n\t" "add $4, %[a6]\n\t"
-      "add %[ldb], %[b]\n\t"
-      "dec %[n]\n\t"
-      "jnz 1b\n\t"
-      EMBEVAL_VDP_STORE(0, 1) EMBEVAL_VDP_STORE(2, 3) EMBEVAL_VDP_STORE(4, 5) EMBEVAL_VDP_STORE(6, 7)
-      EMBEVAL_VDP_STORE(8, 9) EMBEVAL_VDP_STORE(10, 11) EMBEVAL_VDP_STORE(12, 13) EMBEVAL_VDP_STORE(14, 15)
-      : [a0] "+r"(a0), [a3] "+r"(a3), [a6] "+r"(a6), [b] "+r"(bp), [n] "+r"(steps), [o] "+r"(op)
-      : [lda] "r"(lda), [ldb] "r"(ldb), [ldo] "r"(ldo)
-      : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",
-        "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "memory");
-}
+EMBEVAL_ROWS8_KERNEL(vdp_8x32, "vdpbf16ps")
+// fma_8x32: the same with fp32 rows: o[r][0..32) = sum over c of a[r][c] x
+// the 32 floats at b + c * ldb.
+EMBEVAL_ROWS8_KERNEL(fma_8x32, "vfmadd231ps")
+#undef EMBEVAL_ROWS8_KERNEL
+#undef EMBEVAL_ROWS8_OPERANDS
+#undef EMBEVAL_ROWS8_ASM
 #undef EMBEVAL_VDP_ROW
 #undef EMBEVAL_VDP_STORE
 
@@ -468,6 +493,101 @@ EMBEVAL_BF16_TARGET void attend_items_vdp(const Job& job, int64_t first, int64_t
   for (int64_t item = first; item < items; item += step) attend_head_vdp(job, item / job.heads, item % job.heads, w);
 }
 
+// ---- fp32: the same steps with FMA products ----
+//
+// The fp32 model's attention (fp32, weight-only and W8A8 forms, whose
+// activations stay fp32): scores and context as vfmadd231ps in fma_8x32,
+// the left operand (a Q row's fp32, a row's probability) broadcast from its
+// row, K transposed into kt[d][key] as for bf16 (a dword is one fp32 now),
+// V read in place (a value row's 32 floats are the instruction's right
+// operand) where the head width is a multiple of 32, else copied padded;
+// the softmax above with fp32 exponentials (exp_nonpositive16, unrounded),
+// normalised after the product, written as fp32.
+//
+// Measured (Zen 4, BM_attention_fp32, the same process, three rounds;
+// bert-base's 12 heads, batch 32, half the rows half padding): seq 512
+// 110-115 ms against the oneDNN forms' 205-220; seq 128 8.2-9.1 against
+// 10.6-12.4 (perf: fma_8x32 57% of the time, at about the FMA rate; the
+// rest mostly the context's stores to memory and K's transposes). Inside
+// bert-base's fp32 layer at seq 128 (BM_layer_breakdown, every key live)
+// no gain: 10.7-12.1 ms against 11.0-11.5, both reading the 38 MB Q/K/V
+// projection from memory; the fp32 forward at seq 512 (BM_encoder, two
+// rounds) 15.4-15.6 s against 16.0-16.2, at seq 128 the same.
+struct F32Buffers {
+  int64_t t, hd, tp, hdp;
+  std::vector<float> q;   // [8][hd]: a last group of fewer than 8 query rows, zero-padded
+  std::vector<float> kt;  // [hd][tp]: K^T
+  std::vector<float> v;   // [t][hdp]: V padded to a multiple of 32 columns (hd % 32 != 0 only)
+  std::vector<float> s;   // [32][tp]: a block's scores
+  std::vector<float> p;   // [32][tp]: its exponentials, zero past t
+  std::vector<float> o;   // [32][hdp]: its context
+  F32Buffers(int64_t t_, int64_t hd_)
+      : t(t_), hd(hd_), tp(amx_round_up(t_, KCHUNK)), hdp(amx_round_up(hd_, 32)), q(8 * hd_), kt(hd_ * tp),
+        v(hd_ % 32 ? t_ * hdp : 0), s(QBLOCK * tp), p(QBLOCK * tp), o(QBLOCK * hdp) {}
+};
+
+struct F32Job {
+  const float* qkv;
+  const float* mask;
+  float* ctx;
+  int64_t t, heads, hd;
+  float scale;
+};
+
+EMBEVAL_BF16_TARGET void attend_head_f32(const F32Job& job, int64_t row, int64_t head, F32Buffers& w) {
+  const int64_t t = job.t, hd = job.hd, h = job.heads * hd, stride = 3 * h, tp = w.tp, hdp = w.hdp;
+  const float* base = job.qkv + row * t * stride + head * hd;
+  const float* mask = job.mask + row * t;
+  const int64_t keys = live_keys(mask, t);
+  const float* added = mask_adds(mask, keys) ? mask : nullptr;
+  transpose_dwords(reinterpret_cast<const uint32_t*>(base + h), stride, hd, keys,
+                   reinterpret_cast<uint32_t*>(w.kt.data()), tp);
+  const float* v = base + 2 * h;
+  int64_t ldv = stride;
+  if (hd % 32 != 0) {
+    for (int64_t j = 0; j < keys; ++j) std::memcpy(w.v.data() + j * hdp, v + j * stride, hd * sizeof(float));
+    v = w.v.data();  // columns hd..hdp stay 0
+    ldv = hdp;
+  }
+  const int64_t whole = t / 8 * 8;
+  if (whole < t) {
+    std::fill(w.q.begin(), w.q.end(), 0.0f);
+    for (int64_t i = whole; i < t; ++i) std::memcpy(w.q.data() + (i - whole) * hd, base + i * stride, hd * sizeof(float));
+  }
+  float* out = job.ctx + row * t * h + head * hd;
+  float* s = w.s.data();
+  float* o = w.o.data();
+  for (int64_t q0 = 0; q0 < t; q0 += QBLOCK) {
+    const int64_t rows = std::min(QBLOCK, t - q0);
+    for (int64_t r = 0; r < rows; r += 8) {
+      const bool in_place = q0 + r + 8 <= t;
+      const float* q = in_place ? base + (q0 + r) * stride : w.q.data();
+      const int64_t ldq = (in_place ? stride : hd) * 4;
+      for (int64_t k0 = 0; k0 < keys; k0 += 32)
+        fma_8x32(q, ldq, w.kt.data() + k0, tp * 4, hd, s + r * tp + k0, tp * 4);
+    }
+    alignas(64) float inv[QBLOCK];
+    softmax_block(s, added, rows, keys, tp, job.scale, w.p.data(), inv);
+    for (int64_t r = 0; r < rows; r += 8)
+      for (int64_t d0 = 0; d0 < hd; d0 += 32)
+        fma_8x32(w.p.data() + r * tp, tp * 4, v + d0, ldv * 4, keys, o + r * hdp + d0, hdp * 4);
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m512 norm = _mm512_set1_ps(inv[r]);
+      for (int64_t e = 0; e < hd; e += TILE) {
+        const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm);
+        // A masked store only for a last part (Zen 4 runs them slowly).
+        if (e + TILE <= hd) _mm512_storeu_ps(out + (q0 + r) * h + e, y);
+        else _mm512_mask_storeu_ps(out + (q0 + r) * h + e, first_lanes16(hd - e), y);
+      }
+    }
+  }
+}
+
+EMBEVAL_BF16_TARGET void attend_items_f32(const F32Job& job, int64_t first, int64_t step, int64_t items) {
+  F32Buffers w(job.t, job.hd);
+  for (int64_t item = first; item < items; item += step) attend_head_f32(job, item / job.heads, item % job.heads, w);
+}
+
 bool amx_ready() {
   return __builtin_cpu_supports("amx-bf16") && cpu_has_avx512_bf16() && amx_tile_permission();
 }
@@ -513,8 +633,24 @@ bool bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t
   return true;
 }
 
+bool fp32_attention_available() {
+  return !switched_off("EMBEVAL_NO_FP32_ATTENTION") && cpu_has_avx512_bf16();
+}
+
+bool fp32_attention(const float* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd, float* ctx) {
+  if (!fp32_attention_available() || b <= 0 || t <= 0 || heads <= 0 || hd <= 0) return false;
+  const F32Job job{qkv, mask, ctx, t, heads, hd, static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
+  const int64_t items = b * heads, threads = std::min<int64_t>(at::get_num_threads(), items);
+  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) attend_items_f32(job, k, threads, items);
+  });
+  return true;
+}
+
 #else
 
+bool fp32_attention_available() { return false; }
+bool fp32_attention(const float*, const float*, int64_t, int64_t, int64_t, int64_t, float*) { return false; }
 bool bf16_attention_runs(Bf16AttentionProducts) { return false; }
 Bf16AttentionProducts bf16_attention_products() { return Bf16AttentionProducts::none; }
 bool bf16_attention(const uint16_t*, const float*, int64_t, int64_t, int64_t, int64_t, uint16_t*,

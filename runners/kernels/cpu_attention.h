@@ -44,11 +44,11 @@
 // rounds at a slower moment: 2.39-2.52 ms (mean 2.44) against 2.44-2.57
 // (2.50).
 //
-// VDPBF16PS products (bf16_attention.cpp): the same copies of K and V, the
+// VDPBF16PS products (cpu_attention.cpp): the same copies of K and V, the
 // same softmax and normalisation; Q read in place as 32-bit broadcasts (a
 // row's dword pair), 8 rows x 32 outputs a call (16 accumulators, in
 // assembly). Zen 4, seq 128, batch 32, 2 threads: 5.2-5.8 ms against
-// 12.1-13.4 for the oneDNN forms (bf16_attention.cpp has the details).
+// 12.1-13.4 for the oneDNN forms (cpu_attention.cpp has the details).
 // attention.cpp says where it runs in the forward.
 #include <cstdint>
 
@@ -79,5 +79,16 @@ const char* bf16_attention_name(Bf16AttentionProducts products);
 // here, or hd is odd (K and V are read as pairs).
 bool bf16_attention(const uint16_t* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd,
                     uint16_t* ctx, Bf16AttentionProducts products = bf16_attention_products());
+
+// The fp32 kernel (cpu_attention.cpp's fp32 section: the same steps, FMA
+// products, fp32 exponentials): true on a CPU with AVX-512BW and
+// AVX512-BF16 (the steps it shares with the bf16 kernel are compiled for
+// those) in a build with the intrinsics, unless EMBEVAL_NO_FP32_ATTENTION=1.
+bool fp32_attention_available();
+
+// bf16_attention's contract in fp32: qkv [b, t, 3, heads, hd], mask [b, t],
+// ctx [b, t, heads * hd] written; false (ctx untouched) where
+// fp32_attention_available() is false.
+bool fp32_attention(const float* qkv, const float* mask, int64_t b, int64_t t, int64_t heads, int64_t hd, float* ctx);
 
 }  // namespace embeval
