@@ -33,7 +33,7 @@ namespace {
 // The AMX products' target; everything else (the copies, the softmax, the
 // VDPBF16PS products) is EMBEVAL_AVX512_BF16_TARGET, which runs on a CPU
 // with AVX512-BF16 and no AMX.
-#define EMBEVAL_AMX_TARGET \
+#define EMBEVAL_AMX_TARGET                                                                                             \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 #define EMBEVAL_BF16_TARGET EMBEVAL_AVX512_BF16_TARGET
 
@@ -384,44 +384,44 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
 // strides on). Assembly, as vnni_group_gemm.cpp's: with intrinsics GCC 12
 // kept the eight row pointers in xmm registers and broadcast each
 // separately (a VMOVQ and a VPBROADCASTD per two products).
-#define EMBEVAL_VDP_ROW(insn, off, b0, b1) \
+#define EMBEVAL_VDP_ROW(insn, off, b0, b1)                                                                             \
   insn " " off "%{1to16%}, %%zmm16, %%zmm" #b0 "\n\t" insn " " off "%{1to16%}, %%zmm17, %%zmm" #b1 "\n\t"
-#define EMBEVAL_VDP_STORE(i0, i1) \
+#define EMBEVAL_VDP_STORE(i0, i1)                                                                                      \
   "vmovups %%zmm" #i0 ", (%[o])\n\t" "vmovups %%zmm" #i1 ", 64(%[o])\n\t" "add %[ldo], %[o]\n\t"
 // The loop for instruction `insn` (vdpbf16ps, or vfmadd231ps for the fp32
 // kernel: the same shapes with one fp32 per dword).
-#define EMBEVAL_ROWS8_ASM(insn)                                                                                  \
-  EMBEVAL_ASM_ZERO_0_15                                                                                        \
-  "1:\n\t"                                                                                                     \
-  "vmovups (%[b]), %%zmm16\n\t" "vmovups 64(%[b]), %%zmm17\n\t"                                                \
-  EMBEVAL_VDP_ROW(insn, "(%[a0])", 0, 1) EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],1)", 2, 3)                           \
-  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],2)", 4, 5) EMBEVAL_VDP_ROW(insn, "(%[a3])", 6, 7)                           \
-  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],4)", 8, 9) EMBEVAL_VDP_ROW(insn, "(%[a3],%[lda],2)", 10, 11)                \
-  EMBEVAL_VDP_ROW(insn, "(%[a6])", 12, 13) EMBEVAL_VDP_ROW(insn, "(%[a6],%[lda],1)", 14, 15)                       \
-  "add $4, %[a0]\n\t" "add $4, %[a3]\n\t" "add $4, %[a6]\n\t"                                                  \
-  "add %[ldb], %[b]\n\t"                                                                                       \
-  "dec %[n]\n\t"                                                                                               \
-  "jnz 1b\n\t"                                                                                                 \
-  EMBEVAL_VDP_STORE(0, 1) EMBEVAL_VDP_STORE(2, 3) EMBEVAL_VDP_STORE(4, 5) EMBEVAL_VDP_STORE(6, 7)              \
+#define EMBEVAL_ROWS8_ASM(insn)                                                                                        \
+  EMBEVAL_ASM_ZERO_0_15                                                                                                \
+  "1:\n\t"                                                                                                             \
+  "vmovups (%[b]), %%zmm16\n\t" "vmovups 64(%[b]), %%zmm17\n\t"                                                        \
+  EMBEVAL_VDP_ROW(insn, "(%[a0])", 0, 1) EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],1)", 2, 3)                               \
+  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],2)", 4, 5) EMBEVAL_VDP_ROW(insn, "(%[a3])", 6, 7)                               \
+  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],4)", 8, 9) EMBEVAL_VDP_ROW(insn, "(%[a3],%[lda],2)", 10, 11)                    \
+  EMBEVAL_VDP_ROW(insn, "(%[a6])", 12, 13) EMBEVAL_VDP_ROW(insn, "(%[a6],%[lda],1)", 14, 15)                           \
+  "add $4, %[a0]\n\t" "add $4, %[a3]\n\t" "add $4, %[a6]\n\t"                                                          \
+  "add %[ldb], %[b]\n\t"                                                                                               \
+  "dec %[n]\n\t"                                                                                                       \
+  "jnz 1b\n\t"                                                                                                         \
+  EMBEVAL_VDP_STORE(0, 1) EMBEVAL_VDP_STORE(2, 3) EMBEVAL_VDP_STORE(4, 5) EMBEVAL_VDP_STORE(6, 7)                      \
   EMBEVAL_VDP_STORE(8, 9) EMBEVAL_VDP_STORE(10, 11) EMBEVAL_VDP_STORE(12, 13) EMBEVAL_VDP_STORE(14, 15)
-#define EMBEVAL_ROWS8_OPERANDS                                                                                 \
-  : [a0] "+r"(a0), [a3] "+r"(a3), [a6] "+r"(a6), [b] "+r"(bp), [n] "+r"(steps), [o] "+r"(op)                   \
-  : [lda] "r"(lda), [ldb] "r"(ldb), [ldo] "r"(ldo)                                                             \
-  : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",  \
+#define EMBEVAL_ROWS8_OPERANDS                                                                                         \
+  : [a0] "+r"(a0), [a3] "+r"(a3), [a6] "+r"(a6), [b] "+r"(bp), [n] "+r"(steps), [o] "+r"(op)                           \
+  : [lda] "r"(lda), [ldb] "r"(ldb), [ldo] "r"(ldo)                                                                     \
+  : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",         \
     "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "memory"
-#define EMBEVAL_ROWS8_KERNEL(name, insn)                                                                         \
-  EMBEVAL_BF16_TARGET void name(const void* a, int64_t lda, const void* b, int64_t ldb, int64_t steps, float* o, \
-                                int64_t ldo) {                                                                 \
-    if (steps <= 0) {                                                                                          \
-      for (int r = 0; r < 8; ++r) std::memset(reinterpret_cast<char*>(o) + r * ldo, 0, 32 * sizeof(float));    \
-      return;                                                                                                  \
-    }                                                                                                          \
-    const char* a0 = static_cast<const char*>(a);                                                              \
-    const char* a3 = a0 + 3 * lda;                                                                             \
-    const char* a6 = a0 + 6 * lda;                                                                             \
-    const char* bp = static_cast<const char*>(b);                                                              \
-    char* op = reinterpret_cast<char*>(o);                                                                     \
-    asm volatile(EMBEVAL_ROWS8_ASM(insn) EMBEVAL_ROWS8_OPERANDS);                                                \
+#define EMBEVAL_ROWS8_KERNEL(name, insn)                                                                               \
+  EMBEVAL_BF16_TARGET void name(const void* a, int64_t lda, const void* b, int64_t ldb, int64_t steps, float* o,       \
+                                int64_t ldo) {                                                                         \
+    if (steps <= 0) {                                                                                                  \
+      for (int r = 0; r < 8; ++r) std::memset(reinterpret_cast<char*>(o) + r * ldo, 0, 32 * sizeof(float));            \
+      return;                                                                                                          \
+    }                                                                                                                  \
+    const char* a0 = static_cast<const char*>(a);                                                                      \
+    const char* a3 = a0 + 3 * lda;                                                                                     \
+    const char* a6 = a0 + 6 * lda;                                                                                     \
+    const char* bp = static_cast<const char*>(b);                                                                      \
+    char* op = reinterpret_cast<char*>(o);                                                                             \
+    asm volatile(EMBEVAL_ROWS8_ASM(insn) EMBEVAL_ROWS8_OPERANDS);                                                      \
   }
 EMBEVAL_ROWS8_KERNEL(vdp_8x32, "vdpbf16ps")
 // fma_8x32: the same with fp32 rows: o[r][0..32) = sum over c of a[r][c] x
