@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -339,6 +340,24 @@ at::Tensor kernel_call(const at::Tensor& qkv, const at::Tensor& mask, int64_t he
   return ctx;
 }
 
+// The kernels' cases: head widths that are and are not multiples of 32,
+// lengths around the blocks of 8, 16 and 32; rows ending in padding
+// (padded_keep), a hole before live keys in row 0 and every key masked in
+// row 3. qkv random in `type`, the mask that type's lowest where masked.
+const std::vector<AttentionCase> KERNEL_CASES = {AttentionCase{1, 1, 1, 2}, AttentionCase{3, 7, 2, 4},
+                                                 AttentionCase{4, 33, 3, 48}, AttentionCase{4, 130, 12, 64},
+                                                 AttentionCase{3, 40, 2, 96}};
+std::tuple<at::Tensor, at::Tensor, at::Tensor> kernel_case(const AttentionCase& cs, at::ScalarType type) {
+  const int64_t b = cs.b, t = cs.t, h = cs.heads * cs.d;
+  at::Tensor keep = padded_keep(b, t);
+  if (b > 3) keep[3].zero_();          // every key masked
+  if (b > 2 && t > 2) keep[0][0] = 0;  // a hole before live keys
+  const double lowest = type == at::kFloat ? -3.4028234663852886e38 : -3.3895313892515355e38;
+  at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(type);
+  at::Tensor mask = (1.0 - keep.to(type)).mul_(lowest).view({b, 1, 1, t});
+  return {qkv, keep, mask};
+}
+
 // The sets of products this CPU runs.
 std::vector<Bf16AttentionProducts> products_here() {
   std::vector<Bf16AttentionProducts> out;
@@ -351,14 +370,9 @@ TEST(Bf16Attention, MatchesReferenceAndOneDnnForms) {
   const std::vector<Bf16AttentionProducts> kinds = products_here();
   if (kinds.empty()) GTEST_SKIP() << "no AVX512-BF16 or AMX-BF16 on this CPU";
   at::manual_seed(11);
-  for (AttentionCase cs : {AttentionCase{1, 1, 1, 2}, AttentionCase{3, 7, 2, 4}, AttentionCase{4, 33, 3, 48},
-                           AttentionCase{4, 130, 12, 64}, AttentionCase{3, 40, 2, 96}}) {
+  for (AttentionCase cs : KERNEL_CASES) {
     const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
-    at::Tensor keep = padded_keep(b, t);
-    if (b > 3) keep[3].zero_();  // every key masked
-    if (b > 2 && t > 2) keep[0][0] = 0;  // a hole before live keys
-    at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(at::kBFloat16);
-    at::Tensor mask = (1.0 - keep.to(at::kBFloat16)).mul_(-3.3895313892515355e38).view({b, 1, 1, t});
+    const auto [qkv, keep, mask] = kernel_case(cs, at::kBFloat16);
     setenv("EMBEVAL_NO_BF16_ATTENTION", "1", 1);
     const at::Tensor other = fused_qkv_attention(qkv, mask, heads);
     unsetenv("EMBEVAL_NO_BF16_ATTENTION");
@@ -434,14 +448,9 @@ at::Tensor fp32_call(const at::Tensor& qkv, const at::Tensor& mask, int64_t head
 TEST(Fp32Attention, MatchesReferenceAndOneDnnForms) {
   if (!fp32_attention_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   at::manual_seed(15);
-  for (AttentionCase cs : {AttentionCase{1, 1, 1, 2}, AttentionCase{3, 7, 2, 4}, AttentionCase{4, 33, 3, 48},
-                           AttentionCase{4, 130, 12, 64}, AttentionCase{3, 40, 2, 96}}) {
+  for (AttentionCase cs : KERNEL_CASES) {
     const int64_t b = cs.b, t = cs.t, heads = cs.heads, d = cs.d, h = heads * d;
-    at::Tensor keep = padded_keep(b, t);
-    if (b > 3) keep[3].zero_();          // every key masked
-    if (b > 2 && t > 2) keep[0][0] = 0;  // a hole before live keys
-    at::Tensor qkv = at::randn({b, t, 3 * h}, at::kDouble).to(at::kFloat);
-    at::Tensor mask = (1.0 - keep.to(at::kFloat)).mul_(-3.4028234663852886e38).view({b, 1, 1, t});
+    const auto [qkv, keep, mask] = kernel_case(cs, at::kFloat);
     const at::Tensor ctx = fp32_call(qkv, mask, heads);
     setenv("EMBEVAL_NO_FP32_ATTENTION", "1", 1);
     const at::Tensor other = fused_qkv_attention(qkv, mask, heads);

@@ -61,13 +61,16 @@ struct HeadBuffers {
         kt(hdp / 2 * tp), v(tp / 2 * hdp * 2), s(QBLOCK * tp), p(QBLOCK * tp), o(QBLOCK * hdp) {}
 };
 
-struct Job {
-  const uint16_t* qkv;
+// A call's arguments; Elem is uint16_t (bf16 bits) or float.
+template <class Elem>
+struct JobOf {
+  const Elem* qkv;
   const float* mask;
-  uint16_t* ctx;
+  Elem* ctx;
   int64_t t, heads, hd;
   float scale;
 };
+using Job = JobOf<uint16_t>;
 
 // Q rows from `first` on copied into q (head width padded with zeros).
 EMBEVAL_BF16_TARGET void copy_q(const uint16_t* src, int64_t row_stride, int64_t first, HeadBuffers& w) {
@@ -252,6 +255,15 @@ EMBEVAL_BF16_TARGET void store_context(const float* o, int64_t hdp, const float*
                                (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm)));
   }
 }
+// The same into fp32 output rows (the fp32 kernel).
+EMBEVAL_BF16_TARGET void store_context(const float* o, int64_t hdp, const float* inv, int64_t rows, int64_t hd,
+                                       float* out, int64_t h) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const __m512 norm = _mm512_set1_ps(inv[r]);
+    for (int64_t e = 0; e < hd; e += TILE)
+      _mm512_mask_storeu_ps(out + r * h + e, first_lanes16(hd - e), _mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm));
+  }
+}
 
 // The four accumulators C0-C3 (see QBLOCK): zeroed; += the 32 x 32 block
 // of A (rows a, a + lda bytes, ...: A4 its rows 0-15, A5 rows 16-31) times
@@ -433,48 +445,6 @@ EMBEVAL_ROWS8_KERNEL(fma_8x32, "vfmadd231ps")
 #undef EMBEVAL_VDP_ROW
 #undef EMBEVAL_VDP_STORE
 
-// One head of one batch row with VDPBF16PS products (attend_head's steps).
-// Rows go 8 at a time (a block's s, p and o hold 32, so a last group's
-// extra rows land in them and are never read); Q rows past t would be read
-// past the projection, so a last group short of 8 rows is copied, padded
-// with zero rows, into w.q first.
-EMBEVAL_BF16_TARGET void attend_head_vdp(const Job& job, int64_t row, int64_t head, HeadBuffers& w) {
-  const int64_t t = job.t, h = job.heads * job.hd, stride = 3 * h, tp = w.tp, hdp = w.hdp;
-  const uint16_t* base = job.qkv + row * t * stride + head * job.hd;
-  const float* mask = job.mask + row * t;
-  const int64_t keys = live_keys(mask, t);
-  const float* added = mask_adds(mask, keys) ? mask : nullptr;
-  transpose_k(base + h, stride, keys, w);
-  interleave_v(base + 2 * h, stride, keys, w);
-  // Key pairs of P V: past `keys` the probabilities and the values are 0
-  // (an odd count's last pair holds one of each).
-  const int64_t key_pairs = (keys + 1) / 2, q_pairs = job.hd / 2, whole = t / 8 * 8;
-  if (whole < t) copy_q(base, stride, whole, w);  // rows whole..t, zeros after them (w.q's padding)
-  uint16_t* out = job.ctx + row * t * h + head * job.hd;
-  float* s = w.s.data();
-  float* o = w.o.data();
-  for (int64_t q0 = 0; q0 < t; q0 += QBLOCK) {
-    const int64_t rows = std::min(QBLOCK, t - q0);
-    // Scores in blocks of 32 keys (K^T is there up to a multiple of 32
-    // keys: zeros past t, and past `keys` what an earlier head left, whose
-    // scores the softmax never reads).
-    for (int64_t r = 0; r < rows; r += 8) {
-      const bool in_place = q0 + r + 8 <= t;
-      const uint16_t* q = in_place ? base + (q0 + r) * stride : w.q.data() + (q0 + r) * hdp;
-      const int64_t ldq = (in_place ? stride : hdp) * 2;
-      for (int64_t k0 = 0; k0 < keys; k0 += 32)
-        vdp_8x32(q, ldq, w.kt.data() + k0, tp * 4, q_pairs, s + r * tp + k0, tp * 4);
-    }
-    alignas(64) float inv[QBLOCK];
-    softmax_block(s, added, rows, keys, tp, job.scale, w.p.data(), inv);
-    // Context 32 columns of the head at a time (v's padding columns are 0).
-    for (int64_t r = 0; r < rows; r += 8)
-      for (int64_t d0 = 0; d0 < job.hd; d0 += 32)
-        vdp_8x32(w.p.data() + r * tp, tp * 2, w.v.data() + d0 * 2, hdp * 4, key_pairs, o + r * hdp + d0, hdp * 4);
-    store_context(o, hdp, inv, rows, job.hd, out + q0 * h, h);
-  }
-}
-
 // Thread k of n takes the (batch row, head) items k, k + n, k + 2n, ...:
 // neighbouring items are heads of one row and cost the same, so each thread
 // gets an even share whatever the rows' lengths. In contiguous runs the
@@ -486,11 +456,6 @@ EMBEVAL_AMX_TARGET void attend_items_amx(const Job& job, int64_t first, int64_t 
   HeadBuffers w(job.t, job.hd);
   for (int64_t item = first; item < items; item += step) attend_head(job, item / job.heads, item % job.heads, w);
   _tile_release();
-}
-
-EMBEVAL_BF16_TARGET void attend_items_vdp(const Job& job, int64_t first, int64_t step, int64_t items) {
-  HeadBuffers w(job.t, job.hd);
-  for (int64_t item = first; item < items; item += step) attend_head_vdp(job, item / job.heads, item % job.heads, w);
 }
 
 // ---- fp32: the same steps with FMA products ----
@@ -526,66 +491,90 @@ struct F32Buffers {
         v(hd_ % 32 ? t_ * hdp : 0), s(QBLOCK * tp), p(QBLOCK * tp), o(QBLOCK * hdp) {}
 };
 
-struct F32Job {
-  const float* qkv;
-  const float* mask;
-  float* ctx;
-  int64_t t, heads, hd;
-  float scale;
-};
+using F32Job = JobOf<float>;
 
-EMBEVAL_BF16_TARGET void attend_head_f32(const F32Job& job, int64_t row, int64_t head, F32Buffers& w) {
+// One head of one batch row with VDPBF16PS (Elem = uint16_t, bf16) or FMA
+// (Elem = float) products: attend_head's steps with the row kernels above.
+// Rows go 8 at a time (a block's s, p and o hold 32, so a last group's
+// extra rows land in them and are never read); Q rows past t would be read
+// past the projection, so a last group short of 8 rows is copied, padded
+// with zero rows, into w.q first. K^T is dwords (a bf16 pair or one fp32);
+// V is interleaved row pairs for bf16, the value rows in place for fp32
+// (copied, padded, where the head is not a multiple of 32 wide).
+template <class Elem, class Buffers>
+EMBEVAL_BF16_TARGET void attend_head_rows(const JobOf<Elem>& job, int64_t row, int64_t head, Buffers& w) {
+  constexpr bool F32 = std::is_same_v<Elem, float>;
+  constexpr int64_t PER_DWORD = F32 ? 1 : 2, P_BYTES = F32 ? 4 : 2;
+  const auto product = F32 ? fma_8x32 : vdp_8x32;
   const int64_t t = job.t, hd = job.hd, h = job.heads * hd, stride = 3 * h, tp = w.tp, hdp = w.hdp;
-  const float* base = job.qkv + row * t * stride + head * hd;
+  const Elem* base = job.qkv + row * t * stride + head * hd;
   const float* mask = job.mask + row * t;
   const int64_t keys = live_keys(mask, t);
   const float* added = mask_adds(mask, keys) ? mask : nullptr;
-  transpose_dwords(reinterpret_cast<const uint32_t*>(base + h), stride, hd, keys,
+  transpose_dwords(reinterpret_cast<const uint32_t*>(base + h), stride / PER_DWORD, hd / PER_DWORD, keys,
                    reinterpret_cast<uint32_t*>(w.kt.data()), tp);
-  const float* v = base + 2 * h;
-  int64_t ldv = stride;
-  if (hd % 32 != 0) {
-    for (int64_t j = 0; j < keys; ++j) std::memcpy(w.v.data() + j * hdp, v + j * stride, hd * sizeof(float));
-    v = w.v.data();  // columns hd..hdp stay 0
-    ldv = hdp;
+  const Elem* v = w.v.data();  // the context's right operand: a key step's 32 outputs at v + step * ldv bytes
+  int64_t ldv = hdp * 4;
+  if constexpr (F32) {
+    v = base + 2 * h;
+    ldv = stride * 4;
+    if (hd % 32 != 0) {
+      for (int64_t j = 0; j < keys; ++j) std::memcpy(w.v.data() + j * hdp, v + j * stride, hd * sizeof(float));
+      v = w.v.data();  // columns hd..hdp stay 0
+      ldv = hdp * 4;
+    }
+  } else {
+    interleave_v(base + 2 * h, stride, keys, w);
   }
-  const int64_t whole = t / 8 * 8;
-  if (whole < t) {
-    std::fill(w.q.begin(), w.q.end(), 0.0f);
-    for (int64_t i = whole; i < t; ++i) std::memcpy(w.q.data() + (i - whole) * hd, base + i * stride, hd * sizeof(float));
+  // Key steps of P V: bf16 takes keys in pairs (past `keys` the
+  // probabilities and the values are 0; an odd count's last pair holds one
+  // of each).
+  const int64_t key_steps = F32 ? keys : (keys + 1) / 2, q_steps = hd / PER_DWORD, whole = t / 8 * 8;
+  const Elem* tail = w.q.data();  // rows whole..t, zero rows after them
+  int64_t ld_tail = hd;
+  if constexpr (F32) {
+    if (whole < t) {
+      std::fill(w.q.begin(), w.q.end(), 0.0f);
+      for (int64_t i = whole; i < t; ++i) std::memcpy(w.q.data() + (i - whole) * hd, base + i * stride, hd * 4);
+    }
+  } else {
+    if (whole < t) copy_q(base, stride, whole, w);  // at their own rows, zeros after them (w.q's padding)
+    tail = w.q.data() + whole * hdp;
+    ld_tail = hdp;
   }
-  float* out = job.ctx + row * t * h + head * hd;
+  Elem* out = job.ctx + row * t * h + head * hd;
   float* s = w.s.data();
   float* o = w.o.data();
   for (int64_t q0 = 0; q0 < t; q0 += QBLOCK) {
     const int64_t rows = std::min(QBLOCK, t - q0);
+    // Scores in blocks of 32 keys (K^T is there up to a multiple of 32
+    // keys: zeros past t, and past `keys` what an earlier head left, whose
+    // scores the softmax never reads).
     for (int64_t r = 0; r < rows; r += 8) {
       const bool in_place = q0 + r + 8 <= t;
-      const float* q = in_place ? base + (q0 + r) * stride : w.q.data();
-      const int64_t ldq = (in_place ? stride : hd) * 4;
-      for (int64_t k0 = 0; k0 < keys; k0 += 32)
-        fma_8x32(q, ldq, w.kt.data() + k0, tp * 4, hd, s + r * tp + k0, tp * 4);
+      const Elem* q = in_place ? base + (q0 + r) * stride : tail;
+      const int64_t ldq = (in_place ? stride : ld_tail) * int64_t{sizeof(Elem)};
+      for (int64_t k0 = 0; k0 < keys; k0 += 32) product(q, ldq, w.kt.data() + k0, tp * 4, q_steps, s + r * tp + k0, tp * 4);
     }
     alignas(64) float inv[QBLOCK];
     softmax_block(s, added, rows, keys, tp, job.scale, w.p.data(), inv);
+    // Context 32 columns of the head at a time (padding columns are 0).
     for (int64_t r = 0; r < rows; r += 8)
       for (int64_t d0 = 0; d0 < hd; d0 += 32)
-        fma_8x32(w.p.data() + r * tp, tp * 4, v + d0, ldv * 4, keys, o + r * hdp + d0, hdp * 4);
-    for (int64_t r = 0; r < rows; ++r) {
-      const __m512 norm = _mm512_set1_ps(inv[r]);
-      for (int64_t e = 0; e < hd; e += TILE) {
-        const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(o + r * hdp + e), norm);
-        // A masked store only for a last part (Zen 4 runs them slowly).
-        if (e + TILE <= hd) _mm512_storeu_ps(out + (q0 + r) * h + e, y);
-        else _mm512_mask_storeu_ps(out + (q0 + r) * h + e, first_lanes16(hd - e), y);
-      }
-    }
+        product(w.p.data() + r * tp, tp * P_BYTES, reinterpret_cast<const char*>(v) + d0 * 4, ldv, key_steps,
+                o + r * hdp + d0, hdp * 4);  // column d0 is byte 4 d0 of a step (a bf16 pair or an fp32)
+    store_context(o, hdp, inv, rows, hd, out + q0 * h, h);
   }
+}
+
+EMBEVAL_BF16_TARGET void attend_items_vdp(const Job& job, int64_t first, int64_t step, int64_t items) {
+  HeadBuffers w(job.t, job.hd);
+  for (int64_t item = first; item < items; item += step) attend_head_rows(job, item / job.heads, item % job.heads, w);
 }
 
 EMBEVAL_BF16_TARGET void attend_items_f32(const F32Job& job, int64_t first, int64_t step, int64_t items) {
   F32Buffers w(job.t, job.hd);
-  for (int64_t item = first; item < items; item += step) attend_head_f32(job, item / job.heads, item % job.heads, w);
+  for (int64_t item = first; item < items; item += step) attend_head_rows(job, item / job.heads, item % job.heads, w);
 }
 
 bool amx_ready() {
