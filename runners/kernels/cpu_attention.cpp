@@ -22,7 +22,7 @@
 #include <immintrin.h>
 
 #include "runners/kernels/avx512_math.h"
-#include "runners/kernels/vnni_asm.h"
+#include "runners/kernels/avx512_row_kernels.h"
 #endif
 
 namespace embeval {
@@ -385,65 +385,8 @@ EMBEVAL_AMX_TARGET void attend_head(const Job& job, int64_t row, int64_t head, H
 // cycle, 470 GFLOP/s); the softmax takes 9%, K's and V's copies 11%.
 // Written with intrinsics first (per-row kernels, GCC's registers): 5.5
 // and 65.7 ms. In bert-base's bf16 layer (BM_layer_breakdown, batch 32):
-// 6.1 ms against 12.0 for bf16, 7.2 against 14.1 for bf16+W8A8.
-
-// o[r][0..32) (r < 8, rows ldo bytes apart) = sum over steps c < `steps`
-// of the 16 fp32 pairwise products of the dword at a + r * lda + 4c (two
-// bf16, broadcast) with the two zmm at b + c * ldb (32 pairs of bf16):
-// 16 accumulators (zmm0-15, row r in 2r and 2r + 1), the left operand as
-// embedded broadcasts read straight from its rows (no copy into a packed
-// layout: rows 0-7 addressed from three bases and the row stride, 1, 2 or 4
-// strides on). Assembly, as vnni_group_gemm.cpp's: with intrinsics GCC 12
-// kept the eight row pointers in xmm registers and broadcast each
-// separately (a VMOVQ and a VPBROADCASTD per two products).
-#define EMBEVAL_VDP_ROW(insn, off, b0, b1)                                                                             \
-  insn " " off "%{1to16%}, %%zmm16, %%zmm" #b0 "\n\t" insn " " off "%{1to16%}, %%zmm17, %%zmm" #b1 "\n\t"
-#define EMBEVAL_VDP_STORE(i0, i1)                                                                                      \
-  "vmovups %%zmm" #i0 ", (%[o])\n\t" "vmovups %%zmm" #i1 ", 64(%[o])\n\t" "add %[ldo], %[o]\n\t"
-// The loop for instruction `insn` (vdpbf16ps, or vfmadd231ps for the fp32
-// kernel: the same shapes with one fp32 per dword).
-#define EMBEVAL_ROWS8_ASM(insn)                                                                                        \
-  EMBEVAL_ASM_ZERO_0_15                                                                                                \
-  "1:\n\t"                                                                                                             \
-  "vmovups (%[b]), %%zmm16\n\t" "vmovups 64(%[b]), %%zmm17\n\t"                                                        \
-  EMBEVAL_VDP_ROW(insn, "(%[a0])", 0, 1) EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],1)", 2, 3)                               \
-  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],2)", 4, 5) EMBEVAL_VDP_ROW(insn, "(%[a3])", 6, 7)                               \
-  EMBEVAL_VDP_ROW(insn, "(%[a0],%[lda],4)", 8, 9) EMBEVAL_VDP_ROW(insn, "(%[a3],%[lda],2)", 10, 11)                    \
-  EMBEVAL_VDP_ROW(insn, "(%[a6])", 12, 13) EMBEVAL_VDP_ROW(insn, "(%[a6],%[lda],1)", 14, 15)                           \
-  "add $4, %[a0]\n\t" "add $4, %[a3]\n\t" "add $4, %[a6]\n\t"                                                          \
-  "add %[ldb], %[b]\n\t"                                                                                               \
-  "dec %[n]\n\t"                                                                                                       \
-  "jnz 1b\n\t"                                                                                                         \
-  EMBEVAL_VDP_STORE(0, 1) EMBEVAL_VDP_STORE(2, 3) EMBEVAL_VDP_STORE(4, 5) EMBEVAL_VDP_STORE(6, 7)                      \
-  EMBEVAL_VDP_STORE(8, 9) EMBEVAL_VDP_STORE(10, 11) EMBEVAL_VDP_STORE(12, 13) EMBEVAL_VDP_STORE(14, 15)
-#define EMBEVAL_ROWS8_OPERANDS                                                                                         \
-  : [a0] "+r"(a0), [a3] "+r"(a3), [a6] "+r"(a6), [b] "+r"(bp), [n] "+r"(steps), [o] "+r"(op)                           \
-  : [lda] "r"(lda), [ldb] "r"(ldb), [ldo] "r"(ldo)                                                                     \
-  : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12",         \
-    "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "memory"
-#define EMBEVAL_ROWS8_KERNEL(name, insn)                                                                               \
-  EMBEVAL_BF16_TARGET void name(const void* a, int64_t lda, const void* b, int64_t ldb, int64_t steps, float* o,       \
-                                int64_t ldo) {                                                                         \
-    if (steps <= 0) {                                                                                                  \
-      for (int r = 0; r < 8; ++r) std::memset(reinterpret_cast<char*>(o) + r * ldo, 0, 32 * sizeof(float));            \
-      return;                                                                                                          \
-    }                                                                                                                  \
-    const char* a0 = static_cast<const char*>(a);                                                                      \
-    const char* a3 = a0 + 3 * lda;                                                                                     \
-    const char* a6 = a0 + 6 * lda;                                                                                     \
-    const char* bp = static_cast<const char*>(b);                                                                      \
-    char* op = reinterpret_cast<char*>(o);                                                                             \
-    asm volatile(EMBEVAL_ROWS8_ASM(insn) EMBEVAL_ROWS8_OPERANDS);                                                      \
-  }
-EMBEVAL_ROWS8_KERNEL(vdp_8x32, "vdpbf16ps")
-// fma_8x32: the same with fp32 rows: o[r][0..32) = sum over c of a[r][c] x
-// the 32 floats at b + c * ldb.
-EMBEVAL_ROWS8_KERNEL(fma_8x32, "vfmadd231ps")
-#undef EMBEVAL_ROWS8_KERNEL
-#undef EMBEVAL_ROWS8_OPERANDS
-#undef EMBEVAL_ROWS8_ASM
-#undef EMBEVAL_VDP_ROW
-#undef EMBEVAL_VDP_STORE
+// 6.1 ms against 12.0 for bf16, 7.2 against 14.1 for bf16+W8A8. The
+// products: avx512_row_kernels.h (vdp_8x32), shared with the bf16 GEMM.
 
 // Thread k of n takes the (batch row, head) items k, k + n, k + 2n, ...:
 // neighbouring items are heads of one row and cost the same, so each thread
@@ -554,14 +497,15 @@ EMBEVAL_BF16_TARGET void attend_head_rows(const JobOf<Elem>& job, int64_t row, i
       const bool in_place = q0 + r + 8 <= t;
       const Elem* q = in_place ? base + (q0 + r) * stride : tail;
       const int64_t ldq = (in_place ? stride : ld_tail) * int64_t{sizeof(Elem)};
-      for (int64_t k0 = 0; k0 < keys; k0 += 32) product(q, ldq, w.kt.data() + k0, tp * 4, q_steps, s + r * tp + k0, tp * 4);
+      for (int64_t k0 = 0; k0 < keys; k0 += 32)
+        product(q, ldq, w.kt.data() + k0, 64, tp * 4, q_steps, s + r * tp + k0, tp * 4);
     }
     alignas(64) float inv[QBLOCK];
     softmax_block(s, added, rows, keys, tp, job.scale, w.p.data(), inv);
     // Context 32 columns of the head at a time (padding columns are 0).
     for (int64_t r = 0; r < rows; r += 8)
       for (int64_t d0 = 0; d0 < hd; d0 += 32)
-        product(w.p.data() + r * tp, tp * P_BYTES, reinterpret_cast<const char*>(v) + d0 * 4, ldv, key_steps,
+        product(w.p.data() + r * tp, tp * P_BYTES, reinterpret_cast<const char*>(v) + d0 * 4, 64, ldv, key_steps,
                 o + r * hdp + d0, hdp * 4);  // column d0 is byte 4 d0 of a step (a bf16 pair or an fp32)
     store_context(o, hdp, inv, rows, hd, out + q0 * h, h);
   }
