@@ -168,7 +168,7 @@ TEST(PackedLinear, Bf16WideInputsMatchFloat64) {
   unsetenv("EMBEVAL_NO_AMX_BF16_GEMM");
 }
 
-// BERT's FFN in bf16 on AMX (fused_with): the same bits as the two calls,
+// BERT's FFN in bf16 on AMX or AVX512-BF16 (fused_with): the same bits as the two calls,
 // which check against float64 above and in the tests before. On embeval's
 // kernel (amx_bf16_gemm.h) the middle is one [rows, 3072] block; on
 // oneDNN's (EMBEVAL_NO_AMX_BF16_GEMM=1) the first layer writes its 3072
@@ -185,9 +185,13 @@ TEST(PackedLinear, Bf16FusedFfnGivesTheTwoCallsBits) {
     at::Tensor w2 = (at::randn({hidden, mid}) / std::sqrt(double(mid))).to(at::kBFloat16);
     const PackedLinear a(w1, at::randn({mid}).to(at::kBFloat16), LinearActivation::gelu_erf);
     const PackedLinear b(w2, at::randn({hidden}).to(at::kBFloat16), LinearActivation::none);
-    const bool amx = a.implementation().find("amx") != std::string::npos;
-    const bool own = a.implementation().rfind("amx:", 0) == 0;
-    EXPECT_EQ(own, b.implementation().rfind("amx:", 0) == 0) << b.implementation();
+    // embeval's kernel ("amx:" on tiles, "avx512_bf16:" its VDPBF16PS form) or oneDNN's AMX one fuse.
+    const auto own_kernel = [](const std::string& name) {
+      return name.rfind("amx:", 0) == 0 || name.rfind("avx512_bf16:", 0) == 0;
+    };
+    const bool own = own_kernel(a.implementation());
+    const bool amx = own || a.implementation().find("amx") != std::string::npos;
+    EXPECT_EQ(own, own_kernel(b.implementation())) << b.implementation();
     const int before = at::get_num_threads();
     at::set_num_threads(2);
     for (int64_t rows : {1, 5, 128, 300, 700, 1024}) {

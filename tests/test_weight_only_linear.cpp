@@ -239,7 +239,7 @@ TEST(WeightOnlyLinear, GroupWiseCodesTakeTheVnniKernelWhereItRunsAndAgreeWithThe
   // On a CPU with VNNI but no AMX, group-wise codes (an fp32 input) run on
   // vnni_group_gemm.h's limbs; EMBEVAL_NO_VNNI_GROUP=1 (read when a layer is
   // made) keeps the other paths. Both against the same float64 product.
-  const bool vnni = VnniGroupGemm::available() && !AmxBf16Gemm::available();
+  const bool vnni = VnniGroupGemm::available() && !(AmxBf16Gemm::available() && AmxBf16Gemm::uses_tiles());
   const int64_t out = 96, in = 384;
   for (int bits : {4, 8}) {
     WeightParts p = random_weight_parts(out, in, bits, 128, false, 80 + bits);

@@ -90,7 +90,8 @@ class BertModel {
   at::ScalarType dtype() const;
   c10::Device device() const;
   const std::string& weight_prefix() const;  // "", "bert.", "roberta." or "model."
-  // What runs the Linear layers: "amx:bf16", "onednn:<kernel>" or "aten" (runners/kernels/packed_linear.h).
+  // What runs the Linear layers: "amx:bf16", "avx512_bf16:embeval bf16", "onednn:<kernel>" or "aten"
+  // (runners/kernels/packed_linear.h).
   std::string linear_implementation() const;
 
   // The forward pass a layer at a time (forward() is embed, then every

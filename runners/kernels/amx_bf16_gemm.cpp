@@ -18,6 +18,7 @@
 #include <immintrin.h>
 
 #include "runners/kernels/avx512_math.h"
+#include "runners/kernels/avx512_row_kernels.h"
 #endif
 
 namespace embeval {
@@ -41,14 +42,20 @@ int64_t AmxBf16Gemm::packed_elements(int64_t n, int64_t k) {
   return amx_round_up(std::max<int64_t>(n, 1), BLOCK) * amx_round_up(std::max<int64_t>(k, 1), KSTEP);
 }
 
+bool AmxBf16Gemm::uses_tiles() {
+#ifdef EMBEVAL_AMX_BUILD
+  static const bool tiles = __builtin_cpu_supports("amx-bf16") && cpu_has_avx512_bf16() && amx_tile_permission();
+  return tiles;
+#else
+  return false;
+#endif
+}
+
 bool AmxBf16Gemm::available() {
 #ifdef EMBEVAL_AMX_BUILD
   const char* off = std::getenv("EMBEVAL_NO_AMX_BF16_GEMM");
   if (off && *off && std::strcmp(off, "0") != 0) return false;
-  static const bool ready = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                            __builtin_cpu_supports("avx512bf16") && amx_tile_permission();
-  return ready;
+  return uses_tiles() || cpu_has_avx512_bf16();
 #else
   return false;
 #endif
@@ -57,7 +64,8 @@ bool AmxBf16Gemm::available() {
 AmxBf16Gemm::AmxBf16Gemm(const at::Tensor& weight, const at::Tensor& bias, LinearActivation activation)
     : activation_(activation) {
   // Asks for the tile state too (a tile instruction without it is SIGILL).
-  if (!available()) fail("AmxBf16Gemm: this CPU, kernel or build has no AMX bf16 (or EMBEVAL_NO_AMX_BF16_GEMM is set)");
+  if (!available())
+    fail("AmxBf16Gemm: this CPU, kernel or build has neither AMX bf16 nor AVX512-BF16 (or EMBEVAL_NO_AMX_BF16_GEMM is set)");
   EMBEVAL_ASSERT(weight.dim() == 2 && fuses(activation));
   n_ = weight.size(0);
   k_ = weight.size(1);
@@ -97,7 +105,7 @@ struct Pending {
 // threads, three alternating rounds): 9.57 / 9.62 / 9.46 ms against 10.0 /
 // 10.2 / 9.95 with the integer rounding.
 template <bool GELU, typename OutT>
-EMBEVAL_AMX_BF16_TARGET inline void store_rows(const Pending<OutT>& p, int64_t r0, int64_t r1, int64_t ldy) {
+EMBEVAL_AVX512_BF16_TARGET inline void store_rows(const Pending<OutT>& p, int64_t r0, int64_t r1, int64_t ldy) {
   const __mmask32 m = p.cv >= 32 ? ~__mmask32{0} : (__mmask32{1} << p.cv) - 1;
   const __mmask16 m0 = first_lanes16(p.cv), m1 = first_lanes16(p.cv - 16);
   const __m512 b0 = p.b ? _mm512_maskz_loadu_ps(m0, p.b) : _mm512_setzero_ps();
@@ -229,6 +237,44 @@ EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, 
   _tile_release();
 }
 
+// The same blocks, packing, order and epilogue on a CPU with AVX512-BF16
+// and no AMX: a zmm of a packed weight tile's row is 16 columns' k pair,
+// VDPBF16PS's right operand, so each 32 x 32 block is four 8-row runs of
+// avx512_row_kernels.h's vdp_8x32 over all of K (x's k pairs broadcast from
+// its rows; a last partial block of rows from TileRows' zero-padded tail),
+// its epilogue after it (no tile unit to overlap with).
+template <bool GELU, typename OutT>
+EMBEVAL_AVX512_BF16_TARGET void gemm_vdp(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, int64_t lda,
+                                         const uint16_t* packed, const float* bias, OutT* y, int64_t ldy, int64_t c0,
+                                         int64_t c1) {
+  const int64_t kb = lda / KSTEP, tile_stride = kb * TILE * 32;
+  thread_local std::vector<uint16_t> padded, tail;
+  const TileRows in = rows_for_tiles(x, rows, ldx, k, lda, padded, tail);
+  Pending<OutT> p;
+  const int64_t row_blocks = (rows + BLOCK - 1) / BLOCK;
+  for (int64_t cc = c0; cc < c1; cc += CHUNK) {
+    const int64_t ce = std::min(c1, cc + CHUNK);
+    const bool back = ((cc - c0) / CHUNK) % 2 == 1;
+    for (int64_t rb = 0; rb < row_blocks; ++rb) {
+      const int64_t m0 = (back ? row_blocks - 1 - rb : rb) * BLOCK;
+      const bool in_tail = m0 >= in.full;
+      const char* a = in_tail ? in.tail : in.a + m0 * in.stride;
+      const int64_t stride = in_tail ? in.tail_stride : in.stride;
+      const int64_t rv = std::min(BLOCK, rows - m0);
+      for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
+        const uint16_t* b0 = packed + (n0 / TILE) * tile_stride;
+        for (int64_t i = 0; i < rv; i += 8)
+          vdp_8x32(a + i * stride, stride, b0, tile_stride * 2, 64, lda / 2, p.acc + i * BLOCK, BLOCK * 4);
+        p.rv = rv;
+        p.cv = std::min(BLOCK, ce - n0);
+        p.b = bias ? bias + n0 : nullptr;
+        p.y = y + m0 * ldy + (n0 - c0);
+        store_rows<GELU>(p, 0, BLOCK, ldy);
+      }
+    }
+  }
+}
+
 // The packing: tile (column block nb, k block b) row r holds k pair
 // b * 32 + 2r of the block's 16 columns, 2 bf16 each (Intel SDM, TDPBF16PS:
 // B is K/2 rows of N pairs). Seen as dwords (pairs), that is the block's 16
@@ -263,7 +309,11 @@ void AmxBf16Gemm::run_packed(const uint16_t* packed, int64_t n, int64_t k, const
   EMBEVAL_ASSERT(fuses(activation) && ldx >= k);
   if (rows <= 0 || n <= 0) return;
   const int64_t lda = amx_round_up(std::max<int64_t>(k, 1), KSTEP);
-  if (activation == LinearActivation::gelu_erf)
+  const bool gelu = activation == LinearActivation::gelu_erf;
+  if (!uses_tiles())
+    gelu ? gemm_vdp<true>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n)
+         : gemm_vdp<false>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
+  else if (gelu)
     gemm<true>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
   else
     gemm<false>(x, rows, ldx, k, lda, packed, bias, y, ldy, 0, n);
@@ -275,7 +325,11 @@ void AmxBf16Gemm::run(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* y,
   if (rows <= 0 || c0 == c1) return;
   const auto* p = reinterpret_cast<const uint16_t*>(packed_.data_ptr<int16_t>());
   const float* b = bias_.data_ptr<float>();
-  if (activation_ == LinearActivation::gelu_erf)
+  const bool gelu = activation_ == LinearActivation::gelu_erf;
+  if (!uses_tiles())
+    gelu ? gemm_vdp<true>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1)
+         : gemm_vdp<false>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
+  else if (gelu)
     gemm<true>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);
   else
     gemm<false>(x, rows, ldx, k_, lda_, p, b, y, ldy, c0, c1);

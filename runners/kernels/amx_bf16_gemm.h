@@ -24,6 +24,21 @@
 // PackedLinear uses it for every bf16 layer on AMX without an activation
 // or with BERT's GELU (the forward's numbers: packed_linear.h).
 //
+// On a CPU with AVX512-BF16 and no AMX (Zen 4) the same packing, blocks and
+// epilogue run as VDPBF16PS (uses_tiles() false: avx512_row_kernels.h's
+// vdp_8x32, a zmm of a packed tile row being one k pair of 16 columns).
+// Zen 4, 2 threads, 4,096 rows, four alternating rounds against oneDNN's
+// gemm:jit (EMBEVAL_NO_AMX_BF16_GEMM=1), ms:
+//   768 -> 768          11.5-11.9 against 12.4-13.3
+//   768 -> 3072         46.2-48.2             49.6-51.3 (418 GFLOP/s at
+//                                             best: 89% of VDPBF16PS's rate)
+//   768 -> 3072 + GELU  46.1-48.8             50.1-57.6
+//   3072 -> 768         43.8-44.6             46.2-48.5
+// bert-base bf16 forward, batch 32 (BM_quant_forward, three rounds):
+// 1,726-1,747 ms (one round 2,168, a disturbed one) against 1,818-1,845;
+// its whole layers then run in row blocks (bert_layer_blocks.h: PackedLinear
+// has the row form), which measured the same as without (1,725-1,792).
+//
 // The inputs are read in place: rows of x (bf16 bits, row stride ldx
 // elements, k a multiple of 32) go straight to TILELOADD, 32 rows at a
 // time; a last partial block of rows, or an input width that is not a
@@ -47,10 +62,15 @@ namespace embeval {
 
 class AmxBf16Gemm {
  public:
-  // True on a CPU with AMX-BF16 and AVX-512 (F, BW, VL, DQ, BF16) whose kernel
-  // grants the tile state, in a build with the intrinsics (GCC >= 11,
-  // x86-64 Linux), unless EMBEVAL_NO_AMX_BF16_GEMM=1 (to compare with oneDNN).
+  // True on a CPU with AVX-512 (F, BW, VL, DQ) and AVX512-BF16, in a build
+  // with the intrinsics (GCC >= 11, x86-64 Linux), unless
+  // EMBEVAL_NO_AMX_BF16_GEMM=1 (to compare with oneDNN).
   static bool available();
+  // Whether the products run on AMX tiles (AMX-BF16, and the kernel grants
+  // the tile state); elsewhere available() means the VDPBF16PS form: the
+  // same packing, blocks and epilogue, each 32 x 32 block as four 8-row
+  // runs of avx512_row_kernels.h's vdp_8x32.
+  static bool uses_tiles();
   // The activations run() fuses: none and BERT's erf GELU.
   static bool fuses(LinearActivation activation) {
     return activation == LinearActivation::none || activation == LinearActivation::gelu_erf;

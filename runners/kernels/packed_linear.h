@@ -16,7 +16,9 @@
 // layer is made) keeps oneDNN's. (The choice follows oneDNN's probe of the
 // CPU, so a build without oneDNN runs at::linear there too.) bert-base bf16 forward, batch 32 x 128, 2
 // threads, three alternating runs: 411 / 417 / 416 ms against 498 / 489 /
-// 485 with oneDNN's.
+// 485 with oneDNN's. On a CPU with AVX512-BF16 and no AMX, that kernel's
+// VDPBF16PS form, the same way (Zen 4: 1,726-1,747 ms against oneDNN's
+// 1,818-1,845; amx_bf16_gemm.h).
 //
 // Built without oneDNN (EMBEVAL_HAVE_DNNL unset: e.g. against a CUDA
 // libtorch that bundles its own copy), and for tensors on a GPU, the same
@@ -64,7 +66,8 @@ class PackedLinear : public Linear {
   bool runs_rows() const override;
   void run_rows(const uint16_t* x, int64_t rows, uint16_t* y) const override;
 
-  // Which path runs: "amx:bf16[ + GELU]" (embeval's kernel),
+  // Which path runs: "amx:bf16[ + GELU]" (embeval's kernel on tiles),
+  // "avx512_bf16:embeval bf16[ + GELU]" (its VDPBF16PS form),
   // "onednn:<kernel name>" or "aten".
   std::string implementation() const override;
   int64_t weight_bytes() const override;

@@ -548,7 +548,8 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
 #else
   const bool limbs = false;
 #endif
-  if (!limbs && !vnni_off && !m.gidx.defined() && VnniGroupGemm::available() && !AmxBf16Gemm::available() &&
+  if (!limbs && !vnni_off && !m.gidx.defined() && VnniGroupGemm::available() &&
+      !(AmxBf16Gemm::available() && AmxBf16Gemm::uses_tiles()) &&
       VnniGroupGemm::fits(bits, m.in, m.group_size) && (m.zeros == m.zeros.round()).all().item<bool>() &&
       (m.zeros >= 0).all().item<bool>() && (m.zeros <= (1 << bits) - 1).all().item<bool>()) {
     m.vnni = std::make_unique<VnniGroupGemm>(c, bits, m.scales, m.zeros, m.bias, m.group_size, activation);
@@ -604,7 +605,8 @@ void WeightOnlyLinear::prepare_bf16() const {
     } catch (const dnnl::error&) {
       // the fp32 tiles
     }
-    if (AmxBf16Gemm::available() && AmxBf16Gemm::fuses(m.activation) && in <= onednn::SLICE_ABOVE) {
+    if (AmxBf16Gemm::available() && AmxBf16Gemm::uses_tiles() && AmxBf16Gemm::fuses(m.activation) &&
+        in <= onednn::SLICE_ABOVE) {  // the tiles: three bf16 products, where a VDPBF16PS form would lose to the limbs
       m.x3_own = true;
       return;
     }
