@@ -1,8 +1,9 @@
 #pragma once
-// bf16 self-attention on the CPU, one (batch row, head) at a time on each
-// thread, its scores never leaving that thread's cache: its two products on
-// AMX tiles, or, on a CPU with AVX512-BF16 and no AMX (AMD Zen 4, Intel
-// Cooper Lake), as VDPBF16PS over the same layouts (below the AMX notes).
+// embeval's self-attention on the CPU, one (batch row, head) at a time on
+// each thread, its scores never leaving that thread's cache. bf16: its two
+// products on AMX tiles, or, on a CPU with AVX512-BF16 and no AMX (AMD Zen
+// 4, Intel Cooper Lake), as VDPBF16PS over the same layouts (below the AMX
+// notes); fp32: the same steps with FMA products (fp32_attention, last).
 //
 // Per head: Q copied dense, K as the dword pairs of its transpose and V as
 // pairs of rows interleaved (the two B-operand layouts AMX's TDPBF16PS
