@@ -163,6 +163,47 @@ inline TileRows rows_for_tiles(const uint16_t* x, int64_t rows, int64_t ldx, int
   return t;
 }
 
+// The order both forms take the 32 x 32 output blocks in: columns in
+// chunks of CHUNK, and within a chunk the rows in blocks of 32, first to
+// last in even chunks and last to first in odd ones (see gemm below), each
+// row block across the chunk's columns. next() gives a block's rows (first
+// byte and stride in x as TileRows has it), first row m0, rows rv, first
+// column n0 and columns cv; false after the last.
+struct Block {
+  const char* a = nullptr;
+  int64_t stride = 0, m0 = 0, rv = 0, n0 = 0, cv = 0;
+};
+class BlockWalk {
+ public:
+  BlockWalk(const TileRows& in, int64_t rows, int64_t c0, int64_t c1)
+      : in_(in), rows_(rows), c0_(c0), c1_(c1), row_blocks_((rows + BLOCK - 1) / BLOCK), cc_(c0), n0_(c0) {}
+  bool next(Block* b) {
+    if (cc_ >= c1_ || row_blocks_ <= 0) return false;
+    const int64_t ce = std::min(c1_, cc_ + CHUNK);
+    const bool back = ((cc_ - c0_) / CHUNK) % 2 == 1;
+    const int64_t m0 = (back ? row_blocks_ - 1 - rb_ : rb_) * BLOCK;
+    const bool in_tail = m0 >= in_.full;
+    b->a = in_tail ? in_.tail : in_.a + m0 * in_.stride;
+    b->stride = in_tail ? in_.tail_stride : in_.stride;
+    b->m0 = m0;
+    b->rv = std::min(BLOCK, rows_ - m0);
+    b->n0 = n0_;
+    b->cv = std::min(BLOCK, ce - n0_);
+    if ((n0_ += BLOCK) >= ce) {  // the chunk's columns done: the next row block, or the next chunk
+      if (++rb_ == row_blocks_) {
+        rb_ = 0;
+        cc_ += CHUNK;
+      }
+      n0_ = cc_;
+    }
+    return true;
+  }
+
+ private:
+  const TileRows& in_;
+  int64_t rows_, c0_, c1_, row_blocks_, cc_, rb_ = 0, n0_;
+};
+
 // Each 32 x 32 block of outputs accumulates over all of K in tiles 0-3 (two
 // row tiles of x times two column tiles of weights); its epilogue runs a few
 // rows at a time between the next block's tile instructions (software
@@ -191,47 +232,36 @@ EMBEVAL_AMX_BF16_TARGET void gemm(const uint16_t* x, int64_t rows, int64_t ldx, 
   Pending<OutT> pend[2];
   int cur = 0;
   bool waiting = false;  // pend[cur ^ 1] holds a block whose epilogue is due
-  const int64_t row_blocks = (rows + BLOCK - 1) / BLOCK;
-  for (int64_t cc = c0; cc < c1; cc += CHUNK) {
-    const int64_t ce = std::min(c1, cc + CHUNK);
-    const bool back = ((cc - c0) / CHUNK) % 2 == 1;
-    for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      const int64_t m0 = (back ? row_blocks - 1 - rb : rb) * BLOCK;
-      const bool in_tail = m0 >= in.full;
-      const char* a = in_tail ? in.tail : in.a + m0 * in.stride;
-      const int64_t stride = in_tail ? in.tail_stride : in.stride;
-      const int64_t rv = std::min(BLOCK, rows - m0);
-      for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
-        const uint16_t* b0 = packed + (n0 / TILE) * tile_stride;
-        const uint16_t* b1 = b0 + tile_stride;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t i = 0; i < kb; ++i) {
-          _tile_loadd(4, a + i * 64, stride);
-          _tile_loadd(5, a + TILE * stride + i * 64, stride);
-          _tile_loadd(6, b0 + i * TILE * 32, 64);
-          _tile_loadd(7, b1 + i * TILE * 32, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-          if (waiting) store_rows<GELU>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, ldy);
-        }
-        Pending<OutT>& p = pend[cur];
-        _tile_stored(0, p.acc, BLOCK * 4);
-        _tile_stored(1, p.acc + TILE, BLOCK * 4);
-        _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
-        _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
-        p.rv = rv;
-        p.cv = std::min(BLOCK, ce - n0);
-        p.b = bias ? bias + n0 : nullptr;
-        p.y = y + m0 * ldy + (n0 - c0);
-        waiting = true;
-        cur ^= 1;
-      }
+  BlockWalk walk(in, rows, c0, c1);
+  for (Block blk; walk.next(&blk);) {
+    const uint16_t* b0 = packed + (blk.n0 / TILE) * tile_stride;
+    const uint16_t* b1 = b0 + tile_stride;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t i = 0; i < kb; ++i) {
+      _tile_loadd(4, blk.a + i * 64, blk.stride);
+      _tile_loadd(5, blk.a + TILE * blk.stride + i * 64, blk.stride);
+      _tile_loadd(6, b0 + i * TILE * 32, 64);
+      _tile_loadd(7, b1 + i * TILE * 32, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+      if (waiting) store_rows<GELU>(pend[cur ^ 1], i * rows_per_step, (i + 1) * rows_per_step, ldy);
     }
+    Pending<OutT>& p = pend[cur];
+    _tile_stored(0, p.acc, BLOCK * 4);
+    _tile_stored(1, p.acc + TILE, BLOCK * 4);
+    _tile_stored(2, p.acc + TILE * BLOCK, BLOCK * 4);
+    _tile_stored(3, p.acc + TILE * BLOCK + TILE, BLOCK * 4);
+    p.rv = blk.rv;
+    p.cv = blk.cv;
+    p.b = bias ? bias + blk.n0 : nullptr;
+    p.y = y + blk.m0 * ldy + (blk.n0 - c0);
+    waiting = true;
+    cur ^= 1;
   }
   if (waiting) store_rows<GELU>(pend[cur ^ 1], 0, BLOCK, ldy);
   _tile_release();
@@ -251,27 +281,16 @@ EMBEVAL_AVX512_BF16_TARGET void gemm_vdp(const uint16_t* x, int64_t rows, int64_
   thread_local std::vector<uint16_t> padded, tail;
   const TileRows in = rows_for_tiles(x, rows, ldx, k, lda, padded, tail);
   Pending<OutT> p;
-  const int64_t row_blocks = (rows + BLOCK - 1) / BLOCK;
-  for (int64_t cc = c0; cc < c1; cc += CHUNK) {
-    const int64_t ce = std::min(c1, cc + CHUNK);
-    const bool back = ((cc - c0) / CHUNK) % 2 == 1;
-    for (int64_t rb = 0; rb < row_blocks; ++rb) {
-      const int64_t m0 = (back ? row_blocks - 1 - rb : rb) * BLOCK;
-      const bool in_tail = m0 >= in.full;
-      const char* a = in_tail ? in.tail : in.a + m0 * in.stride;
-      const int64_t stride = in_tail ? in.tail_stride : in.stride;
-      const int64_t rv = std::min(BLOCK, rows - m0);
-      for (int64_t n0 = cc; n0 < ce; n0 += BLOCK) {
-        const uint16_t* b0 = packed + (n0 / TILE) * tile_stride;
-        for (int64_t i = 0; i < rv; i += 8)
-          vdp_8x32(a + i * stride, stride, b0, tile_stride * 2, 64, lda / 2, p.acc + i * BLOCK, BLOCK * 4);
-        p.rv = rv;
-        p.cv = std::min(BLOCK, ce - n0);
-        p.b = bias ? bias + n0 : nullptr;
-        p.y = y + m0 * ldy + (n0 - c0);
-        store_rows<GELU>(p, 0, BLOCK, ldy);
-      }
-    }
+  BlockWalk walk(in, rows, c0, c1);
+  for (Block blk; walk.next(&blk);) {
+    const uint16_t* b0 = packed + (blk.n0 / TILE) * tile_stride;
+    for (int64_t i = 0; i < blk.rv; i += 8)
+      vdp_8x32(blk.a + i * blk.stride, blk.stride, b0, tile_stride * 2, 64, lda / 2, p.acc + i * BLOCK, BLOCK * 4);
+    p.rv = blk.rv;
+    p.cv = blk.cv;
+    p.b = bias ? bias + blk.n0 : nullptr;
+    p.y = y + blk.m0 * ldy + (blk.n0 - c0);
+    store_rows<GELU>(p, 0, BLOCK, ldy);
   }
 }
 
