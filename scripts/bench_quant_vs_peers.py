@@ -31,6 +31,15 @@ tokens (batch-1 latency), all on --threads threads:
                 writes (weight_type QInt8, reduce_range False); the attention
                 products stay fp32, as in every other int8 engine here.
 
+After the main table, --rounds (default 4) head-to-head rounds: the pairs
+the issue's targets compare (W8A8 against quantize_dynamic and ONNX Runtime
+int8, bf16 against autocast, weight-only against embeval fp32) timed next
+to each other, each engine in a fresh process for --round-time seconds, one
+round in one order and the next in the reverse; each round's ratio and
+their median. One run of each engine says as much about the VM's moment as
+about the engine (its speed drifts by 10-30% over minutes); the rounds'
+median says which engine is faster.
+
 The GEMM peaks are measured in the same run: fp32 and bf16 through
 bench_encoder's BM_gemm_peak (4096 x 1024 x 1024; the encoder's kernel and
 at::mm; bf16 the faster of embeval's AMX kernel and oneDNN's), int8 through PyTorch's static torch.ops.quantized.linear and
@@ -64,7 +73,8 @@ eager; --bf16-seconds, the row says how many): per row the cost is the same.
 
   /usr/bin/python3 scripts/bench_quant_vs_peers.py [--build build] [--shape bert_base|bge_small]
       [--threads 2] [--min-time 2] [--variants fp32,bf16,wo-int8,...] [--bf16-seconds 30]
-      [--ort-weight-scales channel|tensor] [--check-layers 2] [--skip-ort] [--work DIR]
+      [--ort-weight-scales channel|tensor] [--check-layers 2] [--rounds 4] [--round-time 2]
+      [--skip-ort] [--work DIR]
       [--python /usr/bin/python3] [--node node]
 """
 import argparse
@@ -179,6 +189,61 @@ def embeval(a, work, rows_bf16):
     return res, int8, None
 
 
+def embeval_round(a, work, rows_bf16, variants, min_time):
+    """One timing round of bench_quant_forward --timing_only (the main run checked the same binary on the
+    same checkpoint): {variant: sentences/s at batch 32} for those that ran."""
+    bench = os.path.join(a.build, "tests", "bench_quant_forward")
+    ids = "|".join(str(VARIANTS.index(v)) for v in variants)
+    cmd = bench_json(bench, f"BM_quant_forward/shape:{SHAPES[a.shape][0]}/variant:({ids})/batch:32/threads:{a.threads}/",
+                     min_time) + [f"--checkpoint_dir={work}/checkpoint", f"--bf16_rows={rows_bf16}", "--timing_only"]
+    print(f"# {' '.join(cmd)}", file=sys.stderr, flush=True)
+    rc, out, err = run(cmd, timeout=3600)
+    try:
+        report = json.loads(out)
+    except json.JSONDecodeError:
+        return {}
+    got = {}
+    for b in report["benchmarks"]:
+        if "error_message" not in b:
+            got[VARIANTS[int(dict(p.split(":", 1) for p in b["name"].split("/")[1:] if ":" in p)["variant"])]] = \
+                b["sent_per_s"]
+    return got
+
+
+# The head-to-head pairs of the rounds: (embeval variants, peers) in groups run next to each other; a round
+# runs the groups in this order and the next round in the reverse one (so a drift over a round favours no side).
+ROUND_GROUPS = [(("w8a8", "bf16+w8a8"), (("eager", "qdynamic-int8"), ("ort", "int8"))),
+                (("bf16",), (("eager", "autocast-bf16"),)),
+                (("fp32", "wo-int8", "wo-int4-g128"), ())]
+
+
+def rounds(a, work, rows_bf16, eager, ok_variants, ok_peers):
+    """--rounds timing rounds of the pairs in ROUND_GROUPS: [{engine key: sentences/s}] per round."""
+    out = []
+    for r in range(a.rounds):
+        got = {}
+        for variants, peers in (ROUND_GROUPS if r % 2 == 0 else ROUND_GROUPS[::-1]):
+            steps = [("embeval", [v for v in variants if v in ok_variants])] + \
+                [(p, None) for p in peers if p in ok_peers]
+            for key, vs in (steps if r % 2 == 0 else steps[::-1]):
+                if key == "embeval":
+                    if vs:
+                        got.update({("embeval", v): sps for v, sps in
+                                    embeval_round(a, work, rows_bf16, vs, a.round_time).items()})
+                elif key[0] == "eager":
+                    res = eager.time(key[1], rows_bf16 if key[1] == "autocast-bf16" else BATCH, False,
+                                     min_time=a.round_time)
+                    if "sps" in res:
+                        got[key] = res["sps"]
+                else:
+                    res = ort_time(a, os.path.join(work, "onnx", f"model_{key[1]}.onnx"), work, BATCH, None,
+                                   a.round_time)
+                    if "sps" in res:
+                        got[key] = res["sps"]
+        out.append(got)
+    return out
+
+
 class Eager:
     def __init__(self, a, work):
         self.a, self.work = a, work
@@ -189,10 +254,11 @@ class Eager:
                      "--batch-ids", os.path.join(self.dump, "batch_ids.npy"),
                      "--batch-mask", os.path.join(self.dump, "batch_mask.npy")]
 
-    def time(self, dtype, batch, dump, layers=0):
+    def time(self, dtype, batch, dump, layers=0, min_time=None):
         """{"sps", "gflops", "info"} or {"error"}; layers > 0: the check model, run once for its dump."""
         cmd = self.base + ["--format", "tsv", "--dtypes", dtype, "--batch", str(batch)] + \
-            (["--dump", self.dump] if dump else []) + (["--layers", str(layers), "--min-time", "0"] if layers else [])
+            (["--dump", self.dump] if dump else []) + (["--layers", str(layers), "--min-time", "0"] if layers else []) + \
+            (["--min-time", str(min_time)] if min_time is not None and not layers else [])
         print(f"# {' '.join(cmd)}", file=sys.stderr, flush=True)
         rc, out, err = run(cmd)
         rows = [ln.split("\t") for ln in out.splitlines() if ln.count("\t") == 5]
@@ -364,6 +430,47 @@ def blas_name():
     return os.path.basename(os.path.dirname(os.path.realpath(path))) if os.path.exists(path) else "libblas"
 
 
+ENGINE_NAMES = {("eager", "qdynamic-int8"): "PyTorch quantize_dynamic int8", ("ort", "int8"): "ONNX Runtime int8",
+                ("eager", "autocast-bf16"): "PyTorch autocast bf16"}
+
+
+def print_rounds(a, results):
+    """The rounds' sentences/s per engine and the ratios of each pair, round by round, with their median."""
+    n = len(results)
+    name = lambda k: f"embeval {k[1]}" if k[0] == "embeval" else ENGINE_NAMES[k]
+    keys = [("embeval", v) for g in ROUND_GROUPS for v in g[0]] + [p for g in ROUND_GROUPS for p in g[1]]
+    keys = [k for k in keys if any(k in r for r in results)]
+    if not keys:
+        return
+    print(f"\nHead to head in {n} rounds: each engine in a fresh process, one untimed forward, then timed for at "
+          f"least {a.round_time:g} s at batch 32; within a round each pair runs side by side, and every other round "
+          f"runs everything in the reverse order (so a drift of the machine's speed favours neither side). The "
+          f"embeval runs are bench_quant_forward --timing_only, on the binary and checkpoint checked above; a peer "
+          f"joins only where its check above passed. Sentences/s:\n")
+    print_header(["engine"] + [f"round {i + 1}" for i in range(n)] + ["median"], text_columns=1)
+    med = lambda xs: float(np.median(xs)) if xs else None
+    for k in keys:
+        xs = [r.get(k) for r in results]
+        m = med([x for x in xs if x])
+        print(f"| {name(k)} | " + " | ".join(f"{x:.2f}" if x else "–" for x in xs) + (f" | {m:.2f} |" if m else " | – |"))
+    pairs = []
+    for variants, peers in ROUND_GROUPS:
+        for v in variants:
+            for p in peers:
+                pairs.append((("embeval", v), p))
+    pairs += [(("embeval", v), ("embeval", "fp32")) for v in WEIGHT_ONLY]
+    print("\nRatios of the pairs, per round (both timed in that round):\n")
+    print_header(["embeval", "over"] + [f"round {i + 1}" for i in range(n)] + ["median", "lowest", "highest"],
+                 text_columns=2)
+    for x, y in pairs:
+        rs = [r[x] / r[y] if r.get(x) and r.get(y) else None for r in results]
+        got = [q for q in rs if q]
+        if not got:
+            continue
+        print(f"| {x[1]} | {name(y)} | " + " | ".join(f"{q:.2f}" if q else "–" for q in rs) +
+              f" | {med(got):.2f} | {min(got):.2f} | {max(got):.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -375,6 +482,9 @@ def main():
                     help="longest bf16 forward to time; fewer rows of the batch run when the bf16 peak is this low")
     ap.add_argument("--ort-weight-scales", choices=["channel", "tensor"], default="channel")
     ap.add_argument("--check-layers", type=int, default=2, help="layers of the check model lossy engines are held to")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="alternating head-to-head timing rounds after the main table (0: none)")
+    ap.add_argument("--round-time", type=float, default=2.0, help="seconds each engine is timed in a round")
     ap.add_argument("--skip-ort", action="store_true")
     ap.add_argument("--work", help="folder for the checkpoint, outputs and ONNX models (default: a temporary one)")
     ap.add_argument("--python", default="/usr/bin/python3", help="the interpreter whose torch runs the PyTorch peers")
@@ -555,6 +665,14 @@ def main():
         row["peak"] = "bf16" if variant == "autocast-bf16" else "int8" if "int8" in variant else "fp32"
         rows.append(row)
 
+    # Head-to-head rounds, only for engines whose answer passed its check above.
+    passed = {(r["engine"], r["variant"]) for r in rows if r.get("check_ok") and "sps" in r}
+    ok_variants = {v for e, v in passed if e == "embeval"}
+    ok_peers = {key for key, label in ((("eager", "qdynamic-int8"), ("PyTorch", "quantize_dynamic int8")),
+                                       (("eager", "autocast-bf16"), ("PyTorch", "eager autocast bf16")),
+                                       (("ort", "int8"), ("ONNX Runtime", "dynamic int8"))) if label in passed}
+    round_results = phase("rounds", rounds, a, work, rows_bf16, eager, ok_variants, ok_peers) if a.rounds > 0 else []
+
     # Peaks.
     fp32_peak = peaks.get("fp32", (float("nan"), "?"))
     bf16_peak = peaks.get("bf16", (float("nan"), "?"))
@@ -608,6 +726,9 @@ def main():
         print(f"| {row['engine']} | {row['variant']} | {row.get('runs', '')} | {sps_text} | {lat} | {gf:.1f} | "
               f"{pct:.0f}% {row['peak']} | {adjacent} | {fmt_ratio(sps / x_fp32 if x_fp32 else None)} | {vs['eager']} | "
               f"{vs['ort']} | {row.get('check', '')}{'' if row.get('check_ok', True) else ' FAILED'} |")
+
+    if round_results:
+        print_rounds(a, round_results)
 
     # Breakdown.
     parts = ["qkv_ms", "attention_ms", "attn_out_ms", "ffn_in_ms", "ffn_out_ms", "add_ln_ms"]
