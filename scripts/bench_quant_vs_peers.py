@@ -221,7 +221,7 @@ def rounds(a, work, rows_bf16, eager, ok_variants, ok_peers):
     """--rounds timing rounds of the pairs in ROUND_GROUPS: [{engine key: sentences/s}] per round."""
     out = []
     for r in range(a.rounds):
-        got = {}
+        got, cpu0 = {}, cpu_times()
         for variants, peers in (ROUND_GROUPS if r % 2 == 0 else ROUND_GROUPS[::-1]):
             steps = [("embeval", [v for v in variants if v in ok_variants])] + \
                 [(p, None) for p in peers if p in ok_peers]
@@ -240,6 +240,9 @@ def rounds(a, work, rows_bf16, eager, ok_variants, ok_peers):
                                    a.round_time)
                     if "sps" in res:
                         got[key] = res["sps"]
+        cpu1 = cpu_times()
+        if cpu0 and cpu1 and sum(cpu1) > sum(cpu0):
+            got["steal"] = (cpu1[7] - cpu0[7]) / (sum(cpu1) - sum(cpu0))
         out.append(got)
     return out
 
@@ -453,6 +456,9 @@ def print_rounds(a, results):
         xs = [r.get(k) for r in results]
         m = med([x for x in xs if x])
         print(f"| {name(k)} | " + " | ".join(f"{x:.2f}" if x else "–" for x in xs) + (f" | {m:.2f} |" if m else " | – |"))
+    if any("steal" in r for r in results):
+        print("| (CPU time stolen by the hypervisor) | " +
+              " | ".join(f"{100 * r['steal']:.1f}%" if "steal" in r else "–" for r in results) + " | |")
     pairs = []
     for variants, peers in ROUND_GROUPS:
         for v in variants:
@@ -469,6 +475,16 @@ def print_rounds(a, results):
             continue
         print(f"| {x[1]} | {name(y)} | " + " | ".join(f"{q:.2f}" if q else "–" for q in rs) +
               f" | {med(got):.2f} | {min(got):.2f} | {max(got):.2f} |")
+
+
+def cpu_times():
+    """/proc/stat's first line (user, nice, system, idle, iowait, irq, softirq, steal, ...) in ticks, or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return [int(x) for x in fields[1:9]] if fields and fields[0] == "cpu" and len(fields) >= 9 else None
+    except OSError:
+        return None
 
 
 def main():
@@ -508,11 +524,15 @@ def main():
     dumpdir = os.path.join(work, "dump", shape)
 
     load = {}  # phase -> (1-minute load average before, after): the machine may be shared
+    steal = {}  # phase -> share of the CPUs' time the hypervisor gave to others during it (/proc/stat)
 
     def phase(name, fn, *args):
-        before = os.getloadavg()[0]
+        before, cpu0 = os.getloadavg()[0], cpu_times()
         result = fn(*args)
         load[name] = (before, os.getloadavg()[0])
+        cpu1 = cpu_times()
+        if cpu0 and cpu1 and sum(cpu1) > sum(cpu0):
+            steal[name] = (cpu1[7] - cpu0[7]) / (sum(cpu1) - sum(cpu0))
         return result
 
     peaks = phase("peaks", gemm_peaks, a)
@@ -798,6 +818,10 @@ def main():
           "shared the CPUs; above 100% of peak: the peak was measured in a busier moment, or the kernel does better "
           "at the model's shapes than at the peak's): " +
           ", ".join(f"{k} {b:.1f} -> {e:.1f}" for k, (b, e) in load.items()))
+    if steal:
+        print("- CPU time stolen by the hypervisor during each phase (/proc/stat's steal over all the CPUs' time; "
+              "on a VM, other guests' work: a phase with more than a few % ran slow): " +
+              ", ".join(f"{k} {100 * v:.1f}%" for k, v in steal.items()))
     if a.work:
         print(f"- checkpoint, outputs and ONNX models kept in {work}")
     else:
