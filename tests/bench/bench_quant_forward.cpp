@@ -405,7 +405,8 @@ void BM_quant_forward(benchmark::State& state) {
     state.counters["check_token_cos"] = b.check_token_cos;
   }
   state.counters["rows"] = static_cast<double>(batch);
-  state.SetLabel(std::string(SHAPES[shape].name) + " " + b.label + rows_note(variant, state.range(2)));
+  state.SetLabel(std::string(SHAPES[shape].name) + " " + b.label + rows_note(variant, state.range(2)) +
+                 (g_timing_only ? " (--timing_only: not checked)" : ""));
 }
 
 void BM_layer_breakdown(benchmark::State& state) {
