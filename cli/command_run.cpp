@@ -48,7 +48,8 @@ int command_run(int argc, char** argv) {
       ("fail-fast", "stop at the first task that fails (default: record it as failed, go on, exit 2 at the end)")
       ("data-dir", po::value(&data_dir), "bundled data folder (default: found next to the binary)")
       ("latency-samples", po::value(&latency_samples)->default_value(200),
-       "time single-text encoding (batch size 1) on this many of each task's texts, queries first; 0 skips")
+       "time single-text encoding (batch size 1) on this many of each task's texts, queries first; 0 skips. "
+       "With --quant fp32,...: each variant in turn with fp32 on the same texts, fp32's time recorded beside it")
       ("quiet,q", "no progress lines");
   selection.add_to(opts);
   runner.add_to(opts);
@@ -104,12 +105,17 @@ int command_run(int argc, char** argv) {
     }
   } cleanup{scratch};
 
+  // The fp32 encoder stays loaded while the variants run, so each variant's
+  // single-text latency is measured in turn with fp32's on the same texts
+  // (RunOptions::latency_reference); its weights stay in memory meanwhile.
+  std::unique_ptr<Encoder> reference;
   for (size_t v = 0; v < variants.size(); ++v) {
     std::unique_ptr<Encoder> encoder = make_encoder(model, variants[v]);
     options.fidelity = !fidelity ? RunOptions::Fidelity::none
                        : v == 0  ? RunOptions::Fidelity::save_reference
                                  : RunOptions::Fidelity::compare;
     options.fidelity_dir = scratch;
+    options.latency_reference = v > 0 ? reference.get() : nullptr;
     if (options.log) {
       options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),
                               tasks.size(), db));
@@ -131,6 +137,7 @@ int command_run(int argc, char** argv) {
                   value.c_str(), secs.c_str());
     }
     std::fprintf(stderr, "recorded in %s (run %lld)\n", db.c_str(), static_cast<long long>(summary.run_id));
+    if (v == 0 && fidelity && latency_samples > 0) reference = std::move(encoder);
   }
   if (!failures.empty())
     fail("{} task run(s) failed, the others are recorded (rerun the same command to evaluate only what is missing): {}",

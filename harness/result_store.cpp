@@ -144,6 +144,11 @@ ALTER TABLE results ADD COLUMN protocol TEXT NOT NULL DEFAULT '';
 UPDATE results SET protocol = 'sklearn-1.2'
   WHERE task_id IN (SELECT id FROM tasks WHERE type IN ('Classification', 'Clustering'));
 )sql",
+    // v5: the fp32 model's single-text p50 measured in turn with a variant's
+    // (TimingRecord::latency_reference_p50_ms); older rows have none.
+    R"sql(
+ALTER TABLE timings ADD COLUMN latency_reference_p50_ms REAL;
+)sql",
 };
 static_assert(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0]) == ResultStore::SCHEMA_VERSION);
 
@@ -417,7 +422,8 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   SqliteStatement tim(*db_, "INSERT INTO timings (result_id, encode_seconds, encoded_items, encoded_tokens, "
                             "items_per_second, tokens_per_second, evaluate_seconds, peak_rss_bytes, peak_device_bytes, "
                             "latency_samples, latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms, "
-                            "background_cpu_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "background_cpu_share, latency_reference_p50_ms) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   tim.bind(1, result_id).bind(2, t.encode_seconds).bind(3, t.encoded_items);
   bind_optional_int(tim, 4, t.encoded_tokens);
   std::optional<double> ips, tps;
@@ -430,6 +436,7 @@ bool ResultStore::record_result(const ResultRecord& r, bool replace) {
   bind_optional_int(tim, 9, t.peak_device_bytes);
   tim.bind(10, t.latency_samples).bind(11, t.latency_p50_ms).bind(12, t.latency_p95_ms);
   tim.bind(13, t.latency_p99_ms).bind(14, t.latency_mean_ms).bind(15, t.background_cpu_share);
+  tim.bind(16, t.latency_reference_p50_ms);
   tim.run();
   kill_point_in_write();
   tx.commit();
@@ -445,7 +452,7 @@ SELECT r.id, r.run_id, r.main_score, r.scores_json, r.prompts_json, r.evaluation
        t.source_repo, t.license, t.path, t.mteb_name,
        g.encode_seconds, g.encoded_items, g.encoded_tokens, g.evaluate_seconds, g.peak_rss_bytes,
        g.peak_device_bytes, g.latency_samples, g.latency_p50_ms, g.latency_p95_ms, g.latency_p99_ms, g.latency_mean_ms,
-       g.background_cpu_share
+       g.background_cpu_share, g.latency_reference_p50_ms
 FROM results r
 JOIN models m ON m.id = r.model_id
 JOIN tasks t ON t.id = r.task_id
@@ -511,6 +518,7 @@ ORDER BY m.spec, m.device, t.name, t.id
     g.latency_p99_ms = q.column_optional_double(c++);
     g.latency_mean_ms = q.column_optional_double(c++);
     g.background_cpu_share = q.column_optional_double(c++);
+    g.latency_reference_p50_ms = q.column_optional_double(c++);
     out.push_back(std::move(s));
   }
   return out;

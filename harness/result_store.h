@@ -48,6 +48,11 @@ struct TimingRecord {
   int64_t peak_device_bytes = -1;
   int64_t latency_samples = 0;  // single-text latency; zero when not measured
   std::optional<double> latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_mean_ms;
+  // The fp32 model's p50 over the same texts, measured in turn with this
+  // one (blocks of texts alternating, RunOptions::latency_reference): a
+  // ratio to it is free of the drift between runs minutes apart. Unset
+  // where no reference ran beside it.
+  std::optional<double> latency_reference_p50_ms;
   // The share (0-1) of the process's CPUs other processes kept busy while
   // the task ran (its encoding, scoring and latency sampling); unknown off Linux.
   std::optional<double> background_cpu_share;
@@ -105,7 +110,7 @@ struct StoredResult {
 
 class ResultStore {
  public:
-  static constexpr int SCHEMA_VERSION = 4;
+  static constexpr int SCHEMA_VERSION = 5;
 
   // Opens or creates the file and migrates it to SCHEMA_VERSION. A file that
   // is not SQLite, belongs to another program, or has a newer schema throws

@@ -24,17 +24,40 @@ namespace {
 
 // Times encoding one text at a time, as a deployment serving single
 // requests sees it: a few warm-up calls first, then one timed call per text.
-void measure_latency(Encoder& encoder, const EvalContext& ctx, int samples, TimingRecord* timing) {
+// With a reference encoder, in blocks of LATENCY_BLOCK texts: the encoder's
+// block and the reference's on the same texts in turn (the first of the two
+// alternating from block to block), each after two untimed calls that bring
+// its weights back into the caches the other one used.
+constexpr size_t LATENCY_BLOCK = 25;
+
+void measure_latency(Encoder& encoder, Encoder* reference, const EvalContext& ctx, int samples,
+                     TimingRecord* timing) {
   Role role;
   std::vector<std::string> texts = ctx.latency_sample(static_cast<size_t>(samples), &role);
   if (texts.empty()) return;
   const EncodeOptions options = ctx.options_for(role);
-  for (size_t i = 0; i < std::min<size_t>(3, texts.size()); ++i) encoder.encode({texts[i]}, options);
-  std::vector<double> ms;
-  for (const auto& t : texts) {
-    Stopwatch clock;
-    encoder.encode({t}, options);
-    ms.push_back(clock.seconds() * 1000.0);
+  auto time_texts = [&](Encoder& e, size_t begin, size_t end, std::vector<double>* ms) {
+    for (size_t i = begin; i < end; ++i) {
+      Stopwatch clock;
+      e.encode({texts[i]}, options);
+      ms->push_back(clock.seconds() * 1000.0);
+    }
+  };
+  std::vector<double> ms, ref_ms;
+  if (!reference) {
+    for (size_t i = 0; i < std::min<size_t>(3, texts.size()); ++i) encoder.encode({texts[i]}, options);
+    time_texts(encoder, 0, texts.size(), &ms);
+  } else {
+    for (size_t b0 = 0, block = 0; b0 < texts.size(); b0 += LATENCY_BLOCK, ++block) {
+      const size_t b1 = std::min(texts.size(), b0 + LATENCY_BLOCK);
+      for (int turn = 0; turn < 2; ++turn) {
+        const bool ours = (turn == 0) == (block % 2 == 0);
+        Encoder& e = ours ? encoder : *reference;
+        for (size_t i = 0; i < std::min<size_t>(2, b1 - b0); ++i) e.encode({texts[b0 + i]}, options);
+        time_texts(e, b0, b1, ours ? &ms : &ref_ms);
+      }
+    }
+    timing->latency_reference_p50_ms = percentile(ref_ms, 50);
   }
   double sum = 0;
   for (double v : ms) sum += v;
@@ -200,7 +223,8 @@ RunSummary run_tasks(Encoder& encoder, const std::vector<fs::path>& task_dirs, R
         rec.timing.evaluate_seconds = std::max(0.0, rec.evaluation_seconds - st.seconds);
         rec.timing.peak_rss_bytes = peak_rss_bytes();
         rec.timing.peak_device_bytes = encoder.peak_device_bytes();
-        if (options.latency_samples > 0) measure_latency(encoder, ctx, options.latency_samples, &rec.timing);
+        if (options.latency_samples > 0)
+          measure_latency(encoder, options.latency_reference, ctx, options.latency_samples, &rec.timing);
         rec.timing.background_cpu_share = background_cpu_share(cpu_before, cpu_sample());
         // After the timings: neither the file nor the comparison is in them.
         const fs::path vectors = options.fidelity_dir / (spec.name + ".vectors");

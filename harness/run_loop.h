@@ -28,6 +28,13 @@ struct RunOptions {
   // Single-text (batch size 1) latency over this many of each task's texts
   // (queries when it has any), after a warm-up; 0 skips the measurement.
   int latency_samples = 200;
+  // The fp32 model of the same checkpoint (kept alive by the caller), or
+  // null. Set: each task's latency is measured in blocks of texts, this
+  // encoder's and the reference's in turn (warm caches each, the order
+  // alternating), and the reference's p50 recorded beside the encoder's
+  // (TimingRecord::latency_reference_p50_ms): runs of the variants minutes
+  // apart drift by more than a short text's forward costs.
+  Encoder* latency_reference = nullptr;
   std::function<void(const std::string&)> log;  // progress lines; may be empty
   // Texts encoded, rate and ETA inside each task, redrawn on one stderr line
   // (for a terminal: the caller checks that).

@@ -440,10 +440,13 @@ std::string delta_cell(std::optional<double> d, const std::string& extra = "") {
 
 void quantization(const Leaderboard& lb, std::string& h) {
   if (lb.quant_groups.empty()) return;
-  const bool fidelity = lb.has_fidelity();
+  const bool fidelity = lb.has_fidelity(), paired = lb.has_paired_latency();
   h += "<section id=\"quantization\"><h2>Quantization</h2>\n<p class=\"note\">Every spec of a model against its fp32 "
        "run (same device where recorded): score changes in points (x100, green better, red worse), speed-up in "
        "texts/s and peak memory ratio";
+  if (paired)
+    h += "; batch-1 time is one text's p50 over fp32's, both timed in turn on the same texts (the median over the "
+         "tasks; below 1x is faster)";
   h += fidelity ? "; fidelity is the mean cosine similarity of each embedding to the fp32 one (after the slash: the "
                   "least of any one embedding).</p>\n"
                 : ".</p>\n";
@@ -463,6 +466,8 @@ void quantization(const Leaderboard& lb, std::string& h) {
       cols.push_back({"&Delta; " + camel_breakable(t.type), "d-type-" + t.type, true, "desc", type_attr(t.type)});
     if (fidelity) cols.push_back({"Fidelity", "fidelity", true, "desc", "", "mean cosine to the fp32 embedding"});
     cols.push_back({"Speed-up", "speedup", true});
+    if (paired)
+      cols.push_back({"Batch-1 time", "latency-ratio", true, "asc", "", "single-text p50 / fp32's, timed in turn"});
     cols.push_back({"Memory", "memory", true, "asc", "", "peak memory / fp32's"});
     h += thead(cols) + "<tbody>\n";
     for (const auto& v : g.variants) {
@@ -486,6 +491,7 @@ void quantization(const Leaderboard& lb, std::string& h) {
         h += td_num(text, row.fidelity);
       }
       h += td_num(format_ratio(v.speedup), v.speedup);
+      if (paired) h += td_num(format_ratio(v.latency_ratio), v.latency_ratio);
       h += td_num(format_ratio(v.memory_ratio), v.memory_ratio);
       h += "</tr>\n";
     }

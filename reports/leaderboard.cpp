@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "datasets/scoring_protocol.h"
+#include "harness/timing.h"
 
 namespace embeval::reports {
 
@@ -135,6 +136,7 @@ bool is_reference(const EncoderInfo& m) { return m.quantization.empty() && (m.dt
 void add_performance(const Leaderboard& lb, const std::map<int64_t, const StoredRun*>& run_of, LeaderboardRow& row) {
   double items = 0, tokens = 0, seconds = 0, fidelity = 0;
   bool have_tokens = true;
+  std::vector<double> paired;  // per task: p50 / fp32's p50 measured in turn
   std::set<int64_t> threads, runs;
   for (const auto& [key, index] : row.results) {
     const StoredResult& r = lb.results[index];
@@ -150,6 +152,8 @@ void add_performance(const Leaderboard& lb, const std::map<int64_t, const Stored
       row.latency_p50_ms = g.latency_p50_ms;
       row.latency_p95_ms = g.latency_p95_ms;
     }
+    if (g.latency_p50_ms && g.latency_reference_p50_ms && *g.latency_reference_p50_ms > 0)
+      paired.push_back(*g.latency_p50_ms / *g.latency_reference_p50_ms);
     if (g.background_cpu_share)
       row.background_cpu_share = std::max(row.background_cpu_share.value_or(0), *g.background_cpu_share);
     runs.insert(r.run_id);
@@ -169,6 +173,7 @@ void add_performance(const Leaderboard& lb, const std::map<int64_t, const Stored
     if (have_tokens) row.tokens_per_second = tokens / seconds;
   }
   if (row.n_fidelity > 0) row.fidelity = fidelity / row.n_fidelity;
+  if (!paired.empty()) row.latency_vs_reference = percentile(paired, 50);
   row.threads.assign(threads.begin(), threads.end());
   row.run_ids.assign(runs.begin(), runs.end());
 }
@@ -210,6 +215,7 @@ std::vector<QuantGroup> quant_groups(const Leaderboard& lb) {
         v.mean_task_delta = difference(row.mean_task, ref.mean_task);
         v.mean_type_delta = difference(row.mean_type, ref.mean_type);
         v.speedup = ratio(row.items_per_second, ref.items_per_second);
+        if (*v.reference != i) v.latency_ratio = row.latency_vs_reference;
         if (row.peak_device_bytes > 0 && ref.peak_device_bytes > 0)
           v.memory_ratio = static_cast<double>(row.peak_device_bytes) / static_cast<double>(ref.peak_device_bytes);
         else if (row.peak_rss_bytes > 0 && ref.peak_rss_bytes > 0)
@@ -305,6 +311,13 @@ std::optional<double> Leaderboard::main_score(const LeaderboardRow& row, const T
   const StoredResult* r = result(row, task);
   if (!r || !r->main_score || !std::isfinite(*r->main_score)) return std::nullopt;
   return r->main_score;
+}
+
+bool Leaderboard::has_paired_latency() const {
+  for (const auto& g : quant_groups)
+    for (const auto& v : g.variants)
+      if (v.latency_ratio) return true;
+  return false;
 }
 
 bool Leaderboard::has_fidelity() const {

@@ -53,6 +53,10 @@ struct LeaderboardRow {
   // percentiles of different tasks cannot be merged.
   std::optional<double> latency_p50_ms, latency_p95_ms;
   int64_t latency_samples = 0;
+  // Median over the row's tasks of its p50 over the fp32 model's, both
+  // measured in turn on the same texts (timings.latency_reference_p50_ms:
+  // `embeval run --quant fp32,...`); unset where none was.
+  std::optional<double> latency_vs_reference;
   int64_t peak_rss_bytes = -1, peak_device_bytes = -1;  // max over tasks; -1 unknown
   std::vector<int64_t> threads;  // distinct encoder threads of the runs behind the row
   // The largest share of its CPUs other processes kept busy during any of
@@ -76,6 +80,7 @@ struct QuantVariant {
   std::optional<double> mean_task_delta, mean_type_delta;
   std::optional<double> speedup;       // items/s over the reference's
   std::optional<double> memory_ratio;  // peak memory over the reference's (device bytes if both have them)
+  std::optional<double> latency_ratio; // single-text p50 over fp32's, measured in turn (row.latency_vs_reference)
 };
 
 // A base model (name, revision) with at least one quantized or non-fp32 spec.
@@ -106,6 +111,8 @@ struct Leaderboard {
   const StoredResult* result(const LeaderboardRow& row, const TaskColumn& task) const;
   std::optional<double> main_score(const LeaderboardRow& row, const TaskColumn& task) const;
   bool has_fidelity() const;
+  // Whether any quantized variant has a single-text time measured in turn with fp32's.
+  bool has_paired_latency() const;
 };
 
 // Type order of the C-MTEB leaderboard.

@@ -107,10 +107,13 @@ void performance(const Leaderboard& lb, std::string& md) {
 
 void quantization(const Leaderboard& lb, std::string& md) {
   if (lb.quant_groups.empty()) return;
-  const bool fidelity = lb.has_fidelity();
+  const bool fidelity = lb.has_fidelity(), paired = lb.has_paired_latency();
   md += "\n## Quantization\n\n";
   md += "Each spec against the fp32 run of the same model: score differences in points (x100), speed-up in texts/s, "
         "peak memory ratio";
+  if (paired)
+    md += ", batch-1 time (one text's p50 over fp32's, both timed in turn on the same texts; the median over the "
+          "tasks; below 1x is faster)";
   md += fidelity ? ", and fidelity (mean cosine of each embedding to the fp32 one; the least of any one embedding "
                   "after the slash).\n"
                 : ".\n";
@@ -120,6 +123,7 @@ void quantization(const Leaderboard& lb, std::string& md) {
     for (const auto& t : lb.types) head.push_back("Δ " + markdown_cell(t.type));
     if (fidelity) head.push_back("Fidelity");
     head.push_back("Speed-up");
+    if (paired) head.push_back("Batch-1 time");
     head.push_back("Memory");
     md += row_line(head) + separator(2, head.size() - 2);
     for (const auto& v : g.variants) {
@@ -134,6 +138,7 @@ void quantization(const Leaderboard& lb, std::string& md) {
                                            (row.fidelity_min ? fmt::format(" / {:.4f}", *row.fidelity_min) : "")
                                      : "");
       cells.push_back(format_ratio(v.speedup));
+      if (paired) cells.push_back(format_ratio(v.latency_ratio));
       cells.push_back(format_ratio(v.memory_ratio));
       md += row_line(cells);
     }

@@ -373,6 +373,43 @@ TEST(Leaderboard, QuantizationViewAgainstFp32) {
   EXPECT_TRUE(lb.has_fidelity());
 }
 
+// A variant's single-text time against fp32's measured in turn with it
+// (timings.latency_reference_p50_ms): the median over its tasks of the
+// per-task ratios, shown in the quantization view only when some variant has
+// one (the fixture has none: its golden report has no such column).
+TEST(Leaderboard, PairedLatencyRatioIsTheMedianOverTasks) {
+  fs::path db = test::scratch_dir("reports/paired_latency") / "fixture.sqlite";
+  test::report_fixture(db);
+  auto store = ResultStore::open_existing(db);
+  std::vector<StoredResult> results = store->latest_results();
+  EXPECT_FALSE(build_leaderboard(results, store->runs()).has_paired_latency());
+  // The sq-w8a8 spec's tasks: ratios 0.5, 0.9, 0.6, and one task timed alone.
+  const double p50[] = {1.0, 1.8, 0.3, 0.7}, ref[] = {2.0, 2.0, 0.5, -1};
+  size_t n = 0;
+  for (StoredResult& r : results)
+    if (r.model.info.quantization == "sq-w8a8") {
+      ASSERT_LT(n, 4u);
+      r.timing.latency_samples = 50;
+      r.timing.latency_p50_ms = p50[n];
+      if (ref[n] > 0) r.timing.latency_reference_p50_ms = ref[n];
+      ++n;
+    }
+  ASSERT_EQ(n, 4u);
+  Leaderboard lb = build_leaderboard(results, store->runs());
+  ASSERT_EQ(lb.quant_groups.size(), 1u);
+  const QuantVariant& ref_v = lb.quant_groups[0].variants[0];
+  const QuantVariant& q = lb.quant_groups[0].variants[1];
+  EXPECT_FALSE(ref_v.latency_ratio);  // the reference row itself: blank
+  ASSERT_TRUE(q.latency_ratio);
+  EXPECT_NEAR(*q.latency_ratio, 0.6, 1e-12);
+  EXPECT_TRUE(lb.has_paired_latency());
+  const std::string md = markdown_report(lb, "t");
+  EXPECT_NE(md.find("| Speed-up | Batch-1 time | Memory |"), std::string::npos);
+  EXPECT_NE(md.find("| 2.00x | 0.60x | 0.60x |"), std::string::npos) << md;  // speed-up, batch-1 time, memory
+  const std::string html = html_report(lb, HtmlOptions{});
+  EXPECT_NE(html.find("Batch-1 time"), std::string::npos);
+}
+
 TEST(Leaderboard, ScoreThroughputParetoFront) {
   Leaderboard lb = fixture_board("reports/fixture_pareto");
   // Complete rows only (D lacks a task), ascending texts/s: E 50, A 100, B 200, C 2000.

@@ -70,12 +70,15 @@ int64_t count_rows(const fs::path& db, const std::string& sql) {
   return n;
 }
 
-// What migration v4 added, taken away again: a file as schema v3 left it.
-constexpr const char* UNDO_V4 = "ALTER TABLE results DROP COLUMN protocol; ";
-// What migrations v4 and v3 added, taken away again: a file as schema v2 left
+// What migration v5 added, taken away again: a file as schema v4 left it.
+constexpr const char* UNDO_V5 = "ALTER TABLE timings DROP COLUMN latency_reference_p50_ms; ";
+// What migrations v5 and v4 added, taken away again: a file as schema v3 left it.
+constexpr const char* UNDO_V4 =
+    "ALTER TABLE timings DROP COLUMN latency_reference_p50_ms; ALTER TABLE results DROP COLUMN protocol; ";
+// What migrations v5 to v3 added, taken away again: a file as schema v2 left
 // it (the runs table's wider CHECK stays; v2 files hold no status it rejects).
 constexpr const char* UNDO_V3 =
-    "ALTER TABLE results DROP COLUMN protocol; "
+    "ALTER TABLE timings DROP COLUMN latency_reference_p50_ms; ALTER TABLE results DROP COLUMN protocol; "
     "ALTER TABLE results DROP COLUMN scoring_version; ALTER TABLE results DROP COLUMN prompt_key; "
     "ALTER TABLE tasks DROP COLUMN mteb_name; DROP TABLE task_failures; DROP TABLE task_claims; ";
 
@@ -343,4 +346,42 @@ TEST(ResultStore, KilledWriterLeavesConsistentFile) {
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "ok");
   sqlite3_finalize(st);
   sqlite3_close(h);
+}
+
+// Schema v5 records the fp32 model's single-text p50 measured in turn with a
+// variant's. A v4 file opens, keeps its rows (no reference time), and
+// records the new column; a round trip keeps the value.
+TEST(ResultStore, MigratesVersion4FilesAndKeepsTheReferenceLatency) {
+  fs::path db = test::scratch_dir("store/latency_ref") / "r.sqlite";
+  {
+    ResultStore s(db);
+    const int64_t run = s.begin_run(RunRecord{});
+    EXPECT_TRUE(s.record_result(result(run, s.upsert_model(model_info("old")), s.upsert_task(task_record("T")), 0.5), false));
+  }
+  {  // as schema v4 left it
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V5) + "PRAGMA user_version = 4").c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(h);
+  }
+  ASSERT_EQ(count_rows(db, "PRAGMA user_version"), 4);
+  {
+    ResultStore s(db);
+    EXPECT_EQ(s.schema_version(), ResultStore::SCHEMA_VERSION);
+    auto before = s.latest_results();
+    ASSERT_EQ(before.size(), 1u);
+    EXPECT_DOUBLE_EQ(*before[0].main_score, 0.5);
+    EXPECT_FALSE(before[0].timing.latency_reference_p50_ms.has_value());
+    ResultRecord r = result(s.begin_run(RunRecord{}), s.upsert_model(model_info("new")), s.upsert_task(task_record("T")), 0.7);
+    r.timing.latency_samples = 50;
+    r.timing.latency_p50_ms = 0.25;
+    r.timing.latency_reference_p50_ms = 0.5;
+    EXPECT_TRUE(s.record_result(r, false));
+  }
+  ResultStore s(db);  // reopened: the value came from the file
+  for (const auto& row : s.latest_results()) {
+    if (row.model.info.spec == "new") EXPECT_DOUBLE_EQ(row.timing.latency_reference_p50_ms.value_or(-1), 0.5);
+    else EXPECT_FALSE(row.timing.latency_reference_p50_ms.has_value());
+  }
 }

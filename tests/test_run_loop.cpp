@@ -1,7 +1,12 @@
 // The run loop records what the encoder reports about accelerator memory:
 // the peak since the reset it asks for before each task, or nothing (NULL)
-// for CPU backends; and the prompts of the roles a task encoded, only those.
+// for CPU backends; the prompts of the roles a task encoded, only those; and
+// single-text latency, in turn with a reference encoder where one is given.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "harness/result_store.h"
 #include "harness/run_loop.h"
@@ -116,4 +121,67 @@ TEST(RunLoop, ReevaluatesWhenThePromptsChangedAndSaysWhy) {
   auto results = store.latest_results();
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].prompts, nlohmann::json({{"text", "new text@STSB/STS: "}}));
+}
+
+namespace {
+
+// An encoder whose every call takes `ms` milliseconds (asleep: the timing is
+// the point, not the vectors) and which keeps the texts of its one-text calls.
+class SleepingEncoder : public DeviceMemoryEncoder {
+ public:
+  explicit SleepingEncoder(double ms) : DeviceMemoryEncoder(false), ms_(ms) {}
+  Matrix encode(const std::vector<std::string>& texts, const EncodeOptions& o) override {
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(ms_ * 1000)));
+    if (texts.size() == 1) single.push_back(texts[0]);
+    return DeviceMemoryEncoder::encode(texts, o);
+  }
+  std::vector<std::string> single;
+
+ private:
+  double ms_;
+};
+
+}  // namespace
+
+// With a reference encoder (the fp32 model, `embeval run --quant fp32,...`),
+// each task's single-text latency is measured in blocks of 25 texts, the
+// encoder's and the reference's in turn on the same texts, each block after
+// two untimed calls; the reference's p50 is recorded beside the encoder's.
+// Without one, nothing is recorded for it.
+TEST(RunLoop, MeasuresLatencyInTurnWithAReferenceAndRecordsItsMedian) {
+  const auto task = test::source_dir() / "datasets/cmteb/STSB/mini";
+  ResultStore store(test::scratch_dir("run_loop") / "paired.sqlite");
+  SleepingEncoder variant(4.0), reference(1.0);
+  RunOptions options;
+  options.latency_samples = 60;
+  options.latency_reference = &reference;
+  run_tasks(variant, {task}, store, RunRecord(), options);
+  auto results = store.latest_results();
+  ASSERT_EQ(results.size(), 1u);
+  const TimingRecord& t = results[0].timing;
+  ASSERT_GT(t.latency_samples, 25);  // more than one block
+  const size_t n = static_cast<size_t>(t.latency_samples), blocks = (n + 24) / 25;
+  // The reference encodes only here: every timed text once, two untimed a block.
+  EXPECT_EQ(reference.single.size(), n + 2 * blocks);
+  // The same texts as the encoder's last n + 2 x blocks one-text calls, as multisets.
+  ASSERT_GE(variant.single.size(), n + 2 * blocks);
+  std::vector<std::string> ours(variant.single.end() - static_cast<std::ptrdiff_t>(n + 2 * blocks), variant.single.end());
+  std::vector<std::string> theirs = reference.single;
+  std::sort(ours.begin(), ours.end());
+  std::sort(theirs.begin(), theirs.end());
+  EXPECT_EQ(ours, theirs);
+  // Sleeps of 4 and 1 ms: the p50s at least that (sleep never returns early), their ratio near 4.
+  ASSERT_TRUE(t.latency_p50_ms && t.latency_reference_p50_ms);
+  EXPECT_GE(*t.latency_p50_ms, 4.0);
+  EXPECT_GE(*t.latency_reference_p50_ms, 1.0);
+  EXPECT_GT(*t.latency_p50_ms / *t.latency_reference_p50_ms, 2.0);
+
+  ResultStore alone_store(test::scratch_dir("run_loop") / "unpaired.sqlite");
+  SleepingEncoder alone(1.0);
+  options.latency_reference = nullptr;
+  run_tasks(alone, {task}, alone_store, RunRecord(), options);
+  auto alone_results = alone_store.latest_results();
+  ASSERT_EQ(alone_results.size(), 1u);
+  EXPECT_TRUE(alone_results[0].timing.latency_p50_ms.has_value());
+  EXPECT_FALSE(alone_results[0].timing.latency_reference_p50_ms.has_value());
 }

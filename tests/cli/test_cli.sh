@@ -343,9 +343,15 @@ if "$EMBEVAL" run --model "$ck" --quant w8a8,fp32,wo-int4-g32,wo-int8,bf16+wo-in
 [ "$(rows "SELECT count(*) FROM scores WHERE metric = 'embeval_cosine_to_fp32' AND value > 0.99 AND value <= 1.0000001" quant.sqlite)" = 4 ] \
   && ok || bad "fidelity rows: $(rows "SELECT group_concat(value) FROM scores WHERE metric LIKE 'embeval%'" quant.sqlite)"
 [ "$(rows "SELECT count(*) FROM models WHERE quantization = 'wo-int4-g32'" quant.sqlite)" = 1 ] && ok || bad "models.quantization not recorded"
+# Each variant's single-text time was measured in turn with fp32's (kept loaded), whose p50 is recorded beside it.
+[ "$(rows "SELECT count(*) FROM timings WHERE latency_reference_p50_ms > 0" quant.sqlite)" = 4 ] \
+  && [ "$(rows "SELECT count(*) FROM timings g JOIN results r ON r.id = g.result_id JOIN models m ON m.id = r.model_id
+              WHERE m.quantization = '' AND m.dtype IN ('', 'fp32') AND g.latency_reference_p50_ms IS NULL" quant.sqlite)" = 1 ] \
+  && ok || bad "paired latency rows: $(rows "SELECT group_concat(latency_reference_p50_ms) FROM timings" quant.sqlite)"
 "$EMBEVAL" report --db quant.sqlite --format md --out quant-report.md >/dev/null 2>err.txt || bad "report of quantized runs: $(cat err.txt)"
 grep -q '^| `wo-int4-g32` | cpu |' quant-report.md && ok || bad "quantization view lacks wo-int4-g32: $(grep -A8 '## Quantization' quant-report.md)"
 grep -q '^| `bf16+wo-int8` | cpu |' quant-report.md && ok || bad "quantization view lacks bf16+wo-int8: $(grep -A9 '## Quantization' quant-report.md)"
+grep -q '| Speed-up | Batch-1 time | Memory |' quant-report.md && ok || bad "quantization view lacks the batch-1 time: $(grep -A9 '## Quantization' quant-report.md)"
 expect_error "quant dtype clash" "--quant lists bf16+wo-int8 but --dtype says fp32" "$EMBEVAL" run --model "$ck" --dtype fp32 --quant fp32,bf16+wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db q4.sqlite
 if "$EMBEVAL" embed --model "$ck" --quant wo-int8 --fake-quant --input strings.jsonl --output vq.npy --quiet 2>err.txt; then ok; else bad "embed --quant --fake-quant: $(cat err.txt)"; fi
 expect_error "quant list in embed" "--quant takes one method here" "$EMBEVAL" embed --model "$ck" --quant fp32,wo-int8 --input strings.jsonl --output x.npy
