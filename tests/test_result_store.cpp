@@ -70,6 +70,18 @@ int64_t count_rows(const fs::path& db, const std::string& sql) {
   return n;
 }
 
+// Runs `undo` (SQL taking back what later migrations added) on the file and
+// stamps it with `version`: the file as that schema version left it.
+void downgrade(const fs::path& db, const std::string& undo, int version) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  const std::string sql = undo + "PRAGMA user_version = " + std::to_string(version);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(h);
+}
+
 // What migration v5 added, taken away again: a file as schema v4 left it.
 constexpr const char* UNDO_V5 = "ALTER TABLE timings DROP COLUMN latency_reference_p50_ms; ";
 // What migrations v5 and v4 added, taken away again: a file as schema v3 left it.
@@ -122,15 +134,8 @@ TEST(ResultStore, MigratesVersion1FilesKeepingTheirRows) {
     int64_t run = s.begin_run(RunRecord{});
     EXPECT_TRUE(s.record_result(result(run, s.upsert_model(model_info("old")), s.upsert_task(task_record("T")), 0.5), false));
   }
-  {  // what version 1 left: the same tables without the v2 column
-    sqlite3* h = nullptr;
-    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V3) + "ALTER TABLE timings DROP COLUMN background_cpu_share; "
-                                                   "PRAGMA user_version = 1").c_str(),
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(h);
-  }
+  // what version 1 left: the same tables without the v2 column
+  downgrade(db, std::string(UNDO_V3) + "ALTER TABLE timings DROP COLUMN background_cpu_share; ", 1);
   ASSERT_EQ(count_rows(db, "PRAGMA user_version"), 1);
   ResultStore s(db);
   EXPECT_EQ(s.schema_version(), ResultStore::SCHEMA_VERSION);
@@ -159,13 +164,7 @@ TEST(ResultStore, ResultsOfOtherScoringCodeOrPromptsAreStale) {
     int64_t run = s.begin_run(RunRecord{});
     EXPECT_TRUE(s.record_result(result(run, s.upsert_model(model_info("old")), s.upsert_task(task_record("T")), 0.5), false));
   }
-  {  // a row as schema v2 left it: no key columns
-    sqlite3* h = nullptr;
-    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V3) + "PRAGMA user_version = 2").c_str(), nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(h);
-  }
+  downgrade(db, UNDO_V3, 2);  // a row as schema v2 left it: no key columns
   ResultStore s(db);
   const int64_t m = s.upsert_model(model_info("old")), t = s.upsert_task(task_record("T"));
   const std::string key = ResultStore::prompt_key({{"query", "q: "}, {"passage", ""}, {"text", ""}});
@@ -211,13 +210,7 @@ TEST(ResultStore, ProtocolIsPartOfTheKeyAndV3ResultsKeepTheirs) {
       EXPECT_TRUE(s.record_result(r, false));
     }
   }
-  {  // as schema v3 left it
-    sqlite3* h = nullptr;
-    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V4) + "PRAGMA user_version = 3").c_str(), nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(h);
-  }
+  downgrade(db, UNDO_V4, 3);  // as schema v3 left it
   ResultStore s(db);
   EXPECT_EQ(s.schema_version(), ResultStore::SCHEMA_VERSION);
   const int64_t m = s.upsert_model(model_info("m")), c = s.upsert_task(cls), t = s.upsert_task(sts);
@@ -358,13 +351,7 @@ TEST(ResultStore, MigratesVersion4FilesAndKeepsTheReferenceLatency) {
     const int64_t run = s.begin_run(RunRecord{});
     EXPECT_TRUE(s.record_result(result(run, s.upsert_model(model_info("old")), s.upsert_task(task_record("T")), 0.5), false));
   }
-  {  // as schema v4 left it
-    sqlite3* h = nullptr;
-    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h, (std::string(UNDO_V5) + "PRAGMA user_version = 4").c_str(), nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(h);
-  }
+  downgrade(db, UNDO_V5, 4);  // as schema v4 left it
   ASSERT_EQ(count_rows(db, "PRAGMA user_version"), 4);
   {
     ResultStore s(db);
