@@ -401,6 +401,7 @@ struct WeightOnlyLinear::Impl {
   // multiplies bf16, bf16x3 on it stays (1.36-1.43x the fp32 model at
   // bert-base batch 32, where three int8 limb products would be ~1.2x).
   std::unique_ptr<VnniGroupGemm> vnni;
+  int64_t vnni_group = 0;  // its group width (a per-channel layer's sub-groups)
 
   // The uint8 codes [out, row bytes]: `packed`, or read back from the
   // int8 GEMM's copy (or the VNNI kernel's) into the thread's scratch.
@@ -499,6 +500,37 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
   }
   // Output rows per tile, in multiples of 16: at most TILE_FLOATS.
   m.tile = std::min(std::max<int64_t>(16, TILE_FLOATS / m.in / 16 * 16), m.out);
+  // EMBEVAL_NO_INT8_LIMBS=1 keeps per-channel int8 off both limb kernels (on
+  // the tiles), EMBEVAL_NO_VNNI_GROUP=1 off the VNNI one: for comparing
+  // them; read when a layer is made.
+  const char* no_limbs = std::getenv("EMBEVAL_NO_INT8_LIMBS");
+  const bool limbs_off = no_limbs && std::string(no_limbs) == "1";
+  const char* no_vnni = std::getenv("EMBEVAL_NO_VNNI_GROUP");
+  const bool vnni_off = no_vnni && std::string(no_vnni) == "1";
+  const bool integer_zeros = (m.zeros == m.zeros.round()).all().item<bool>() && (m.zeros >= 0).all().item<bool>() &&
+                             (m.zeros <= (1 << bits) - 1).all().item<bool>();
+  const bool vnni_cpu = !vnni_off && !m.gidx.defined() && integer_zeros && VnniGroupGemm::available() &&
+                        !(AmxBf16Gemm::available() && AmxBf16Gemm::uses_tiles());
+  // Per-channel int8 on a CPU with VNNI but no AMX tiles takes the VNNI
+  // group kernel too, its one group a row cut into sub-groups of the widest
+  // width <= 512 the row divides into (the channel's scale and zero in each:
+  // the same weights, each sub-group's sums exact). oneDNN's limbs below
+  // run single-threaded around their GEMM up to 64 rows; this kernel splits
+  // the outputs (BM_linear, Zen 4, 2 threads, int8 g128 against per-channel
+  // on the limbs: 16 x 768 -> 768 89-90 us against 96-184, one row of 768 ->
+  // 3072 45-51 against 71-102; 4,096 rows about equal).
+  int64_t channel_group = 0;
+  if (bits == 8 && m.groups == 1 && !limbs_off && vnni_cpu)
+    for (int64_t g = std::min<int64_t>(m.in, 512); g >= 8 && !channel_group; g -= 8)
+      if (VnniGroupGemm::fits(bits, m.in, g)) channel_group = g;
+  if (channel_group > 0) {
+    const int64_t sub = m.in / channel_group;
+    m.vnni = std::make_unique<VnniGroupGemm>(c, bits, m.scales.expand({m.out, sub}).contiguous(),
+                                             m.zeros.expand({m.out, sub}).contiguous(), m.bias, channel_group,
+                                             activation);
+    m.vnni_group = channel_group;
+    m.packed = at::Tensor();  // the kernel's packed copy is the only one kept
+  }
 #ifdef EMBEVAL_HAVE_DNNL
   try {
     for (int64_t rows : {m.tile, m.out % m.tile}) {
@@ -521,12 +553,9 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
     m.gemms.clear();
     m.kernel = "aten";
   }
-  // int8 codes with one group a row (integer zeros) run on the int8 GEMM
-  // where oneDNN has an exact one; EMBEVAL_NO_INT8_LIMBS=1 keeps the tiles
-  // (for comparing the two; read when a layer is made).
-  const char* no_limbs = std::getenv("EMBEVAL_NO_INT8_LIMBS");
-  const bool limbs_off = no_limbs && std::string(no_limbs) == "1";
-  if (bits == 8 && m.groups == 1 && !limbs_off && (m.zeros == m.zeros.round()).all().item<bool>() &&
+  // Elsewhere int8 codes with one group a row (integer zeros) run on the
+  // int8 GEMM where oneDNN has an exact one.
+  if (bits == 8 && m.groups == 1 && !limbs_off && !m.vnni && (m.zeros == m.zeros.round()).all().item<bool>() &&
       (m.zeros >= 0).all().item<bool>() && (m.zeros <= 255).all().item<bool>() && onednn_int8_gemm_is_exact()) {
     try {
       auto gemm = std::make_unique<S8Gemm>((c.to(at::kShort) - 128).to(at::kChar));
@@ -541,18 +570,14 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
     }
   }
 #endif
-  const char* no_vnni = std::getenv("EMBEVAL_NO_VNNI_GROUP");
-  const bool vnni_off = no_vnni && std::string(no_vnni) == "1";
 #ifdef EMBEVAL_HAVE_DNNL
   const bool limbs = m.limb_gemm != nullptr;
 #else
   const bool limbs = false;
 #endif
-  if (!limbs && !vnni_off && !m.gidx.defined() && VnniGroupGemm::available() &&
-      !(AmxBf16Gemm::available() && AmxBf16Gemm::uses_tiles()) &&
-      VnniGroupGemm::fits(bits, m.in, m.group_size) && (m.zeros == m.zeros.round()).all().item<bool>() &&
-      (m.zeros >= 0).all().item<bool>() && (m.zeros <= (1 << bits) - 1).all().item<bool>()) {
+  if (!limbs && !m.vnni && vnni_cpu && VnniGroupGemm::fits(bits, m.in, m.group_size)) {
     m.vnni = std::make_unique<VnniGroupGemm>(c, bits, m.scales, m.zeros, m.bias, m.group_size, activation);
+    m.vnni_group = m.group_size;
     m.packed = at::Tensor();  // the kernel's packed copy is the only one kept
   }
 }
@@ -1058,7 +1083,7 @@ std::string WeightOnlyLinear::implementation() const {
 #endif
   if (impl_->vnni)
     return fmt::format("int{} codes x 3 int8 limbs of x, groups of {} (fp32-exact sums) -> avx512_vnni", impl_->bits,
-                       impl_->group_size);
+                       impl_->vnni_group);
   const std::string small =
       impl_->gidx.defined() ? "" : fmt::format("up to {} rows: int{} codes in registers; ", SMALL_M, impl_->bits);
   const std::string tiles = fmt::format("int{} tiles of {} rows -> {}", impl_->bits, impl_->tile, impl_->kernel);
