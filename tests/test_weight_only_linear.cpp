@@ -178,8 +178,12 @@ TEST(WeightOnlyLinear, PerChannelInt8RunsOnInt8LimbsAsExactlyAsFp32) {
   // lopsided the row (outlier channels 40x the rest here), for symmetric
   // codes (zero 128) and any integer zeros, every row count (one block, a
   // thread's own rows, partial blocks) and every activation; an input width
-  // with a tail past the 16-lane loop (100). The tiles give the same.
+  // with a tail past the 16-lane loop (100). The tiles give the same. On a
+  // CPU with VNNI and no AMX tiles a width that cuts into sub-groups of <= 512
+  // (768: two of 384) runs on vnni_group_gemm.h's kernel, the other (100) on
+  // oneDNN's int8 GEMM: both paths checked here.
   const bool limbs = onednn_int8_gemm_is_exact();
+  const bool vnni = VnniGroupGemm::available() && !(AmxBf16Gemm::available() && AmxBf16Gemm::uses_tiles());
   for (bool symmetric : {true, false})
     for (auto [in, out] : {std::pair<int64_t, int64_t>{768, 72}, {100, 40}}) {
       WeightParts p = random_weight_parts(out, in, 8, 0, false, symmetric ? 80 : 81);
@@ -191,6 +195,11 @@ TEST(WeightOnlyLinear, PerChannelInt8RunsOnInt8LimbsAsExactlyAsFp32) {
         WeightOnlyLinear tiles(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), b, a);
         unsetenv("EMBEVAL_NO_INT8_LIMBS");
         EXPECT_EQ(layer.implementation().find("limbs") != std::string::npos, limbs) << layer.implementation();
+        if (vnni && in == 768)
+          EXPECT_NE(layer.implementation().find("groups of 384 (fp32-exact sums) -> avx512_vnni"), std::string::npos)
+              << layer.implementation();
+        else if (limbs)
+          EXPECT_NE(layer.implementation().find("-> onednn:"), std::string::npos) << layer.implementation();
         EXPECT_EQ(tiles.implementation().find("limbs"), std::string::npos) << tiles.implementation();
         EXPECT_TRUE(layer.dequantized_weight().equal(tiles.dequantized_weight()));
         for (int64_t rows : {1, 7, 16, 17, 64, 65, 203, 600}) {

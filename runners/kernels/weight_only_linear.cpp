@@ -516,9 +516,11 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
   // width <= 512 the row divides into (the channel's scale and zero in each:
   // the same weights, each sub-group's sums exact). oneDNN's limbs below
   // run single-threaded around their GEMM up to 64 rows; this kernel splits
-  // the outputs (BM_linear, Zen 4, 2 threads, int8 g128 against per-channel
-  // on the limbs: 16 x 768 -> 768 89-90 us against 96-184, one row of 768 ->
-  // 3072 45-51 against 71-102; 4,096 rows about equal).
+  // the outputs (BM_linear kind 3, Zen 4, 2 threads, two alternating rounds
+  // against EMBEVAL_NO_VNNI_GROUP=1: 16 x 768 -> 3072 288-314 us against
+  // 344-442, one row of 768 -> 3072 40-54 against 70-83; 4,096 rows about
+  // equal, 20.5-21.3 / 69.9-74.8 / 72.6-78.9 ms against 19.3-20.7 /
+  // 75.0-80.0 / 73.5-76.5 for bert-base's three shapes).
   int64_t channel_group = 0;
   if (bits == 8 && m.groups == 1 && !limbs_off && vnni_cpu)
     for (int64_t g = std::min<int64_t>(m.in, 512); g >= 8 && !channel_group; g -= 8)
