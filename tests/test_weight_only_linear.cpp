@@ -195,11 +195,12 @@ TEST(WeightOnlyLinear, PerChannelInt8RunsOnInt8LimbsAsExactlyAsFp32) {
         WeightOnlyLinear tiles(p.codes, 8, p.scales, p.zeros, 0, at::Tensor(), b, a);
         unsetenv("EMBEVAL_NO_INT8_LIMBS");
         EXPECT_EQ(layer.implementation().find("limbs") != std::string::npos, limbs) << layer.implementation();
-        if (vnni && in == 768)
+        if (vnni && in == 768) {
           EXPECT_NE(layer.implementation().find("groups of 384 (fp32-exact sums) -> avx512_vnni"), std::string::npos)
               << layer.implementation();
-        else if (limbs)
+        } else if (limbs) {
           EXPECT_NE(layer.implementation().find("-> onednn:"), std::string::npos) << layer.implementation();
+        }
         EXPECT_EQ(tiles.implementation().find("limbs"), std::string::npos) << tiles.implementation();
         EXPECT_TRUE(layer.dequantized_weight().equal(tiles.dequantized_weight()));
         for (int64_t rows : {1, 7, 16, 17, 64, 65, 203, 600}) {
