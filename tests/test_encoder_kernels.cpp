@@ -19,6 +19,7 @@
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include "harness/system_info.h"
 #include "runners/kernels/attention.h"
@@ -315,6 +316,21 @@ TEST(FusedQkvAttention, MatchesFloat64ReferenceWithPadding) {
         EXPECT_LT(max_diff(ctx, want), type == at::kFloat ? 1e-5 : 3e-2)
             << at::toString(type) << " batch " << b << " seq " << t << " form " << form;
       }
+#if TORCH_VERSION_MAJOR < 2
+      // The ATen path on a CPU without bf16 instructions (what
+      // EMBEVAL_NO_NATIVE_BF16=1 says this one is): fp32 products on the
+      // widened values, the context rounded once, so each value within half
+      // a bf16 step (<= 2^-8 of it) of the float64 attention plus fp32 sums.
+      if (type == at::kBFloat16) {
+        setenv("EMBEVAL_NO_NATIVE_BF16", "1", 1);
+        const at::Tensor ctx = aten_qkv_attention(qkv, mask, heads, b * heads * t * 4 * 100);
+        unsetenv("EMBEVAL_NO_NATIVE_BF16");
+        at::Tensor g = ctx.to(at::kDouble).contiguous().view({-1});
+        const at::Tensor w = at::tensor(want, at::kDouble);
+        const double excess = ((g - w).abs() - w.abs() * std::ldexp(1.0, -8)).max().item<double>();
+        EXPECT_LT(excess, 1e-5) << "batch " << b << " seq " << t << ": widened bf16";
+      }
+#endif
     }
   }
 }

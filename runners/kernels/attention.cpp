@@ -461,6 +461,14 @@ at::Tensor aten_qkv_attention(const at::Tensor& qkv, const at::Tensor& mask, int
   (void)max_score_bytes;  // SDPA picks its own kernel (flash / memory-efficient ones tile internally)
   at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
 #else
+  // bf16 on a CPU without bf16 instructions: ATen 1.x's bf16 matmul there
+  // runs its generic batched kernel, which sums in bf16 (bert-base heads,
+  // seq 200: 0.042 off the float64 attention against 0.011 for oneDNN's
+  // bf16 products) and far slower than the fp32 GEMM, so the products and
+  // softmax run in fp32 on the widened values and the context is rounded
+  // once (the probabilities then stay fp32 for the second product).
+  if (qkv.device().is_cpu() && qkv.scalar_type() == at::kBFloat16 && !cpu_has_native_bf16())
+    return aten_qkv_attention(qkv.to(at::kFloat), mask.to(at::kFloat), heads, max_score_bytes).to(at::kBFloat16);
   // Blocks of query rows keep the scores of the whole batch under max_score_bytes.
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   const int64_t block = std::clamp<int64_t>(max_score_bytes / std::max<int64_t>(1, b * heads * t * 4), 1, t);

@@ -58,7 +58,8 @@ at::Tensor blocked_qkv_attention(const Linear& qkv, const at::Tensor& x, const a
 
 // The ATen path fused_qkv_attention falls back to (any device and dtype):
 // scaled_dot_product_attention on libtorch 2.x; on 1.x matmul + softmax in
-// blocks of query rows whose scores (whole batch) fit max_score_bytes.
+// blocks of query rows whose scores (whole batch) fit max_score_bytes (bf16
+// on a CPU without bf16 instructions in fp32, rounded once: attention.cpp).
 at::Tensor aten_qkv_attention(const at::Tensor& qkv, const at::Tensor& additive_mask, int64_t heads,
                               int64_t max_score_bytes = int64_t{64} << 20);
 

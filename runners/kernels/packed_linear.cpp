@@ -75,6 +75,14 @@ std::unique_ptr<onednn::RowsMatmul> per_thread_matmul(onednn::RowsMatmul::MakePd
 struct PackedLinear::Impl {
   at::Tensor weight, bias;  // as given: the at::linear path, and shapes
   LinearActivation activation = LinearActivation::none;
+  // bf16 on a CPU where oneDNN has no bf16 kernel (AVX2 only): weight and
+  // bias held widened to fp32, and x widened per call, so the product runs
+  // on the fp32 GEMM and is rounded once. ATen's own bf16 GEMM there is
+  // ~50x slower than fp32 (768 -> 3072, 4,096 rows: 10.9 s against 0.20 s)
+  // and rounds the product before the activation (GELU then up to a bf16
+  // step off the once-rounded value); its bmm even sums in bf16 (see
+  // attention.cpp).
+  bool widen = false;
 #ifdef EMBEVAL_HAVE_DNNL
   bool packed = false;
   at::ScalarType type = at::kFloat;  // what was packed; inputs must match
@@ -126,6 +134,13 @@ struct PackedLinear::Impl {
   // y [rows, cols] (leading dimension ldy, bf16) = GELU of f [rows, cols]
   // (fp32, dense), rounded; the rows shared out to the threads or not.
   static void gelu_pass(const float* f, int64_t rows, int64_t cols, char* y, int64_t ldy, bool parallel);
+  // The widened fallback (see `widen`), for bf16 only.
+  void widen_to_fp32() {
+    if (!weight.defined() || weight.scalar_type() != at::kBFloat16 || !weight.device().is_cpu()) return;
+    weight = weight.to(at::kFloat);
+    if (bias.defined()) bias = bias.to(at::kFloat);
+    widen = true;
+  }
   // fused_with in per-thread row blocks (y = next(this(src)), src [rows,
   // n_in] and y [rows, next.n_out] bf16); false where it does not run.
   bool run_row_blocks(const Impl& next, const char* src, int64_t rows, char* y) const;
@@ -362,7 +377,11 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
         },
         weight_any);
     m.kernel = m.matmul->kernel();
-    if (onednn::is_reference_kernel(m.kernel.c_str())) return;  // e.g. bf16 without AVX-512
+    if (onednn::is_reference_kernel(m.kernel.c_str())) {  // e.g. bf16 without AVX-512
+      m.matmul.reset();
+      m.widen_to_fp32();
+      return;
+    }
     // EMBEVAL_NO_K_SLICES=1 (read when a layer is made) keeps whole products, for comparing.
     const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
     const bool amx_bf16 = type == at::kBFloat16 && is_amx_kernel(m.kernel) && !(no_slices && *no_slices == '1');
@@ -482,7 +501,9 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     m.type = type;
     m.weight = at::Tensor();  // the packed copy is all the CPU path needs
   } catch (const dnnl::error&) {
-    // No oneDNN kernel for this shape / type on this CPU: at::linear it is.
+    // No oneDNN kernel for this shape / type on this CPU: at::linear it is
+    // (bf16 widened to fp32).
+    m.widen_to_fp32();
   }
 #endif
 }
@@ -550,6 +571,12 @@ at::Tensor PackedLinear::operator()(const at::Tensor& x) const {
     return dst;
   }
 #endif
+  if (m.widen) {
+    if (x.scalar_type() != at::kBFloat16 || !x.device().is_cpu())
+      fail("PackedLinear: input is {} on {}; the layer takes BFloat16 on cpu", c10::toString(x.scalar_type()),
+           x.device().str());
+    return apply_activation(at::linear(x.to(at::kFloat), m.weight, m.bias), m.activation).to(at::kBFloat16);
+  }
   return apply_activation(at::linear(x, m.weight, m.bias), m.activation);
 }
 
@@ -690,6 +717,7 @@ std::string PackedLinear::implementation() const {
   if (impl_ && impl_->own_gemm) return (AmxBf16Gemm::uses_tiles() ? "amx:" : "avx512_bf16:embeval ") + impl_->kernel;
   if (impl_ && impl_->packed) return "onednn:" + impl_->kernel;
 #endif
+  if (impl_ && impl_->widen) return "aten: fp32 GEMM of the widened bf16 input, rounded once (no bf16 GEMM here)";
   return "aten";
 }
 

@@ -20,6 +20,10 @@
 // VDPBF16PS form, the same way (Zen 4: 1,726-1,747 ms against oneDNN's
 // 1,818-1,845; amx_bf16_gemm.h).
 //
+// bf16 where oneDNN has no bf16 kernel (AVX2-only CPUs) runs the fp32 GEMM
+// on the widened input with the weights held widened, rounded once: ATen's
+// bf16 GEMM there is ~50x slower than fp32 and rounds before the activation.
+//
 // Built without oneDNN (EMBEVAL_HAVE_DNNL unset: e.g. against a CUDA
 // libtorch that bundles its own copy), and for tensors on a GPU, the same
 // class runs at::linear plus the activation, so callers never branch.
@@ -68,7 +72,8 @@ class PackedLinear : public Linear {
 
   // Which path runs: "amx:bf16[ + GELU]" (embeval's kernel on tiles),
   // "avx512_bf16:embeval bf16[ + GELU]" (its VDPBF16PS form),
-  // "onednn:<kernel name>" or "aten".
+  // "onednn:<kernel name>", "aten: fp32 GEMM of the widened bf16 input..."
+  // (bf16 where oneDNN has no bf16 kernel: AVX2-only CPUs) or "aten".
   std::string implementation() const override;
   int64_t weight_bytes() const override;
 
