@@ -119,8 +119,14 @@ int command_run(int argc, char** argv) {
     if (options.log) {
       options.log(fmt::format("model {} (dim {}), {} task(s), results in {}", encoder->spec(), encoder->dim(),
                               tasks.size(), db));
-      if (auto* bert = dynamic_cast<BertEncoder*>(encoder.get()); bert && !bert->quantization_description().empty())
+      if (auto* bert = dynamic_cast<BertEncoder*>(encoder.get()); bert && !bert->quantization_description().empty()) {
         options.log("quantized: " + bert->quantization_description());
+      } else if (bert && bert->info().dtype == "bf16") {
+        // Says whether bf16 runs on bf16 instructions here or on the fp32
+        // fallback (a CPU without them: no speed-up to expect).
+        const nlohmann::ordered_json d = bert->describe();
+        if (d.contains("linear_kernel")) options.log("bf16 Linear layers: " + d["linear_kernel"].get<std::string>());
+      }
     }
     RunSummary summary = run_tasks(*encoder, tasks, store, describe_run(argc, argv), options);
 

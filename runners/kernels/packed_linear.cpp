@@ -13,6 +13,7 @@
 
 #include "harness/error.h"
 #include "runners/kernels/amx_bf16_gemm.h"
+#include "runners/kernels/cpu_dispatch.h"
 #include "runners/kernels/gelu_bf16.h"
 
 #ifdef EMBEVAL_HAVE_DNNL
@@ -83,6 +84,13 @@ struct PackedLinear::Impl {
   // step off the once-rounded value); its bmm even sums in bf16 (see
   // attention.cpp).
   bool widen = false;
+  // Makes this layer the widened fallback (bf16 weights on the CPU only).
+  void widen_to_fp32() {
+    if (!weight.defined() || weight.scalar_type() != at::kBFloat16 || !weight.device().is_cpu()) return;
+    weight = weight.to(at::kFloat);
+    if (bias.defined()) bias = bias.to(at::kFloat);
+    widen = true;
+  }
 #ifdef EMBEVAL_HAVE_DNNL
   bool packed = false;
   at::ScalarType type = at::kFloat;  // what was packed; inputs must match
@@ -134,13 +142,6 @@ struct PackedLinear::Impl {
   // y [rows, cols] (leading dimension ldy, bf16) = GELU of f [rows, cols]
   // (fp32, dense), rounded; the rows shared out to the threads or not.
   static void gelu_pass(const float* f, int64_t rows, int64_t cols, char* y, int64_t ldy, bool parallel);
-  // The widened fallback (see `widen`), for bf16 only.
-  void widen_to_fp32() {
-    if (!weight.defined() || weight.scalar_type() != at::kBFloat16 || !weight.device().is_cpu()) return;
-    weight = weight.to(at::kFloat);
-    if (bias.defined()) bias = bias.to(at::kFloat);
-    widen = true;
-  }
   // fused_with in per-thread row blocks (y = next(this(src)), src [rows,
   // n_in] and y [rows, next.n_out] bf16); false where it does not run.
   bool run_row_blocks(const Impl& next, const char* src, int64_t rows, char* y) const;
@@ -353,7 +354,11 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
   m.weight = weight.contiguous();
   m.bias = bias.defined() ? bias.contiguous() : bias;
   m.activation = activation;
-#ifdef EMBEVAL_HAVE_DNNL
+#ifndef EMBEVAL_HAVE_DNNL
+  // No oneDNN here: ATen's bf16 GEMM is fast only where the CPU has bf16
+  // instructions (it calls its own oneDNN then); elsewhere the widened form.
+  if (!cpu_has_native_bf16()) m.widen_to_fp32();
+#else
   const at::ScalarType type = weight.scalar_type();
   if (!weight.device().is_cpu() || (type != at::kFloat && type != at::kBFloat16)) return;
   const memory::dim n_out = weight.size(0), n_in = weight.size(1);

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs embeval's test program, and the bundled model through `models
+# inspect`, on an emulated AVX2-only CPU: QEMU's user-mode emulator with
+# `-cpu Haswell` (AVX2 and FMA; no AVX-512, VNNI, AVX512-BF16 or AMX), so
+# every fallback an older or smaller CPU takes runs under the same tests
+# as the fast paths on this one ("correctness never depends on the
+# instruction set"). QEMU 10 from bookworm-backports, a static binary,
+# fetched with apt into a private folder (the system's packages are
+# untouched). Not Debian 12's own QEMU 7.2: its AVX2 emulation gets
+# oneDNN's gelu_tanh post-op wrong (errors of 0.9-2.4 where QEMU 10, and
+# real hardware with ONEDNN_MAX_CPU_ISA=AVX2, give ~1e-7).
+# QEMU is not the hardware: one known difference, ATen's bf16 GELU rounds
+# some values differently under it (gelu(-5.5) gives -0 against -1.6e-7
+# natively with ATEN_CPU_CAPABILITY=avx2); no test here depends on that.
+# Timings under emulation mean nothing. The tests run in as many shards as
+# there are CPUs (about 11 CPU-minutes in all on a 2-core Zen 4).
+#   usage: scripts/portability/avx2_emulation_check.sh [build dir, default build] [work dir, default /var/tmp/embeval-avx2]
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-$src/build}" && pwd)
+work=${2:-/var/tmp/embeval-avx2}
+tests=$build/tests/embeval_tests
+[ -x "$tests" ] || { echo "avx2_emulation_check: no $tests (build first: ./scripts/setup.sh)" >&2; exit 1; }
+
+mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial" "$work/debs"
+echo "deb http://deb.debian.org/debian bookworm-backports main" > "$work/apt/sources.list"
+apt_opts=(-o Dir::Etc::sourcelist="$work/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
+          -o Dir::State="$work/apt" -o Dir::State::status=/dev/null -o Dir::Cache="$work/apt" -o Debug::NoLocking=1
+          -o APT::Sandbox::User="$(id -un)")
+if ! ls "$work"/debs/qemu-user_*.deb >/dev/null 2>&1; then
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$work/debs" && apt-get "${apt_opts[@]}" download qemu-user)
+fi
+qemu=$work/root/usr/bin/qemu-x86_64
+if [ ! -x "$qemu" ]; then
+  rm -rf "$work/root" && mkdir -p "$work/root"
+  dpkg -x "$(ls "$work"/debs/qemu-user_*.deb | tail -1)" "$work/root"
+fi
+"$qemu" --version | head -1
+emulate() { "$qemu" -cpu Haswell "$@" 2> >(grep -v "TCG doesn't support requested feature" >&2); }
+
+# The emulated CPU has no bf16 instructions: the bf16 model must say it runs
+# its Linears on the widened fp32 fallback (packed_linear.h).
+kernel=$(emulate "$build/embeval" models inspect "$src/models/embeval-small-zh" --dtype bf16 | sed -n 's/^linear_kernel: *//p')
+echo "bf16 linear_kernel under -cpu Haswell: $kernel"
+case "$kernel" in
+  *widened*) ;;
+  *) echo "avx2_emulation_check: expected the widened fp32 fallback; is the emulated CPU AVX2-only?" >&2; exit 1 ;;
+esac
+
+shards=$(nproc)
+logs=$work/logs
+rm -rf "$logs" && mkdir -p "$logs"
+pids=()
+for ((i = 0; i < shards; i++)); do
+  (cd "$build" && GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i emulate "$tests" --gtest_brief=1 >"$logs/shard$i.txt" 2>&1) &
+  pids+=($!)
+done
+status=0
+for ((i = 0; i < shards; i++)); do
+  wait "${pids[$i]}" || status=1
+done
+grep -h "^\[  FAILED  \]" "$logs"/shard*.txt | sort -u || true
+passed=$(grep -h "^\[  PASSED  \]" "$logs"/shard*.txt | awk '{n += $4} END {print n + 0}')
+skipped=$(grep -h "^\[  SKIPPED \] [0-9]" "$logs"/shard*.txt | awk '{n += $4} END {print n + 0}')
+echo "avx2_emulation_check: $passed tests passed, $skipped skipped (instruction sets this CPU lacks, or CUDA) in $shards shards; logs in $logs"
+if [ "$status" -ne 0 ]; then
+  echo "avx2_emulation_check: FAILED under qemu-x86_64 -cpu Haswell" >&2
+  exit 1
+fi
+echo "avx2_emulation_check: OK"
