@@ -22,7 +22,7 @@
 //
 // bf16 where oneDNN has no bf16 kernel (AVX2-only CPUs) runs the fp32 GEMM
 // on the widened input with the weights held widened, rounded once: ATen's
-// bf16 GEMM there is ~50x slower than fp32 and rounds before the activation.
+// bf16 GEMM there is ~80x slower than fp32 and rounds before the activation.
 //
 // Built without oneDNN (EMBEVAL_HAVE_DNNL unset: e.g. against a CUDA
 // libtorch that bundles its own copy), and for tensors on a GPU, the same
