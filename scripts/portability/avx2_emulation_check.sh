@@ -24,14 +24,9 @@ work=${2:-/var/tmp/embeval-avx2}
 tests=$build/tests/embeval_tests
 [ -x "$tests" ] || { echo "avx2_emulation_check: no $tests (build first: ./scripts/setup.sh)" >&2; exit 1; }
 
-mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial" "$work/debs"
-echo "deb http://deb.debian.org/debian bookworm-backports main" > "$work/apt/sources.list"
-apt_opts=(-o Dir::Etc::sourcelist="$work/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
-          -o Dir::State="$work/apt" -o Dir::State::status=/dev/null -o Dir::Cache="$work/apt" -o Debug::NoLocking=1
-          -o APT::Sandbox::User="$(id -un)")
+. "$src/scripts/portability/private_apt.sh"
 if ! ls "$work"/debs/qemu-user_*.deb >/dev/null 2>&1; then
-  apt-get "${apt_opts[@]}" update -qq
-  (cd "$work/debs" && apt-get "${apt_opts[@]}" download qemu-user)
+  private_apt_download "$work" "deb http://deb.debian.org/debian bookworm-backports main" qemu-user
 fi
 qemu=$work/root/usr/bin/qemu-x86_64
 if [ ! -x "$qemu" ]; then

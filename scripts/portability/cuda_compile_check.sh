@@ -14,14 +14,9 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:-/var/tmp/embeval-cuda-compile}
 cuda=${CUDA_HOME:-/usr/local/cuda}
 [ -x "$cuda/bin/nvcc" ] || { echo "cuda_compile_check: no CUDA toolkit at $cuda (set CUDA_HOME)" >&2; exit 1; }
-mkdir -p "$work/apt/lists/partial" "$work/apt/archives/partial" "$work/debs"
-echo "deb http://deb.debian.org/debian trixie main contrib" > "$work/apt/sources.list"
-apt_opts=(-o Dir::Etc::sourcelist="$work/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
-          -o Dir::State="$work/apt" -o Dir::State::status=/dev/null -o Dir::Cache="$work/apt" -o Debug::NoLocking=1
-          -o APT::Sandbox::User="$(id -un)")
+. "$src/scripts/portability/private_apt.sh"
 if ! ls "$work"/debs/libtorch-cuda-dev_*.deb >/dev/null 2>&1; then
-  apt-get "${apt_opts[@]}" update -qq
-  (cd "$work/debs" && apt-get "${apt_opts[@]}" download libtorch-cuda-dev libtorch-cuda-2.6)
+  private_apt_download "$work" "deb http://deb.debian.org/debian trixie main contrib" libtorch-cuda-dev libtorch-cuda-2.6
 fi
 root=$work/root
 if [ ! -d "$root/usr/include/c10/cuda" ]; then
