@@ -557,8 +557,7 @@ WeightOnlyLinear::WeightOnlyLinear(const at::Tensor& codes, int bits, const at::
   }
   // Elsewhere int8 codes with one group a row (integer zeros) run on the
   // int8 GEMM where oneDNN has an exact one.
-  if (bits == 8 && m.groups == 1 && !limbs_off && !m.vnni && (m.zeros == m.zeros.round()).all().item<bool>() &&
-      (m.zeros >= 0).all().item<bool>() && (m.zeros <= 255).all().item<bool>() && onednn_int8_gemm_is_exact()) {
+  if (bits == 8 && m.groups == 1 && !limbs_off && !m.vnni && integer_zeros && onednn_int8_gemm_is_exact()) {
     try {
       auto gemm = std::make_unique<S8Gemm>((c.to(at::kShort) - 128).to(at::kChar));
       if (!onednn::is_reference_kernel(gemm->kernel().c_str())) {
