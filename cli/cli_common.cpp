@@ -15,6 +15,7 @@
 #include "harness/system_info.h"
 #include "harness/task_type.h"
 #include "runners/bert/bert_encoder.h"
+#include "runners/encoder_factory.h"
 #include "runners/quant/quant_spec.h"
 #include "runners/torch_runtime.h"
 
@@ -173,39 +174,51 @@ void RunnerFlags::add_to(po::options_description& opts) {
        "quantize the checkpoint: one method or a comma-separated list of variants, e.g. "
        "fp32,bf16,wo-int8,wo-int4-g128,w8a8 (run each; with fp32 in the list the others record their fidelity to it)")
       ("fake-quant", "run the quantized integers dequantised through the fp32 kernels (accuracy without kernel effects)")
-      ("calib", po::value(&calib_file), "calibration texts for sq-w8a8-aX, gptq-* and awq-* (JSONL lines {\"text\": ...}); default: drawn from the run's tasks")
-      ("calib-samples", po::value(&calib_samples)->default_value(512), "calibration texts drawn from the tasks (seed 0)");
+      ("calib", po::value(&calib_file), "calibration texts for sq-w8a8-aX, gptq-* and awq-* (JSONL lines {\"text\": ...}); default: drawn from the run's tasks (embed: from its input)")
+      ("calib-samples", po::value(&calib_samples)->default_value(512), "calibration texts drawn from the tasks or the input (seed 0)");
 }
 
-RunnerOptions RunnerFlags::single_variant(const RunnerOptions& resolved) const {
+RunnerOptions RunnerFlags::single_variant(const RunnerOptions& resolved, const std::string& model_spec,
+                                          const std::vector<std::string>& input, const std::string& input_name) const {
   std::vector<RunnerOptions> variants = this->variants(resolved);
   if (variants.size() != 1) throw po::error("--quant takes one method here (a list is for embeval run)");
-  add_calibration(variants, {});
+  add_calibration(variants, model_spec, {}, input, input_name);
   return variants.front();
 }
 
-void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const std::vector<fs::path>& task_dirs) const {
+void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const std::string& model_spec,
+                                  const std::vector<fs::path>& task_dirs, const std::vector<std::string>& input,
+                                  const std::string& input_name) const {
   // Every method but round-to-nearest learns from calibration texts.
-  auto calibrated = [](const RunnerOptions& v) {
-    return !v.quant.empty() && parse_quant_spec(v.quant).method != QuantMethod::rtn;
+  auto calibrated = [&](const RunnerOptions& v) {
+    const RunnerOptions o = spec_options(model_spec, v);
+    return !o.quant.empty() && parse_quant_spec(o.quant).method != QuantMethod::rtn;
   };
-  bool needed = false;
-  for (const RunnerOptions& v : variants) needed |= calibrated(v);
-  if (!needed) return;
+  std::string method;  // the first that needs texts, for the messages
+  for (const RunnerOptions& v : variants)
+    if (method.empty() && calibrated(v)) method = spec_options(model_spec, v).quant;
+  if (method.empty()) return;
   if (calib_samples < 1) throw po::error("--calib-samples must be positive");
   std::vector<std::string> texts;
-  std::string source;
+  std::string source, short_of;
   if (!calib_file.empty()) {
     texts = data::read_text_lines(calib_file);
     source = fmt::format("{} texts of {}", texts.size(), calib_file);
-  } else {
-    if (task_dirs.empty()) fail("--quant: calibrated methods need texts: give --calib FILE (JSONL {{\"text\": ...}})");
+    short_of = calib_file;
+  } else if (!task_dirs.empty()) {
     texts = data::calibration_texts(task_dirs, calib_samples, 0);
     source = fmt::format("{} texts drawn from {} task folder(s), seed 0", texts.size(), task_dirs.size());
+    short_of = "the tasks have no more";
+  } else if (!input_name.empty()) {
+    // embed: the texts it encodes are the task data there is.
+    texts = data::sample_texts(input, calib_samples, 0);
+    source = fmt::format("{} texts drawn from the input {}, seed 0", texts.size(), input_name);
+    short_of = fmt::format("the distinct texts of {}; or give --calib FILE", input_name);
+  } else {
+    fail("{}: calibrated methods need texts: give --calib FILE (JSONL {{\"text\": ...}})", method);
   }
   if (texts.size() < 16)
-    fail("--quant: {} calibration texts ({}); calibrated methods need at least 16", texts.size(),
-         calib_file.empty() ? "the tasks have no more" : calib_file);
+    fail("{}: {} calibration texts ({}); calibrated methods need at least 16", method, texts.size(), short_of);
   for (RunnerOptions& v : variants)
     if (calibrated(v)) {
       v.calib_texts = texts;

@@ -63,12 +63,18 @@ struct RunnerFlags {
   // is measured against.
   std::vector<RunnerOptions> variants(const RunnerOptions& resolved) const;
   // Fills calib_texts / calib_source of the variants whose method needs
-  // calibration: --calib FILE, else --calib-samples texts drawn from
-  // `task_dirs` (seed 0). UserError when none can be had or too few.
-  void add_calibration(std::vector<RunnerOptions>& variants, const std::vector<std::filesystem::path>& task_dirs) const;
+  // calibration, named by --quant or by the model spec's METHOD token (a
+  // recorded spec such as hf:DIR,fp32,awq-int4-g128 run again): --calib FILE,
+  // else --calib-samples texts drawn (seed 0) from `task_dirs`, else from
+  // `input` (embed's texts, from the file `input_name`). UserError when none
+  // can be had or too few.
+  void add_calibration(std::vector<RunnerOptions>& variants, const std::string& model_spec,
+                       const std::vector<std::filesystem::path>& task_dirs, const std::vector<std::string>& input = {},
+                       const std::string& input_name = "") const;
   // For the commands that load one model (embed, models): the one variant
-  // --quant names, calibrated from --calib; a list is an error.
-  RunnerOptions single_variant(const RunnerOptions& resolved) const;
+  // --quant names, calibrated as above; a list is an error.
+  RunnerOptions single_variant(const RunnerOptions& resolved, const std::string& model_spec,
+                               const std::vector<std::string>& input = {}, const std::string& input_name = "") const;
 };
 
 // Writes rows x cols float32 as NumPy's .npy (format 1.0, little-endian, C order).

@@ -37,7 +37,7 @@ int command_embed(int argc, char** argv) {
   runner.add_to(opts);
   po::variables_map vm;
   if (!parse_options(argc, argv, opts, vm)) return 0;
-  const RunnerOptions runner_options = runner.single_variant(runner.resolve(vm));
+  const RunnerOptions resolved = runner.resolve(vm);
   if (role != "query" && role != "passage" && role != "none")
     throw po::error("--role must be query, passage or none, got \"" + role + "\"");
 
@@ -45,6 +45,8 @@ int command_embed(int argc, char** argv) {
   data::JsonlReader reader(input);
   nlohmann::json row;
   while (reader.next(row)) texts.push_back(reader.get_string(row, "text"));
+  // A calibrated method without --calib learns from the texts it encodes.
+  const RunnerOptions runner_options = runner.single_variant(resolved, model, texts, input);
 
   std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   EncodeOptions options;
@@ -60,9 +62,12 @@ int command_embed(int argc, char** argv) {
   if (!vm.count("quiet")) {
     int64_t tokens = encoder->last_token_count();
     std::fprintf(stderr, "%s\n",
-                 fmt::format("{} texts -> {} [{} x {}] with {} in {:.2f} s ({:.1f} texts/s{}){}", texts.size(), output,
+                 fmt::format("{} texts -> {} [{} x {}] with {} in {:.2f} s ({:.1f} texts/s{}){}{}", texts.size(), output,
                              m.rows, m.cols, encoder->spec(), secs, secs > 0 ? texts.size() / secs : 0.0,
                              tokens >= 0 ? fmt::format(", {} tokens", tokens) : "",
+                             runner_options.calib_source.empty()
+                                 ? ""
+                                 : fmt::format(", calibrated on {}", runner_options.calib_source),
                              encoder->prompt_used(options).empty()
                                  ? ""
                                  : fmt::format(", prompt \"{}\"", encoder->prompt_used(options)))

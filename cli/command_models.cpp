@@ -39,7 +39,7 @@ int command_models(int argc, char** argv) {
   if (action != "inspect") throw po::error(action.empty() ? "missing action; expected: inspect DIR"
                                                           : "unknown action \"" + action + "\"; expected: inspect DIR");
   if (model.empty()) throw po::error("missing model folder: embeval models inspect DIR");
-  const RunnerOptions runner_options = runner.single_variant(runner.resolve(vm));
+  const RunnerOptions runner_options = runner.single_variant(runner.resolve(vm), model);
 
   std::unique_ptr<Encoder> encoder = make_encoder(model, runner_options);
   auto* bert = dynamic_cast<BertEncoder*>(encoder.get());

@@ -59,7 +59,7 @@ int command_quantize(int argc, char** argv) {
       suites.empty() && task_dirs.empty()
           ? std::vector<fs::path>()
           : resolve_tasks(suites, task_dirs, suites.empty() ? fs::path() : data_root(data_dir));
-  runner.add_calibration(variants, tasks);
+  runner.add_calibration(variants, model, tasks);
   const RunnerOptions& options = variants.front();
 
   const std::string tool = fmt::format("embeval {} ({})", EMBEVAL_VERSION, EMBEVAL_GIT_REVISION);

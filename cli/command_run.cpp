@@ -66,12 +66,13 @@ int command_run(int argc, char** argv) {
   RunnerOptions runner_options = runner.resolve(vm);
   std::vector<RunnerOptions> variants = runner.variants(runner_options);
 
+  // Checked before anything runs: a bad variant, or one the model spec
+  // contradicts, fails the command, not its fifth run.
+  for (const RunnerOptions& v : variants) (void)spec_options(model, v);
   std::vector<std::filesystem::path> tasks = selection.apply(
       resolve_tasks(suites, task_dirs, suites.empty() ? std::filesystem::path() : data_root(data_dir)));
-  runner.add_calibration(variants, tasks);
+  runner.add_calibration(variants, model, tasks);
   if (latency_samples < 0) throw po::error("--latency-samples must be >= 0");
-  // Checked before anything runs: a bad variant fails the command, not its fifth run.
-  for (const RunnerOptions& v : variants) (void)parse_runner_tokens(model, {}, v);
   ResultStore store(db);
   install_interrupt_handlers();
 

@@ -1,5 +1,6 @@
 #include "datasets/calibration_texts.h"
 
+#include <algorithm>
 #include <random>
 #include <unordered_set>
 
@@ -14,6 +15,18 @@ namespace {
 void add_all(const std::vector<std::string>& from, std::vector<std::string>& pool, std::unordered_set<std::string>& seen) {
   for (const auto& t : from)
     if (!t.empty() && seen.insert(t).second) pool.push_back(t);
+}
+
+// The first min(count, size) places of a partial Fisher-Yates shuffle.
+std::vector<std::string> draw(std::vector<std::string> pool, int64_t count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const size_t n = std::min<size_t>(pool.size(), static_cast<size_t>(std::max<int64_t>(count, 0)));
+  for (size_t i = 0; i < n; ++i) {
+    const size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
+    std::swap(pool[i], pool[j]);
+  }
+  pool.resize(n);
+  return pool;
 }
 
 }  // namespace
@@ -44,14 +57,14 @@ std::vector<std::string> calibration_texts(const std::vector<std::filesystem::pa
       add_all(d.query_texts, pool, seen), add_all(d.corpus_texts, pool, seen);
     }
   }
-  std::mt19937_64 rng(seed);
-  const size_t n = std::min<size_t>(pool.size(), static_cast<size_t>(std::max<int64_t>(count, 0)));
-  for (size_t i = 0; i < n; ++i) {  // partial Fisher-Yates: the first n places
-    const size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
-    std::swap(pool[i], pool[j]);
-  }
-  pool.resize(n);
-  return pool;
+  return draw(std::move(pool), count, seed);
+}
+
+std::vector<std::string> sample_texts(const std::vector<std::string>& texts, int64_t count, uint64_t seed) {
+  std::vector<std::string> pool;
+  std::unordered_set<std::string> seen;
+  add_all(texts, pool, seen);
+  return draw(std::move(pool), count, seed);
 }
 
 std::vector<std::string> read_text_lines(const std::filesystem::path& file) {

@@ -68,6 +68,14 @@ std::pair<std::string, std::vector<std::string>> split_path_tokens(const std::st
   return {parts[0], std::vector<std::string>(parts.begin() + 1, parts.end())};
 }
 
+// Precomputed vectors and the baselines have no weights to quantize.
+void check_weightless(const std::string& spec, const std::string& backend, const RunnerOptions& options) {
+  if ((backend == "precomputed" || backend == "baseline") && (!options.quant.empty() || options.fake_quant))
+    fail("could not parse model spec \"{}\": --quant applies to checkpoint folders (hf:DIR); a {} model has no "
+         "weights to quantize",
+         spec, backend);
+}
+
 bool is_folder(const std::string& p) {
   std::error_code ec;
   return std::filesystem::is_directory(p, ec);
@@ -141,11 +149,13 @@ RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std
     } else if (t.rfind("tokens=", 0) == 0) {
       set_once<int64_t>(spec, "max batch tokens", &o.max_batch_tokens, parse_count(spec, t, 7), 0);
     } else if (is_quant_token(t)) {
+      std::string name;
       try {
-        set_once<std::string>(spec, "quantization", &o.quant, parse_quant_spec(t).name(), "");
+        name = parse_quant_spec(t).name();
       } catch (const UserError& e) {
         fail("could not parse model spec \"{}\": {}", spec, e.what());
       }
+      set_once<std::string>(spec, "quantization", &o.quant, name, "");
     } else if (t == "fakequant") {
       o.fake_quant = true;
     } else {
@@ -159,6 +169,20 @@ RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std
   if ((o.fake_quant || fake_flag) && o.quant.empty())
     fail("could not parse model spec \"{}\": fakequant needs a quantization method (e.g. ,wo-int8,fakequant)", spec);
   return o;
+}
+
+RunnerOptions spec_options(const std::string& spec, const RunnerOptions& flags) {
+  // The same dispatch as make_encoder's, below.
+  const auto colon = spec.find(':');
+  const std::string backend = colon == std::string::npos ? spec : spec.substr(0, colon);
+  const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  check_weightless(spec, backend, flags);
+  if (backend == "precomputed" || backend == "baseline") return flags;
+  if (backend == "hf" || backend == "bert") return parse_runner_tokens(spec, split_path_tokens(arg, is_folder).second, flags);
+  if (backend == "torchscript") return parse_runner_tokens(spec, split_path_tokens(arg, is_file).second, flags);
+  if (is_folder(spec) || is_folder(spec.substr(0, spec.find(','))))
+    return parse_runner_tokens(spec, split_path_tokens(spec, is_folder).second, flags);
+  return flags;  // not a model: make_encoder says so
 }
 
 std::vector<std::string> encoder_spec_forms() {
@@ -175,10 +199,7 @@ std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptio
   auto colon = spec.find(':');
   std::string backend = colon == std::string::npos ? spec : spec.substr(0, colon);
   std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
-  if ((backend == "precomputed" || backend == "baseline") && (!options.quant.empty() || options.fake_quant))
-    fail("could not parse model spec \"{}\": --quant applies to checkpoint folders (hf:DIR); a {} model has no "
-         "weights to quantize",
-         spec, backend);
+  check_weightless(spec, backend, options);
   if (backend == "precomputed") return parse_precomputed(spec, arg);
   if (backend == "baseline") return parse_baseline(spec, arg);
   if (backend == "hf" || backend == "bert") return parse_hf(spec, arg, options);

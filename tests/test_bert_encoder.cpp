@@ -655,3 +655,27 @@ TEST(EncoderFactory, RunnerTokensMergeWithFlags) {
   EXPECT_NE(test::error_of<UserError>([&] { make_encoder("hf:/nonexistent/model,fp16"); }).find("/nonexistent/model is not a folder"),
             std::string::npos);
 }
+
+// What the CLI asks before loading: which method a spec names (to calibrate
+// it), and whether the spec and the flags agree.
+TEST(EncoderFactory, SpecOptionsReadTheTokensWithoutLoading) {
+  const fs::path dir = fs::temp_directory_path() / "embeval-spec-options";
+  fs::create_directories(dir);
+  const std::string d = dir.string();
+  RunnerOptions flags;
+  RunnerOptions o = spec_options("hf:" + d + ",bf16,awq-int4-g64", flags);
+  EXPECT_EQ(o.dtype, "bf16");
+  EXPECT_EQ(o.quant, "awq-int4-g64");
+  EXPECT_EQ(spec_options(d + ",sq-w8a8-a0.50", flags).quant, "sq-w8a8-a0.5");  // a bare folder; canonical name
+  EXPECT_EQ(spec_options("bert:" + d, flags).quant, "");
+  EXPECT_EQ(spec_options("baseline:char-ngram", flags).quant, "");
+  EXPECT_EQ(spec_options("/no/such/folder,wo-int8", flags).quant, "");  // not a model: make_encoder says so
+  flags.quant = "wo-int8";
+  EXPECT_EQ(spec_options("hf:" + d + ",wo-int8", flags).quant, "wo-int8");  // the same method twice
+  EXPECT_EQ(test::error_of<UserError>([&] { spec_options("hf:" + d + ",awq-int4-g64", flags); }),
+            "could not parse model spec \"hf:" + d + ",awq-int4-g64\": quantization awq-int4-g64 contradicts "
+            "quantization wo-int8");
+  EXPECT_NE(test::error_of<UserError>([&] { spec_options("baseline:char-ngram", flags); })
+                .find("--quant applies to checkpoint folders"),
+            std::string::npos);
+}

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "datasets/calibration_texts.h"
 #include "datasets/data_error.h"
 #include "datasets/suite.h"
 #include "datasets/task_data.h"
@@ -223,4 +224,30 @@ TEST(Checksum, ChangesWithAnyByteOfTheData) {
   EXPECT_EQ(a, dataset_checksum(read_task_spec(dir)));
   test::write_file(dir / "test.jsonl", "{\"sentence1\": \"a\", \"sentence2\": \"b\", \"score\": 2}\n");
   EXPECT_NE(a, dataset_checksum(read_task_spec(dir)));
+}
+
+// The draw is written out (not std::shuffle) so that every standard library
+// gives the same calibration texts. Expected values from an independent
+// Python MT19937-64 (Matsumoto & Nishimura's reference, checked against the
+// C++ standard's 10000th output for the default seed) and the partial
+// Fisher-Yates the header describes: pool [a, b, c, d, e], for i < count
+// swap i with i + next() % (5 - i).
+TEST(CalibrationTexts, AFixedSampleOfTheDistinctTexts) {
+  fs::path dir = make_task("calib", STS_JSON);
+  test::write_file(dir / "test.jsonl",
+                   "{\"sentence1\": \"a\", \"sentence2\": \"c\", \"score\": 1}\n"
+                   "{\"sentence1\": \"b\", \"sentence2\": \"b\", \"score\": 2}\n"
+                   "{\"sentence1\": \"a\", \"sentence2\": \"d\", \"score\": 3}\n"
+                   "{\"sentence1\": \"\", \"sentence2\": \"e\", \"score\": 4}\n");
+  using V = std::vector<std::string>;
+  EXPECT_EQ(calibration_texts({dir}, 3, 7), (V{"a", "d", "c"}));
+  EXPECT_EQ(calibration_texts({dir}, 3, 0), (V{"e", "a", "d"}));
+  EXPECT_EQ(calibration_texts({dir}, 9, 0), (V{"e", "a", "d", "c", "b"}));  // all distinct texts, none empty
+  EXPECT_EQ(calibration_texts({dir}, 0, 0), V{});
+  // embed's input: the same pool (first-seen order, duplicates and empty
+  // texts dropped) gives the same draw.
+  const V input{"a", "b", "a", "", "c", "b", "d", "e"};
+  EXPECT_EQ(sample_texts(input, 3, 7), (V{"a", "d", "c"}));
+  EXPECT_EQ(sample_texts(input, 9, 0), (V{"e", "a", "d", "c", "b"}));
+  EXPECT_EQ(sample_texts({}, 4, 0), V{});
 }

@@ -365,9 +365,33 @@ if "$EMBEVAL" run --model "$ck" --quant fp32,sq-w8a8-a0.5 --calib-samples 64 --t
   "sq-w8a8-a0.5; calibration: 64 texts drawn from 1 task folder(s), seed 0" ] && ok \
   || bad "sq calibration record: $(rows "SELECT quantization FROM models" sq.sqlite)"
 [ "$(rows "SELECT count(*) FROM scores WHERE metric = 'embeval_cosine_to_fp32' AND value > 0.99" sq.sqlite)" = 1 ] && ok || bad "sq fidelity"
-expect_error "sq without texts" "give --calib FILE" "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --input strings.jsonl --output x.npy
 if "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --calib strings.jsonl --input strings.jsonl --output vsq.npy --quiet 2>err.txt; then ok; else bad "embed --calib: $(cat err.txt)"; fi
-expect_error "awq without texts" "give --calib FILE" "$EMBEVAL" embed --model "$ck" --quant awq-int4-g32 --input strings.jsonl --output x.npy
+# Without --calib, embed calibrates on the texts it encodes: SmoothQuant's
+# statistic is a per-channel maximum, so the shuffled distinct texts give
+# the same vectors as the file in order.
+if "$EMBEVAL" embed --model "$ck" --quant sq-w8a8-a0.5 --input strings.jsonl --output vsq-input.npy 2>err.txt; then ok; else bad "embed sq on its input: $(cat err.txt)"; fi
+grep -q "calibrated on $(python3 -c 'import json,sys; print(len({json.loads(l)["text"] for l in open("strings.jsonl")}))') texts drawn from the input strings.jsonl, seed 0" err.txt \
+  && ok || bad "embed's calibration source: $(cat err.txt)"
+cmp -s vsq.npy vsq-input.npy && ok || bad "embed sq: input-calibrated vectors differ from --calib on the same texts"
+head -n 5 strings.jsonl >five.jsonl
+expect_error "too few input texts" "gptq-int4-g32: 5 calibration texts (the distinct texts of five.jsonl; or give --calib FILE)" \
+  "$EMBEVAL" embed --model "$ck" --quant gptq-int4-g32 --input five.jsonl --output x.npy
+expect_error "awq named by the spec, no texts" "awq-int4-g32: calibrated methods need texts: give --calib FILE" \
+  "$EMBEVAL" models inspect "$ck,awq-int4-g32"
+if "$EMBEVAL" embed --model "hf:$ck,awq-int4-g32" --calib strings.jsonl --input strings.jsonl --output va-spec.npy --quiet 2>err.txt; then ok; else bad "embed, awq in the spec: $(cat err.txt)"; fi
+# A recorded spec runs again: the method in the spec string is calibrated
+# like --quant's, and gives the same model (fingerprint) and scores.
+sq_spec=$(rows "SELECT spec FROM models WHERE spec LIKE '%sq-w8a8-a0.5'" sq.sqlite)
+if "$EMBEVAL" run --model "$sq_spec" --calib-samples 64 --task-dir "$src/datasets/cmteb/LCQMC/mini" \
+  --threads 1 --latency-samples 0 --db sq-spec.sqlite --quiet >/dev/null 2>err.txt; then ok; else bad "run the recorded spec $sq_spec: $(cat err.txt)"; fi
+for q in "SELECT spec || ' ' || fingerprint || ' ' || quantization FROM models WHERE quantization LIKE 'sq-%'" \
+  "SELECT group_concat(value) FROM scores s JOIN results r ON r.id = s.result_id JOIN models m ON m.id = r.model_id WHERE m.quantization LIKE 'sq-%' AND s.metric = 'cosine_spearman'"; do
+  [ -n "$(rows "$q" sq.sqlite)" ] && [ "$(rows "$q" sq-spec.sqlite)" = "$(rows "$q" sq.sqlite)" ] && ok \
+    || bad "recorded spec rerun: '$(rows "$q" sq-spec.sqlite)' against '$(rows "$q" sq.sqlite)'"
+done
+expect_error "spec and --quant disagree" "quantization awq-int4-g32 contradicts quantization wo-int8" \
+  "$EMBEVAL" run --model "$ck,awq-int4-g32" --quant wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db contra.sqlite
+[ ! -e contra.sqlite ] && ok || bad "a contradicting spec created its database"
 if "$EMBEVAL" embed --model "$ck" --quant awq-int4-g32 --calib strings.jsonl --input strings.jsonl --output va.npy --quiet 2>err.txt; then ok; else bad "embed awq: $(cat err.txt)"; fi
 if "$EMBEVAL" embed --model "$ck" --quant gptq-int4-g32-actorder --calib strings.jsonl --input strings.jsonl --output vg.npy --quiet 2>err.txt; then ok; else bad "embed gptq: $(cat err.txt)"; fi
 
