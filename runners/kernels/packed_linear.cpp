@@ -425,7 +425,10 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
       }
     }
     if (amx_bf16 && n_in > SLICE_ABOVE) {
-      for (const auto& [k0, k] : input_slices(n_in)) {
+      for (const auto& slice : input_slices(n_in)) {
+        // Plain copies, not a structured binding: the lambdas below capture
+        // them, which C++17 (and Clang before 16) does not allow for bindings.
+        const auto k0 = slice.first, k = slice.second;
         Impl::InSlice sl;
         sl.k0 = k0;
         sl.k = k;
@@ -477,7 +480,8 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
           m.matmul->weights_desc());
     const memory::desc blocked({n_in, n_out}, io, AMX_BF16_WEIGHTS);
     if (amx_bf16 && n_out > SLICE_ABOVE && m.matmul->weights_desc() == blocked) {
-      for (const auto& [n0, n] : input_slices(n_out)) {
+      for (const auto& slice : input_slices(n_out)) {
+        const auto n0 = slice.first, n = slice.second;  // captured below: no binding
         Impl::OutSlice sl;
         sl.n0 = n0;
         sl.n = n;
