@@ -508,6 +508,48 @@ TEST(Fp32Attention, PaddingChangesNoBit) {
   }
 }
 
+// A NaN in one text's query reaches that text's context (every row, for a
+// NaN in a K or V row too) and no other text's: the softmax's exponential
+// keeps NaN (it once clamped NaN scores to exp(-87), so a NaN query gave
+// finite, uniform attention and a damaged model finite vectors).
+TEST(Fp32Attention, NanReachesItsOwnTextOnly) {
+  if (!fp32_attention_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  at::manual_seed(17);
+  const int64_t heads = 2, d = 32, h = heads * d, t = 40;
+  for (int64_t part : {0, 1, 2}) {  // Q, K, V
+    at::Tensor qkv = at::randn({3, t, 3 * h});
+    qkv[1][5][part * h + 3] = NAN;  // text 1, row 5, head 0
+    const at::Tensor ctx = fp32_call(qkv, at::zeros({3, 1, 1, t}), heads);
+    const at::Tensor head0 = ctx[1].narrow(1, 0, d);
+    if (part == 0) {
+      EXPECT_TRUE(at::isnan(head0[5]).all().item<bool>()) << "Q";
+      EXPECT_TRUE(at::isfinite(head0.narrow(0, 0, 5)).all().item<bool>()) << "Q: other rows";
+    } else if (part == 1) {
+      EXPECT_TRUE(at::isnan(head0).all().item<bool>()) << "K: every row sees the NaN key";
+    } else {
+      EXPECT_TRUE(at::isnan(head0.narrow(1, 3, 1)).all().item<bool>()) << "V: its column";
+    }
+    EXPECT_TRUE(at::isfinite(ctx[1].narrow(1, d, d)).all().item<bool>()) << part << ": head 1";
+    EXPECT_TRUE(at::isfinite(ctx[0]).all().item<bool>() && at::isfinite(ctx[2]).all().item<bool>()) << part;
+  }
+}
+
+TEST(Bf16Attention, NanReachesItsOwnText) {
+  const std::vector<Bf16AttentionProducts> kinds = products_here();
+  if (kinds.empty()) GTEST_SKIP() << "no AVX512-BF16 or AMX-BF16 on this CPU";
+  at::manual_seed(18);
+  const int64_t heads = 2, d = 32, h = heads * d, t = 40;
+  for (Bf16AttentionProducts kind : kinds) {
+    at::Tensor qkv = at::randn({3, t, 3 * h});
+    qkv[1][5][3] = NAN;  // text 1's query row 5, head 0
+    const at::Tensor ctx = kernel_call(qkv.to(at::kBFloat16), at::zeros({3, 1, 1, t}, at::kBFloat16), heads, kind)
+                               .to(at::kFloat);
+    EXPECT_TRUE(at::isnan(ctx[1][5].narrow(0, 0, d)).all().item<bool>()) << bf16_attention_name(kind);
+    EXPECT_TRUE(at::isfinite(ctx[0]).all().item<bool>() && at::isfinite(ctx[2]).all().item<bool>())
+        << bf16_attention_name(kind);
+  }
+}
+
 // Linear::map_row_blocks hands out every row once, in blocks of the asked
 // height, with the bits of the plain call (PackedLinear bf16; Int8Linear on
 // its AMX or VNNI kernel, bf16 and float).

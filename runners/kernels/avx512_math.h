@@ -42,9 +42,12 @@ EMBEVAL_AVX512_MATH_TARGET inline __m256i round_bf16(__m512 v) {
 // and polynomial (runners/kernels/vec_math.h), 2^k applied by VSCALEFPS; 0
 // below -87, where the result would go subnormal (letting VSCALEFPS
 // underflow by itself made the attention kernel 3x slower on padded rows:
-// subnormal results take microcode assists). NaN stays NaN.
+// subnormal results take microcode assists). NaN stays NaN: VMAXPS returns
+// its second operand when either is NaN, so x goes second in the clamp (the
+// other order turned a NaN score into exp(-87), and a NaN query into finite,
+// uniform attention).
 EMBEVAL_AVX512_MATH_TARGET inline __m512 exp_nonpositive16(__m512 x) {
-  const __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 xc = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);
   const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), xc);
