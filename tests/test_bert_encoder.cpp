@@ -6,6 +6,7 @@
 // variant, and must give the same vectors whatever the batch, order, loader
 // format or weight-name prefix.
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -564,6 +565,36 @@ TEST(BertEncoder, BadCheckpointsAreOneLineErrorsNamingFileAndTensor) {
     Matrix got = open(dir, c)->encode(texts, EncodeOptions{}), want = open(ref, c)->encode(texts, EncodeOptions{});
     ASSERT_EQ(got.values.size(), want.values.size());
     EXPECT_EQ(got.values, want.values);
+  }
+  // A NaN or an infinity in a weight the model uses is refused at load: the
+  // attention's softmax would turn a NaN query into finite, wrong vectors.
+  auto poison = [](const fs::path& f, const std::string& name, size_t element, float value) {
+    std::vector<SafetensorsTensor> all;
+    {
+      SafetensorsFile r(f);
+      for (const auto& e : r.entries()) {
+        std::string bytes(reinterpret_cast<const char*>(e.data), e.nbytes);
+        if (e.name == name) {
+          ASSERT_EQ(e.dtype, TENSOR_DTYPE_F32);
+          std::memcpy(bytes.data() + 4 * element, &value, 4);
+        }
+        all.push_back({e.name, e.dtype, e.shape, bytes});
+      }
+    }
+    write_safetensors(f, all);
+  };
+  expect("nan_bias", [&](const fs::path& d) {
+    poison(d / "model.safetensors", "encoder.layer.0.attention.self.query.bias", 1, std::nanf(""));
+  }, "model.safetensors: tensor \"encoder.layer.0.attention.self.query.bias\" has NaN or infinite values");
+  expect("inf_layernorm", [&](const fs::path& d) {
+    poison(d / "model.safetensors", "encoder.layer.1.output.LayerNorm.weight", 3, -INFINITY);
+  }, "model.safetensors: tensor \"encoder.layer.1.output.LayerNorm.weight\" has NaN or infinite values");
+  expect("nan_dense", [&](const fs::path& d) { poison(d / "2_Dense/model.safetensors", "linear.weight", 0, std::nanf("")); },
+         "2_Dense/model.safetensors: tensor \"linear.weight\" has NaN or infinite values");
+  {  // ... but not in the unused pooler head.
+    fs::path dir = make("nan_pooler", c);
+    poison(dir / "model.safetensors", "pooler.dense.bias", 0, std::nanf(""));
+    EXPECT_NO_THROW(open(dir, c)->encode({"unused head"}, EncodeOptions{}));
   }
   expect("missing_tensor", [&](const fs::path& d) { drop_tensor(d / "model.safetensors", "encoder.layer.1.output.dense.bias"); },
          "model.safetensors: missing tensor \"encoder.layer.1.output.dense.bias\"");

@@ -218,6 +218,7 @@ BertEncoder::BertEncoder(const fs::path& dir_in, const RunnerOptions& options, s
       if (t.sizes().vec() != shape)
         fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]", dw.origin[name].string(), name,
              fmt::join(t.sizes(), ", "), fmt::join(shape, ", "));
+      require_finite(t, dw.origin[name].string(), name);
       n_params += t.numel();
       return t.to(at::TensorOptions().dtype(at::kFloat).device(m.device));
     };

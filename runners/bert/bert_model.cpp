@@ -171,13 +171,13 @@ BertModel::BertModel(const BertConfig& config, const StateDict& weights, at::Sca
         alt = full.substr(0, full.size() - 5) + ".beta";
     }
     const at::Tensor& t = required_tensor(weights, full, where, alt);
-    if (t.sizes().vec() != shape) {
-      const std::string& stored = weights.tensors.count(full) ? full : alt;
-      auto origin = weights.origin.find(stored);
-      fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]",
-           origin != weights.origin.end() ? origin->second.string() : where, stored, fmt::join(t.sizes(), ", "),
+    const std::string& stored = weights.tensors.count(full) ? full : alt;
+    auto origin = weights.origin.find(stored);
+    const std::string file = origin != weights.origin.end() ? origin->second.string() : where;
+    if (t.sizes().vec() != shape)
+      fail("{}: tensor \"{}\" has shape [{}]; config.json implies [{}]", file, stored, fmt::join(t.sizes(), ", "),
            fmt::join(shape, ", "));
-    }
+    require_finite(t, file, stored);
     m.n_parameters += t.numel();
     return t;
   };

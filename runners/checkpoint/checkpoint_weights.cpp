@@ -215,6 +215,11 @@ StateDict load_state_dict(const fs::path& dir) {
        dir.string());
 }
 
+void require_finite(const at::Tensor& t, const std::string& file, const std::string& name) {
+  if (t.is_floating_point() && !at::isfinite(t).all().item<bool>())
+    fail("{}: tensor \"{}\" has NaN or infinite values", file, name);
+}
+
 const at::Tensor& required_tensor(const StateDict& weights, const std::string& name, const std::string& where,
                                   const std::string& alt) {
   for (const std::string* n : {&name, &alt}) {

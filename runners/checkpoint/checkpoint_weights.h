@@ -38,6 +38,12 @@ struct StateDict {
 const at::Tensor& required_tensor(const StateDict& weights, const std::string& name, const std::string& where,
                                   const std::string& alt = "");
 
+// A UserError naming the file and tensor when `t` holds a NaN or an
+// infinity: the kernels do not promise to carry them through (a softmax
+// max that skips NaN turns a NaN query into finite, wrong scores), so a
+// damaged checkpoint is refused at load instead of mis-scoring.
+void require_finite(const at::Tensor& t, const std::string& file, const std::string& name);
+
 // Weight files of the folder without reading them (for fingerprints); empty when none.
 std::vector<std::filesystem::path> checkpoint_weight_files(const std::filesystem::path& dir);
 // Loads every tensor; no weight file is a UserError listing the names looked for.
