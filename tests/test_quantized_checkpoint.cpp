@@ -325,4 +325,28 @@ TEST(QuantizedCheckpoint, InconsistentFilesAreOneLineErrorsNamingFileAndTensor) 
            t.push_back(raw(k + ".weight", TENSOR_DTYPE_F32, at::zeros({64, 64})));
          },
          {"is quantized but not all of", "encoder.layer.0.attention.self.key"});
+
+  // AutoGPTQ's quantize_config.json / AutoAWQ's quant_config.json beside
+  // config.json's quantization_config: the settings both give must agree
+  // (AutoAWQ names them w_bit / q_group_size and writes version "GEMM").
+  {
+    const Written w = write_packed(Kind::gptq_v1, "qcfg-agrees");
+    write_json(w.dir / "quantize_config.json",
+               {{"bits", 4}, {"group_size", 32}, {"desc_act", false}, {"sym", false}, {"damp_percent", 0.01}});
+    EXPECT_EQ(make_encoder(w.dir.string())->info().quantization, "gptq-int4-g32 (quantized checkpoint)");
+    write_json(w.dir / "quantize_config.json", {{"bits", 8}, {"group_size", 32}, {"desc_act", false}});
+    const std::string e = load_error(w.dir);
+    EXPECT_NE(e.find("quantize_config.json: bits 8 disagrees with config.json's quantization_config (4)"), std::string::npos)
+        << e;
+  }
+  {
+    const Written w = write_packed(Kind::awq, "awq-cfg");
+    write_json(w.dir / "quant_config.json", {{"zero_point", true}, {"q_group_size", 32}, {"w_bit", 4}, {"version", "GEMM"}});
+    EXPECT_EQ(make_encoder(w.dir.string())->info().quantization, "awq-int4-g32 (quantized checkpoint)");
+    write_json(w.dir / "quant_config.json", {{"zero_point", true}, {"q_group_size", 128}, {"w_bit", 4}, {"version", "GEMM"}});
+    const std::string e = load_error(w.dir);
+    EXPECT_NE(e.find("quant_config.json: group_size 128 disagrees with config.json's quantization_config (32)"),
+              std::string::npos)
+        << e;
+  }
 }

@@ -206,20 +206,55 @@ void save_quantized_checkpoint(const fs::path& source_in, const fs::path& out_in
 
 namespace {
 
-// The quantization config of a transformer folder and the file it is in.
+// A setting of a quantization config under any of its names (AutoAWQ's
+// quant_config.json says w_bit and q_group_size); null when absent. Strings
+// compare without case: AutoAWQ writes version "GEMM" there and "gemm" in
+// config.json.
+ordered_json setting(const ordered_json& j, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    auto it = j.find(n);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_string()) return *it;
+    std::string s = it->get<std::string>();
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return s;
+  }
+  return nullptr;
+}
+
+// The quantization config of a transformer folder and the file it is in:
+// config.json's quantization_config (what transformers reads), else
+// quantize_config.json (AutoGPTQ) or quant_config.json (AutoAWQ). Where a
+// folder has both, each setting the two share must agree: AutoGPTQ and
+// transformers would otherwise read different models from the same files.
 std::optional<std::pair<ordered_json, fs::path>> find_config(const fs::path& dir) {
+  std::optional<std::pair<ordered_json, fs::path>> hf;
   const fs::path config = dir / "config.json";
   if (fs::exists(config)) {
     ordered_json c = read_json(config);
     auto q = c.find("quantization_config");
     if (q != c.end() && !q->is_null()) {
       if (!q->is_object()) fail("{}: quantization_config must be an object", config.string());
-      return std::make_pair(*q, config);
+      hf = std::make_pair(*q, config);
     }
   }
-  for (const char* name : {"quantize_config.json", "quant_config.json"})
-    if (fs::exists(dir / name)) return std::make_pair(read_json(dir / name), dir / name);
-  return std::nullopt;
+  for (const char* name : {"quantize_config.json", "quant_config.json"}) {
+    if (!fs::exists(dir / name)) continue;
+    ordered_json own = read_json(dir / name);
+    if (!hf) return std::make_pair(own, dir / name);
+    if (!own.is_object()) fail("{}: expected a JSON object", (dir / name).string());
+    const std::initializer_list<const char*> shared[] = {
+        {"quant_method"}, {"bits", "w_bit"}, {"group_size", "q_group_size"}, {"desc_act"}, {"sym"},
+        {"zero_point"}, {"version"}, {"checkpoint_format"}};
+    for (const auto& names : shared) {
+      const ordered_json a = setting(own, names), b = setting(hf->first, names);
+      if (!a.is_null() && !b.is_null() && a != b)
+        fail("{}: {} {} disagrees with config.json's quantization_config ({}); AutoGPTQ / AutoAWQ and transformers "
+             "would read different models",
+             (dir / name).string(), *names.begin(), a.dump(), b.dump());
+    }
+  }
+  return hf;
 }
 
 template <typename T>
