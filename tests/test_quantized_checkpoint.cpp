@@ -315,6 +315,13 @@ TEST(QuantizedCheckpoint, InconsistentFilesAreOneLineErrorsNamingFileAndTensor) 
            std::memcpy(g.bytes.data(), &big, 4);
          },
          {"model.safetensors", "encoder.layer.1.output.dense.g_idx: group ids outside"});
+  expect("divisor-inf", Kind::awq,
+         [&](auto& t, auto&) {
+           at::Tensor d = at::ones({64});
+           d[7] = INFINITY;
+           t.push_back(raw(q0 + ".input_divisor", TENSOR_DTYPE_F32, d));
+         },
+         {"model.safetensors", q0 + ".input_divisor must be positive and finite, [in = 64]"});
   expect("half-fused", Kind::gptq_v1,
          [&](auto& t, auto&) {
            // The key layer back in float: Q, K and V no longer quantized alike.

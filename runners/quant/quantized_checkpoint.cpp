@@ -415,9 +415,10 @@ std::optional<LoadedQuantization> read_quantized_checkpoint(const fs::path& dir,
   for (auto& [name, l] : r.linears) {
     const at::Tensor d = take(weights, name + ".input_divisor", false);
     if (d.defined()) {
-      if (d.dim() != 1 || d.size(0) != l.weight.in_features() || !(d > 0).all().item<bool>())
-        fail("{}: {}.input_divisor must be positive, [in = {}]", origin_of(weights, name + ".input_divisor", dir), name,
-             l.weight.in_features());
+      if (d.dim() != 1 || d.size(0) != l.weight.in_features() || !(d > 0).all().item<bool>() ||
+          !at::isfinite(d).all().item<bool>())
+        fail("{}: {}.input_divisor must be positive and finite, [in = {}]", origin_of(weights, name + ".input_divisor", dir),
+             name, l.weight.in_features());
       l.input_divisor = d.to(at::kFloat).contiguous();
     }
     const at::Tensor b = take(weights, name + ".bias", false);
