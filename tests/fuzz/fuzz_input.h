@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <utility>
 
 #include "datasets/data_error.h"
 #include "harness/error.h"
@@ -36,6 +38,30 @@ inline void write_bytes(const std::filesystem::path& file, const uint8_t* data, 
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
 }
+
+inline std::string read_bytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A file an input is about to replace, put back as it was (or removed, if
+// there was none) when this goes out of scope: the next input starts from
+// the same folder.
+struct SavedFile {
+  explicit SavedFile(std::filesystem::path f)
+      : file(std::move(f)), existed(std::filesystem::exists(file)), bytes(existed ? read_bytes(file) : "") {}
+  ~SavedFile() {
+    if (existed)
+      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    else
+      std::filesystem::remove(file);
+  }
+  SavedFile(const SavedFile&) = delete;
+  SavedFile& operator=(const SavedFile&) = delete;
+  const std::filesystem::path file;
+  const bool existed;
+  const std::string bytes;
+};
 
 template <class F>
 void expect_clean(F&& f) {

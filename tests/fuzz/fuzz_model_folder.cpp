@@ -3,7 +3,6 @@
 // sizes, heads and activation, modules.json, pooling, Dense, prompts,
 // tokenizer options, vocab.txt. The model must then load and encode, or stop
 // with a one-line error.
-#include <iterator>
 
 #include "runners/encoder_factory.h"
 #include "tests/checkpoint_writer.h"
@@ -23,11 +22,6 @@ const char* const FILES[] = {"config.json",
                              "special_tokens_map.json",
                              "vocab.txt"};
 
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -41,10 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return d;
   }();
   if (size == 0) return 0;
-  const std::filesystem::path target = dir / FILES[data[0] % std::size(FILES)];
-  const bool existed = std::filesystem::exists(target);
-  const std::string original = existed ? read_all(target) : std::string();
-  fuzz::write_bytes(target, data + 1, size - 1);
+  const fuzz::SavedFile saved(dir / FILES[data[0] % std::size(FILES)]);
+  fuzz::write_bytes(saved.file, data + 1, size - 1);
   fuzz::expect_clean([&] {
     std::unique_ptr<Encoder> enc = make_encoder("hf:" + dir.string());
     EncodeOptions opt;
@@ -52,10 +44,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Matrix m = enc->encode({"hello world", "", "q: 你好 [SEP]"}, opt);
     EMBEVAL_ASSERT(m.rows == 3 && m.cols == enc->info().dim && m.values.size() == size_t(m.rows * m.cols));
   });
-  if (existed) {
-    std::ofstream(target, std::ios::binary | std::ios::trunc) << original;
-  } else {
-    std::filesystem::remove(target);
-  }
   return 0;
 }

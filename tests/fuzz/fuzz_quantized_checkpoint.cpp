@@ -13,7 +13,6 @@
 // size, or a layout embeval does not read".
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 
 #include "runners/checkpoint_quantizer.h"
 #include "runners/encoder_factory.h"
@@ -26,11 +25,6 @@ namespace {
 
 const char* const METHODS[] = {"gptq-int4-g8-actorder", "gptq-int8-g16", "awq-int4-g8", "sq-w8a8-a0.5"};
 const char* const PARTS[] = {"config.json", "quantize_config.json", "embeval_quantization.json", "model.safetensors"};
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // The quantized folders, made once per process from one small checkpoint.
 const std::filesystem::path& folders() {
@@ -55,7 +49,7 @@ const std::filesystem::path& folders() {
         for (int p = 0; p < 4; ++p) {
           const auto file = r / METHODS[i] / PARTS[p];
           if (!std::filesystem::exists(file)) continue;
-          std::string bytes = read_all(file);
+          std::string bytes = fuzz::read_bytes(file);
           if (p == 3) {
             uint64_t len = 0;
             std::memcpy(&len, bytes.data(), 8);
@@ -78,10 +72,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::filesystem::path& root = folders();
   if (size == 0) return 0;
   const std::filesystem::path dir = root / METHODS[data[0] % 4];
-  const std::filesystem::path target = dir / PARTS[(data[0] / 4) % 4];
-  const bool existed = std::filesystem::exists(target);
-  const std::string original = existed ? read_all(target) : std::string();
-  if (target.filename() == "model.safetensors") {
+  const fuzz::SavedFile saved(dir / PARTS[(data[0] / 4) % 4]);
+  const std::string& original = saved.bytes;
+  const std::filesystem::path& target = saved.file;
+  if (target.filename() == "model.safetensors" && original.size() >= 8) {
     // The input is the header; the 8-byte length says its size, the tensor
     // bytes follow as they were.
     uint64_t old_len = 0;
@@ -99,10 +93,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Matrix m = enc->encode({"hello world", "", "你好 world 123"}, EncodeOptions{});
     EMBEVAL_ASSERT(m.rows == 3 && m.cols == enc->info().dim && m.values.size() == size_t(m.rows * m.cols));
   });
-  if (existed) {
-    std::ofstream(target, std::ios::binary | std::ios::trunc) << original;
-  } else {
-    std::filesystem::remove(target);
-  }
   return 0;
 }
