@@ -591,6 +591,30 @@ TEST(BertEncoder, BadCheckpointsAreOneLineErrorsNamingFileAndTensor) {
   }, "model.safetensors: tensor \"encoder.layer.1.output.LayerNorm.weight\" has NaN or infinite values");
   expect("nan_dense", [&](const fs::path& d) { poison(d / "2_Dense/model.safetensors", "linear.weight", 0, std::nanf("")); },
          "2_Dense/model.safetensors: tensor \"linear.weight\" has NaN or infinite values");
+  // In fp16 and bf16 checkpoints too (fp16 takes another path: no CPU
+  // aminmax for it in libtorch 1.13).
+  for (const auto& [dtype, bits] : {std::pair{TENSOR_DTYPE_F16, uint16_t{0x7e00}}, std::pair{TENSOR_DTYPE_BF16, uint16_t{0xff80}}}) {
+    TinyCheckpoint half = c;
+    half.dtype = dtype;
+    const fs::path dir = make(dtype == TENSOR_DTYPE_F16 ? "nan_f16" : "ninf_bf16", half);
+    std::vector<SafetensorsTensor> all;
+    {
+      SafetensorsFile r(dir / "model.safetensors");
+      for (const auto& e : r.entries()) {
+        std::string bytes(reinterpret_cast<const char*>(e.data), e.nbytes);
+        if (e.name == "encoder.layer.1.intermediate.dense.weight") {
+          ASSERT_EQ(e.dtype, dtype);
+          std::memcpy(bytes.data() + 2 * 17, &bits, 2);  // NaN in fp16, -inf in bf16
+        }
+        all.push_back({e.name, e.dtype, e.shape, bytes});
+      }
+    }
+    write_safetensors(dir / "model.safetensors", all);
+    const std::string e = test::error_of<UserError>([&] { open(dir, half); });
+    EXPECT_NE(e.find("tensor \"encoder.layer.1.intermediate.dense.weight\" has NaN or infinite values"), std::string::npos)
+        << e;
+    EXPECT_NO_THROW(open(make(dtype == TENSOR_DTYPE_F16 ? "ok_f16" : "ok_bf16", half), half));
+  }
   {  // ... but not in the unused pooler head.
     fs::path dir = make("nan_pooler", c);
     poison(dir / "model.safetensors", "pooler.dense.bias", 0, std::nanf(""));
