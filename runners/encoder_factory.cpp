@@ -11,6 +11,7 @@
 
 #include "harness/error.h"
 #include "runners/bert/bert_encoder.h"
+#include "runners/bert/st_pipeline.h"
 #include "runners/char_ngram_encoder.h"
 #include "runners/precomputed_encoder.h"
 #include "runners/quant/quant_spec.h"
@@ -178,11 +179,24 @@ RunnerOptions spec_options(const std::string& spec, const RunnerOptions& flags) 
   const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
   check_weightless(spec, backend, flags);
   if (backend == "precomputed" || backend == "baseline") return flags;
-  if (backend == "hf" || backend == "bert") return parse_runner_tokens(spec, split_path_tokens(arg, is_folder).second, flags);
   if (backend == "torchscript") return parse_runner_tokens(spec, split_path_tokens(arg, is_file).second, flags);
-  if (is_folder(spec) || is_folder(spec.substr(0, spec.find(','))))
-    return parse_runner_tokens(spec, split_path_tokens(spec, is_folder).second, flags);
-  return flags;  // not a model: make_encoder says so
+  std::pair<std::string, std::vector<std::string>> parts;
+  if (backend == "hf" || backend == "bert")
+    parts = split_path_tokens(arg, is_folder);
+  else if (is_folder(spec) || is_folder(spec.substr(0, spec.find(','))))
+    parts = split_path_tokens(spec, is_folder);
+  else
+    return flags;  // not a model: make_encoder says so
+  const RunnerOptions o = parse_runner_tokens(spec, parts.second, flags);
+  // A method on a folder that is quantized already: said before a run of
+  // several variants records the first (BertEncoder says it too, on load).
+  if (!o.quant.empty() && is_folder(parts.first)) {
+    const std::filesystem::path tdir = read_st_pipeline(parts.first).transformer_dir;
+    if (const auto file = quantization_config_file(tdir))
+      fail("{}: the checkpoint is already quantized ({}); drop --quant {}", tdir.string(), file->filename().string(),
+           o.quant);
+  }
+  return o;
 }
 
 std::vector<std::string> encoder_spec_forms() {

@@ -289,6 +289,11 @@ std::string origin_of(const StateDict& w, const std::string& name, const fs::pat
 
 }  // namespace
 
+std::optional<fs::path> quantization_config_file(const fs::path& dir) {
+  const auto found = find_config(dir);
+  return found ? std::optional<fs::path>(found->second) : std::nullopt;
+}
+
 std::optional<LoadedQuantization> read_quantized_checkpoint(const fs::path& dir, StateDict& weights) {
   auto found = find_config(dir);
   std::vector<std::string> packed;  // layers with packed tensors

@@ -70,6 +70,12 @@ struct LoadedQuantization {
 // inconsistent.
 std::optional<LoadedQuantization> read_quantized_checkpoint(const std::filesystem::path& dir, StateDict& weights);
 
+// The file that says the transformer folder `dir` is quantized (config.json
+// with a quantization_config, quantize_config.json or quant_config.json);
+// nullopt when none does. Reads only the JSON: the CLI checks it before a
+// run starts. UserError when the files disagree (as above).
+std::optional<std::filesystem::path> quantization_config_file(const std::filesystem::path& dir);
+
 // Swaps the model's Linear kernels for the loaded quantized ones (Q, K and V
 // must be quantized alike: they run as one fused Linear). The model must
 // compute in fp32 on the CPU. Returns a description for the run record.

@@ -406,6 +406,10 @@ if "$EMBEVAL" run --model ck-gptq --task-dir "$src/datasets/cmteb/LCQMC/mini" --
   || bad "quantized checkpoint record: $(rows "SELECT quantization FROM models" qc.sqlite)"
 expect_error "quantize onto an existing folder" "already exists" "$EMBEVAL" quantize --model "$ck" --method wo-int8 --out ck-gptq
 expect_error "quantize a quantized folder" "already quantized" "$EMBEVAL" quantize --model ck-gptq --method wo-int8 --out ck-2
+# In a --quant list too, before the first variant records anything.
+expect_error "run a quantized folder with --quant" "ck-gptq: the checkpoint is already quantized (config.json); drop --quant wo-int8" \
+  "$EMBEVAL" run --model ck-gptq --quant fp32,wo-int8 --task-dir "$src/datasets/cmteb/LCQMC/mini" --db requant.sqlite
+[ ! -e requant.sqlite ] && ok || bad "a refused --quant list created its database"
 expect_error "quantize: unknown method" "did you mean gptq-int4-g128?" "$EMBEVAL" quantize --model "$ck" --method gptq-int4-g12 --out ck-3
 expect_error "quantize: bad width" "takes int4 weights, not \"int3\"" "$EMBEVAL" quantize --model "$ck" --method awq-int3 --out ck-3
 expect_error "quantize: no texts" "give --calib FILE" "$EMBEVAL" quantize --model "$ck" --method awq-int4-g32 --out ck-4
