@@ -33,10 +33,11 @@ std::unique_ptr<Encoder> make_encoder(const std::string& spec, const RunnerOptio
 RunnerOptions parse_runner_tokens(const std::string& spec, const std::vector<std::string>& tokens,
                                   const RunnerOptions& flags);
 // What make_encoder(spec, flags) will run, read from the spec without
-// loading anything: the hf / folder / torchscript tokens merged with `flags`
+// loading weights: the hf / folder / torchscript tokens merged with `flags`
 // (the flags alone for the other backends). The CLI asks it whether a spec
 // names a method that needs calibration texts. UserError as make_encoder's
-// on a bad token or a contradiction.
+// on a bad token, a contradiction, or a method for a folder that is
+// quantized already (its JSON files are read for that).
 RunnerOptions spec_options(const std::string& spec, const RunnerOptions& flags);
 // One line per backend form, for --help and error messages.
 std::vector<std::string> encoder_spec_forms();
