@@ -39,9 +39,10 @@ const at::Tensor& required_tensor(const StateDict& weights, const std::string& n
                                   const std::string& alt = "");
 
 // A UserError naming the file and tensor when `t` holds a NaN or an
-// infinity: the kernels do not promise to carry them through (a softmax
-// max that skips NaN turns a NaN query into finite, wrong scores), so a
-// damaged checkpoint is refused at load instead of mis-scoring.
+// infinity. A damaged checkpoint is refused at load rather than trusted to
+// give non-finite vectors: not every kernel step carries NaN through (a
+// clamp in the fp32 softmax once turned a NaN query into finite, uniform
+// attention), and finite, wrong vectors would be scored.
 void require_finite(const at::Tensor& t, const std::string& file, const std::string& name);
 
 // Weight files of the folder without reading them (for fingerprints); empty when none.
