@@ -189,14 +189,15 @@ RunnerOptions RunnerFlags::single_variant(const RunnerOptions& resolved, const s
 void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const std::string& model_spec,
                                   const std::vector<fs::path>& task_dirs, const std::vector<std::string>& input,
                                   const std::string& input_name) const {
-  // Every method but round-to-nearest learns from calibration texts.
-  auto calibrated = [&](const RunnerOptions& v) {
-    const RunnerOptions o = spec_options(model_spec, v);
-    return !o.quant.empty() && parse_quant_spec(o.quant).method != QuantMethod::rtn;
-  };
+  // Every method but round-to-nearest learns from calibration texts. Each
+  // variant's method is read once (spec_options reads the folder's JSON).
+  std::vector<bool> calibrated(variants.size());
   std::string method;  // the first that needs texts, for the messages
-  for (const RunnerOptions& v : variants)
-    if (method.empty() && calibrated(v)) method = spec_options(model_spec, v).quant;
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const std::string q = spec_options(model_spec, variants[i]).quant;
+    calibrated[i] = !q.empty() && parse_quant_spec(q).method != QuantMethod::rtn;
+    if (calibrated[i] && method.empty()) method = q;
+  }
   if (method.empty()) return;
   if (calib_samples < 1) throw po::error("--calib-samples must be positive");
   std::vector<std::string> texts;
@@ -219,10 +220,10 @@ void RunnerFlags::add_calibration(std::vector<RunnerOptions>& variants, const st
   }
   if (texts.size() < 16)
     fail("{}: {} calibration texts ({}); calibrated methods need at least 16", method, texts.size(), short_of);
-  for (RunnerOptions& v : variants)
-    if (calibrated(v)) {
-      v.calib_texts = texts;
-      v.calib_source = source;
+  for (size_t i = 0; i < variants.size(); ++i)
+    if (calibrated[i]) {
+      variants[i].calib_texts = texts;
+      variants[i].calib_source = source;
     }
 }
 

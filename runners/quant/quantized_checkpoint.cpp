@@ -206,6 +206,11 @@ void save_quantized_checkpoint(const fs::path& source_in, const fs::path& out_in
 
 namespace {
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
 // A setting of a quantization config under any of its names (AutoAWQ's
 // quant_config.json says w_bit and q_group_size); null when absent. Strings
 // compare without case: AutoAWQ writes version "GEMM" there and "gemm" in
@@ -214,10 +219,7 @@ ordered_json setting(const ordered_json& j, std::initializer_list<const char*> n
   for (const char* n : names) {
     auto it = j.find(n);
     if (it == j.end() || it->is_null()) continue;
-    if (!it->is_string()) return *it;
-    std::string s = it->get<std::string>();
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    return s;
+    return it->is_string() ? ordered_json(lower(it->get<std::string>())) : *it;
   }
   return nullptr;
 }
@@ -269,11 +271,6 @@ T field(const ordered_json& j, std::initializer_list<const char*> names, T fallb
     }
   }
   return fallback;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 at::Tensor take(const StateDict& w, const std::string& name, bool integer) {
