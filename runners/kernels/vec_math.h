@@ -13,12 +13,16 @@
 
 // OUT = exp(X) for X <= 0 (softmax after subtracting the row maximum, e^-z^2):
 // Cephes' expf reduction and polynomial (relative error ~1e-7), 0 below -87
-// where the float would go subnormal.
+// where the float would go subnormal; NaN stays NaN. 2^k's exponent comes
+// from the rounding sum's low bits in unsigned arithmetic: converting k to
+// int and shifting it was undefined for a NaN input (UBSan: a left shift
+// of a negative number).
 #define EMBEVAL_EXP_NONPOSITIVE(X, OUT)                                                   \
   do {                                                                                    \
     const float x_ = (X);                                                                 \
     const float xc_ = x_ < -87.0f ? -87.0f : x_;                                          \
-    const float k_ = (xc_ * 1.44269504088896341f + 12582912.f) - 12582912.f;              \
+    const float t_ = xc_ * 1.44269504088896341f + 12582912.f; /* 1.5 x 2^23 + k */        \
+    const float k_ = t_ - 12582912.f;                                                     \
     const float r_ = (xc_ - k_ * 0.693359375f) + k_ * 2.12194440e-4f;                     \
     float y_ = 1.9875691500e-4f;                                                          \
     y_ = y_ * r_ + 1.3981999507e-3f;                                                      \
@@ -27,7 +31,9 @@
     y_ = y_ * r_ + 1.6666665459e-1f;                                                      \
     y_ = y_ * r_ + 5.0000001201e-1f;                                                      \
     y_ = y_ * r_ * r_ + r_ + 1.0f;                                                        \
-    const int32_t bits_ = (static_cast<int32_t>(k_) + 127) << 23;                         \
+    uint32_t t_bits_; /* k from t_'s low bits: no float-to-int conversion (NaN's is UB) */ \
+    std::memcpy(&t_bits_, &t_, 4);                                                        \
+    const uint32_t bits_ = (t_bits_ - 0x4B400000u + 127u) << 23;                          \
     float two_k_;                                                                         \
     std::memcpy(&two_k_, &bits_, 4);                                                      \
     const float e_ = y_ * two_k_;                                                         \
