@@ -391,13 +391,16 @@ PackedLinear::PackedLinear(const at::Tensor& weight, const at::Tensor& bias, Lin
     // EMBEVAL_NO_K_SLICES=1 (read when a layer is made) keeps whole products, for comparing.
     const char* no_slices = std::getenv("EMBEVAL_NO_K_SLICES");
     const bool amx_bf16 = type == at::kBFloat16 && is_amx_kernel(m.kernel) && !(no_slices && *no_slices == '1');
-    // bf16 on AMX with no activation or BERT's GELU: embeval's kernel, no
-    // oneDNN product at all (amx_bf16_gemm.h says why and by how much).
-    // Without AMX, its VDPBF16PS form where the CPU has AVX512-BF16 (Zen
-    // 4): oneDNN 2.6's bf16 gemm:jit there runs at ~88% of VDPBF16PS's rate
-    // (amx_bf16_gemm.h has the numbers).
-    const bool own_vdp = type == at::kBFloat16 && !AmxBf16Gemm::uses_tiles() && !(no_slices && *no_slices == '1');
-    if ((amx_bf16 || own_vdp) && AmxBf16Gemm::fuses(activation) && AmxBf16Gemm::available()) {
+    // bf16 with no activation or BERT's GELU: embeval's kernel, no oneDNN
+    // product at all. On AMX tiles where the CPU has them (amx_bf16_gemm.h
+    // says why and by how much); without AMX, its VDPBF16PS form where the
+    // CPU has AVX512-BF16 (Zen 4): oneDNN 2.6's bf16 gemm:jit there runs at
+    // ~88% of VDPBF16PS's rate (amx_bf16_gemm.h has the numbers). Whether
+    // oneDNN itself would pick AMX does not matter (it does not where
+    // ONEDNN_MAX_CPU_ISA caps it, or in an EMBEVAL_AMX_EMULATE build);
+    // EMBEVAL_NO_AMX_BF16_GEMM=1 switches embeval's kernel off.
+    const bool own = type == at::kBFloat16 && !(no_slices && *no_slices == '1');
+    if (own && AmxBf16Gemm::fuses(activation) && AmxBf16Gemm::available()) {
       m.own_gemm = std::make_unique<AmxBf16Gemm>(m.weight, m.bias_f32, activation);
       m.kernel = activation == LinearActivation::none ? "bf16" : "bf16 + GELU";
       m.matmul.reset();
