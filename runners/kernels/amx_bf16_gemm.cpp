@@ -44,7 +44,7 @@ int64_t AmxBf16Gemm::packed_elements(int64_t n, int64_t k) {
 
 bool AmxBf16Gemm::uses_tiles() {
 #ifdef EMBEVAL_AMX_BUILD
-  static const bool tiles = __builtin_cpu_supports("amx-bf16") && cpu_has_avx512_bf16() && amx_tile_permission();
+  static const bool tiles = cpu_has_amx_bf16() && cpu_has_avx512_bf16() && amx_tile_permission();
   return tiles;
 #else
   return false;

@@ -39,7 +39,7 @@ constexpr int64_t CHUNK = 128;
 
 bool AmxS8Gemm::uses_tiles() {
 #ifdef EMBEVAL_AMX_BUILD
-  static const bool ready = __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("avx512bw") &&
+  static const bool ready = cpu_has_amx_int8() && __builtin_cpu_supports("avx512bw") &&
                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                             __builtin_cpu_supports("avx512bf16") && amx_tile_permission();
   return ready;

@@ -522,7 +522,7 @@ EMBEVAL_BF16_TARGET void attend_items_f32(const F32Job& job, int64_t first, int6
 }
 
 bool amx_ready() {
-  return __builtin_cpu_supports("amx-bf16") && cpu_has_avx512_bf16() && amx_tile_permission();
+  return cpu_has_amx_bf16() && cpu_has_avx512_bf16() && amx_tile_permission();
 }
 
 bool switched_off(const char* name) {
