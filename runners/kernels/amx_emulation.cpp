@@ -22,6 +22,7 @@ struct State {
 };
 thread_local State state;
 std::atomic<uint64_t> executed{0};
+void count() { executed.fetch_add(1, std::memory_order_relaxed); }
 
 [[noreturn]] void fault(const char* instruction, const char* exception, const char* why, int tile = -1) {
   if (tile >= 0)
@@ -38,7 +39,6 @@ std::atomic<uint64_t> executed{0};
 // never use an unconfigured one; its use is a bug even where the hardware
 // would quietly read zeros).
 void check_tile(const char* instruction, int tile) {
-  executed.fetch_add(1, std::memory_order_relaxed);
   if (!state.configured) fault(instruction, "#UD", "no tile configuration loaded (TILES_CONFIGURED = 0)");
   if (tile < 0 || tile >= TILES) fault(instruction, "#UD", "no such tile register", tile);
   if (state.rows[tile] == 0) fault(instruction, "#UD", "the loaded configuration gives this tile no rows", tile);
@@ -82,13 +82,13 @@ float ftz(float f) { return daz(f); }
 }  // namespace
 
 void ldtilecfg(const void* config) {
-  executed.fetch_add(1, std::memory_order_relaxed);
   uint8_t c[64];
   std::memcpy(c, config, 64);
   if (c[0] == 0) {  // palette 0: the initial state
     tilerelease();
     return;
   }
+  count();
   if (c[0] != 1) fault("LDTILECFG", "#GP", "palette is not 0 or 1 (the only palettes of the first AMX CPUs)");
   if (c[1] != 0) fault("LDTILECFG", "#GP", "start_row is not 0 (restarting an interrupted load is not modelled)");
   for (int i = 2; i < 16; ++i)
@@ -115,7 +115,7 @@ void ldtilecfg(const void* config) {
 }
 
 void tilerelease() {
-  executed.fetch_add(1, std::memory_order_relaxed);
+  count();
   std::memset(state.rows, 0, sizeof state.rows);
   std::memset(state.colsb, 0, sizeof state.colsb);
   std::memset(state.data, 0, sizeof state.data);
@@ -123,6 +123,7 @@ void tilerelease() {
 }
 
 void tileloadd(int tile, const void* base, long stride) {
+  count();
   check_tile("TILELOADD", tile);
   const auto* p = static_cast<const uint8_t*>(base);
   for (int r = 0; r < state.rows[tile]; ++r) std::memcpy(state.data[tile][r], p + r * stride, state.colsb[tile]);
@@ -130,17 +131,20 @@ void tileloadd(int tile, const void* base, long stride) {
 }
 
 void tilestored(int tile, void* base, long stride) {
+  count();
   check_tile("TILESTORED", tile);
   auto* p = static_cast<uint8_t*>(base);
   for (int r = 0; r < state.rows[tile]; ++r) std::memcpy(p + r * stride, state.data[tile][r], state.colsb[tile]);
 }
 
 void tilezero(int tile) {
+  count();
   check_tile("TILEZERO", tile);
   std::memset(state.data[tile], 0, sizeof state.data[tile]);
 }
 
 void tdpbf16ps(int dst, int a, int b) {
+  count();
   check_product("TDPBF16PS", dst, a, b);
   State& s = state;
   const int rows = s.rows[dst], pairs = s.colsb[a] / 4, cols = s.colsb[dst] / 4;
@@ -168,6 +172,7 @@ void tdpbf16ps(int dst, int a, int b) {
 }
 
 void tdpb_d(int dst, int a, int b, bool a_signed, bool b_signed, const char* name) {
+  count();
   check_product(name, dst, a, b);
   State& s = state;
   const int rows = s.rows[dst], quads = s.colsb[a] / 4, cols = s.colsb[dst] / 4;

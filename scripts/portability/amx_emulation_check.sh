@@ -38,23 +38,12 @@ case "$kernel" in
 esac
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} LSAN_OPTIONS=suppressions=$src/tests/fuzz/lsan.supp
-shards=$(nproc)
+. "$src/scripts/portability/gtest_shards.sh"
 logs=$build/amx-emulation-logs
-rm -rf "$logs" && mkdir -p "$logs"
-pids=()
-for ((i = 0; i < shards; i++)); do
-  (cd "$build" && GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i "$tests" --gtest_brief=1 --gtest_filter="$filter" \
-    >"$logs/shard$i.txt" 2>&1) &
-  pids+=($!)
-done
 status=0
-for ((i = 0; i < shards; i++)); do
-  wait "${pids[$i]}" || status=1
-done
-grep -h "^\[  FAILED  \]\|ERROR: AddressSanitizer\|runtime error:\|AMX emulation:" "$logs"/shard*.txt | sort -u || true
-passed=$(grep -h "^\[  PASSED  \]" "$logs"/shard*.txt | awk '{n += $4} END {print n + 0}')
-skipped=$(grep -h "^\[  SKIPPED \] [0-9]" "$logs"/shard*.txt | awk '{n += $4} END {print n + 0}')
-echo "amx_emulation_check: $passed tests passed, $skipped skipped in $shards shards; logs in $logs"
+run_gtest_shards "$build" "$logs" "$tests" --gtest_brief=1 --gtest_filter="$filter" || status=1
+grep -h "ERROR: AddressSanitizer\|runtime error:\|AMX emulation:" "$logs"/shard*.txt | sort -u || true
+echo "amx_emulation_check: $GTEST_PASSED tests passed, $GTEST_SKIPPED skipped in $GTEST_SHARDS shards; logs in $logs"
 if grep -q "runtime error:" "$logs"/shard*.txt; then status=1; fi
 if [ "$status" -ne 0 ]; then
   echo "amx_emulation_check: FAILED with the AMX kernels on the software model" >&2

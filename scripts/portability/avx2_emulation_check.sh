@@ -46,22 +46,10 @@ case "$kernel" in
   *) echo "avx2_emulation_check: expected the widened fp32 fallback; does the emulated CPU ($cpu) lack bf16?" >&2; exit 1 ;;
 esac
 
-shards=$(nproc)
-logs=$work/logs
-rm -rf "$logs" && mkdir -p "$logs"
-pids=()
-for ((i = 0; i < shards; i++)); do
-  (cd "$build" && GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i emulate "$tests" --gtest_brief=1 >"$logs/shard$i.txt" 2>&1) &
-  pids+=($!)
-done
+. "$src/scripts/portability/gtest_shards.sh"
 status=0
-for ((i = 0; i < shards; i++)); do
-  wait "${pids[$i]}" || status=1
-done
-grep -h "^\[  FAILED  \]" "$logs"/shard*.txt | sort -u || true
-passed=$(grep -h "^\[  PASSED  \]" "$logs"/shard*.txt | awk '{n += $4} END {print n + 0}')
-skipped=$(grep -h "^\[  SKIPPED \] [0-9]" "$logs"/shard*.txt | awk '{n += $4} END {print n + 0}')
-echo "avx2_emulation_check: $passed tests passed, $skipped skipped (instruction sets this CPU lacks, or CUDA) in $shards shards; logs in $logs"
+run_gtest_shards "$build" "$work/logs" emulate "$tests" --gtest_brief=1 || status=1
+echo "avx2_emulation_check: $GTEST_PASSED tests passed, $GTEST_SKIPPED skipped (instruction sets this CPU lacks, or CUDA) in $GTEST_SHARDS shards; logs in $work/logs"
 if [ "$status" -ne 0 ]; then
   echo "avx2_emulation_check: FAILED under qemu-x86_64 -cpu $cpu" >&2
   exit 1
