@@ -24,12 +24,12 @@ thread_local State state;
 std::atomic<uint64_t> executed{0};
 void count() { executed.fetch_add(1, std::memory_order_relaxed); }
 
+// exception: what the hardware raises, or null for the model's own check.
 [[noreturn]] void fault(const char* instruction, const char* exception, const char* why, int tile = -1) {
-  if (tile >= 0)
-    std::fprintf(stderr, "AMX emulation: %s on tmm%d: %s (the hardware raises %s)\n", instruction, tile, why,
-                 exception);
-  else
-    std::fprintf(stderr, "AMX emulation: %s: %s (the hardware raises %s)\n", instruction, why, exception);
+  char where[24] = "";
+  if (tile >= 0) std::snprintf(where, sizeof where, " on tmm%d", tile);
+  std::fprintf(stderr, "AMX emulation: %s%s: %s (%s%s)\n", instruction, where, why,
+               exception ? "the hardware raises " : "the model's own check", exception ? exception : "");
   std::abort();
 }
 
@@ -41,7 +41,7 @@ void count() { executed.fetch_add(1, std::memory_order_relaxed); }
 void check_tile(const char* instruction, int tile) {
   if (!state.configured) fault(instruction, "#UD", "no tile configuration loaded (TILES_CONFIGURED = 0)");
   if (tile < 0 || tile >= TILES) fault(instruction, "#UD", "no such tile register", tile);
-  if (state.rows[tile] == 0) fault(instruction, "#UD", "the loaded configuration gives this tile no rows", tile);
+  if (state.rows[tile] == 0) fault(instruction, nullptr, "the loaded configuration gives this tile no rows", tile);
 }
 
 // TDPBF16PS's and TDPB*D's shape rules (SDM, exception class AMX-E4).
@@ -90,26 +90,26 @@ void ldtilecfg(const void* config) {
   }
   count();
   if (c[0] != 1) fault("LDTILECFG", "#GP", "palette is not 0 or 1 (the only palettes of the first AMX CPUs)");
-  if (c[1] != 0) fault("LDTILECFG", "#GP", "start_row is not 0 (restarting an interrupted load is not modelled)");
+  if (c[1] != 0) fault("LDTILECFG", nullptr, "start_row is not 0 (restarting an interrupted load is not modelled)");
   for (int i = 2; i < 16; ++i)
     if (c[i]) fault("LDTILECFG", "#GP", "reserved bytes 2-15 are not zero");
-  State fresh;
+  uint8_t rows[TILES] = {};
+  uint16_t colsb[TILES] = {};
   for (int t = 0; t < 16; ++t) {
-    uint16_t colsb;
-    std::memcpy(&colsb, c + 16 + 2 * t, 2);
-    const uint8_t rows = c[48 + t];
+    uint16_t cb;
+    std::memcpy(&cb, c + 16 + 2 * t, 2);
+    const uint8_t r = c[48 + t];
     if (t >= TILES) {
-      if (colsb || rows) fault("LDTILECFG", "#GP", "a tile past tmm7 has a shape");
+      if (cb || r) fault("LDTILECFG", "#GP", "a tile past tmm7 has a shape");
       continue;
     }
-    if (rows > MAX_ROWS || colsb > MAX_COLSB) fault("LDTILECFG", "#GP", "a tile is larger than 16 rows x 64 bytes");
-    if ((rows == 0) != (colsb == 0)) fault("LDTILECFG", "#GP", "a tile has rows but no bytes, or bytes but no rows");
-    fresh.rows[t] = rows;
-    fresh.colsb[t] = colsb;
+    if (r > MAX_ROWS || cb > MAX_COLSB) fault("LDTILECFG", "#GP", "a tile is larger than 16 rows x 64 bytes");
+    if ((r == 0) != (cb == 0)) fault("LDTILECFG", "#GP", "a tile has rows but no bytes, or bytes but no rows");
+    rows[t] = r;
+    colsb[t] = cb;
   }
-  fresh.configured = true;
-  std::memcpy(state.rows, fresh.rows, sizeof fresh.rows);
-  std::memcpy(state.colsb, fresh.colsb, sizeof fresh.colsb);
+  std::memcpy(state.rows, rows, sizeof rows);
+  std::memcpy(state.colsb, colsb, sizeof colsb);
   std::memset(state.data, 0, sizeof state.data);  // a new configuration zeroes the tiles
   state.configured = true;
 }
