@@ -73,6 +73,36 @@ TEST(VnniGroupGemm, MatchesFloat64ForEveryRowCountGroupAndWidth) {
   }
 }
 
+// AWQ's input divisor, divided out as each row's limbs are made: the same
+// bits as dividing x first (IEEE quotients either way), on each path of
+// run() (outputs split over threads, rows split, one thread), and a
+// non-finite quotient (a divisor's underflow) still gives a NaN row.
+TEST(VnniGroupGemm, DividesByTheInputDivisorAsDividingFirstDoes) {
+  if (!VnniGroupGemm::available()) GTEST_SKIP() << "no AVX512-VNNI on this CPU";
+  WeightParts p = random_weight_parts(48, 192, 4, 64, false, 11);
+  VnniGroupGemm k(p.codes, 4, p.scales.contiguous(), p.zeros.to(at::kFloat).contiguous(), at::randn({48}), 64,
+                  LinearActivation::gelu_erf);
+  const at::Tensor divisor = at::rand({192}) * 4 + 0.05;
+  for (int threads : {2, 1})
+    for (int64_t rows : {1, 5, 13, 70, 200}) {
+      at::set_num_threads(threads);
+      const at::Tensor x = at::randn({rows, 192});
+      at::Tensor got = at::full({rows, 48}, 123.0f);
+      k.run(x.data_ptr<float>(), rows, got.data_ptr<float>(), divisor.data_ptr<float>());
+      EXPECT_TRUE(got.equal(run(k, x / divisor, 48))) << rows << " rows, " << threads << " thread(s)";
+    }
+  at::set_num_threads(2);
+  at::Tensor tiny = divisor.clone();
+  tiny[7] = 1e-45f;  // 1 / 1e-45 overflows to infinity (row 1); 0 / 1e-45 is 0
+  at::Tensor x = at::randn({3, 192});
+  x.select(1, 7).zero_();
+  x[1][7] = 1.0f;
+  at::Tensor y = at::empty({3, 48});
+  k.run(x.data_ptr<float>(), 3, y.data_ptr<float>(), tiny.data_ptr<float>());
+  EXPECT_TRUE(y[1].isnan().all().item<bool>());
+  EXPECT_FALSE(y[0].isnan().any().item<bool>());
+}
+
 TEST(VnniGroupGemm, GivesTheCodesBackExactly) {
   for (int bits : {4, 8}) {
     WeightParts p = random_weight_parts(37, 96, bits, 32, false, 3);

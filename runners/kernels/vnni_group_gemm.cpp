@@ -38,6 +38,7 @@ constexpr int64_t ROWS_PER_THREAD_MIN = 32;
 // A thread's scratch, grown and kept.
 struct Scratch {
   std::vector<int8_t> limbs, rows;  // [blocks][in / 4][MR][LIMBS][4]; 3 rows of `in` limbs
+  std::vector<float> quotient;      // one row of x / divisor
   std::vector<float> sums, steps;   // [blocks][groups][MR][LIMBS]; [CHUNK_ROWS]
   std::vector<float> scales, zeros; // [groups][NR] of the current output block
 };
@@ -46,12 +47,13 @@ Scratch& scratch() {
   return s;
 }
 
-// The limbs of rows [0, rows) of x (rows <= CHUNK_ROWS) in the
-// microkernel's interleaved layout, their group sums and steps. Rows past
+// The limbs of rows [0, rows) of x / divisor (rows <= CHUNK_ROWS; divisor
+// null for none) in the microkernel's interleaved layout, their group sums
+// and steps. Rows past
 // `rows` in the last block are zero (step 0). A row that is not finite
 // gets zero limbs and a NaN step: its outputs come out NaN, never a
 // silently finite vector.
-void pack_limbs(const float* x, int64_t rows, int64_t in, int64_t group_size, Scratch& s) {
+void pack_limbs(const float* x, int64_t rows, int64_t in, int64_t group_size, const float* divisor, Scratch& s) {
   const int64_t blocks = (rows + MR - 1) / MR, groups = in / group_size, steps_k = in / 4;
   // Every row slot is written below (limbs, or zeros for a non-finite row
   // and the padding rows), so the buffer is not cleared first.
@@ -59,10 +61,17 @@ void pack_limbs(const float* x, int64_t rows, int64_t in, int64_t group_size, Sc
   s.sums.assign(static_cast<size_t>(blocks * groups * MR * LIMBS), 0.f);
   s.steps.assign(static_cast<size_t>(blocks * MR), 0.f);
   s.rows.resize(static_cast<size_t>(3 * in));
+  if (divisor) s.quotient.resize(static_cast<size_t>(in));
   int8_t* a[3] = {s.rows.data(), s.rows.data() + in, s.rows.data() + 2 * in};
   for (int64_t r = 0; r < blocks * MR; ++r) {
     int8_t* dst = s.limbs.data() + (r / MR) * steps_k * STEP_BYTES + (r % MR) * LIMBS * 4;
-    const float amax = r < rows ? limb_row_absmax(x + r * in, in) : NAN;
+    const float* xr = x + r * in;
+    if (divisor && r < rows) {
+      float* q = s.quotient.data();
+      for (int64_t i = 0; i < in; ++i) q[i] = xr[i] / divisor[i];
+      xr = q;
+    }
+    const float amax = r < rows ? limb_row_absmax(xr, in) : NAN;
     const float step = std::isnan(amax) ? NAN : amax > 0 ? amax / 127.0f : 1.0f;
     if (r < rows) s.steps[static_cast<size_t>(r)] = step;
     if (std::isnan(step)) {  // zero limbs and sums
@@ -70,7 +79,7 @@ void pack_limbs(const float* x, int64_t rows, int64_t in, int64_t group_size, Sc
       continue;
     }
     int32_t total[3];
-    split_limbs(x + r * in, in, step, a[0], a[1], a[2], total);
+    split_limbs(xr, in, step, a[0], a[1], a[2], total);
     const int64_t b = r / MR, rr = r % MR;
     for (int64_t k = 0; k < steps_k; ++k)
       for (int l = 0; l < LIMBS; ++l) std::memcpy(dst + k * STEP_BYTES + l * 4, a[l] + 4 * k, 4);
@@ -361,10 +370,11 @@ void VnniGroupGemm::unpack_codes(uint8_t* codes, int64_t o0, int64_t o1) const {
   }
 }
 
-void VnniGroupGemm::run_rows(const float* x, int64_t rows, float* y, int64_t nb0, int64_t nb1) const {
+void VnniGroupGemm::run_rows(const float* x, int64_t rows, float* y, int64_t nb0, int64_t nb1,
+                             const float* divisor) const {
 #ifdef EMBEVAL_VNNI_KERNEL
   Scratch& s = scratch();
-  pack_limbs(x, rows, in_, group_size_, s);
+  pack_limbs(x, rows, in_, group_size_, divisor, s);
   const Micro full = bits_ == 4 ? micro_for<4>(MR) : micro_for<8>(MR);
   const int64_t row_blocks = (rows + MR - 1) / MR, steps_k = in_ / 4;
   const int64_t block_bytes = bits_ == 4 ? in_ * NR / 2 : in_ * NR;
@@ -398,12 +408,12 @@ void VnniGroupGemm::run_rows(const float* x, int64_t rows, float* y, int64_t nb0
     for (int64_t r = 0; r < rows; ++r)
       activate(activation_, y + r * out_ + nb0 * NR, std::min(out_, nb1 * NR) - nb0 * NR);
 #else
-  (void)x, (void)rows, (void)y, (void)nb0, (void)nb1;
+  (void)x, (void)rows, (void)y, (void)nb0, (void)nb1, (void)divisor;
   fail("VnniGroupGemm: built without the AVX512-VNNI kernel");
 #endif
 }
 
-void VnniGroupGemm::run(const float* x, int64_t rows, float* y) const {
+void VnniGroupGemm::run(const float* x, int64_t rows, float* y, const float* divisor) const {
   if (rows <= 0) return;
   if (!available()) fail("VnniGroupGemm: this CPU has no AVX512-VNNI (or EMBEVAL_NO_VNNI_GROUP=1)");
   const int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
@@ -412,17 +422,17 @@ void VnniGroupGemm::run(const float* x, int64_t rows, float* y) const {
     const int64_t per = (rows + threads - 1) / threads;
     at::parallel_for(0, rows, per, [&](int64_t r0, int64_t r1) {
       for (int64_t c = r0; c < r1; c += CHUNK_ROWS)
-        run_rows(x + c * in_, std::min(CHUNK_ROWS, r1 - c), y + c * out_, 0, blocks_);
+        run_rows(x + c * in_, std::min(CHUNK_ROWS, r1 - c), y + c * out_, 0, blocks_, divisor);
     });
   } else if (threads > 1 && blocks_ >= 2) {
     // Few rows: each thread its own outputs (and its own copy of the limbs).
     at::parallel_for(0, blocks_, (blocks_ + threads - 1) / threads, [&](int64_t b0, int64_t b1) {
       for (int64_t c = 0; c < rows; c += CHUNK_ROWS)
-        run_rows(x + c * in_, std::min(CHUNK_ROWS, rows - c), y + c * out_, b0, b1);
+        run_rows(x + c * in_, std::min(CHUNK_ROWS, rows - c), y + c * out_, b0, b1, divisor);
     });
   } else {
     for (int64_t c = 0; c < rows; c += CHUNK_ROWS)
-      run_rows(x + c * in_, std::min(CHUNK_ROWS, rows - c), y + c * out_, 0, blocks_);
+      run_rows(x + c * in_, std::min(CHUNK_ROWS, rows - c), y + c * out_, 0, blocks_, divisor);
   }
 }
 

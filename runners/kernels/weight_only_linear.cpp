@@ -970,10 +970,18 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
   if (x.scalar_type() != at::kFloat || !x.device().is_cpu())
     fail("WeightOnlyLinear: input is {} on {}; the layer takes float32 or bfloat16 on cpu",
          c10::toString(x.scalar_type()), x.device().str());
-  const at::Tensor x2 = m.divisor.defined() ? at::div(x.reshape({-1, m.in}), m.divisor) : x.reshape({-1, m.in}).contiguous();
-  const int64_t rows = x2.size(0);
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = m.out;
+  if (m.vnni) {
+    // The VNNI kernel divides by the input divisor as it makes each row's limbs.
+    const at::Tensor x1 = x.reshape({-1, m.in}).contiguous();
+    at::Tensor y = at::empty({x1.size(0), m.out}, at::kFloat);
+    m.vnni->run(x1.data_ptr<float>(), x1.size(0), y.data_ptr<float>(),
+                m.divisor.defined() ? m.divisor.data_ptr<float>() : nullptr);
+    return y.view(shape);
+  }
+  const at::Tensor x2 = m.divisor.defined() ? at::div(x.reshape({-1, m.in}), m.divisor) : x.reshape({-1, m.in}).contiguous();
+  const int64_t rows = x2.size(0);
   const int64_t tiles = (m.out + m.tile - 1) / m.tile;
 #ifdef EMBEVAL_HAVE_DNNL
   if (m.limb_gemm) {
@@ -995,11 +1003,6 @@ at::Tensor WeightOnlyLinear::operator()(const at::Tensor& x) const {
     return y.view(shape);
   }
 #endif
-  if (m.vnni) {
-    at::Tensor y = at::empty({rows, m.out}, at::kFloat);
-    m.vnni->run(x2.data_ptr<float>(), rows, y.data_ptr<float>());
-    return y.view(shape);
-  }
   if (rows <= SMALL_M && !m.gidx.defined()) {
     at::Tensor y = at::empty({rows, m.out}, at::kFloat);
     // Per-group sums of each input row, then the rows of W in parallel.
