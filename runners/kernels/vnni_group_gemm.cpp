@@ -49,10 +49,9 @@ Scratch& scratch() {
 
 // The limbs of rows [0, rows) of x / divisor (rows <= CHUNK_ROWS; divisor
 // null for none) in the microkernel's interleaved layout, their group sums
-// and steps. Rows past
-// `rows` in the last block are zero (step 0). A row that is not finite
-// gets zero limbs and a NaN step: its outputs come out NaN, never a
-// silently finite vector.
+// and steps. Rows past `rows` in the last block are zero (step 0). A row
+// that is not finite gets zero limbs and a NaN step: its outputs come out
+// NaN, never a silently finite vector.
 void pack_limbs(const float* x, int64_t rows, int64_t in, int64_t group_size, const float* divisor, Scratch& s) {
   const int64_t blocks = (rows + MR - 1) / MR, groups = in / group_size, steps_k = in / 4;
   // Every row slot is written below (limbs, or zeros for a non-finite row
